@@ -1,0 +1,12 @@
+/**
+ * kiln: a daemonless container-image builder.
+ *
+ * ```ts
+ * import { sha256 } from "./mod.ts";
+ * console.log(sha256("hello"));
+ * ```
+ *
+ * @module
+ */
+export * from "./lib/util/mod.ts";
+export { VERSION } from "./lib/version.ts";

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# kiln's whole test suite: installs what the tests need (npm packages, the native addon, Debian tools),
+# runs every test, then the short benchmark gate, and ends with one line "N passed, N failed".
+# Servers (registries, token server, cloud stand-ins, git server) are started by the tests themselves.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+mkdir -p .work
+
+# 1. System tools the integration tests drive (independent clients and peers). Root is needed to install;
+#    without it, tests that need a missing tool skip with a message (and do not count as passed).
+PKGS="docker-registry skopeo umoci buildah podman runc busybox-static pigz hyperfine uidmap git openssl"
+missing=""
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test/run.sh: installing Debian packages:$missing"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing) \
+      >.work/apt.log 2>&1 || { echo "test/run.sh: apt-get failed (see .work/apt.log); tests needing these tools will skip"; tail -5 .work/apt.log; }
+  else
+    echo "test/run.sh: not root, cannot install:$missing (tests needing them will skip)"
+  fi
+fi
+
+# 2. npm dependencies (deno itself, SDKs, cloud stand-ins) and the native addon (node-gyp via npm install).
+if [ ! -x node_modules/.bin/deno ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  npm install --no-audit --no-fund >.work/npm.log 2>&1 || { cat .work/npm.log; echo "0 passed, 1 failed"; exit 1; }
+fi
+DENO="$ROOT/node_modules/.bin/deno"
+export PATH="$ROOT/node_modules/.bin:$PATH"
+
+# 3. Static checks count as tests too.
+pass=0; fail=0
+check() { # name, command...
+  local name=$1; shift
+  if "$@" >.work/check.log 2>&1; then pass=$((pass+1)); echo "ok   $name"; else fail=$((fail+1)); echo "FAIL $name"; tail -30 .work/check.log; fi
+}
+check "deno fmt --check" "$DENO" fmt --check
+check "deno lint" "$DENO" lint
+check "deno check" "$DENO" check mod.ts cli/main.ts test/ bench/
+
+# 4. The test suite.
+rm -f .work/junit.xml
+"$DENO" test -A --no-check=remote --junit-path=.work/junit.xml "${@:-test/}"
+rc=$?
+if [ -f .work/junit.xml ]; then
+  read -r tp tf < <(node test/junit_summary.mjs .work/junit.xml)
+else
+  tp=0; tf=1
+fi
+[ "$rc" != 0 ] && [ "$tf" = 0 ] && tf=1
+pass=$((pass+tp)); fail=$((fail+tf))
+
+# 5. Benchmark gate (short mode), when no specific tests were asked for.
+if [ $# -eq 0 ] && [ -x bench/run.sh ]; then
+  if bash bench/run.sh --short --gate; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL benchmark gate"; fi
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
