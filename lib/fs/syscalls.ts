@@ -1,0 +1,350 @@
+/**
+ * Filesystem syscalls that neither Deno nor Node expose: extended attributes (binary-safe, never following
+ * symlinks) and `mknod` for device nodes and fifos.
+ *
+ * Backends, in order: kiln's native addon (native/, when built), else Deno's FFI into glibc
+ * (`Deno.dlopen("libc.so.6")`, needs `--allow-ffi`), else none: every call then throws a {@linkcode KilnError}
+ * "xattrs not supported on this runtime". On Node without the addon there is no backend.
+ *
+ * @example Read and write an xattr
+ * ```ts ignore
+ * import { lgetxattr, lsetxattr } from "./syscalls.ts";
+ * lsetxattr("/tmp/f", "user.k", new Uint8Array([0, 1, 2]));
+ * console.log(lgetxattr("/tmp/f", "user.k")); // Uint8Array [0, 1, 2]
+ * ```
+ *
+ * @module
+ */
+import { constants as osConstants } from "node:os";
+import { KilnError } from "../util/errors.ts";
+import { type KilnAddon, loadAddon } from "./_addon.ts";
+
+/** The syscall surface; one object per backend. */
+export interface Syscalls {
+  /** `"native"` (addon) or `"ffi"` (Deno FFI into libc). */
+  readonly backend: "native" | "ffi";
+  /** Value of xattr `name` of `path` (symlinks not followed), or `undefined` if it is not set. */
+  lgetxattr(path: string, name: string): Uint8Array | undefined;
+  /** Names of the xattrs of `path`; empty if none or the filesystem has no xattr support. */
+  llistxattr(path: string): string[];
+  /** All xattrs of `path` (empty record if none). */
+  lgetxattrs(path: string): Record<string, Uint8Array>;
+  /** Sets xattr `name` of `path` (symlinks not followed). */
+  lsetxattr(path: string, name: string, value: Uint8Array): void;
+  /** Creates a char/block device or fifo; `mode` includes the type bits (`S_IFCHR`, `S_IFBLK`, `S_IFIFO`). */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+}
+
+/** File-type bits for {@linkcode mknod}'s `mode`. */
+export const S_IF = { fifo: 0o010000, char: 0o020000, block: 0o060000 } as const;
+
+const ERRNO_NAMES: Map<number, string> = new Map(
+  Object.entries(osConstants.errno ?? {}).map(([k, v]) => [v as number, k] as [number, string]),
+);
+const ENODATA = 61;
+const ENOTSUP = 95;
+const ERANGE = 34;
+
+/**
+ * Linux `makedev(major, minor)` as a bigint.
+ *
+ * @param major Major device number.
+ * @param minor Minor device number.
+ * @returns The `dev_t`.
+ */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return (mi & 0xffn) | ((ma & 0xfffn) << 8n) | ((mi & ~0xffn) << 12n) | ((ma & ~0xfffn) << 32n);
+}
+
+/**
+ * Splits a Linux `st_rdev` into major and minor numbers.
+ *
+ * @param rdev Device number (as in `WalkResult.rdev`).
+ * @returns `[major, minor]`.
+ *
+ * @example Usage
+ * ```ts
+ * import { splitDev } from "./syscalls.ts";
+ * console.assert(splitDev(0x0103).join() === "1,3"); // /dev/null
+ * ```
+ */
+export function splitDev(rdev: number): [number, number] {
+  const d = BigInt(rdev);
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
+  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
+  return [Number(major), Number(minor)];
+}
+
+function sysError(what: string, path: string, code: string | number): KilnError {
+  const name = typeof code === "number" ? (ERRNO_NAMES.get(code) ?? `errno ${code}`) : code;
+  return new KilnError(`Cannot ${what} ${path}: ${name}`);
+}
+
+function fromAddon(addon: KilnAddon): Syscalls {
+  const wrap = <T>(what: string, path: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      throw sysError(what, path, (e as { code?: string }).code ?? String((e as Error).message ?? e));
+    }
+  };
+  const sc: Syscalls = {
+    backend: "native",
+    lgetxattr: (path, name) => wrap(`read xattr ${name} of`, path, () => addon.lgetxattr(path, name)),
+    llistxattr: (path) => wrap("list xattrs of", path, () => addon.llistxattr(path)),
+    lgetxattrs(path) {
+      const out: Record<string, Uint8Array> = {};
+      for (const n of sc.llistxattr(path)) {
+        const v = sc.lgetxattr(path, n);
+        if (v !== undefined) out[n] = v;
+      }
+      return out;
+    },
+    lsetxattr: (path, name, value) => wrap(`set xattr ${name} on`, path, () => addon.lsetxattr(path, name, value)),
+    mknod: (path, mode, major, minor) =>
+      wrap("mknod", path, () => addon.mknod(path, mode, Number(makedev(major, minor)))),
+  };
+  return sc;
+}
+
+const LIBC_SYMBOLS = {
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
+  llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+type DenoFfi = {
+  dlopen?: (path: string, symbols: typeof LIBC_SYMBOLS) => {
+    symbols: {
+      lgetxattr(p: Uint8Array, n: Uint8Array, v: Uint8Array | null, size: number | bigint): number | bigint;
+      llistxattr(p: Uint8Array, l: Uint8Array | null, size: number | bigint): number | bigint;
+      lsetxattr(p: Uint8Array, n: Uint8Array, v: Uint8Array, size: number | bigint, flags: number): number;
+      mknod(p: Uint8Array, mode: number, dev: bigint): number;
+      __errno_location(): unknown;
+    };
+  };
+  UnsafePointerView?: new (p: unknown) => { getInt32(off?: number): number };
+};
+
+function fromFfi(): Syscalls | undefined {
+  const D = (globalThis as unknown as { Deno?: DenoFfi }).Deno;
+  if (typeof D?.dlopen !== "function" || D.UnsafePointerView === undefined) return undefined;
+  let lib;
+  try {
+    lib = D.dlopen("libc.so.6", LIBC_SYMBOLS);
+  } catch {
+    return undefined; // no --allow-ffi, or not glibc
+  }
+  const s = lib.symbols;
+  const View = D.UnsafePointerView;
+  const errno = () => new View(s.__errno_location()).getInt32(0);
+  const enc = new TextEncoder();
+  const dec = new TextDecoder();
+  const cstr = (x: string) => enc.encode(x + "\0");
+  const sc: Syscalls = {
+    backend: "ffi",
+    lgetxattr(path, name) {
+      const p = cstr(path);
+      const n = cstr(name);
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const len = Number(s.lgetxattr(p, n, null, 0));
+        if (len < 0) {
+          const e = errno();
+          if (e === ENODATA) return undefined;
+          throw sysError(`read xattr ${name} of`, path, e);
+        }
+        const buf = new Uint8Array(len);
+        if (len === 0) return buf;
+        const got = Number(s.lgetxattr(p, n, buf, len));
+        if (got >= 0) return buf.slice(0, got);
+        const e = errno();
+        if (e === ENODATA) return undefined;
+        if (e !== ERANGE) throw sysError(`read xattr ${name} of`, path, e);
+      }
+      throw sysError(`read xattr ${name} of`, path, "value keeps changing size");
+    },
+    llistxattr(path) {
+      const p = cstr(path);
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const len = Number(s.llistxattr(p, null, 0));
+        if (len < 0) {
+          const e = errno();
+          if (e === ENOTSUP) return [];
+          throw sysError("list xattrs of", path, e);
+        }
+        if (len === 0) return [];
+        const buf = new Uint8Array(len);
+        const got = Number(s.llistxattr(p, buf, len));
+        if (got >= 0) return dec.decode(buf.subarray(0, got)).split("\0").filter((x) => x !== "");
+        const e = errno();
+        if (e !== ERANGE) throw sysError("list xattrs of", path, e);
+      }
+      throw sysError("list xattrs of", path, "list keeps changing size");
+    },
+    lgetxattrs(path) {
+      const out: Record<string, Uint8Array> = {};
+      for (const n of sc.llistxattr(path)) {
+        const v = sc.lgetxattr(path, n);
+        if (v !== undefined) out[n] = v;
+      }
+      return out;
+    },
+    lsetxattr(path, name, value) {
+      if (s.lsetxattr(cstr(path), cstr(name), value, value.length, 0) !== 0) {
+        throw sysError(`set xattr ${name} on`, path, errno());
+      }
+    },
+    mknod(path, mode, major, minor) {
+      if (s.mknod(cstr(path), mode, makedev(major, minor)) !== 0) throw sysError("mknod", path, errno());
+    },
+  };
+  return sc;
+}
+
+/** Options for {@linkcode createSyscalls}. */
+export interface SyscallsOptions {
+  /** `"native"` or `"ffi"` forces a backend (KilnError if unavailable); `"auto"` (default) picks the first that works. */
+  prefer?: "native" | "ffi" | "auto";
+  /** Addon file to try instead of the default build output. */
+  addonPath?: string;
+}
+
+/**
+ * Returns the best available syscall backend, or `undefined` when there is none.
+ *
+ * @param options Backend preference.
+ * @returns A {@linkcode Syscalls} object or `undefined`.
+ *
+ * @example Usage
+ * ```ts
+ * import { trySyscalls } from "./syscalls.ts";
+ * const sc = trySyscalls();
+ * console.log(sc ? `xattrs via ${sc.backend}` : "no xattr support");
+ * ```
+ */
+export function trySyscalls(options: SyscallsOptions = {}): Syscalls | undefined {
+  const prefer = options.prefer ?? "auto";
+  if (prefer !== "ffi") {
+    const r = options.addonPath === undefined ? loadAddon() : loadAddon(options.addonPath);
+    if (r.ok) return fromAddon(r.addon);
+    if (prefer === "native") return undefined;
+  }
+  return fromFfi();
+}
+
+/**
+ * Like {@linkcode trySyscalls} but throws a KilnError when no backend is available.
+ *
+ * @param options Backend preference.
+ * @returns A {@linkcode Syscalls} object.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { createSyscalls } from "./syscalls.ts";
+ * const sc = createSyscalls({ prefer: "ffi" });
+ * ```
+ */
+export function createSyscalls(options: SyscallsOptions = {}): Syscalls {
+  const sc = trySyscalls(options);
+  if (sc === undefined) {
+    const which = options.prefer === "native"
+      ? "the native addon is not built or cannot load"
+      : "needs kiln's native addon or Deno with --allow-ffi";
+    throw new KilnError(`xattrs not supported on this runtime (${which})`);
+  }
+  return sc;
+}
+
+// The default backend, resolved on first use. A memo of an immutable capability, not configuration.
+const memo: { sc?: Syscalls | null } = {};
+function def(): Syscalls {
+  if (memo.sc === undefined) memo.sc = trySyscalls() ?? null;
+  if (memo.sc === null) {
+    throw new KilnError("xattrs not supported on this runtime (needs kiln's native addon or Deno with --allow-ffi)");
+  }
+  return memo.sc;
+}
+
+/**
+ * True if xattrs and mknod are available on this runtime (addon or FFI).
+ *
+ * @returns Whether the default backend exists.
+ */
+export function syscallsAvailable(): boolean {
+  try {
+    def();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads one xattr without following symlinks, using the default backend.
+ *
+ * @param path File path.
+ * @param name Attribute name, e.g. `security.capability`.
+ * @returns The raw value, or `undefined` when not set.
+ */
+export function lgetxattr(path: string, name: string): Uint8Array | undefined {
+  return def().lgetxattr(path, name);
+}
+
+/**
+ * Lists xattr names without following symlinks, using the default backend.
+ *
+ * @param path File path.
+ * @returns Attribute names (empty if none or unsupported by the filesystem).
+ */
+export function llistxattr(path: string): string[] {
+  return def().llistxattr(path);
+}
+
+/**
+ * Reads all xattrs without following symlinks, using the default backend.
+ *
+ * @param path File path.
+ * @returns Name → raw value (empty if none).
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { lgetxattrs } from "./syscalls.ts";
+ * const caps = lgetxattrs("/usr/bin/ping")["security.capability"];
+ * ```
+ */
+export function lgetxattrs(path: string): Record<string, Uint8Array> {
+  return def().lgetxattrs(path);
+}
+
+/**
+ * Sets one xattr without following symlinks, using the default backend.
+ *
+ * @param path File path.
+ * @param name Attribute name.
+ * @param value Raw value (binary-safe).
+ */
+export function lsetxattr(path: string, name: string, value: Uint8Array): void {
+  def().lsetxattr(path, name, value);
+}
+
+/**
+ * Creates a device node or fifo, using the default backend (devices need root).
+ *
+ * @param path Path to create.
+ * @param mode Type bits ({@linkcode S_IF}) | permission bits.
+ * @param major Major device number (0 for fifos).
+ * @param minor Minor device number (0 for fifos).
+ *
+ * @example Create a fifo
+ * ```ts ignore
+ * import { mknod, S_IF } from "./syscalls.ts";
+ * mknod("/tmp/p", S_IF.fifo | 0o644, 0, 0);
+ * ```
+ */
+export function mknod(path: string, mode: number, major: number, minor: number): void {
+  def().mknod(path, mode, major, minor);
+}

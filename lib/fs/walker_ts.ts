@@ -1,0 +1,145 @@
+/**
+ * The pure-TypeScript walker over `node:fs` (`readdirSync` + `lstatSync` with bigint times). It is the fallback
+ * when the native addon is not available; both pass the same contract tests.
+ *
+ * @module
+ */
+import { lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { AbortedError, KilnError } from "../util/errors.ts";
+import { createColumnBuilder, normalizeIgnore } from "./_columns.ts";
+import { FileType, type Walker, type WalkOptions, type WalkResult } from "./types.ts";
+
+/** Reads all xattrs of a path without following symlinks (see syscalls.ts). */
+export type XattrReader = (path: string) => Record<string, Uint8Array> | undefined;
+
+/** Options for {@linkcode createTsWalker}. */
+export interface TsWalkerOptions {
+  /**
+   * Reads a path's xattrs (e.g. `lgetxattrs` from syscalls.ts when a backend is available). Without it the
+   * walker does not support `xattrs: true` and leaves `xattrs` out of the result.
+   */
+  xattrReader?: XattrReader;
+  /** Directories read between yields to the event loop (default 256), so a signal can abort the walk. */
+  yieldEvery?: number;
+}
+
+const S_IFMT = 0o170000n;
+
+function typeOf(mode: bigint): number {
+  switch (mode & S_IFMT) {
+    case 0o100000n:
+      return FileType.file;
+    case 0o040000n:
+      return FileType.dir;
+    case 0o120000n:
+      return FileType.symlink;
+    case 0o020000n:
+      return FileType.char;
+    case 0o060000n:
+      return FileType.block;
+    case 0o010000n:
+      return FileType.fifo;
+    case 0o140000n:
+      return FileType.socket;
+    default:
+      return FileType.file;
+  }
+}
+
+function errCode(e: unknown): string {
+  return (e as { code?: string }).code ?? String(e);
+}
+
+/**
+ * Creates the pure-TS walker.
+ *
+ * @param options Optional xattr reader.
+ * @returns A {@linkcode Walker} named `"ts"`.
+ *
+ * @example Walk a directory
+ * ```ts
+ * import { createTsWalker } from "./walker_ts.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(dir + "/a.txt", "hi");
+ * const r = await createTsWalker().walk(dir);
+ * console.assert(r.count === 1 && r.paths[0] === "a.txt" && r.size[0] === 2);
+ * ```
+ */
+export function createTsWalker(options: TsWalkerOptions = {}): Walker {
+  const xattrReader = options.xattrReader;
+  const yieldEvery = options.yieldEvery ?? 256;
+  return {
+    name: "ts",
+    supportsXattrs: xattrReader !== undefined,
+    async walk(root: string, opts: WalkOptions = {}): Promise<WalkResult> {
+      const signal = opts.signal;
+      signal?.throwIfAborted();
+      const ignore = normalizeIgnore(opts.ignore);
+      const hasIgnore = ignore.size > 0;
+      const readlinks = opts.readlinks === true;
+      const wantXattrs = opts.xattrs === true && xattrReader !== undefined;
+      const base = root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
+      let rootSt;
+      try {
+        rootSt = lstatSync(base, { bigint: true });
+      } catch (e) {
+        throw new KilnError(`Cannot walk ${base}: ${errCode(e)}`, { cause: e });
+      }
+      if (!rootSt.isDirectory()) throw new KilnError(`Cannot walk ${base}: not a directory`);
+      const rootDev = rootSt.dev;
+      const cols = createColumnBuilder(4096);
+      const links: (string | undefined)[] = [];
+      const xattrs: (Record<string, Uint8Array> | undefined)[] = [];
+      // Stack of relative directory paths still to read ("" is the root).
+      const stack: string[] = [""];
+      let sinceYield = 0;
+      while (stack.length > 0) {
+        const rel = stack.pop()!;
+        const absDir = rel === "" ? base : `${base}/${rel}`;
+        if (++sinceYield >= yieldEvery) {
+          sinceYield = 0;
+          await new Promise<void>((r) => setTimeout(r, 0));
+        }
+        if (signal?.aborted) throw new AbortedError(`Walk of ${base} aborted`);
+        let names: string[];
+        try {
+          names = readdirSync(absDir);
+        } catch (e) {
+          throw new KilnError(`Cannot read directory ${absDir}: ${errCode(e)}`, { cause: e });
+        }
+        const prefix = rel === "" ? "" : rel + "/";
+        for (const name of names) {
+          const relPath = prefix + name;
+          if (hasIgnore && ignore.has(relPath)) continue;
+          const abs = `${absDir}/${name}`;
+          let st;
+          try {
+            st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+          } catch (e) {
+            throw new KilnError(`Cannot stat ${abs}: ${errCode(e)}`, { cause: e });
+          }
+          if (st === undefined) continue; // removed between readdir and lstat: it no longer exists
+          const t = typeOf(st.mode);
+          cols.push(relPath, t, st);
+          if (readlinks) {
+            let target: string | undefined;
+            if (t === FileType.symlink) {
+              try {
+                target = readlinkSync(abs);
+              } catch (e) {
+                throw new KilnError(`Cannot read symlink ${abs}: ${errCode(e)}`, { cause: e });
+              }
+            }
+            links.push(target);
+          }
+          if (wantXattrs) xattrs.push(xattrReader!(abs));
+          if (t === FileType.dir && (!opts.oneFileSystem || st.dev === rootDev)) stack.push(relPath);
+        }
+      }
+      const result = cols.finish();
+      if (readlinks) result.linkTargets = links;
+      if (wantXattrs) result.xattrs = xattrs;
+      return result;
+    },
+  };
+}
