@@ -1,0 +1,157 @@
+import { chmodSync, linkSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { createSnapshotter, type LayerDiff, type SnapshotMode } from "../../../lib/fs/snapshot.ts";
+import { createTsWalker } from "../../../lib/fs/walker_ts.ts";
+import type { TarHeader } from "../../../lib/tar/types.ts";
+import { assert, assertEquals } from "../../assert.ts";
+
+async function headers(diff: LayerDiff, mtime?: number): Promise<TarHeader[]> {
+  const out: TarHeader[] = [];
+  for await (const e of diff.entries(mtime === undefined ? {} : { mtime })) {
+    out.push(e.header);
+    if (e.body) await e.body.cancel();
+  }
+  return out;
+}
+
+function tree(): string {
+  const root = Deno.makeTempDirSync({ prefix: "kiln-snap-" });
+  mkdirSync(`${root}/etc/sub`, { recursive: true });
+  writeFileSync(`${root}/etc/passwd`, "root:x:0:0::/root:/bin/sh\n");
+  writeFileSync(`${root}/etc/sub/a`, "a");
+  writeFileSync(`${root}/etc/sub/b`, "b");
+  mkdirSync(`${root}/usr/bin`, { recursive: true });
+  writeFileSync(`${root}/usr/bin/tool`, "#!/bin/sh\n");
+  symlinkSync("tool", `${root}/usr/bin/link`);
+  return root;
+}
+
+async function snap(mode: SnapshotMode = "full") {
+  const root = tree();
+  const s = createSnapshotter({ root, walker: createTsWalker(), mode });
+  await s.init();
+  return { root, s };
+}
+
+Deno.test("Snapshotter.diff() finds nothing after no change", async () => {
+  for (const mode of ["full", "redo", "time"] as const) {
+    const { root, s } = await snap(mode);
+    const d = await s.diff();
+    assert(d.empty, `${mode}: expected empty, got ${JSON.stringify([d.added, d.modified, d.deleted])}`);
+    assertEquals(d.entryCount, 0);
+    rmSync(root, { recursive: true });
+  }
+});
+
+Deno.test("Snapshotter.diff() writes additions with their parent directories in sorted order", async () => {
+  const { root, s } = await snap();
+  mkdirSync(`${root}/opt/app`, { recursive: true });
+  writeFileSync(`${root}/opt/app/z`, "zz");
+  writeFileSync(`${root}/etc/sub/c`, "c");
+  const d = await s.diff();
+  const h = await headers(d);
+  assertEquals(h.map((x) => x.path), ["etc", "etc/sub", "etc/sub/c", "opt", "opt/app", "opt/app/z"]);
+  assertEquals(h[5]!.size, 2);
+  assertEquals(h[4]!.type, "dir");
+  assertEquals(d.added, ["etc/sub/c", "opt", "opt/app", "opt/app/z"]);
+  rmSync(root, { recursive: true });
+});
+
+Deno.test("Snapshotter.diff() sees content, mode and mtime changes; time mode sees only mtime", async () => {
+  for (const mode of ["full", "redo", "time"] as const) {
+    const { root, s } = await snap(mode);
+    chmodSync(`${root}/etc/sub/a`, 0o4755);
+    writeFileSync(`${root}/usr/bin/tool`, "#!/bin/xx\n"); // same size, new mtime
+    const d = await s.diff();
+    if (mode === "time") assertEquals(d.modified, ["usr/bin", "usr/bin/tool"].filter((p) => p !== "usr/bin"));
+    else {
+      assertEquals(d.modified, ["etc/sub/a", "usr/bin/tool"]);
+      const h = await headers(d);
+      assertEquals(h.find((x) => x.path === "etc/sub/a")!.mode, 0o4755);
+    }
+    rmSync(root, { recursive: true });
+  }
+});
+
+Deno.test("Snapshotter.diff() in full mode catches a same-size rewrite that restores mtime", async () => {
+  const { root, s } = await snap("full");
+  const f = `${root}/etc/passwd`;
+  const st = Deno.lstatSync(f);
+  writeFileSync(f, "root:x:0:0::/root:/bin/XX\n");
+  utimesSync(f, st.atime!, st.mtime!);
+  const d = await s.diff();
+  assertEquals(d.modified, ["etc/passwd"]);
+  rmSync(root, { recursive: true });
+});
+
+Deno.test("Snapshotter.diff() writes one whiteout per deleted subtree, before siblings", async () => {
+  const { root, s } = await snap();
+  rmSync(`${root}/etc/sub`, { recursive: true });
+  rmSync(`${root}/usr/bin/link`);
+  const d = await s.diff();
+  const h = await headers(d);
+  assertEquals(h.map((x) => x.path), ["etc", "etc/.wh.sub", "usr", "usr/bin", "usr/bin/.wh.link"]);
+  assertEquals(d.deleted, ["etc/sub", "usr/bin/link"]);
+  const wh = h[1]!;
+  assertEquals([wh.type, wh.size, wh.mode], ["file", 0, 0]);
+  rmSync(root, { recursive: true });
+});
+
+Deno.test("Snapshotter.diff() writes no child whiteouts when a directory becomes a file or symlink", async () => {
+  const { root, s } = await snap();
+  rmSync(`${root}/etc/sub`, { recursive: true });
+  writeFileSync(`${root}/etc/sub`, "now a file");
+  rmSync(`${root}/usr/bin`, { recursive: true });
+  symlinkSync("/bin", `${root}/usr/bin`);
+  const d = await s.diff();
+  const h = await headers(d);
+  assertEquals(h.map((x) => `${x.path}:${x.type}`), ["etc:dir", "etc/sub:file", "usr:dir", "usr/bin:symlink"]);
+  assertEquals(h[3]!.linkname, "/bin");
+  rmSync(root, { recursive: true });
+});
+
+Deno.test("Snapshotter.diff() writes an opaque whiteout for a replaced directory with all its new content", async () => {
+  const { root, s } = await snap();
+  renameSync(`${root}/etc/sub`, `${root}/old`);
+  mkdirSync(`${root}/etc/sub`);
+  renameSync(`${root}/old/a`, `${root}/etc/sub/a`); // unchanged file moved into the new dir
+  rmSync(`${root}/old`, { recursive: true });
+  const d = await s.diff();
+  const h = await headers(d);
+  assertEquals(h.map((x) => x.path), ["etc", "etc/sub", "etc/sub/.wh..wh..opq", "etc/sub/a"]);
+  assertEquals(d.opaque, ["etc/sub"]);
+  rmSync(root, { recursive: true });
+});
+
+Deno.test("Snapshotter.diff() keeps hardlink groups as hardlinks", async () => {
+  const { root, s } = await snap();
+  writeFileSync(`${root}/etc/h1`, "same inode");
+  linkSync(`${root}/etc/h1`, `${root}/usr/h2`);
+  const d = await s.diff();
+  const h = await headers(d);
+  const h1 = h.find((x) => x.path === "etc/h1")!;
+  const h2 = h.find((x) => x.path === "usr/h2")!;
+  assertEquals([h1.type, h1.size], ["file", 10]);
+  assertEquals([h2.type, h2.linkname, h2.size], ["hardlink", "etc/h1", 0]);
+  // A new link to an existing, unchanged file brings the whole group in.
+  linkSync(`${root}/etc/passwd`, `${root}/etc/pw2`);
+  const h3 = await headers(await s.diff());
+  assertEquals(h3.filter((x) => x.path.startsWith("etc/p")).map((x) => `${x.path}:${x.type}`), [
+    "etc/passwd:file",
+    "etc/pw2:hardlink",
+  ]);
+  rmSync(root, { recursive: true });
+});
+
+Deno.test("Snapshotter.diff() from an empty baseline yields the whole tree, deterministically", async () => {
+  const root = tree();
+  const a = createSnapshotter({ root, walker: createTsWalker(), ignore: ["usr/bin"] });
+  await a.init({ empty: true });
+  const ha = await headers(await a.diff(), 0);
+  const b = createSnapshotter({ root, walker: createTsWalker(), ignore: ["usr/bin"] });
+  await b.init({ empty: true });
+  const hb = await headers(await b.diff(), 0);
+  assertEquals(ha, hb);
+  assertEquals(ha.map((x) => x.path), ["etc", "etc/passwd", "etc/sub", "etc/sub/a", "etc/sub/b", "usr"]);
+  assert(ha.every((x) => x.mtime === 0));
+  rmSync(root, { recursive: true });
+});
