@@ -9,4 +9,5 @@
  * @module
  */
 export * from "./lib/util/mod.ts";
+export * from "./lib/tar/mod.ts";
 export { VERSION } from "./lib/version.ts";
