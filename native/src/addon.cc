@@ -1,0 +1,484 @@
+// kiln's N-API addon: the module's exports. See lib/fs/_addon.ts for the TypeScript view of this interface.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <cstring>
+#include <napi.h>
+#include <thread>
+#include <vector>
+
+#include "sha256.h"
+#include "walk.h"
+
+namespace kiln {
+namespace {
+
+Napi::Error makeError(Napi::Env env, const std::string& message, const std::string& code) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+void throwErrno(Napi::Env env, const std::string& what, int e) {
+  makeError(env, what + ": " + errnoName(e), errnoName(e)).ThrowAsJavaScriptException();
+}
+
+template <typename T>
+Napi::Value typedArray(Napi::Env env, napi_typedarray_type kind, const T* data, size_t n) {
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n * sizeof(T));
+  if (n) memcpy(ab.Data(), data, n * sizeof(T));
+  napi_value out;
+  napi_status st = napi_create_typedarray(env, kind, n, ab, 0, &out);
+  if (st != napi_ok) return env.Undefined();
+  return Napi::Value(env, out);
+}
+
+// Reads the cancel flag (an Int32Array backed by its own ArrayBuffer) and keeps it alive.
+const volatile int32_t* cancelFlag(const Napi::Value& v, Napi::ObjectReference& keep) {
+  if (!v.IsTypedArray()) return nullptr;
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_int32_array || ta.ElementLength() < 1) return nullptr;
+  keep = Napi::Persistent(ta.As<Napi::Object>());
+  Napi::ArrayBuffer ab = ta.ArrayBuffer();
+  return reinterpret_cast<const volatile int32_t*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
+}
+
+class WalkWorker : public Napi::AsyncWorker {
+ public:
+  WalkWorker(Napi::Env env, std::unique_ptr<WalkJob> job)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  Napi::ObjectReference cancelRef;
+
+  void Execute() override {
+    runWalk(*job_);
+    if (!job_->error.empty()) SetError(job_->error);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    size_t n = 0, pathBytes = 0, linkBytes = 0, nx = 0, xnameBytes = 0, xvalBytes = 0;
+    for (auto& b : job_->batches) {
+      n += b->meta.size();
+      pathBytes += b->paths.size();
+      linkBytes += b->links.size();
+      nx += b->xlens.size();
+      xnameBytes += b->xnames.size();
+      xvalBytes += b->xvalues.size();
+    }
+    std::string paths, links, xnames;
+    paths.reserve(pathBytes);
+    links.reserve(linkBytes);
+    xnames.reserve(xnameBytes);
+    std::vector<uint8_t> type(n);
+    std::vector<uint16_t> mode(n);
+    std::vector<uint32_t> uid(n), gid(n), nlink(n), xcount, xlens;
+    std::vector<double> size(n), ino(n), dev(n), rdev(n);
+    std::vector<int64_t> mtime(n), ctime(n);
+    Napi::ArrayBuffer xvals = Napi::ArrayBuffer::New(env, xvalBytes);
+    if (job_->xattrs) {
+      xcount.reserve(n);
+      xlens.reserve(nx);
+    }
+    size_t i = 0, xo = 0;
+    for (auto& b : job_->batches) {
+      paths += b->paths;
+      links += b->links;
+      xnames += b->xnames;
+      xcount.insert(xcount.end(), b->xcount.begin(), b->xcount.end());
+      xlens.insert(xlens.end(), b->xlens.begin(), b->xlens.end());
+      if (!b->xvalues.empty()) {
+        memcpy(static_cast<uint8_t*>(xvals.Data()) + xo, b->xvalues.data(), b->xvalues.size());
+        xo += b->xvalues.size();
+      }
+      for (const Meta& m : b->meta) {
+        type[i] = m.type;
+        mode[i] = m.mode;
+        uid[i] = m.uid;
+        gid[i] = m.gid;
+        nlink[i] = m.nlink;
+        size[i] = m.size;
+        ino[i] = m.ino;
+        dev[i] = m.dev;
+        rdev[i] = m.rdev;
+        mtime[i] = m.mtimeNs;
+        ctime[i] = m.ctimeNs;
+        i++;
+      }
+      b.reset();
+    }
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("count", Napi::Number::New(env, static_cast<double>(n)));
+    r.Set("paths", Napi::String::New(env, paths.data(), paths.size()));
+    r.Set("type", typedArray(env, napi_uint8_array, type.data(), n));
+    r.Set("mode", typedArray(env, napi_uint16_array, mode.data(), n));
+    r.Set("uid", typedArray(env, napi_uint32_array, uid.data(), n));
+    r.Set("gid", typedArray(env, napi_uint32_array, gid.data(), n));
+    r.Set("size", typedArray(env, napi_float64_array, size.data(), n));
+    r.Set("mtimeNs", typedArray(env, napi_bigint64_array, mtime.data(), n));
+    r.Set("ctimeNs", typedArray(env, napi_bigint64_array, ctime.data(), n));
+    r.Set("ino", typedArray(env, napi_float64_array, ino.data(), n));
+    r.Set("dev", typedArray(env, napi_float64_array, dev.data(), n));
+    r.Set("nlink", typedArray(env, napi_uint32_array, nlink.data(), n));
+    r.Set("rdev", typedArray(env, napi_float64_array, rdev.data(), n));
+    if (job_->readlinks) r.Set("links", Napi::String::New(env, links.data(), links.size()));
+    if (job_->xattrs) {
+      r.Set("xattrCount", typedArray(env, napi_uint32_array, xcount.data(), xcount.size()));
+      r.Set("xattrNames", Napi::String::New(env, xnames.data(), xnames.size()));
+      r.Set("xattrLens", typedArray(env, napi_uint32_array, xlens.data(), xlens.size()));
+      napi_value u8;
+      napi_create_typedarray(env, napi_uint8_array, xvalBytes, xvals, 0, &u8);
+      r.Set("xattrValues", Napi::Value(env, u8));
+    }
+    deferred_.Resolve(r);
+  }
+
+  void OnError(const Napi::Error&) override {
+    deferred_.Reject(makeError(Env(), job_->error, job_->errorCode).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::unique_ptr<WalkJob> job_;
+};
+
+// walk(root, {ignore, readlinks, xattrs, oneFileSystem, threads, cancel}) → Promise<columns>
+Napi::Value Walk(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject()) {
+    Napi::TypeError::New(env, "walk(root, options) expects a string and an object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto job = std::make_unique<WalkJob>();
+  job->root = info[0].As<Napi::String>().Utf8Value();
+  Napi::Object o = info[1].As<Napi::Object>();
+  Napi::Value ig = o.Get("ignore");
+  if (ig.IsArray()) {
+    Napi::Array a = ig.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      if (v.IsString()) job->ignore.insert(v.As<Napi::String>().Utf8Value());
+    }
+  }
+  job->readlinks = o.Get("readlinks").ToBoolean();
+  job->xattrs = o.Get("xattrs").ToBoolean();
+  job->oneFileSystem = o.Get("oneFileSystem").ToBoolean();
+  Napi::Value th = o.Get("threads");
+  if (th.IsNumber()) job->threads = th.As<Napi::Number>().Int32Value();
+  Napi::ObjectReference keep;
+  job->cancel = cancelFlag(o.Get("cancel"), keep);
+  auto* w = new WalkWorker(env, std::move(job));
+  w->cancelRef = std::move(keep);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+class HashWorker : public Napi::AsyncWorker {
+ public:
+  HashWorker(Napi::Env env, std::vector<std::string> paths, int threads, const volatile int32_t* cancel)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        paths_(std::move(paths)),
+        threads_(threads),
+        cancel_(cancel),
+        out_(paths_.size()) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  Napi::ObjectReference cancelRef;
+
+  void Execute() override {
+    std::atomic<size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::mutex mu;
+    auto work = [&] {
+      std::vector<uint8_t> buf(1 << 20);
+      Sha256 h;
+      for (;;) {
+        size_t i = next.fetch_add(1);
+        if (i >= paths_.size() || stop.load()) return;
+        if (cancel_ && __atomic_load_n(cancel_, __ATOMIC_RELAXED) != 0) {
+          fail(mu, stop, "Hashing canceled", "ECANCELED");
+          return;
+        }
+        const std::string& p = paths_[i];
+        int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+          fail(mu, stop, "Cannot hash " + p + ": " + errnoName(errno), errnoName(errno));
+          return;
+        }
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        h.reset();
+        bool ok = true;
+        for (;;) {
+          ssize_t n = read(fd, buf.data(), buf.size());
+          if (n == 0) break;
+          if (n < 0) {
+            if (errno == EINTR) continue;
+            fail(mu, stop, "Cannot hash " + p + ": " + errnoName(errno), errnoName(errno));
+            ok = false;
+            break;
+          }
+          h.update(buf.data(), n);
+        }
+        close(fd);
+        if (!ok) return;
+        uint8_t d[32];
+        h.final(d);
+        out_[i] = toHex(d, 32);
+      }
+    };
+    int n = threads_ < 1 ? 1 : (threads_ > 16 ? 16 : threads_);
+    if (static_cast<size_t>(n) > paths_.size()) n = static_cast<int>(paths_.size());
+    std::vector<std::thread> ts;
+    for (int i = 1; i < n; i++) ts.emplace_back(work);
+    work();
+    for (auto& t : ts) t.join();
+    if (!error_.empty()) SetError(error_);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Array a = Napi::Array::New(env, out_.size());
+    for (size_t i = 0; i < out_.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::String::New(env, out_[i]));
+    deferred_.Resolve(a);
+  }
+
+  void OnError(const Napi::Error&) override { deferred_.Reject(makeError(Env(), error_, code_).Value()); }
+
+ private:
+  void fail(std::mutex& mu, std::atomic<bool>& stop, const std::string& msg, const std::string& code) {
+    std::lock_guard<std::mutex> g(mu);
+    if (error_.empty()) {
+      error_ = msg;
+      code_ = code;
+    }
+    stop = true;
+  }
+  Napi::Promise::Deferred deferred_;
+  std::vector<std::string> paths_;
+  int threads_;
+  const volatile int32_t* cancel_;
+  std::vector<std::string> out_;
+  std::string error_, code_;
+};
+
+// hashFiles(paths, threads, cancel) → Promise<string[]> (hex sha256 per path)
+Napi::Value HashFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    Napi::TypeError::New(env, "hashFiles(paths, threads, cancel) expects an array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<std::string> paths;
+  paths.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) paths.push_back(a.Get(i).ToString().Utf8Value());
+  int threads = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 4;
+  Napi::ObjectReference keep;
+  const volatile int32_t* cancel = info.Length() > 2 ? cancelFlag(info[2], keep) : nullptr;
+  auto* w = new HashWorker(env, std::move(paths), threads, cancel);
+  w->cancelRef = std::move(keep);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+bool argStrings(const Napi::CallbackInfo& info, size_t n, const char* usage) {
+  for (size_t i = 0; i < n; i++) {
+    if (info.Length() <= i || !info[i].IsString()) {
+      Napi::TypeError::New(info.Env(), usage).ThrowAsJavaScriptException();
+      return false;
+    }
+  }
+  return true;
+}
+
+Napi::Value Uint8(Napi::Env env, const char* data, size_t n) {
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n);
+  if (n) memcpy(ab.Data(), data, n);
+  return Napi::Uint8Array::New(env, n, ab, 0);
+}
+
+// lgetxattr(path, name) → Uint8Array | undefined
+Napi::Value LGetXattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!argStrings(info, 2, "lgetxattr(path, name)")) return env.Undefined();
+  std::string path = info[0].As<Napi::String>(), name = info[1].As<Napi::String>();
+  std::vector<char> buf;
+  for (int attempt = 0; attempt < 8; attempt++) {
+    ssize_t n = lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+    if (n < 0) break;
+    buf.resize(n);
+    if (n == 0) return Uint8(env, nullptr, 0);
+    n = lgetxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
+    if (n >= 0) return Uint8(env, buf.data(), n);
+    if (errno != ERANGE) break;
+  }
+  if (errno == ENODATA) return env.Undefined();
+  throwErrno(env, "Cannot read xattr " + name + " of " + path, errno);
+  return env.Undefined();
+}
+
+// llistxattr(path) → string[]
+Napi::Value LListXattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!argStrings(info, 1, "llistxattr(path)")) return env.Undefined();
+  std::string path = info[0].As<Napi::String>();
+  std::vector<char> buf;
+  ssize_t n = -1;
+  for (int attempt = 0; attempt < 8; attempt++) {
+    n = llistxattr(path.c_str(), nullptr, 0);
+    if (n <= 0) break;
+    buf.resize(n);
+    n = llistxattr(path.c_str(), buf.data(), buf.size());
+    if (n >= 0 || errno != ERANGE) break;
+  }
+  Napi::Array out = Napi::Array::New(env);
+  if (n < 0) {
+    if (errno == ENOTSUP) return out;
+    throwErrno(env, "Cannot list xattrs of " + path, errno);
+    return env.Undefined();
+  }
+  uint32_t k = 0;
+  for (ssize_t i = 0; i < n;) {
+    size_t l = strlen(buf.data() + i);
+    if (l) out.Set(k++, Napi::String::New(env, buf.data() + i, l));
+    i += l + 1;
+  }
+  return out;
+}
+
+// lsetxattr(path, name, value: Uint8Array)
+Napi::Value LSetXattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!argStrings(info, 2, "lsetxattr(path, name, value)")) return env.Undefined();
+  if (info.Length() < 3 || !info[2].IsTypedArray()) {
+    Napi::TypeError::New(env, "lsetxattr(path, name, value) expects a Uint8Array value").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>(), name = info[1].As<Napi::String>();
+  Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
+  const char* data = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  if (lsetxattr(path.c_str(), name.c_str(), data, ta.ByteLength(), 0) != 0) {
+    throwErrno(env, "Cannot set xattr " + name + " on " + path, errno);
+  }
+  return env.Undefined();
+}
+
+// mknod(path, mode, dev)
+Napi::Value MkNod(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!argStrings(info, 1, "mknod(path, mode, dev)")) return env.Undefined();
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber()) {
+    Napi::TypeError::New(env, "mknod(path, mode, dev) expects numbers").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>();
+  mode_t mode = static_cast<mode_t>(info[1].As<Napi::Number>().Int64Value());
+  dev_t dev = static_cast<dev_t>(info[2].As<Napi::Number>().Int64Value());
+  if (mknod(path.c_str(), mode, dev) != 0) throwErrno(env, "Cannot mknod " + path, errno);
+  return env.Undefined();
+}
+
+// copyFileRange(src, dst, mode) → bytes copied; dst is created (or truncated) with `mode`.
+Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!argStrings(info, 2, "copyFileRange(src, dst, mode)")) return env.Undefined();
+  std::string src = info[0].As<Napi::String>(), dst = info[1].As<Napi::String>();
+  mode_t mode = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0644;
+  int in = open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    throwErrno(env, "Cannot copy " + src, errno);
+    return env.Undefined();
+  }
+  int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (out < 0) {
+    int e = errno;
+    close(in);
+    throwErrno(env, "Cannot copy to " + dst, e);
+    return env.Undefined();
+  }
+  double total = 0;
+  bool fallback = false;
+  int err = 0;
+  for (;;) {
+    ssize_t n = copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (total == 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) fallback = true;
+      else err = errno;
+      break;
+    }
+    total += n;
+  }
+  if (fallback) {
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+      ssize_t n = read(in, buf.data(), buf.size());
+      if (n == 0) break;
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        err = errno;
+        break;
+      }
+      for (ssize_t o = 0; o < n;) {
+        ssize_t w = write(out, buf.data() + o, n - o);
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          err = errno;
+          break;
+        }
+        o += w;
+      }
+      if (err) break;
+      total += n;
+    }
+  }
+  close(in);
+  if (close(out) != 0 && !err) err = errno;
+  if (err) {
+    throwErrno(env, "Cannot copy " + src + " to " + dst, err);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, total);
+}
+
+// sha256Portable(bytes) → hex, always with the built-in implementation (for tests).
+Napi::Value Sha256Portable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) {
+    Napi::TypeError::New(env, "sha256Portable(bytes)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  uint8_t d[32];
+  sha256Portable(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength(), d);
+  return Napi::String::New(env, toHex(d, 32));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("walk", Napi::Function::New(env, Walk, "walk"));
+  exports.Set("hashFiles", Napi::Function::New(env, HashFiles, "hashFiles"));
+  exports.Set("lgetxattr", Napi::Function::New(env, LGetXattr, "lgetxattr"));
+  exports.Set("llistxattr", Napi::Function::New(env, LListXattr, "llistxattr"));
+  exports.Set("lsetxattr", Napi::Function::New(env, LSetXattr, "lsetxattr"));
+  exports.Set("mknod", Napi::Function::New(env, MkNod, "mknod"));
+  exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
+  exports.Set("sha256Portable", Napi::Function::New(env, Sha256Portable, "sha256Portable"));
+  exports.Set("sha256Backend", Napi::String::New(env, sha256Backend()));
+  return exports;
+}
+
+}  // namespace
+}  // namespace kiln
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return kiln::Init(env, exports); }
+
+NODE_API_MODULE(kiln_native, InitModule)
