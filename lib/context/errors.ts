@@ -1,0 +1,70 @@
+/**
+ * The error every context source throws for a problem the user can fix.
+ *
+ * @module
+ */
+import { KilnError } from "../util/errors.ts";
+
+/**
+ * A build context could not be fetched or unpacked. The message is one line naming the source (credentials
+ * redacted) and the cause, e.g. `Cannot fetch build context s3://b/ctx.tar.gz: no such object "ctx.tar.gz" in bucket "b"`.
+ *
+ * @example Usage
+ * ```ts
+ * import { ContextError } from "./errors.ts";
+ * const e = new ContextError("gs://b/x.tar.gz", "no such bucket \"b\"");
+ * console.assert(e.message === 'Cannot fetch build context gs://b/x.tar.gz: no such bucket "b"');
+ * ```
+ */
+export class ContextError extends KilnError {
+  /** The source, credentials redacted. */
+  readonly source: string;
+  /** The cause, without the source prefix. */
+  readonly reason: string;
+  /**
+   * Creates a context error.
+   *
+   * @param source The context spec (already redacted).
+   * @param reason What went wrong, one line.
+   * @param options Underlying cause; `exitCode` 2 for a malformed spec.
+   */
+  constructor(source: string, reason: string, options: { cause?: unknown; exitCode?: 1 | 2 } = {}) {
+    super(`Cannot fetch build context ${source}: ${reason}`, options);
+    this.name = "ContextError";
+    this.source = source;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Removes user info (tokens, passwords) from URLs inside `s`.
+ *
+ * @param s A spec or message.
+ * @returns `s` with `scheme://user:secret@` rewritten to `scheme://***@`.
+ *
+ * @example Usage
+ * ```ts
+ * import { redact } from "./errors.ts";
+ * console.assert(redact("https://tok@github.com/a/b.git") === "https://***@github.com/a/b.git");
+ * ```
+ */
+export function redact(s: string): string {
+  return s.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
+}
+
+/**
+ * A short, one-line description of any thrown value, for the `reason` of a {@linkcode ContextError}.
+ *
+ * @param err Anything thrown.
+ * @returns Its message on one line, credentials redacted.
+ *
+ * @example Usage
+ * ```ts
+ * import { describeError } from "./errors.ts";
+ * console.assert(describeError(new Error("a\nb")) === "a b");
+ * ```
+ */
+export function describeError(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return redact(msg.replace(/\s+/g, " ").trim()) || (err instanceof Error ? err.name : "unknown error");
+}
