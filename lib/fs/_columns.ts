@@ -5,28 +5,31 @@
  */
 import type { WalkResult } from "./types.ts";
 
+/** One entry's metadata, filled in place by a stat function (reused between entries). */
+export interface StatRecord {
+  /** Full `st_mode` including the type bits. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: number;
+  dev: number;
+  nlink: number;
+  rdev: number;
+}
+
+/** Creates a zeroed {@linkcode StatRecord}. */
+export function newStatRecord(): StatRecord {
+  return { mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: 0n, ctimeNs: 0n, ino: 0, dev: 0, nlink: 0, rdev: 0 };
+}
+
 /** A growable set of WalkResult columns. */
 export interface ColumnBuilder {
-  /** Appends one entry; returns its index. */
-  push(
-    path: string,
-    type: number,
-    st: {
-      mode: bigint;
-      uid: bigint;
-      gid: bigint;
-      size: bigint;
-      mtimeNs: bigint;
-      ctimeNs: bigint;
-      ino: bigint;
-      dev: bigint;
-      nlink: bigint;
-      rdev: bigint;
-    },
-  ): number;
-  /** Number of entries so far. */
-  readonly count: number;
-  /** Trims the columns to `count` and returns them. */
+  /** Appends one entry. */
+  push(path: string, type: number, st: StatRecord): void;
+  /** Trims the columns to the entry count and returns them. */
   finish(): WalkResult;
 }
 
@@ -52,47 +55,41 @@ export function createColumnBuilder(capacity = 1024): ColumnBuilder {
   let nlink = new Uint32Array(cap);
   let rdev = new Float64Array(cap);
 
-  function grow<T extends { length: number; set(a: ArrayLike<number | bigint>): void }>(
-    a: T,
-    make: (n: number) => T,
-  ): T {
+  function grown<T extends { set(a: T): void }>(a: T, make: (n: number) => T): T {
     const b = make(cap);
-    b.set(a as unknown as ArrayLike<number | bigint>);
+    b.set(a);
     return b;
   }
 
   return {
-    get count() {
-      return n;
-    },
     push(path, t, st) {
       if (n === cap) {
         cap *= 2;
-        type = grow(type, (c) => new Uint8Array(c));
-        mode = grow(mode, (c) => new Uint16Array(c));
-        uid = grow(uid, (c) => new Uint32Array(c));
-        gid = grow(gid, (c) => new Uint32Array(c));
-        size = grow(size, (c) => new Float64Array(c));
-        mtimeNs = grow(mtimeNs, (c) => new BigInt64Array(c));
-        ctimeNs = grow(ctimeNs, (c) => new BigInt64Array(c));
-        ino = grow(ino, (c) => new Float64Array(c));
-        dev = grow(dev, (c) => new Float64Array(c));
-        nlink = grow(nlink, (c) => new Uint32Array(c));
-        rdev = grow(rdev, (c) => new Float64Array(c));
+        type = grown(type, (c) => new Uint8Array(c));
+        mode = grown(mode, (c) => new Uint16Array(c));
+        uid = grown(uid, (c) => new Uint32Array(c));
+        gid = grown(gid, (c) => new Uint32Array(c));
+        size = grown(size, (c) => new Float64Array(c));
+        mtimeNs = grown(mtimeNs, (c) => new BigInt64Array(c));
+        ctimeNs = grown(ctimeNs, (c) => new BigInt64Array(c));
+        ino = grown(ino, (c) => new Float64Array(c));
+        dev = grown(dev, (c) => new Float64Array(c));
+        nlink = grown(nlink, (c) => new Uint32Array(c));
+        rdev = grown(rdev, (c) => new Float64Array(c));
       }
       paths.push(path);
       type[n] = t;
-      mode[n] = Number(st.mode & 0o7777n);
-      uid[n] = Number(st.uid);
-      gid[n] = Number(st.gid);
-      size[n] = Number(st.size);
+      mode[n] = st.mode & 0o7777;
+      uid[n] = st.uid;
+      gid[n] = st.gid;
+      size[n] = st.size;
       mtimeNs[n] = st.mtimeNs;
       ctimeNs[n] = st.ctimeNs;
-      ino[n] = Number(st.ino);
-      dev[n] = Number(st.dev);
-      nlink[n] = Number(st.nlink);
-      rdev[n] = Number(st.rdev);
-      return n++;
+      ino[n] = st.ino;
+      dev[n] = st.dev;
+      nlink[n] = st.nlink;
+      rdev[n] = st.rdev;
+      n++;
     },
     finish() {
       return {

@@ -15,9 +15,9 @@
  *
  * @module
  */
-import { constants as osConstants } from "node:os";
 import { KilnError } from "../util/errors.ts";
 import { type KilnAddon, loadAddon } from "./_addon.ts";
+import { errnoName, openLibcFfi } from "./_libc_ffi.ts";
 
 /** The syscall surface; one object per backend. */
 export interface Syscalls {
@@ -38,9 +38,6 @@ export interface Syscalls {
 /** File-type bits for {@linkcode mknod}'s `mode`. */
 export const S_IF = { fifo: 0o010000, char: 0o020000, block: 0o060000 } as const;
 
-const ERRNO_NAMES: Map<number, string> = new Map(
-  Object.entries(osConstants.errno ?? {}).map(([k, v]) => [v as number, k] as [number, string]),
-);
 const ENODATA = 61;
 const ENOTSUP = 95;
 const ERANGE = 34;
@@ -78,7 +75,7 @@ export function splitDev(rdev: number): [number, number] {
 }
 
 function sysError(what: string, path: string, code: string | number): KilnError {
-  const name = typeof code === "number" ? (ERRNO_NAMES.get(code) ?? `errno ${code}`) : code;
+  const name = typeof code === "number" ? errnoName(code) : code;
   return new KilnError(`Cannot ${what} ${path}: ${name}`);
 }
 
@@ -109,39 +106,11 @@ function fromAddon(addon: KilnAddon): Syscalls {
   return sc;
 }
 
-const LIBC_SYMBOLS = {
-  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
-  llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
-  lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
-  mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
-} as const;
-
-type DenoFfi = {
-  dlopen?: (path: string, symbols: typeof LIBC_SYMBOLS) => {
-    symbols: {
-      lgetxattr(p: Uint8Array, n: Uint8Array, v: Uint8Array | null, size: number | bigint): number | bigint;
-      llistxattr(p: Uint8Array, l: Uint8Array | null, size: number | bigint): number | bigint;
-      lsetxattr(p: Uint8Array, n: Uint8Array, v: Uint8Array, size: number | bigint, flags: number): number;
-      mknod(p: Uint8Array, mode: number, dev: bigint): number;
-      __errno_location(): unknown;
-    };
-  };
-  UnsafePointerView?: new (p: unknown) => { getInt32(off?: number): number };
-};
-
 function fromFfi(): Syscalls | undefined {
-  const D = (globalThis as unknown as { Deno?: DenoFfi }).Deno;
-  if (typeof D?.dlopen !== "function" || D.UnsafePointerView === undefined) return undefined;
-  let lib;
-  try {
-    lib = D.dlopen("libc.so.6", LIBC_SYMBOLS);
-  } catch {
-    return undefined; // no --allow-ffi, or not glibc
-  }
-  const s = lib.symbols;
-  const View = D.UnsafePointerView;
-  const errno = () => new View(s.__errno_location()).getInt32(0);
+  const libc = openLibcFfi();
+  if (libc === undefined) return undefined;
+  const s = libc.symbols;
+  const errno = libc.errno;
   const enc = new TextEncoder();
   const dec = new TextDecoder();
   const cstr = (x: string) => enc.encode(x + "\0");

@@ -1,12 +1,15 @@
 /**
- * The pure-TypeScript walker over `node:fs` (`readdirSync` + `lstatSync` with bigint times). It is the fallback
- * when the native addon is not available; both pass the same contract tests.
+ * The TypeScript walker: `node:fs.readdirSync` plus one lstat per entry, through statx over Deno's FFI when that
+ * is available (nanosecond times; Deno's `node:fs` bigint stats only carry millisecond mtime and second ctime),
+ * else `node:fs.lstatSync(…, {bigint: true})`. It is the fallback when the native addon is not available; both
+ * pass the same contract tests. Names that are not valid UTF-8 cannot be represented (as with `node:fs`).
  *
  * @module
  */
-import { lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { readdirSync, readlinkSync } from "node:fs";
+import { bestLstat, type LstatFn, nodeLstat } from "./_stat.ts";
 import { AbortedError, KilnError } from "../util/errors.ts";
-import { createColumnBuilder, normalizeIgnore } from "./_columns.ts";
+import { createColumnBuilder, newStatRecord, normalizeIgnore } from "./_columns.ts";
 import { FileType, type Walker, type WalkOptions, type WalkResult } from "./types.ts";
 
 /** Reads all xattrs of a path without following symlinks (see syscalls.ts). */
@@ -21,25 +24,27 @@ export interface TsWalkerOptions {
   xattrReader?: XattrReader;
   /** Directories read between yields to the event loop (default 256), so a signal can abort the walk. */
   yieldEvery?: number;
+  /** `"node-fs"` forces `node:fs.lstatSync`; `"auto"` (default) uses statx over Deno FFI when available. */
+  lstat?: "auto" | "node-fs";
 }
 
-const S_IFMT = 0o170000n;
+const S_IFMT = 0o170000;
 
-function typeOf(mode: bigint): number {
+function typeOf(mode: number): number {
   switch (mode & S_IFMT) {
-    case 0o100000n:
+    case 0o100000:
       return FileType.file;
-    case 0o040000n:
+    case 0o040000:
       return FileType.dir;
-    case 0o120000n:
+    case 0o120000:
       return FileType.symlink;
-    case 0o020000n:
+    case 0o020000:
       return FileType.char;
-    case 0o060000n:
+    case 0o060000:
       return FileType.block;
-    case 0o010000n:
+    case 0o010000:
       return FileType.fifo;
-    case 0o140000n:
+    case 0o140000:
       return FileType.socket;
     default:
       return FileType.file;
@@ -68,6 +73,7 @@ function errCode(e: unknown): string {
 export function createTsWalker(options: TsWalkerOptions = {}): Walker {
   const xattrReader = options.xattrReader;
   const yieldEvery = options.yieldEvery ?? 256;
+  const lstat: LstatFn = options.lstat === "node-fs" ? nodeLstat() : bestLstat().lstat;
   return {
     name: "ts",
     supportsXattrs: xattrReader !== undefined,
@@ -79,14 +85,14 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
       const readlinks = opts.readlinks === true;
       const wantXattrs = opts.xattrs === true && xattrReader !== undefined;
       const base = root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
-      let rootSt;
+      const st = newStatRecord();
       try {
-        rootSt = lstatSync(base, { bigint: true });
+        if (!lstat(base, st)) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
       } catch (e) {
         throw new KilnError(`Cannot walk ${base}: ${errCode(e)}`, { cause: e });
       }
-      if (!rootSt.isDirectory()) throw new KilnError(`Cannot walk ${base}: not a directory`);
-      const rootDev = rootSt.dev;
+      if (typeOf(st.mode) !== FileType.dir) throw new KilnError(`Cannot walk ${base}: not a directory`);
+      const rootDev = st.dev;
       const cols = createColumnBuilder(4096);
       const links: (string | undefined)[] = [];
       const xattrs: (Record<string, Uint8Array> | undefined)[] = [];
@@ -95,7 +101,7 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
       let sinceYield = 0;
       while (stack.length > 0) {
         const rel = stack.pop()!;
-        const absDir = rel === "" ? base : `${base}/${rel}`;
+        const absDir = rel === "" ? base : `${base === "/" ? "" : base}/${rel}`;
         if (++sinceYield >= yieldEvery) {
           sinceYield = 0;
           await new Promise<void>((r) => setTimeout(r, 0));
@@ -111,14 +117,12 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
         for (const name of names) {
           const relPath = prefix + name;
           if (hasIgnore && ignore.has(relPath)) continue;
-          const abs = `${absDir}/${name}`;
-          let st;
+          const abs = absDir === "/" ? "/" + name : `${absDir}/${name}`;
           try {
-            st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+            if (!lstat(abs, st)) continue; // removed between readdir and lstat: it no longer exists
           } catch (e) {
             throw new KilnError(`Cannot stat ${abs}: ${errCode(e)}`, { cause: e });
           }
-          if (st === undefined) continue; // removed between readdir and lstat: it no longer exists
           const t = typeOf(st.mode);
           cols.push(relPath, t, st);
           if (readlinks) {
