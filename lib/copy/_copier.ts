@@ -1,0 +1,236 @@
+/**
+ * The shared machinery of COPY and ADD: a copier that writes entries into a rootfs with BuildKit's metadata rules.
+ *
+ * @module
+ */
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import { splitDev, type Syscalls, trySyscalls } from "../fs/syscalls.ts";
+import { AbortedError, KilnError } from "../util/errors.ts";
+import { type ChmodSpec, parseChmod } from "./chmod.ts";
+import { compilePatterns, type PatternMatcher } from "./glob.ts";
+import { resolveInRoot, splitPath } from "./resolve.ts";
+import type { CopyOptions, CopyOwner } from "./types.ts";
+
+/** Internal state of one COPY/ADD instruction. */
+export interface Copier {
+  readonly destRoot: string;
+  readonly changed: string[];
+  readonly prefix: string;
+  fail(message: string, cause?: unknown): never;
+  checkAbort(): void;
+  /** Owner for an entry whose source owner is `src`. */
+  owner(src: CopyOwner): CopyOwner;
+  /** Creates missing directories of `dirInRoot` (rootfs-absolute) with mode 0755 and the chown owner. */
+  mkdirAll(dirInRoot: string): Promise<string>;
+  /** Copies host path `src` (lstat'ed as `st`) to host path `target`, recursively. */
+  copyEntry(src: string, target: string, rel: string, overwriteMeta: boolean): Promise<void>;
+  /** Applies owner, mode and times to a newly created entry. */
+  applyMeta(target: string, st: fs.Stats, src: string): Promise<void>;
+  /** Records a changed host path. */
+  record(hostPath: string): void;
+  /** Rootfs-absolute path of a host path under destRoot. */
+  inRoot(hostPath: string): string;
+}
+
+/** Creates a copier for one instruction. */
+export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copier {
+  const destRoot = opts.destRoot.replace(/\/+$/, "") || "/";
+  const instr = opts.instruction ?? "COPY";
+  const prefix = opts.location ? `${opts.location}: ${instr}` : instr;
+  const chmod: ChmodSpec | undefined = opts.chmod === undefined ? undefined : parseChmodAt(opts.chmod, prefix);
+  const excluder = exclude ?? (opts.exclude?.length ? compilePatterns(opts.exclude) : undefined);
+  const sc: Syscalls | undefined = trySyscalls();
+  const inodes = new Map<string, string>();
+  const changed: string[] = [];
+  const seen = new Set<string>();
+  const now = opts.now ?? Date.now() / 1000;
+
+  const c: Copier = {
+    destRoot,
+    changed,
+    prefix,
+    fail(message: string, cause?: unknown): never {
+      throw new KilnError(`${prefix}: ${message}`, cause === undefined ? {} : { cause });
+    },
+    checkAbort() {
+      if (opts.signal?.aborted) throw new AbortedError();
+    },
+    owner(src) {
+      if (opts.chown) return opts.chown;
+      return opts.keepOwnership ? src : { uid: 0, gid: 0 };
+    },
+    inRoot(hostPath) {
+      if (hostPath === destRoot) return "/";
+      return hostPath.slice(destRoot.length);
+    },
+    record(hostPath) {
+      const p = c.inRoot(hostPath);
+      if (!seen.has(p)) {
+        seen.add(p);
+        changed.push(p);
+      }
+    },
+    async mkdirAll(dirInRoot) {
+      const comps = splitPath(dirInRoot);
+      let cur = "/";
+      let host = destRoot;
+      for (const comp of comps) {
+        cur = cur === "/" ? "/" + comp : cur + "/" + comp;
+        host = resolveInRoot(destRoot, cur);
+        let st: fs.Stats | undefined;
+        try {
+          st = await fsp.stat(host);
+        } catch {
+          st = undefined;
+        }
+        if (st === undefined) {
+          let first: string | undefined;
+          try {
+            // recursive: a symlink may point at a deeper missing path inside the rootfs
+            first = await fsp.mkdir(host, { mode: 0o755, recursive: true });
+          } catch (e) {
+            c.fail(`cannot create directory ${cur}: ${(e as Error).message}`, e);
+          }
+          const o = opts.chown ?? { uid: 0, gid: 0 };
+          const created: string[] = [host];
+          if (first !== undefined) {
+            for (let p = parentOfHost(host); p.length >= first.length && p.startsWith(destRoot); p = parentOfHost(p)) {
+              created.unshift(p);
+            }
+          }
+          for (const d of created) {
+            await fsp.lchown(d, o.uid, o.gid);
+            await fsp.chmod(d, 0o755);
+            await fsp.utimes(d, now, now);
+            c.record(d);
+          }
+        } else if (!st.isDirectory()) {
+          c.fail(`cannot create directory ${cur}: a file of that name exists`);
+        }
+      }
+      return host;
+    },
+    async applyMeta(target, st, src) {
+      const o = c.owner({ uid: st.uid, gid: st.gid });
+      await fsp.lchown(target, o.uid, o.gid);
+      if (!st.isSymbolicLink()) {
+        const mode = chmod ? chmod.apply(st.mode & 0o7777, st.isDirectory()) : st.mode & 0o7777;
+        await fsp.chmod(target, mode);
+      }
+      if (sc && !st.isSymbolicLink()) {
+        let names: string[] = [];
+        try {
+          names = sc.llistxattr(src);
+        } catch {
+          names = [];
+        }
+        for (const name of names) {
+          const v = sc.lgetxattr(src, name);
+          if (v === undefined) continue;
+          try {
+            sc.lsetxattr(target, name, v);
+          } catch (e) {
+            // security.* needs privileges we may not have; trusted.* too. Anything else is an error.
+            if (!name.startsWith("security.selinux")) c.fail(`cannot set xattr ${name} on ${c.inRoot(target)}`, e);
+          }
+        }
+      }
+      await fsp.lutimes(target, st.atime, st.mtime);
+    },
+    async copyEntry(src, target, rel, overwriteMeta) {
+      c.checkAbort();
+      let st: fs.Stats;
+      try {
+        st = await fsp.lstat(src);
+      } catch (e) {
+        c.fail(`cannot read source ${rel || src}: ${(e as Error).message}`, e);
+      }
+      if (rel !== "" && excluder?.matches(rel) && !(st.isDirectory() && excluder.hasExceptions)) return;
+      if (rel !== "" && opts.ignore && ignoreRel !== undefined) {
+        const ctxRel = ignoreRel(src);
+        if (ctxRel !== undefined && opts.ignore.matches(ctxRel) && !st.isDirectory()) return;
+      }
+      let applyInfo = true;
+      if (st.isDirectory()) {
+        let created = false;
+        let tst: fs.Stats | undefined;
+        try {
+          tst = await fsp.lstat(target);
+        } catch {
+          tst = undefined;
+        }
+        if (tst === undefined) {
+          await fsp.mkdir(target, { mode: 0o700 });
+          created = true;
+        } else if (!tst.isDirectory()) {
+          c.fail(`cannot copy directory ${rel || "."} to ${c.inRoot(target)}: not a directory`);
+        }
+        const names = (await fsp.readdir(src)).sort();
+        for (const n of names) {
+          await c.copyEntry(src + "/" + n, target + "/" + n, rel === "" ? n : rel + "/" + n, true);
+        }
+        applyInfo = overwriteMeta || created;
+        if (applyInfo) c.record(target);
+      } else {
+        let tst: fs.Stats | undefined;
+        try {
+          tst = await fsp.lstat(target);
+        } catch {
+          tst = undefined;
+        }
+        if (tst?.isDirectory()) c.fail(`cannot replace directory ${c.inRoot(target)} with a file`);
+        if (tst) await fsp.unlink(target);
+        if (st.isFile()) {
+          const key = `${st.dev}:${st.ino}`;
+          const prev = st.nlink > 1 ? inodes.get(key) : undefined;
+          if (prev !== undefined) {
+            await fsp.link(prev, target);
+            c.record(target);
+            return;
+          }
+          await fsp.copyFile(src, target);
+          if (st.nlink > 1) inodes.set(key, target);
+        } else if (st.isSymbolicLink()) {
+          await fsp.symlink(await fsp.readlink(src), target);
+        } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
+          if (!sc) c.fail(`cannot copy device or fifo ${rel}: mknod not available on this runtime`);
+          const [major, minor] = splitDev(st.rdev);
+          sc.mknod(target, (st.mode & 0o170000) | (st.mode & 0o7777), major, minor);
+        } else {
+          c.fail(`cannot copy ${rel || src}: unsupported file type (socket)`);
+        }
+        c.record(target);
+      }
+      if (applyInfo) await c.applyMeta(target, st, src);
+    },
+  };
+  // Map a host source path back to a context-relative path for .dockerignore checks.
+  const srcRoot = opts.srcRoot.replace(/\/+$/, "");
+  const ignoreRel = opts.ignore
+    ? (p: string): string | undefined => p.startsWith(srcRoot + "/") ? p.slice(srcRoot.length + 1) : undefined
+    : undefined;
+  return c;
+}
+
+function parseChmodAt(text: string, prefix: string): ChmodSpec {
+  try {
+    return parseChmod(text);
+  } catch (e) {
+    throw new KilnError(`${prefix}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Stats a path, following symlinks; undefined when it does not exist. */
+export async function statOrUndefined(p: string): Promise<fs.Stats | undefined> {
+  try {
+    return await fsp.stat(p);
+  } catch {
+    return undefined;
+  }
+}
+
+function parentOfHost(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i <= 0 ? "/" : p.slice(0, i);
+}

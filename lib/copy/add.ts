@@ -1,0 +1,388 @@
+/**
+ * `addInto`: the ADD instruction — COPY plus local tar auto-extraction, http(s) downloads and git sources.
+ *
+ * @module
+ */
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { autoDecompress } from "../compress/decompress.ts";
+import { readTar } from "../tar/reader.ts";
+import { KilnError } from "../util/errors.ts";
+import { type Copier, createCopier, statOrUndefined } from "./_copier.ts";
+import { copyOne, expandSource, parentOf, resolveDest } from "./copy.ts";
+import { compilePatterns } from "./glob.ts";
+import { resolveInRoot } from "./resolve.ts";
+import type { CopyOptions, CopyResult } from "./types.ts";
+
+/** Clones a git repository: the hook {@linkcode AddOptions.gitClone} fills (default: isomorphic-git over http). */
+export type GitCloneFn = (
+  url: string,
+  dir: string,
+  options: { ref?: string; signal?: AbortSignal },
+) => Promise<{ commit: string }>;
+
+/** Options of {@linkcode addInto}: COPY's plus ADD's own flags. */
+export interface AddOptions extends CopyOptions {
+  /** `--checksum`: `sha256:<hex>` for an http(s) source, or a commit SHA (prefix) for a git source. */
+  checksum?: string;
+  /** `--keep-git-dir`: keep `.git` of a git source. */
+  keepGitDir?: boolean;
+  /** `--unpack`: extract archives (default: true for local files, false for URLs). */
+  unpack?: boolean;
+  /** The `fetch` used for http(s) sources (default: the global one). */
+  fetch?: typeof globalThis.fetch;
+  /** Clones git sources (default: isomorphic-git). */
+  gitClone?: GitCloneFn;
+  /** Scratch directory for downloads and clones (default: the directory holding `destRoot`). */
+  tmpDir?: string;
+}
+
+/** True if `s` is an ADD URL source (`http://`, `https://`). */
+export function isUrlSource(s: string): boolean {
+  return /^https?:\/\//i.test(s);
+}
+
+/**
+ * True if `s` is a git source as BuildKit recognizes it: `git@host:…`, `git://…`, `ssh://…`, or an http(s) URL
+ * whose path ends in `.git` (optionally followed by `#ref[:subdir]`).
+ */
+export function isGitSource(s: string): boolean {
+  if (/^(git@|git:\/\/|ssh:\/\/|git\+)/.test(s)) return true;
+  const noFrag = s.split("#")[0]!;
+  return isUrlSource(s) && /\.git\/?$/.test(noFrag);
+}
+
+/**
+ * Copies `sources` like {@linkcode copyInto}, with ADD's extras:
+ * - a local file that is a tar archive (plain, gzip, bzip2, xz or zstd, detected by content, not name) is
+ *   extracted into the destination directory (unless `unpack: false`), streamed, every entry confined to it; entries
+ *   keep their owner unless `--chown`;
+ * - an `http(s)` URL is downloaded (streamed to disk) to `dest` (or `dest/<name>` for a directory), mode 0600
+ *   unless `--chmod`, `Last-Modified` as mtime, verified against `checksum` (`sha256:…`); a non-2xx status is an
+ *   error with the status; extracted only with `unpack: true`;
+ * - a git URL (`https://host/repo.git#ref[:subdir]`) is cloned and its tree (or subdir) copied by content,
+ *   `.git` removed unless `keepGitDir`; `checksum` checks the commit.
+ *
+ * @param options What to add where.
+ * @returns The rootfs paths that changed.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { addInto } from "./add.ts";
+ * await addInto({ srcRoot: "/ctx", sources: ["rootfs.tar.xz", "https://example.test/x.bin"], dest: "/opt/",
+ *   destRoot: "/work/rootfs", checksum: undefined, location: "Dockerfile:3", instruction: "ADD" });
+ * ```
+ */
+export async function addInto(options: AddOptions): Promise<CopyResult> {
+  const opts = { instruction: "ADD", ...options };
+  const exclude = opts.exclude?.length ? compilePatterns(opts.exclude) : undefined;
+  const c = createCopier(opts, exclude);
+  const dest = resolveDest(opts.dest, opts.workdir);
+  const remote = opts.sources.filter((s) => isUrlSource(s) || isGitSource(s));
+  if (opts.checksum !== undefined && remote.length === 0) {
+    c.fail("--checksum can only be used with a URL or git source");
+  }
+  if (!dest.isDir && opts.sources.length > 1) {
+    const st = await statOrUndefined(resolveInRoot(c.destRoot, dest.path));
+    if (!st?.isDirectory()) {
+      c.fail(`when adding several sources the destination must be a directory and end with a /: ${opts.dest}`);
+    }
+  }
+  for (const s of opts.sources) {
+    c.checkAbort();
+    if (isGitSource(s)) await addGit(c, opts, s, dest);
+    else if (isUrlSource(s)) await addUrl(c, opts, s, dest);
+    else {
+      const found = await expandSource(opts.srcRoot, s, opts.ignore);
+      if (found.length === 0) {
+        c.fail(`source ${JSON.stringify(s)} not found in ${opts.srcDescription ?? "the build context"}`);
+      }
+      for (const m of found) {
+        if (exclude && m.relToBase !== "" && exclude.matches(m.relToBase)) continue;
+        const st = await fsp.stat(m.host);
+        if (st.isFile() && opts.unpack !== false && await isTarArchive(m.host, opts.signal)) {
+          const dirHost = await c.mkdirAll(dest.path);
+          await extractArchive(c, m.host, dirHost, opts);
+        } else await copyOne(c, m, dest);
+      }
+    }
+  }
+  return { changedPaths: c.changed };
+}
+
+function fileStream(p: string): ReadableStream<Uint8Array> {
+  return Readable.toWeb(fs.createReadStream(p)) as ReadableStream<Uint8Array>;
+}
+
+/**
+ * True if the file at `path` is a tar archive, possibly compressed (gzip, bzip2, xz, zstd): its first 512
+ * decompressed bytes form a tar header with a valid checksum.
+ *
+ * @param path Host path of the file.
+ * @param signal Cancels a spawned decompressor.
+ * @returns Whether ADD would extract it.
+ */
+export async function isTarArchive(path: string, signal?: AbortSignal): Promise<boolean> {
+  let stream: ReadableStream<Uint8Array>;
+  try {
+    stream = (await autoDecompress(fileStream(path), signal ? { signal } : {})).stream;
+  } catch {
+    return false;
+  }
+  const reader = stream.getReader();
+  const head = new Uint8Array(512);
+  let have = 0;
+  try {
+    while (have < 512) {
+      const r = await reader.read();
+      if (r.done) break;
+      const n = Math.min(r.value.length, 512 - have);
+      head.set(r.value.subarray(0, n), have);
+      have += n;
+    }
+  } catch {
+    return false;
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return have === 512 && validTarHeader(head);
+}
+
+function validTarHeader(h: Uint8Array): boolean {
+  if (h.every((b) => b === 0)) return false;
+  const field = new TextDecoder().decode(h.subarray(148, 156)).replace(/[\0 ]+$/g, "").trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  const want = parseInt(field, 8);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+  return sum === want;
+}
+
+/** Extracts a (compressed) tar into `dirHost`, every entry confined to it. */
+async function extractArchive(c: Copier, file: string, dirHost: string, opts: AddOptions): Promise<void> {
+  const { stream } = await autoDecompress(fileStream(file), opts.signal ? { signal: opts.signal } : {});
+  const dirTimes: { p: string; mtime: number }[] = [];
+  for await (const e of readTar(stream)) {
+    c.checkAbort();
+    const h = e.header;
+    const parts = h.path.split("/").filter((x) => x !== "" && x !== ".");
+    if (parts.includes("..")) {
+      await e.body?.cancel();
+      c.fail(`archive ${file.split("/").pop()}: entry ${JSON.stringify(h.path)} escapes the destination`);
+    }
+    if (parts.length === 0) {
+      await e.body?.cancel();
+      continue;
+    }
+    const rel = parts.join("/");
+    const parentHost = resolveInRoot(dirHost, parts.slice(0, -1).join("/"));
+    await mkdirpConfined(c, dirHost, parts.slice(0, -1));
+    const target = parentHost + "/" + parts[parts.length - 1];
+    const existing = await lstatOrUndefined(target);
+    if (existing && !(existing.isDirectory() && h.type === "dir")) {
+      if (existing.isDirectory()) await fsp.rm(target, { recursive: true });
+      else await fsp.unlink(target);
+    }
+    switch (h.type) {
+      case "dir":
+        if (!existing?.isDirectory()) await fsp.mkdir(target, { mode: 0o700 });
+        dirTimes.push({ p: target, mtime: h.mtime });
+        break;
+      case "file": {
+        const out = fs.createWriteStream(target, { mode: 0o600 });
+        const body = e.body ?? new Blob([]).stream();
+        await body.pipeTo(
+          new WritableStream({
+            write: (chunk) => new Promise<void>((res, rej) => out.write(chunk, (err) => err ? rej(err) : res())),
+            close: () => new Promise<void>((res) => out.end(res)),
+            abort: () => void out.destroy(),
+          }),
+        );
+        break;
+      }
+      case "symlink":
+        await fsp.symlink(h.linkname ?? "", target);
+        break;
+      case "hardlink": {
+        const linkParts = (h.linkname ?? "").split("/").filter((x) => x !== "" && x !== ".");
+        if (linkParts.includes("..") || linkParts.length === 0) {
+          c.fail(`archive ${file.split("/").pop()}: hardlink ${rel} points outside the destination`);
+        }
+        await fsp.link(resolveInRoot(dirHost, linkParts.join("/"), { followLast: false }), target);
+        break;
+      }
+      default:
+        await e.body?.cancel();
+        c.fail(`archive ${file.split("/").pop()}: cannot extract ${h.type} entry ${rel}`);
+    }
+    const o = opts.chown ?? { uid: h.uid, gid: h.gid };
+    await fsp.lchown(target, o.uid, o.gid);
+    if (h.type !== "symlink" && h.type !== "hardlink") await fsp.chmod(target, h.mode & 0o7777);
+    if (h.type !== "dir" && h.type !== "hardlink") await fsp.lutimes(target, h.mtime, h.mtime);
+    c.record(target);
+  }
+  for (const d of dirTimes.reverse()) await fsp.utimes(d.p, d.mtime, d.mtime);
+}
+
+async function lstatOrUndefined(p: string): Promise<fs.Stats | undefined> {
+  try {
+    return await fsp.lstat(p);
+  } catch {
+    return undefined;
+  }
+}
+
+async function mkdirpConfined(c: Copier, root: string, parts: string[]): Promise<void> {
+  for (let i = 1; i <= parts.length; i++) {
+    const host = resolveInRoot(root, parts.slice(0, i).join("/"));
+    const st = await statOrUndefined(host);
+    if (!st) {
+      await fsp.mkdir(host, { mode: 0o755 });
+      c.record(host);
+    } else if (!st.isDirectory()) c.fail(`cannot extract into ${c.inRoot(host)}: not a directory`);
+  }
+}
+
+function fileNameFromResponse(url: URL, res: Response): string {
+  const cd = res.headers.get("content-disposition");
+  const m = cd ? /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(cd) : null;
+  if (m?.[1]) {
+    const n = decodeURIComponent(m[1]).split("/").pop();
+    if (n && n !== "." && n !== "..") return n;
+  }
+  const base = decodeURIComponent(url.pathname).split("/").filter((x) => x !== "").pop();
+  return base && base !== ".." ? base : "index.html";
+}
+
+async function addUrl(
+  c: Copier,
+  opts: AddOptions,
+  source: string,
+  dest: { path: string; isDir: boolean },
+): Promise<void> {
+  const url = new URL(source);
+  const shown = `${url.protocol}//${url.host}${url.pathname}`;
+  let want: string | undefined;
+  if (opts.checksum !== undefined) {
+    const m = /^sha256:([0-9a-f]{64})$/.exec(opts.checksum);
+    if (!m) c.fail(`invalid --checksum ${JSON.stringify(opts.checksum)}: expected sha256:<64 hex digits>`);
+    want = m[1];
+  }
+  const doFetch = opts.fetch ?? globalThis.fetch;
+  let res: Response;
+  try {
+    res = await doFetch(url, opts.signal ? { signal: opts.signal, redirect: "follow" } : { redirect: "follow" });
+  } catch (e) {
+    c.fail(`cannot download ${shown}: ${(e as Error).message}`, e);
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    c.fail(`cannot download ${shown}: HTTP ${res.status} ${res.statusText}`.trimEnd());
+  }
+  const name = fileNameFromResponse(url, res);
+  const tmpDir = opts.tmpDir ?? parentOf(c.destRoot);
+  const tmp = await fsp.mkdtemp(`${tmpDir}/.kiln-add-`);
+  try {
+    const tmpFile = `${tmp}/${name}`;
+    const hash = createHash("sha256");
+    const out = fs.createWriteStream(tmpFile, { mode: 0o600 });
+    const body = res.body ?? new Blob([]).stream();
+    await body.pipeTo(
+      new WritableStream({
+        write: (chunk) =>
+          new Promise<void>((resolve, reject) => {
+            hash.update(chunk);
+            out.write(chunk, (err) => err ? reject(err) : resolve());
+          }),
+        close: () => new Promise<void>((resolve) => out.end(resolve)),
+        abort: () => void out.destroy(),
+      }),
+    );
+    const got = hash.digest("hex");
+    if (want !== undefined && got !== want) {
+      c.fail(`checksum mismatch for ${shown}: expected sha256:${want}, got sha256:${got}`);
+    }
+    const lm = res.headers.get("last-modified");
+    const mtime = lm ? Date.parse(lm) / 1000 : NaN;
+    const t = Number.isFinite(mtime) ? mtime : 0;
+    await fsp.utimes(tmpFile, t, t);
+    if (opts.unpack === true && await isTarArchive(tmpFile, opts.signal)) {
+      const dirHost = await c.mkdirAll(dest.path);
+      await extractArchive(c, tmpFile, dirHost, opts);
+      return;
+    }
+    // Downloaded files are 0600 and root-owned unless --chmod/--chown say otherwise.
+    await fsp.chmod(tmpFile, 0o600);
+    await copyOne(c, { path: name, host: tmpFile }, dest);
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Splits a git source into clone URL, ref and subdir (`url#ref:subdir`). */
+export function parseGitSource(s: string): { url: string; ref?: string; subdir?: string } {
+  const i = s.indexOf("#");
+  if (i < 0) return { url: s };
+  const url = s.slice(0, i);
+  const frag = s.slice(i + 1);
+  const j = frag.indexOf(":");
+  const ref = j < 0 ? frag : frag.slice(0, j);
+  const subdir = j < 0 ? undefined : frag.slice(j + 1);
+  return { url, ...(ref ? { ref } : {}), ...(subdir ? { subdir } : {}) };
+}
+
+async function addGit(
+  c: Copier,
+  opts: AddOptions,
+  source: string,
+  dest: { path: string; isDir: boolean },
+): Promise<void> {
+  const g = parseGitSource(source);
+  if (!isUrlSource(g.url)) c.fail(`git source ${g.url}: only http(s) git URLs are supported (no ssh)`);
+  const tmpDir = opts.tmpDir ?? parentOf(c.destRoot);
+  const tmp = await fsp.mkdtemp(`${tmpDir}/.kiln-git-`);
+  try {
+    const clone = opts.gitClone ?? defaultGitClone;
+    let commit: string;
+    try {
+      commit =
+        (await clone(g.url, tmp, { ...(g.ref ? { ref: g.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }))
+          .commit;
+    } catch (e) {
+      c.fail(`cannot clone ${g.url}${g.ref ? "#" + g.ref : ""}: ${(e as Error).message}`, e);
+    }
+    if (opts.checksum !== undefined && !commit.startsWith(opts.checksum.toLowerCase())) {
+      c.fail(`checksum mismatch for ${g.url}: expected commit ${opts.checksum}, got ${commit}`);
+    }
+    if (!opts.keepGitDir) await fsp.rm(`${tmp}/.git`, { recursive: true, force: true });
+    const srcHost = g.subdir ? resolveInRoot(tmp, g.subdir) : tmp;
+    const st = await statOrUndefined(srcHost);
+    if (!st) c.fail(`git source ${g.url}: subdirectory ${g.subdir} not found`);
+    await copyOne(c, { path: g.subdir ?? "", host: srcHost }, st.isDirectory() ? { ...dest, isDir: true } : dest);
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function defaultGitClone(
+  url: string,
+  dir: string,
+  options: { ref?: string; signal?: AbortSignal },
+): Promise<{ commit: string }> {
+  const git = await import("isomorphic-git");
+  const http = (await import("isomorphic-git/http/node")).default;
+  const isSha = options.ref !== undefined && /^[0-9a-f]{7,40}$/.test(options.ref);
+  if (options.ref && !isSha) {
+    await git.clone({ fs, http, dir, url, ref: options.ref, singleBranch: true, depth: 1 });
+  } else {
+    await git.clone({ fs, http, dir, url, ...(isSha ? {} : { singleBranch: true, depth: 1 }) });
+    if (isSha) {
+      const full = await git.expandOid({ fs, dir, oid: options.ref! });
+      await git.checkout({ fs, dir, ref: full, force: true });
+    }
+  }
+  if (options.signal?.aborted) throw new KilnError("clone aborted");
+  return { commit: await git.resolveRef({ fs, dir, ref: "HEAD" }) };
+}

@@ -1,0 +1,152 @@
+import * as fs from "node:fs";
+import { spawnSync } from "node:child_process";
+import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { addInto, isGitSource, isTarArchive, parseGitSource } from "../../../lib/copy/add.ts";
+import { KilnError } from "../../../lib/util/errors.ts";
+import { skipUnless } from "../../fixtures/tools.ts";
+
+function setup(): { base: string; ctx: string; root: string; cleanup(): void } {
+  const base = Deno.makeTempDirSync({ prefix: "kiln-add-" });
+  const ctx = `${base}/ctx`;
+  const root = `${base}/work/rootfs`;
+  fs.mkdirSync(`${ctx}/tree/dir`, { recursive: true });
+  fs.mkdirSync(root, { recursive: true });
+  fs.writeFileSync(`${ctx}/tree/dir/f.txt`, "inside");
+  fs.symlinkSync("dir/f.txt", `${ctx}/tree/ln`);
+  fs.utimesSync(`${ctx}/tree/dir/f.txt`, 5000, 5000);
+  return { base, ctx, root, cleanup: () => fs.rmSync(base, { recursive: true, force: true }) };
+}
+
+function tar(ctx: string, name: string, flag: string): void {
+  const r = spawnSync("tar", ["-C", `${ctx}/tree`, `-c${flag}f`, `${ctx}/${name}`, "--owner=7", "--group=8", "."]);
+  if (r.status !== 0) throw new Error(String(r.stderr));
+}
+
+Deno.test("parseGitSource() and isGitSource() split URL, ref and subdir", () => {
+  assertEquals(parseGitSource("https://h/r.git#v1:docs"), { url: "https://h/r.git", ref: "v1", subdir: "docs" });
+  assertEquals(parseGitSource("https://h/r.git"), { url: "https://h/r.git" });
+  assert(isGitSource("https://h/r.git#main") && isGitSource("git@github.com:a/b.git"));
+  assert(!isGitSource("https://h/file.tar.gz"));
+});
+
+Deno.test("addInto() extracts local tars by content (plain, gzip, bzip2, xz, zstd)", {
+  ignore: skipUnless("addInto tar", "tar", "bzip2", "xz", "zstd"),
+}, async () => {
+  const t = setup();
+  try {
+    const kinds: [string, string][] = [["plain.bin", ""], ["g.tgz", "z"], ["b.tbz", "j"], ["x.txz", "J"], [
+      "z.tzst",
+      "--zstd ",
+    ]];
+    for (const [name, flag] of kinds) {
+      if (flag.startsWith("--")) {
+        const r = spawnSync("tar", [
+          "-C",
+          `${t.ctx}/tree`,
+          "--zstd",
+          "-cf",
+          `${t.ctx}/${name}`,
+          "--owner=7",
+          "--group=8",
+          ".",
+        ]);
+        assertEquals(r.status, 0);
+      } else tar(t.ctx, name, flag);
+      assert(await isTarArchive(`${t.ctx}/${name}`), name);
+      await addInto({ srcRoot: t.ctx, sources: [name], dest: `/out/${name}/`, destRoot: t.root });
+      const d = `${t.root}/out/${name}`;
+      assertEquals(fs.readFileSync(`${d}/dir/f.txt`, "utf8"), "inside", name);
+      assertEquals(fs.readlinkSync(`${d}/ln`), "dir/f.txt");
+      assertEquals(fs.statSync(`${d}/dir/f.txt`).mtimeMs, 5000_000);
+      assertEquals(fs.statSync(`${d}/dir/f.txt`).uid, 7); // tar owners kept without --chown
+    }
+    // a compressed non-tar is copied as a file; unpack:false copies the archive itself
+    fs.writeFileSync(`${t.ctx}/plain.txt`, "not a tar");
+    spawnSync("gzip", ["-k", `${t.ctx}/plain.txt`]);
+    assert(!(await isTarArchive(`${t.ctx}/plain.txt.gz`)));
+    await addInto({ srcRoot: t.ctx, sources: ["plain.txt.gz"], dest: "/f/", destRoot: t.root });
+    assert(fs.statSync(`${t.root}/f/plain.txt.gz`).isFile());
+    await addInto({ srcRoot: t.ctx, sources: ["g.tgz"], dest: "/keep/", destRoot: t.root, unpack: false });
+    assert(fs.statSync(`${t.root}/keep/g.tgz`).isFile());
+    await addInto({ srcRoot: t.ctx, sources: ["g.tgz"], dest: "/own/", destRoot: t.root, chown: { uid: 9, gid: 9 } });
+    assertEquals(fs.statSync(`${t.root}/own/dir/f.txt`).uid, 9);
+  } finally {
+    t.cleanup();
+  }
+});
+
+Deno.test(
+  "addInto() rejects tar entries escaping the destination",
+  { ignore: skipUnless("escape", "python3") },
+  async () => {
+    const t = setup();
+    try {
+      const py = `import tarfile,io\nt=tarfile.open('${t.ctx}/evil.tar','w')\ni=tarfile.TarInfo('../../escape')\n` +
+        `i.size=1\nt.addfile(i,io.BytesIO(b'x'))\nt.close()`;
+      assertEquals(spawnSync("python3", ["-c", py]).status, 0);
+      await assertRejects(
+        () =>
+          addInto({ srcRoot: t.ctx, sources: ["evil.tar"], dest: "/x/", destRoot: t.root, location: "Dockerfile:2" }),
+        KilnError,
+        "escapes the destination",
+      );
+      assert(!fs.existsSync(`${t.base}/escape`) && !fs.existsSync(`${t.base}/work/escape`));
+    } finally {
+      t.cleanup();
+    }
+  },
+);
+
+Deno.test("addInto() downloads URLs: mode 600, Last-Modified, checksum, HTTP errors", async () => {
+  const t = setup();
+  const body = "downloaded\n";
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const u = new URL(req.url);
+    if (u.pathname === "/missing") return new Response("no", { status: 404 });
+    return new Response(body, { headers: { "last-modified": "Wed, 21 Oct 2015 07:28:00 GMT" } });
+  });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  try {
+    await addInto({ srcRoot: t.ctx, sources: [`${base}/files/tool.sh`], dest: "/usr/local/bin/", destRoot: t.root });
+    const p = `${t.root}/usr/local/bin/tool.sh`;
+    assertEquals(fs.readFileSync(p, "utf8"), body);
+    assertEquals(fs.statSync(p).mode & 0o7777, 0o600);
+    assertEquals(fs.statSync(p).mtimeMs, Date.parse("Wed, 21 Oct 2015 07:28:00 GMT"));
+    const sum = "sha256:" +
+      (await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)).then((b) =>
+        Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, "0")).join("")
+      ));
+    await addInto({
+      srcRoot: t.ctx,
+      sources: [`${base}/a`],
+      dest: "/named",
+      destRoot: t.root,
+      checksum: sum,
+      chmod: "755",
+    });
+    assertEquals(fs.statSync(`${t.root}/named`).mode & 0o7777, 0o755);
+    await assertRejects(
+      () =>
+        addInto({
+          srcRoot: t.ctx,
+          sources: [`${base}/a`],
+          dest: "/bad",
+          destRoot: t.root,
+          checksum: "sha256:" + "0".repeat(64),
+          location: "Dockerfile:3",
+        }),
+      KilnError,
+      "Dockerfile:3: ADD: checksum mismatch",
+    );
+    assert(!fs.existsSync(`${t.root}/bad`));
+    await assertRejects(
+      () => addInto({ srcRoot: t.ctx, sources: [`${base}/missing`], dest: "/m", destRoot: t.root }),
+      KilnError,
+      "HTTP 404",
+    );
+    assertEquals(fs.readdirSync(`${t.base}/work`), ["rootfs"]); // no scratch left behind
+  } finally {
+    await server.shutdown();
+    t.cleanup();
+  }
+});
