@@ -97,8 +97,8 @@ export function createNativeWalker(addon: KilnAddon, options: NativeOptions = {}
     name: "native",
     supportsXattrs: true,
     async walk(root: string, opts: WalkOptions = {}): Promise<WalkResult> {
-      opts.signal?.throwIfAborted();
-      const cancel = new Int32Array(1);
+      if (opts.signal?.aborted) throw new AbortedError(`Walk of ${root} aborted`);
+      const cancel = new Int32Array(new ArrayBuffer(4));
       const off = onAbort(opts.signal, cancel);
       const readlinks = opts.readlinks === true;
       const xattrs = opts.xattrs === true;
@@ -135,9 +135,9 @@ export function createNativeHasher(addon: KilnAddon, options: NativeOptions = {}
   return {
     name: "native",
     async hashFiles(paths: readonly string[], opts: { signal?: AbortSignal } = {}): Promise<string[]> {
-      opts.signal?.throwIfAborted();
+      if (opts.signal?.aborted) throw new AbortedError("Hashing aborted");
       if (paths.length === 0) return [];
-      const cancel = new Int32Array(1);
+      const cancel = new Int32Array(new ArrayBuffer(4));
       const off = onAbort(opts.signal, cancel);
       try {
         return await addon.hashFiles([...paths], threads, cancel);

@@ -79,7 +79,7 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
     supportsXattrs: xattrReader !== undefined,
     async walk(root: string, opts: WalkOptions = {}): Promise<WalkResult> {
       const signal = opts.signal;
-      signal?.throwIfAborted();
+      if (signal?.aborted) throw new AbortedError(`Walk of ${root} aborted`);
       const ignore = normalizeIgnore(opts.ignore);
       const hasIgnore = ignore.size > 0;
       const readlinks = opts.readlinks === true;
