@@ -52,7 +52,7 @@ const ERANGE = 34;
 export function makedev(major: number, minor: number): bigint {
   const ma = BigInt(major);
   const mi = BigInt(minor);
-  return (mi & 0xffn) | ((ma & 0xfffn) << 8n) | ((mi & ~0xffn) << 12n) | ((ma & ~0xfffn) << 32n);
+  return (mi & 0xffn) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | ((ma & 0xfffff000n) << 32n);
 }
 
 /**
@@ -69,8 +69,8 @@ export function makedev(major: number, minor: number): bigint {
  */
 export function splitDev(rdev: number): [number, number] {
   const d = BigInt(rdev);
-  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
-  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n);
+  const minor = (d & 0xffn) | ((d >> 12n) & 0xffffff00n);
   return [Number(major), Number(minor)];
 }
 
