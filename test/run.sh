@@ -26,6 +26,10 @@ fi
 if [ ! -x node_modules/.bin/deno ] || [ package.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund >.work/npm.log 2>&1 || { cat .work/npm.log; echo "0 passed, 1 failed"; exit 1; }
 fi
+# Rebuild the native addon when its sources are newer than the built module (npm install builds it first time).
+if [ -f native/build.sh ] && { [ ! -f native/build/Release/kiln_native.node ] || [ -n "$(find native/src native/binding.gyp -newer native/build/Release/kiln_native.node 2>/dev/null | head -1)" ]; }; then
+  sh native/build.sh
+fi
 DENO="$ROOT/node_modules/.bin/deno"
 export PATH="$ROOT/node_modules/.bin:$PATH"
 
