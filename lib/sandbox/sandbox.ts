@@ -168,15 +168,29 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     throw new SandboxError(`Cannot create a sandbox: rootfs ${rootDir} does not exist`, { cause: e });
   }
   if (!st.isDirectory()) throw new SandboxError(`Cannot create a sandbox: rootfs ${rootDir} is not a directory`);
-  const probe = spawnSync(helper, ["--probe"], { stdio: ["ignore", "ignore", "pipe", "pipe"], encoding: "utf8" });
-  if (probe.status !== 0) {
-    const why = String(probe.output[3] ?? "").trim() || String(probe.stderr ?? "").trim() ||
-      `${helper} exited with ${probe.status ?? probe.signal}`;
-    throw new SandboxError(why.startsWith("cannot") ? `Cannot create a sandbox: ${why.slice(7)}` : why);
+  const probe = await probeHelper(helper);
+  if (probe !== "") {
+    throw new SandboxError(probe.startsWith("cannot ") ? `Cannot ${probe.slice(7)}` : probe);
   }
   await mkdir(options.workDir, { recursive: true });
   const scratch = await mkdtemp(`${options.workDir.replace(/\/+$/, "")}/sandbox-`);
   return makeSandbox({ mode, rootDir, helper, hasHelper, log, ignorePaths: [], scratch, hostname, options });
+}
+
+/** Runs `kiln-run --probe`; returns "" if namespaces can be created, else the reason. */
+function probeHelper(helper: string): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(helper, ["--probe"], { stdio: ["ignore", "ignore", "pipe", "pipe"] });
+    let text = "";
+    const add = (c: Uint8Array | string) => text += typeof c === "string" ? c : new TextDecoder().decode(c);
+    (child.stdio[3] as NodeJS.ReadableStream | null)?.on("data", add);
+    child.stderr?.on("data", add);
+    child.on("error", (e) => resolve(`cannot run ${helper}: ${e.message}`));
+    child.on("close", (code, signal) => {
+      const first = text.trim().split("\n")[0] ?? "";
+      resolve(code === 0 ? "" : first || `${helper} --probe exited with ${code ?? signal}`);
+    });
+  });
 }
 
 interface SandboxState {
@@ -498,6 +512,8 @@ async function runInPlace(s: SandboxState, step: RunStep): Promise<RunResult> {
       // the group is gone
     }
   };
+  // Leftover background processes hold the output pipes open: kill the group as soon as the command exits.
+  sp.child.on("exit", killGroup);
   try {
     const exitCode = await waitStep(sp, step, killGroup);
     return { exitCode, leftovers: [] };

@@ -301,7 +301,7 @@ static void enter_userns(void) {
 }
 
 static int in_place_main(char **argv) {
-  if (setsid() < 0) fail("cannot start a new session: %s", strerror(errno));
+  if (setsid() < 0 && getsid(0) != getpid()) fail("cannot start a new session: %s", strerror(errno));
   if (chdir(cwd) != 0) fail("cannot change to working directory %s: %s", cwd, strerror(errno));
   if (geteuid() == 0) {
     switch_user();
