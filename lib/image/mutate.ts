@@ -24,9 +24,15 @@ async function base(image: Image) {
   return { manifest, config, layers, mediaType };
 }
 
-function lazyImage(make: () => Promise<Image>): Image {
+function lazyImage(make: () => Promise<Image>, layers: () => Promise<Layer[]>): Image {
   let p: Promise<Image> | undefined;
-  const get = () => p ??= make();
+  const get = () => {
+    if (!p) {
+      p = make();
+      p.catch(() => p = undefined);
+    }
+    return p;
+  };
   return {
     mediaType: async () => (await get()).mediaType(),
     rawManifest: async () => (await get()).rawManifest(),
@@ -34,7 +40,8 @@ function lazyImage(make: () => Promise<Image>): Image {
     digest: async () => (await get()).digest(),
     rawConfig: async () => (await get()).rawConfig(),
     config: async () => (await get()).config(),
-    layers: async () => (await get()).layers(),
+    // Layers are known without computing the manifest, so stream layers can be consumed first.
+    layers,
   };
 }
 
@@ -78,7 +85,7 @@ export function appendLayers(image: Image, additions: (Layer | Addendum)[]): Ima
     const history = [...(b.config.history ?? []), ...adds.map((a) => a.history ?? { created_by: "kiln" })];
     const config: ImageConfig = { ...b.config, history };
     return rebuild(b, { config, layers: [...b.layers, ...adds.map((a) => a.layer)] });
-  });
+  }, async () => [...await image.layers(), ...additions.map((a) => "layer" in a ? a.layer : a)]);
 }
 
 /**
@@ -101,7 +108,7 @@ export function withConfig(image: Image, config: ImageConfig | ((old: ImageConfi
     const b = await base(image);
     const c = typeof config === "function" ? config(structuredClone(b.config)) : config;
     return rebuild(b, { config: { ...c, rootfs: b.config.rootfs } });
-  });
+  }, () => image.layers());
 }
 
 /**
@@ -147,7 +154,7 @@ export function withAnnotations(image: Image, annotations: Record<string, string
   return lazyImage(async () => {
     const b = await base(image);
     return rebuild(b, { annotations: { ...b.manifest.annotations, ...annotations } });
-  });
+  }, () => image.layers());
 }
 
 /**
@@ -173,5 +180,5 @@ export function withFormat(image: Image, format: "oci" | "docker"): Image {
       : "application/vnd.docker.distribution.manifest.v2+json";
     if (b.mediaType === mediaType) return image;
     return rebuild(b, { mediaType });
-  });
+  }, () => image.layers());
 }

@@ -171,6 +171,8 @@ export interface Layer {
   uncompressed(): Promise<ReadableStream<Uint8Array>>;
   /** Descriptor annotations or URLs to carry into manifests, if any. */
   descriptor?(): Promise<Partial<Descriptor>>;
+  /** Where the blob already lives in a registry, for cross-repository mounts when pushing. */
+  origin?: { registry: string; repository: string };
 }
 
 /** A lazy image. */

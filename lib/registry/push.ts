@@ -1,0 +1,542 @@
+/**
+ * Pushing images and indexes: blobs first (HEAD to skip existing ones, cross-repository mount, monolithic
+ * PUT for small blobs, chunked PATCH for large ones and for stream layers), bounded parallelism, uploads
+ * shared between destinations in one registry (by mounting), and manifests PUT last: a failed push never
+ * leaves a tag pointing at missing blobs.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { type Digest, sha256 } from "../util/digest.ts";
+import { KilnError } from "../util/errors.ts";
+import type { Descriptor, Image, ImageIndex, Layer } from "../image/types.ts";
+import { isImageMediaType, isIndexMediaType } from "../image/media_types.ts";
+import { NotComputedError } from "../image/layer.ts";
+import { isImageValue } from "../image/image.ts";
+import { mapLimit } from "../image/_fs.ts";
+import { createRegistryClient, type RegistryClient } from "./client.ts";
+import { RegistryError } from "./errors.ts";
+import type { RegistryOptions } from "./options.ts";
+import { formatReference, parseReference, type Reference } from "./reference.ts";
+
+/** Options for pushes. */
+export interface PushOptions extends RegistryOptions {
+  /** A client to reuse; otherwise one is created for the push. */
+  client?: RegistryClient;
+  /** Repositories (same registry) to try mounting blobs from. */
+  mountFrom?: Reference[];
+  /** Called after each blob is in place (for progress). */
+  onBlob?: (e: { digest: Digest; size: number; how: "exists" | "mounted" | "uploaded"; repository: string }) => void;
+}
+
+/** What {@linkcode pushImage} / {@linkcode pushIndex} pushed. */
+export interface PushResult {
+  /** Manifest descriptor. */
+  descriptor: Descriptor;
+  /** Every reference written, with the digest (`registry/repo:tag@sha256:…`). */
+  references: string[];
+}
+
+/** A blob to upload: bytes, or a layer (reopened per attempt). */
+type BlobSource =
+  | { kind: "bytes"; bytes: Uint8Array; digest: Digest }
+  | { kind: "layer"; layer: Layer };
+
+interface Dest {
+  registry: string;
+  repository: string;
+  refs: Reference[];
+}
+
+function group(refs: Reference[]): Dest[] {
+  const m = new Map<string, Dest>();
+  for (const r of refs) {
+    const k = `${r.registry}/${r.repository}`;
+    const d = m.get(k) ?? { registry: r.registry, repository: r.repository, refs: [] };
+    d.refs.push(r);
+    m.set(k, d);
+  }
+  return [...m.values()];
+}
+
+async function knownDigest(src: BlobSource): Promise<{ digest?: Digest; size?: number }> {
+  if (src.kind === "bytes") return { digest: src.digest, size: src.bytes.byteLength };
+  try {
+    return { digest: await src.layer.digest(), size: await src.layer.size() };
+  } catch (err) {
+    if (err instanceof NotComputedError) return {};
+    throw err;
+  }
+}
+
+async function openFrom(src: BlobSource, offset: number): Promise<ReadableStream<Uint8Array>> {
+  if (src.kind === "bytes") {
+    const b = src.bytes.subarray(offset);
+    return new ReadableStream({
+      start(c) {
+        if (b.byteLength) c.enqueue(b);
+        c.close();
+      },
+    });
+  }
+  const s = await src.layer.compressed();
+  if (offset === 0) return s;
+  let skip = offset;
+  return s.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, ctl) {
+        if (skip >= chunk.byteLength) {
+          skip -= chunk.byteLength;
+          return;
+        }
+        ctl.enqueue(skip ? chunk.subarray(skip) : chunk);
+        skip = 0;
+      },
+    }),
+  );
+}
+
+/** A stream of exactly `n` bytes taken from `reader` (leaves the rest unread). */
+function takeBytes(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  n: number,
+  carry: { rest?: Uint8Array | undefined },
+) {
+  let left = n;
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      if (left === 0) return ctl.close();
+      let chunk: Uint8Array | undefined = carry.rest;
+      carry.rest = undefined;
+      if (!chunk) {
+        const r = await reader.read();
+        if (r.done) return ctl.close();
+        chunk = r.value;
+      }
+      if (chunk.byteLength > left) {
+        carry.rest = chunk.subarray(left);
+        chunk = chunk.subarray(0, left);
+      }
+      left -= chunk.byteLength;
+      ctl.enqueue(chunk);
+      if (left === 0) ctl.close();
+    },
+  });
+}
+
+function withQuery(location: string, key: string, value: string): string {
+  const u = new URL(location);
+  u.searchParams.set(key, value);
+  return u.toString();
+}
+
+async function absolute(client: RegistryClient, registry: string, location: string | null): Promise<string> {
+  if (!location) throw new KilnError(`Cannot upload to ${registry}: the registry sent no upload Location`);
+  return new URL(location, await client.baseUrl(registry)).toString();
+}
+
+/** Uploads one blob into one repository; returns how. */
+async function uploadBlob(
+  client: RegistryClient,
+  dest: { registry: string; repository: string },
+  src: BlobSource,
+  opts: PushOptions,
+  mountFrom: string[],
+): Promise<{ digest: Digest; size: number; how: "exists" | "mounted" | "uploaded" }> {
+  const { registry, repository } = dest;
+  const base = { repository, actions: ["pull", "push"] };
+  let { digest, size } = await knownDigest(src);
+  if (digest) {
+    const head = await client.request(registry, {
+      ...base,
+      method: "HEAD",
+      path: `/v2/${repository}/blobs/${digest}`,
+      expect: [200],
+      passStatuses: [404],
+      action: `check blob ${digest}`,
+    });
+    await head.body?.cancel();
+    if (head.status === 200) return { digest, size: size!, how: "exists" };
+  }
+  const threshold = opts.monolithicThreshold ?? 32 * 1024 * 1024;
+  const chunkSize = opts.chunkSize ?? 32 * 1024 * 1024;
+  const attempts = client.retries + 1;
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    try {
+      let location: string | undefined;
+      if (digest) {
+        for (const from of mountFrom) {
+          if (from === repository) continue;
+          const res = await client.request(registry, {
+            ...base,
+            extraScopes: [`repository:${from}:pull`],
+            method: "POST",
+            path: `/v2/${repository}/blobs/uploads/?mount=${digest}&from=${encodeURIComponent(from)}`,
+            headers: { "content-length": "0" },
+            expect: [201, 202],
+            action: `mount blob ${digest} from ${from}`,
+          });
+          await res.body?.cancel();
+          if (res.status === 201) return { digest, size: size!, how: "mounted" };
+          location = await absolute(client, registry, res.headers.get("location"));
+          break;
+        }
+      }
+      if (!location) {
+        const res = await client.request(registry, {
+          ...base,
+          method: "POST",
+          path: `/v2/${repository}/blobs/uploads/`,
+          headers: { "content-length": "0" },
+          expect: [202],
+          action: `start upload of ${digest ?? "a layer"}`,
+        });
+        await res.body?.cancel();
+        location = await absolute(client, registry, res.headers.get("location"));
+      }
+      if (digest && size !== undefined && size <= threshold) {
+        // Monolithic: one PUT with the whole blob.
+        const d = digest;
+        const res = await client.request(registry, {
+          ...base,
+          method: "PUT",
+          path: withQuery(location, "digest", d),
+          headers: { "content-type": "application/octet-stream", "content-length": String(size) },
+          body: () => openFrom(src, 0),
+          expect: [201],
+          noRetry: true,
+          action: `upload blob ${d}`,
+        });
+        await res.body?.cancel();
+        return { digest: d, size, how: "uploaded" };
+      }
+      if (digest && size !== undefined) {
+        // Chunked: PATCH chunks with Content-Range, resuming from the registry's Range after a failure.
+        let offset = 0;
+        let reader = (await openFrom(src, 0)).getReader();
+        const carry: { rest?: Uint8Array | undefined } = {};
+        let chunkFailures = 0;
+        while (offset < size) {
+          const n = Math.min(chunkSize, size - offset);
+          try {
+            const res = await client.request(registry, {
+              ...base,
+              method: "PATCH",
+              path: location,
+              headers: {
+                "content-type": "application/octet-stream",
+                "content-length": String(n),
+                "content-range": `${offset}-${offset + n - 1}`,
+              },
+              body: () => Promise.resolve(takeBytes(reader, n, carry)),
+              expect: [202],
+              noRetry: true,
+              action: `upload blob ${digest} (bytes ${offset}-${offset + n - 1})`,
+            });
+            await res.body?.cancel();
+            location = await absolute(client, registry, res.headers.get("location"));
+            offset += n;
+          } catch (err) {
+            if (!(err instanceof RegistryError) || !err.temporary || chunkFailures >= client.retries) throw err;
+            chunkFailures++;
+            await reader.cancel().catch(() => {});
+            await client.sleep(client.backoff(chunkFailures - 1));
+            const st = await client.request(registry, {
+              ...base,
+              method: "GET",
+              path: location,
+              expect: [204],
+              action: `check upload of ${digest}`,
+            });
+            await st.body?.cancel();
+            location = await absolute(client, registry, st.headers.get("location") ?? location);
+            const range = /^(?:bytes=)?0-(\d+)$/.exec(st.headers.get("range") ?? "");
+            offset = range ? Number(range[1]) + 1 : 0;
+            carry.rest = undefined;
+            reader = (await openFrom(src, offset)).getReader();
+            client.log.debug("chunked upload resumed", { digest, offset });
+          }
+        }
+        await reader.cancel().catch(() => {});
+        const res = await client.request(registry, {
+          ...base,
+          method: "PUT",
+          path: withQuery(location, "digest", digest),
+          headers: { "content-length": "0" },
+          expect: [201],
+          action: `finish upload of ${digest}`,
+        });
+        await res.body?.cancel();
+        return { digest, size, how: "uploaded" };
+      }
+      // Unknown digest (stream layer): one streaming PATCH, hashing as we go, then PUT with the digest.
+      const hash = createHash("sha256");
+      let n = 0;
+      const counted = (await openFrom(src, 0)).pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, ctl) {
+            hash.update(chunk);
+            n += chunk.byteLength;
+            ctl.enqueue(chunk);
+          },
+        }),
+      );
+      const res = await client.request(registry, {
+        ...base,
+        method: "PATCH",
+        path: location,
+        headers: { "content-type": "application/octet-stream" },
+        body: () => Promise.resolve(counted),
+        expect: [202],
+        noRetry: true,
+        action: "upload a stream layer",
+      });
+      await res.body?.cancel();
+      location = await absolute(client, registry, res.headers.get("location"));
+      digest = `sha256:${hash.digest("hex")}`;
+      size = n;
+      const fin = await client.request(registry, {
+        ...base,
+        method: "PUT",
+        path: withQuery(location, "digest", digest),
+        headers: { "content-length": "0" },
+        expect: [201],
+        noRetry: true,
+        action: `finish upload of ${digest}`,
+      });
+      await fin.body?.cancel();
+      return { digest, size, how: "uploaded" };
+    } catch (err) {
+      lastErr = err;
+      const temporary = err instanceof RegistryError ? err.temporary : !(err instanceof KilnError);
+      const replayable = src.kind === "bytes" || digest !== undefined;
+      if (!temporary || !replayable || attempt + 1 >= attempts) break;
+      client.log.debug("blob upload failed, retrying", {
+        digest: digest ?? "",
+        error: err instanceof Error ? err.message : String(err),
+      });
+      await client.sleep(client.backoff(attempt));
+    }
+  }
+  throw lastErr;
+}
+
+function toRefs(refs: (Reference | string)[]): Reference[] {
+  if (!refs.length) throw new KilnError("Cannot push: no destination given");
+  return refs.map((r) => typeof r === "string" ? parseReference(r) : r);
+}
+
+/** Uploads every blob of an image to every destination (not the manifest). */
+async function pushImageBlobs(client: RegistryClient, dests: Dest[], image: Image, opts: PushOptions): Promise<void> {
+  const layers = await image.layers();
+  const byRegistry = new Map<string, Dest[]>();
+  for (const d of dests) byRegistry.set(d.registry, [...(byRegistry.get(d.registry) ?? []), d]);
+  for (const [registry, ds] of byRegistry) {
+    const [first, ...others] = ds;
+    const extraMounts = (opts.mountFrom ?? []).filter((r) => r.registry === registry).map((r) => r.repository);
+    const upload = async (dest: Dest, src: BlobSource, origin?: Layer["origin"]) => {
+      const mounts = [...extraMounts];
+      if (origin && origin.registry === registry) mounts.unshift(origin.repository);
+      if (dest !== first) mounts.unshift(first!.repository);
+      const r = await uploadBlob(client, dest, src, opts, [...new Set(mounts)]);
+      opts.onBlob?.({ ...r, repository: dest.repository });
+      client.log.debug("blob pushed", { registry, repository: dest.repository, digest: r.digest, how: r.how });
+    };
+    const conc = opts.concurrency ?? 4;
+    await mapLimit(layers, conc, (l) => upload(first!, { kind: "layer", layer: l }, l.origin));
+    const rc = await image.rawConfig();
+    await upload(first!, { kind: "bytes", bytes: rc, digest: sha256(rc) });
+    for (const d of others) {
+      await mapLimit(layers, conc, (l) => upload(d, { kind: "layer", layer: l }, l.origin));
+      await upload(d, { kind: "bytes", bytes: rc, digest: sha256(rc) });
+    }
+  }
+}
+
+async function putManifest(
+  client: RegistryClient,
+  dest: { registry: string; repository: string },
+  identifier: string,
+  raw: Uint8Array,
+  mediaType: string,
+): Promise<void> {
+  const res = await client.request(dest.registry, {
+    method: "PUT",
+    path: `/v2/${dest.repository}/manifests/${identifier}`,
+    headers: { "content-type": mediaType, "content-length": String(raw.byteLength) },
+    body: raw,
+    repository: dest.repository,
+    actions: ["pull", "push"],
+    expect: [201, 200],
+    action: `push manifest ${identifier}`,
+  });
+  await res.body?.cancel();
+}
+
+async function pushChildren(
+  client: RegistryClient,
+  dests: Dest[],
+  x: Image | ImageIndex,
+  opts: PushOptions,
+): Promise<Descriptor> {
+  if (isImageValue(x)) {
+    await pushImageBlobs(client, dests, x, opts);
+  } else {
+    const idx = await x.manifest();
+    for (const d of idx.manifests) {
+      let child: Image | ImageIndex;
+      if (isImageMediaType(d.mediaType)) child = await x.image(d.digest);
+      else if (isIndexMediaType(d.mediaType)) child = await x.index(d.digest);
+      else throw new KilnError(`Cannot push ${d.digest}: unsupported media type ${d.mediaType} in the index`);
+      const cd = await pushChildren(client, dests, child, opts);
+      const raw = await child.rawManifest();
+      for (const dest of dests) await putManifest(client, dest, cd.digest, raw, cd.mediaType);
+    }
+  }
+  const raw = await x.rawManifest();
+  return { mediaType: await x.mediaType(), digest: sha256(raw), size: raw.byteLength };
+}
+
+/**
+ * Pushes an image or index to one or more references: every blob goes to every destination first (shared by
+ * mounting within a registry), then the manifest is PUT to each tag (or digest).
+ *
+ * @param refs Destinations (`registry/repo:tag`, or `@digest`).
+ * @param image Image or index.
+ * @param opts Transport options, concurrency, mount sources.
+ * @returns The manifest descriptor and the references written.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const { descriptor } = await pushImage(["127.0.0.1:5000/app:1", "127.0.0.1:5000/app:latest"], image, {
+ *   insecureRegistries: ["127.0.0.1:5000"],
+ * });
+ * console.log(descriptor.digest);
+ * ```
+ */
+export async function pushImage(
+  refs: (Reference | string)[],
+  image: Image | ImageIndex,
+  opts: PushOptions = {},
+): Promise<PushResult> {
+  const rs = toRefs(refs);
+  const client = opts.client ?? createRegistryClient("push", opts);
+  try {
+    const dests = group(rs);
+    const descriptor = await pushChildren(client, dests, image, opts);
+    const raw = await image.rawManifest();
+    for (const r of rs) {
+      if (r.digest && r.digest !== descriptor.digest) {
+        throw new KilnError(
+          `Cannot push to ${
+            formatReference(r)
+          }: the image's digest is ${descriptor.digest}, not the one in the reference`,
+        );
+      }
+    }
+    const references: string[] = [];
+    for (const r of rs) {
+      await putManifest(client, r, r.tag ?? descriptor.digest, raw, descriptor.mediaType);
+      references.push(`${r.registry}/${r.repository}${r.tag ? `:${r.tag}` : ""}@${descriptor.digest}`);
+      client.log.info("pushed", { reference: formatReference(r), digest: descriptor.digest });
+    }
+    return { descriptor, references };
+  } finally {
+    if (!opts.client) client.close();
+  }
+}
+
+/**
+ * Pushes an image index (multi-platform) and its children; same as {@linkcode pushImage}.
+ *
+ * @param refs Destinations.
+ * @param index The index.
+ * @param opts Transport options.
+ * @returns The index descriptor and the references written.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await pushIndex(["127.0.0.1:5000/multi:latest"], indexFromImages([{ image: a }, { image: b }]), opts);
+ * ```
+ */
+export function pushIndex(
+  refs: (Reference | string)[],
+  index: ImageIndex,
+  opts: PushOptions = {},
+): Promise<PushResult> {
+  return pushImage(refs, index, opts);
+}
+
+/**
+ * Checks whether the push credentials are accepted for each destination (kaniko's push-permission probe):
+ * starts and cancels an upload session.
+ *
+ * @param refs Destinations.
+ * @param opts Transport options.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await checkPushPermission(["127.0.0.1:5000/app:latest"], opts);
+ * ```
+ */
+export async function checkPushPermission(refs: (Reference | string)[], opts: PushOptions = {}): Promise<void> {
+  const client = opts.client ?? createRegistryClient("push", opts);
+  try {
+    for (const d of group(toRefs(refs))) {
+      const res = await client.request(d.registry, {
+        method: "POST",
+        path: `/v2/${d.repository}/blobs/uploads/`,
+        headers: { "content-length": "0" },
+        repository: d.repository,
+        actions: ["pull", "push"],
+        expect: [202],
+        action: "check push permission",
+      });
+      await res.body?.cancel();
+      const loc = res.headers.get("location");
+      if (loc) {
+        const del = await client.request(d.registry, {
+          method: "DELETE",
+          path: await absolute(client, d.registry, loc),
+          repository: d.repository,
+          actions: ["pull", "push"],
+          expect: [204, 200, 202, 404],
+          action: "cancel upload",
+        }).catch(() => undefined);
+        await del?.body?.cancel();
+      }
+    }
+  } finally {
+    if (!opts.client) client.close();
+  }
+}
+
+/**
+ * Deletes a manifest by digest or tag (registries need deletion enabled).
+ *
+ * @param ref Reference.
+ * @param opts Transport options.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await deleteManifest("127.0.0.1:5000/app@sha256:…", opts);
+ * ```
+ */
+export async function deleteManifest(ref: Reference | string, opts: PushOptions = {}): Promise<void> {
+  const r = typeof ref === "string" ? parseReference(ref) : ref;
+  const client = opts.client ?? createRegistryClient("push", opts);
+  try {
+    const res = await client.request(r.registry, {
+      method: "DELETE",
+      path: `/v2/${r.repository}/manifests/${r.digest ?? r.tag}`,
+      repository: r.repository,
+      actions: ["pull", "push", "delete"],
+      expect: [202, 200],
+      action: `delete manifest ${r.digest ?? r.tag}`,
+    });
+    await res.body?.cancel();
+  } finally {
+    if (!opts.client) client.close();
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The HTTP transport behind the registry client: one small interface ({@linkcode HttpTransport}) so the
+ * client runs on web `fetch` (Deno, Bun, Node) and uses a runtime-specific path only for TLS settings:
+ * `Deno.createHttpClient` for custom CAs and client certificates, `node:https` for skip-verify (and for any
+ * TLS setting on runtimes without `Deno.createHttpClient`).
+ *
+ * @module
+ */
+import http from "node:http";
+import https from "node:https";
+import { Readable } from "node:stream";
+
+/** One HTTP request. Redirects are not followed by transports (the client does it, dropping auth across hosts). */
+export interface TransportRequest {
+  /** Method. */
+  method: string;
+  /** Absolute URL. */
+  url: string;
+  /** Headers. */
+  headers: Headers;
+  /** Body: bytes, or a stream (sent with the Content-Length header when set). */
+  body?: Uint8Array | ReadableStream<Uint8Array>;
+  /** Abort signal. */
+  signal?: AbortSignal;
+}
+
+/** TLS settings for one registry host. */
+export interface TlsSettings {
+  /** Extra CA certificates (PEM). */
+  caCerts?: string[];
+  /** Client certificate (PEM). */
+  cert?: string;
+  /** Client key (PEM). */
+  key?: string;
+  /** Skip server certificate verification. */
+  insecureSkipVerify?: boolean;
+}
+
+/** Sends requests; returns web Responses (status, headers, streamed body). */
+export interface HttpTransport {
+  /** Sends one request without following redirects. */
+  send(req: TransportRequest): Promise<Response>;
+  /** Releases connections. */
+  close(): void;
+}
+
+/** Creates a transport for a host's TLS settings. */
+export type TransportFactory = (tls: TlsSettings) => HttpTransport;
+
+interface DenoLike {
+  createHttpClient(opts: { caCerts?: string[]; cert?: string; key?: string }): { close(): void };
+}
+
+function fetchTransport(client?: { close(): void }): HttpTransport {
+  return {
+    send(req) {
+      const init: RequestInit & { client?: unknown; duplex?: string } = {
+        method: req.method,
+        headers: req.headers,
+        redirect: "manual",
+      };
+      if (req.body) {
+        init.body = req.body as BodyInit;
+        if (req.body instanceof ReadableStream) init.duplex = "half";
+      }
+      if (req.signal) init.signal = req.signal;
+      if (client) init.client = client;
+      return fetch(req.url, init);
+    },
+    close() {
+      client?.close();
+    },
+  };
+}
+
+function nodeTransport(tls: TlsSettings): HttpTransport {
+  const agentOpts: https.AgentOptions = { keepAlive: true, maxSockets: 16 };
+  if (tls.caCerts?.length) agentOpts.ca = tls.caCerts;
+  if (tls.cert) agentOpts.cert = tls.cert;
+  if (tls.key) agentOpts.key = tls.key;
+  if (tls.insecureSkipVerify) agentOpts.rejectUnauthorized = false;
+  const httpsAgent = new https.Agent(agentOpts);
+  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  return {
+    send(req) {
+      return new Promise<Response>((resolve, reject) => {
+        const u = new URL(req.url);
+        const headers: Record<string, string> = {};
+        req.headers.forEach((v, k) => headers[k] = v);
+        const mod = u.protocol === "https:" ? https : http;
+        const r = mod.request(u, {
+          method: req.method,
+          headers,
+          agent: u.protocol === "https:" ? httpsAgent : httpAgent,
+          ...(req.signal ? { signal: req.signal } : {}),
+        }, (res) => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (Array.isArray(v)) v.forEach((x) => h.append(k, x));
+            else if (v !== undefined) h.set(k, v);
+          }
+          const status = res.statusCode ?? 0;
+          const noBody = req.method === "HEAD" || status === 204 || status === 304;
+          if (noBody) res.resume();
+          const body = noBody ? null : Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
+          resolve(new Response(body, { status, headers: h }));
+        });
+        r.on("error", reject);
+        if (!req.body) r.end();
+        else if (req.body instanceof Uint8Array) r.end(req.body);
+        else {
+          Readable.fromWeb(req.body as import("node:stream/web").ReadableStream).on("error", (e) => r.destroy(e)).pipe(
+            r,
+          );
+        }
+      });
+    },
+    close() {
+      httpsAgent.destroy();
+      httpAgent.destroy();
+    },
+  };
+}
+
+/**
+ * The default transport factory: web fetch when no TLS setting is needed, `Deno.createHttpClient` for CAs and
+ * client certificates under Deno, and `node:https` otherwise (skip-verify, or Bun/Node).
+ *
+ * @param tls The host's TLS settings.
+ * @returns A transport.
+ *
+ * @example Usage
+ * ```ts
+ * import { defaultTransport } from "./transport.ts";
+ * const t = defaultTransport({});
+ * t.close();
+ * ```
+ */
+export function defaultTransport(tls: TlsSettings): HttpTransport {
+  const custom = tls.caCerts?.length || tls.cert || tls.key;
+  if (!custom && !tls.insecureSkipVerify) return fetchTransport();
+  const deno = (globalThis as { Deno?: DenoLike }).Deno;
+  if (!tls.insecureSkipVerify && deno?.createHttpClient) {
+    const opts: { caCerts?: string[]; cert?: string; key?: string } = {};
+    if (tls.caCerts?.length) opts.caCerts = tls.caCerts;
+    if (tls.cert) opts.cert = tls.cert;
+    if (tls.key) opts.key = tls.key;
+    return fetchTransport(deno.createHttpClient(opts));
+  }
+  return nodeTransport(tls);
+}
+
+/**
+ * A transport over `node:http`/`node:https` (any runtime with Node compatibility).
+ *
+ * @param tls TLS settings.
+ * @returns A transport.
+ *
+ * @example Usage
+ * ```ts
+ * import { nodeHttpTransport } from "./transport.ts";
+ * nodeHttpTransport({ insecureSkipVerify: true }).close();
+ * ```
+ */
+export function nodeHttpTransport(tls: TlsSettings): HttpTransport {
+  return nodeTransport(tls);
+}
