@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { extractArchive } from "./_archive.ts";
 import { ContextError, describeError } from "./errors.ts";
@@ -53,10 +54,28 @@ export function gcsSource(bucket: string, object: string, options: GcsSourceOpti
     async fetch(destDir: string, fetchOptions: ContextFetchOptions = {}): Promise<void> {
       const { Storage } = await import("@google-cloud/storage");
       const emulator = env.STORAGE_EMULATOR_HOST;
+      const keyFile = env.GOOGLE_APPLICATION_CREDENTIALS;
       const project = env.GOOGLE_CLOUD_PROJECT ?? env.GCLOUD_PROJECT;
+      let universeDomain: string | undefined;
+      if (keyFile) {
+        // read it ourselves: a clear error for a missing/bad file, and its universe domain
+        try {
+          const json = JSON.parse(await readFile(keyFile, "utf8")) as { universe_domain?: unknown };
+          if (typeof json.universe_domain === "string") universeDomain = json.universe_domain;
+        } catch (e) {
+          throw new ContextError(
+            description,
+            `cannot read GOOGLE_APPLICATION_CREDENTIALS file ${keyFile}: ${describeError(e)}`,
+            { cause: e },
+          );
+        }
+      }
       const storage = new Storage({
         ...(emulator ? { apiEndpoint: gcsEmulatorEndpoint(emulator) } : {}),
-        ...(env.GOOGLE_APPLICATION_CREDENTIALS ? { keyFilename: env.GOOGLE_APPLICATION_CREDENTIALS } : {}),
+        // with an emulator, authenticate only when credentials were given explicitly
+        ...(emulator && keyFile ? { useAuthWithCustomEndpoint: true } : {}),
+        ...(keyFile ? { keyFilename: keyFile } : {}),
+        ...(universeDomain ? { universeDomain } : {}),
         ...(project ? { projectId: project } : {}),
         retryOptions: { maxRetries: 2 },
       });
@@ -92,7 +111,8 @@ function gcsReason(e: unknown, bucket: string, object: string): string {
   if (err.code === 404) {
     return /bucket/i.test(msg) ? `no such bucket "${bucket}"` : `no such object "${object}" in bucket "${bucket}"`;
   }
-  if (err.code === 401 || err.code === 403) return `access denied (HTTP ${err.code}): ${msg}`;
+  if (err.code === 401) return `access denied: the credentials were rejected (HTTP 401: ${msg})`;
+  if (err.code === 403) return `access denied (HTTP 403: ${msg})`;
   if (/Could not load the default credentials|invalid_grant|ENOENT.*json/i.test(msg)) {
     return `cannot authenticate (GOOGLE_APPLICATION_CREDENTIALS): ${msg}`;
   }
