@@ -10,4 +10,5 @@
  */
 export * from "./lib/util/mod.ts";
 export * from "./lib/tar/mod.ts";
+export * from "./lib/dockerfile/mod.ts";
 export { VERSION } from "./lib/version.ts";

@@ -1,0 +1,81 @@
+/**
+ * kiln's Dockerfile front end, conformant with BuildKit's `frontend/dockerfile`.
+ *
+ * Three layers, each usable alone:
+ *
+ * 1. **Parse** — {@linkcode parseDockerfile}`(text, {filename})` → {@linkcode ParseResult}
+ *    `{nodes, escapeToken, directives, warnings, filename}`. Each {@linkcode Node} has `keyword`, `flags` (raw
+ *    `--x=y` strings), `args`, `json`, `heredocs` ({@linkcode Heredoc}: `name`, `content`, `chomp`, `expand`,
+ *    `fileDescriptor`), `child` (ONBUILD), `startLine`/`endLine`. {@linkcode dumpBuildkit} prints BuildKit's
+ *    `result` format. Malformed input throws {@linkcode DockerfileError} whose message is `FILE:LINE: detail`.
+ * 2. **Type** — {@linkcode toStages}`(result)` → `{stages, metaArgs}`; {@linkcode parseInstruction}`(node)` for one
+ *    node (e.g. an ONBUILD trigger from a base image: `parseInstruction(parseDockerfile(trigger).nodes[0])`).
+ *    {@linkcode Instruction} is a union keyed by `kind` (`from run copy add env arg label user workdir expose volume
+ *    cmd entrypoint shell stopsignal healthcheck onbuild maintainer`); every member has `location
+ *    {startLine,endLine}` and `original`. Flags are validated (unknown/duplicate/missing value are errors);
+ *    `RUN --mount` values are parsed into {@linkcode Mount}. Word arguments stay unexpanded.
+ * 3. **Expand** — {@linkcode createShellLexer}`(escapeToken)` gives `processWord(word, env) → {value, usedVars,
+ *    unsetVars}` and `processWords(word, env) → {words, ...}` with all of BuildKit's `${...}` forms.
+ *
+ * @example Parse, type and expand
+ * ```ts
+ * import { createShellLexer, parseDockerfile, toStages } from "./mod.ts";
+ * const result = parseDockerfile("FROM alpine\nWORKDIR /src/$APP\n", { filename: "Dockerfile" });
+ * const { stages } = toStages(result);
+ * const wd = stages[0]!.instructions[0]!;
+ * if (wd.kind === "workdir") {
+ *   const lex = createShellLexer(result.escapeToken);
+ *   console.assert(lex.processWord(wd.path, { APP: "web" }).value === "/src/web");
+ * }
+ * ```
+ *
+ * @module
+ */
+export type { Directive, Heredoc, Node, ParseResult, ParseWarning } from "./ast.ts";
+export { chompHeredoc } from "./ast.ts";
+export { DockerfileError, type DockerfileErrorOptions, ShellExpansionError } from "./errors.ts";
+export { parseDockerfile, parseHeredocWord, type ParseOptions } from "./parser.ts";
+export { dumpBuildkit, dumpNode } from "./dump.ts";
+export {
+  createShellLexer,
+  type ProcessWordResult,
+  type ProcessWordsResult,
+  type ShellEnv,
+  type ShellLexer,
+  type ShellLexerOptions,
+} from "./shell_lexer.ts";
+export { type CacheSharing, type Mount, MountSyntaxError, type MountType, parseMount } from "./mount.ts";
+export {
+  type AddInstruction,
+  type ArgDecl,
+  type ArgInstruction,
+  type CmdInstruction,
+  type CopyAddBase,
+  type CopyInstruction,
+  type EntrypointInstruction,
+  type EnvInstruction,
+  type ExposeInstruction,
+  type FromInstruction,
+  type HealthcheckInstruction,
+  type HeredocFile,
+  type Instruction,
+  INSTRUCTION_KINDS,
+  type InstructionBase,
+  type InstructionOptions,
+  isValidChmod,
+  type KeyValue,
+  type LabelInstruction,
+  type Location,
+  type MaintainerInstruction,
+  type OnbuildInstruction,
+  parseInstruction,
+  type RunInstruction,
+  type ShellInstruction,
+  type Stage,
+  type StagesResult,
+  type StopsignalInstruction,
+  toStages,
+  type UserInstruction,
+  type VolumeInstruction,
+  type WorkdirInstruction,
+} from "./instructions.ts";

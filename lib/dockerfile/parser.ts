@@ -1,0 +1,300 @@
+/**
+ * The Dockerfile parser: text → {@linkcode ParseResult} (BuildKit `parser.Parse`).
+ *
+ * @module
+ */
+import type { Directive, Heredoc, Node, ParseResult, ParseWarning } from "./ast.ts";
+import { DockerfileError, ShellExpansionError } from "./errors.ts";
+import { LineError, parseLine, splitCommand } from "./_line_parsers.ts";
+import { createShellLexer } from "./shell_lexer.ts";
+import { decodeUtf8Lossless, goTrimLeft, goTrimSpace, utf8Length } from "./_go.ts";
+
+/** Options of {@linkcode parseDockerfile}. */
+export interface ParseOptions {
+  /** Name used in error messages (`FILE:LINE: ...`); default `Dockerfile`. */
+  filename?: string;
+}
+
+/** Longest physical line BuildKit accepts, in bytes. */
+const MAX_LINE = 65535;
+const VALID_DIRECTIVES = new Set(["syntax", "escape", "check"]);
+const RE_DIRECTIVE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*([^\n]+?)[ \t]*$/;
+const RE_HEREDOC = /^(\d*)<<(-?)[\t\n\f\r ]*([^<]*)$/;
+
+function trimNewline(s: string): string {
+  let j = s.length;
+  while (j > 0 && (s.charCodeAt(j - 1) === 10 || s.charCodeAt(j - 1) === 13)) j--;
+  return j === s.length ? s : s.slice(0, j);
+}
+
+function isComment(line: string): boolean {
+  return goTrimLeft(line).startsWith("#");
+}
+
+function continuationRegex(escape: string): RegExp {
+  const e = escape === "\\" ? "\\\\" : "`";
+  return new RegExp(`([^${e}])${e}[ \\t]*$|^${e}[ \\t]*$`);
+}
+
+/** Splits like Go's bufio.Scanner with BuildKit's scanLines: each line keeps its `\n`; no empty last token. */
+function splitLines(text: string): string[] {
+  const lines: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    const i = text.indexOf("\n", start);
+    if (i < 0) {
+      lines.push(text.slice(start));
+      break;
+    }
+    lines.push(text.slice(start, i + 1));
+    start = i + 1;
+  }
+  return lines;
+}
+
+function tooLong(line: string): boolean {
+  const content = line.endsWith("\n") ? line.slice(0, -1) : line;
+  return content.length * 3 > MAX_LINE && utf8Length(content) > MAX_LINE;
+}
+
+/**
+ * Recognises a heredoc word (`<<EOF`, `<<-"EOF"`, `3<<EOF`) as BuildKit's `ParseHeredoc` does.
+ *
+ * @param word One shell word.
+ * @returns The heredoc (with empty content), or undefined if `word` is not one.
+ */
+export function parseHeredocWord(word: string): Heredoc | undefined {
+  const m = RE_HEREDOC.exec(word);
+  if (!m) return undefined;
+  const fd = m[1] === "" ? 0 : Number(m[1]);
+  const chomp = m[2] === "-";
+  const rest = m[3]!;
+  if (rest.length === 0) return undefined;
+  const words = createShellLexer("\\", { skipUnsetEnv: true }).processWords(rest, {}).words;
+  if (words.length !== 1) return undefined;
+  const raw = createShellLexer("\\", { skipUnsetEnv: true, rawQuotes: true }).processWords(rest, {}).words;
+  if (raw.length !== words.length) {
+    throw new LineError(`internal lexing of heredoc produced inconsistent results: ${rest}`);
+  }
+  const count = (s: string) => s.split(/['"]/).length - 1;
+  return {
+    name: words[0]!,
+    content: "",
+    chomp,
+    expand: count(words[0]!) === count(raw[0]!),
+    fileDescriptor: Number.isSafeInteger(fd) ? fd : 0,
+  };
+}
+
+function heredocsFromLine(line: string): Heredoc[] {
+  let words: string[];
+  try {
+    words = createShellLexer("\\", { rawQuotes: true, rawEscapes: true, skipUnsetEnv: true }).processWords(line, {})
+      .words;
+  } catch (e) {
+    if (e instanceof ShellExpansionError) return [];
+    throw e;
+  }
+  const docs: Heredoc[] = [];
+  for (const w of words) {
+    const h = parseHeredocWord(w);
+    if (h) docs.push(h);
+  }
+  return docs;
+}
+
+function canContainHeredoc(node: Node): boolean {
+  const n = node.keyword === "onbuild" && node.child ? node.child : node;
+  return (n.keyword === "add" || n.keyword === "copy" || n.keyword === "run") && !n.json;
+}
+
+/**
+ * Parses one logical line into a node (used for top-level lines and ONBUILD triggers).
+ *
+ * @param line Logical line.
+ * @param escapeToken Escape character.
+ * @param lines Start and end line.
+ * @returns The node.
+ */
+function nodeFromLine(line: string, escapeToken: string, lines: [number, number], comments: string[]): Node {
+  const { cmd, flags, rest } = splitCommand(line, escapeToken);
+  const keyword = cmd.toLowerCase();
+  const parsed = parseLine(keyword, rest, escapeToken);
+  const node: Node = {
+    keyword,
+    keywordOriginal: cmd,
+    original: line,
+    flags,
+    args: parsed.args,
+    json: parsed.json,
+    heredocs: [],
+    startLine: lines[0],
+    endLine: lines[1],
+    comments,
+  };
+  if (parsed.sub !== undefined) node.child = nodeFromLine(parsed.sub, escapeToken, lines, []);
+  return node;
+}
+
+/**
+ * Parses a Dockerfile exactly as BuildKit's parser does: directives, comments, continuations, flags, JSON and shell
+ * forms, heredocs and ONBUILD nesting. It does not validate instructions (see {@linkcode toStages}).
+ *
+ * @param input The Dockerfile as text or bytes (bytes keep invalid UTF-8 visible in dumps).
+ * @param options File name for messages.
+ * @returns Nodes, escape token, directives and warnings.
+ * @throws {DockerfileError} `FILE:LINE: message` for malformed input.
+ *
+ * @example Parse and inspect
+ * ```ts
+ * import { parseDockerfile } from "./parser.ts";
+ * const r = parseDockerfile("FROM alpine AS base\nRUN --mount=type=cache,target=/c echo hi\n");
+ * console.assert(r.nodes.length === 2);
+ * console.assert(r.nodes[1]!.keyword === "run" && r.nodes[1]!.flags[0] === "--mount=type=cache,target=/c");
+ * console.assert(r.nodes[1]!.args[0] === "echo hi" && r.nodes[1]!.startLine === 2);
+ * ```
+ */
+export function parseDockerfile(input: string | Uint8Array, options: ParseOptions = {}): ParseResult {
+  const filename = options.filename ?? "Dockerfile";
+  const text = typeof input === "string" ? input : decodeUtf8Lossless(input);
+  let lines = splitLines(text);
+  let tooLongAt = -1;
+  for (let i = 0; i < lines.length; i++) {
+    if (tooLong(lines[i]!)) {
+      tooLongAt = i + 1;
+      lines = lines.slice(0, i);
+      break;
+    }
+  }
+  const fail = (msg: string, line: number, endLine?: number, cause?: unknown): never => {
+    const o: { file: string; line: number; endLine?: number; cause?: unknown } = { file: filename, line };
+    if (endLine !== undefined) o.endLine = endLine;
+    if (cause !== undefined) o.cause = cause;
+    throw new DockerfileError(msg, o);
+  };
+
+  let escapeToken: "\\" | "`" = "\\";
+  let contRe = continuationRegex(escapeToken);
+  const directives: Directive[] = [];
+  const seen = new Set<string>();
+  let directivesDone = false;
+  const warnings: ParseWarning[] = [];
+  const nodes: Node[] = [];
+  let comments: string[] = [];
+  let li = 0;
+  let currentLine = 0;
+
+  /** Directive detection; returns true when `line` was a directive. */
+  const possibleDirective = (line: string, lineNo: number): boolean => {
+    if (directivesDone) return false;
+    const m = RE_DIRECTIVE.exec(line);
+    if (!m) {
+      directivesDone = true;
+      return false;
+    }
+    const k = m[1]!.toLowerCase();
+    if (!VALID_DIRECTIVES.has(k)) {
+      directivesDone = true;
+      return false;
+    }
+    if (seen.has(k)) fail(`only one ${k} parser directive can be used`, lineNo);
+    seen.add(k);
+    const value = m[2]!;
+    directives.push({ name: k, value, line: lineNo });
+    if (k === "escape") {
+      if (value !== "\\" && value !== "`") fail(`invalid escape token '${value}' does not match \` or \\`, lineNo);
+      escapeToken = value as "\\" | "`";
+      contRe = continuationRegex(escapeToken);
+    }
+    return true;
+  };
+  const processLine = (raw: string, stripLeft: boolean, lineNo: number): { line: string; directive: boolean } => {
+    let t = trimNewline(raw);
+    if (stripLeft) t = goTrimLeft(t);
+    const directive = possibleDirective(t, lineNo);
+    return { line: isComment(t) ? "" : t, directive };
+  };
+  const trimContinuation = (line: string): { line: string; end: boolean } => {
+    if (contRe.test(line)) return { line: line.replace(contRe, "$1"), end: false };
+    return { line, end: true };
+  };
+
+  while (li < lines.length) {
+    let raw = lines[li++]!;
+    if (currentLine === 0 && raw.startsWith("\uFEFF")) raw = raw.slice(1);
+    if (isComment(raw)) {
+      const c = goTrimSpace(trimNewline(goTrimLeft(raw)).slice(1));
+      if (c === "") comments = [];
+      else comments.push(c);
+    }
+    const first = processLine(raw, true, currentLine + 1);
+    if (first.directive) comments.pop();
+    currentLine++;
+    const startLine = currentLine;
+    let { line: buf, end } = trimContinuation(first.line);
+    if (end && buf.length === 0) continue;
+    let emptyContinuation = false;
+    while (!end && li < lines.length) {
+      const r = lines[li++]!;
+      const p = processLine(r, false, currentLine + 1);
+      currentLine++;
+      if (isComment(r)) continue;
+      if (goTrimLeft(trimNewline(p.line)).length === 0) {
+        emptyContinuation = true;
+        continue;
+      }
+      const t = trimContinuation(p.line);
+      buf += t.line;
+      end = t.end;
+    }
+    const line = buf;
+    if (emptyContinuation) {
+      warnings.push({
+        message: "Empty continuation line found in: " + line,
+        url: "https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/",
+        line: currentLine,
+      });
+    }
+    let child: Node;
+    try {
+      child = nodeFromLine(line, escapeToken, [startLine, currentLine], comments);
+    } catch (e) {
+      if (e instanceof LineError) return fail(e.message, startLine, currentLine);
+      throw e;
+    }
+    if (canContainHeredoc(child) && line.includes("<<")) {
+      let docs: Heredoc[];
+      try {
+        docs = heredocsFromLine(line);
+      } catch (e) {
+        if (e instanceof LineError || e instanceof ShellExpansionError) return fail(e.message, startLine, currentLine);
+        throw e;
+      }
+      for (const doc of docs) {
+        let terminated = false;
+        const parts: string[] = [];
+        while (li < lines.length) {
+          const r = lines[li++]!;
+          currentLine++;
+          let term = trimNewline(r);
+          if (doc.chomp) term = term.replace(/^\t+/, "");
+          if (term === doc.name) {
+            terminated = true;
+            break;
+          }
+          parts.push(r);
+        }
+        if (!terminated) fail("unterminated heredoc", startLine, currentLine);
+        doc.content = parts.join("");
+        child.heredocs.push(doc);
+      }
+      child.endLine = currentLine;
+      if (child.child) child.child.endLine = currentLine;
+    }
+    nodes.push(child);
+    comments = [];
+  }
+  if (nodes.length === 0) fail("file with no instructions", Math.max(currentLine, tooLongAt, 1));
+  if (tooLongAt > 0) fail(`dockerfile line greater than max allowed size of ${MAX_LINE}`, tooLongAt);
+  return { nodes, escapeToken, directives, warnings, filename };
+}

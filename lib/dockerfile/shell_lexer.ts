@@ -1,0 +1,537 @@
+/**
+ * The Dockerfile shell-word lexer: variable expansion, quote and escape removal and word splitting, with the
+ * semantics of BuildKit's `shell.Lex` (frontend/dockerfile/shell/lex.go).
+ *
+ * @module
+ */
+import { ShellExpansionError } from "./errors.ts";
+import { isGoSpace } from "./_go.ts";
+
+/** Something variables can be read from: a plain record, a Map, or an object with `get`. */
+export type ShellEnv =
+  | Readonly<Record<string, string>>
+  | ReadonlyMap<string, string>
+  | { get(name: string): string | undefined };
+
+/** Options that change how a {@linkcode ShellLexer} treats its input (all default to false). */
+export interface ShellLexerOptions {
+  /** Keep quote characters in the output (BuildKit `RawQuotes`). */
+  rawQuotes?: boolean;
+  /** Keep escape characters in the output (BuildKit `RawEscapes`). */
+  rawEscapes?: boolean;
+  /** Leave references to unset variables as written instead of expanding them to "" (`SkipUnsetEnv`). */
+  skipUnsetEnv?: boolean;
+  /** Treat quotes as ordinary characters (`SkipProcessQuotes`; used for heredoc bodies). */
+  skipProcessQuotes?: boolean;
+}
+
+/** Result of {@linkcode ShellLexer.processWord}. */
+export interface ProcessWordResult {
+  /** The expanded word (white space kept, no splitting). */
+  value: string;
+  /** Names of variables that were referenced and set, in first-use order. */
+  usedVars: string[];
+  /** Names of variables that were referenced but not set, in first-use order. */
+  unsetVars: string[];
+}
+
+/** Result of {@linkcode ShellLexer.processWords}. */
+export interface ProcessWordsResult {
+  /** The expanded words; unquoted white space (also from unquoted expansions) separates words, empty words dropped. */
+  words: string[];
+  /** Names of variables that were referenced and set, in first-use order. */
+  usedVars: string[];
+  /** Names of variables that were referenced but not set, in first-use order. */
+  unsetVars: string[];
+}
+
+/** A lexer bound to one escape token; see {@linkcode createShellLexer}. */
+export interface ShellLexer {
+  /** The escape character (`\` or backtick). */
+  readonly escapeToken: string;
+  /**
+   * Expands one word: `$v ${v} ${v:-w} ${v-w} ${v:+w} ${v+w} ${v:?w} ${v?w} ${v#p} ${v##p} ${v%p} ${v%%p}
+   * ${v/p/r} ${v//p/r}`, quotes and escapes. Throws {@linkcode ShellExpansionError} on bad syntax.
+   */
+  processWord(word: string, env: ShellEnv): ProcessWordResult;
+  /** Like `processWord`, then splits into words on unquoted white space. */
+  processWords(word: string, env: ShellEnv): ProcessWordsResult;
+}
+
+const EOF = -1;
+const CH_DOLLAR = 0x24, CH_SQUOTE = 0x27, CH_DQUOTE = 0x22, CH_LBRACE = 0x7b, CH_RBRACE = 0x7d, CH_COLON = 0x3a;
+const CH_SLASH = 0x2f, CH_BACKSLASH = 0x5c;
+const LETTER = /^\p{L}$/u;
+const DIGIT = /^\p{Nd}$/u;
+
+function lookupFn(env: ShellEnv): (name: string) => string | undefined {
+  if (env instanceof Map) return (n) => env.get(n);
+  if (typeof (env as { get?: unknown }).get === "function") {
+    const g = env as { get(name: string): string | undefined };
+    return (n) => g.get(n);
+  }
+  const rec = env as Readonly<Record<string, string>>;
+  return (n) => (Object.hasOwn(rec, n) ? rec[n] : undefined);
+}
+
+function isLetter(cp: number): boolean {
+  if (cp < 0x80) return (cp >= 0x41 && cp <= 0x5a) || (cp >= 0x61 && cp <= 0x7a);
+  return LETTER.test(String.fromCodePoint(cp));
+}
+
+function isDigit(cp: number): boolean {
+  if (cp < 0x80) return cp >= 0x30 && cp <= 0x39;
+  return DIGIT.test(String.fromCodePoint(cp));
+}
+
+function isSpecialParam(cp: number): boolean {
+  // @ * # ? - $ ! 0
+  return cp === 0x40 || cp === 0x2a || cp === 0x23 || cp === 0x3f || cp === 0x2d || cp === 0x24 || cp === 0x21 ||
+    cp === 0x30;
+}
+
+function chr(cp: number): string {
+  return cp === EOF ? "\uFFFD" : String.fromCodePoint(cp);
+}
+
+class Words {
+  buf = "";
+  words: string[] = [];
+  inWord = false;
+  addChar(cp: number): void {
+    const sp = isGoSpace(cp);
+    if (sp && this.inWord) {
+      if (this.buf.length !== 0) {
+        this.words.push(this.buf);
+        this.buf = "";
+        this.inWord = false;
+      }
+    } else if (!sp) this.addRaw(chr(cp));
+  }
+  addRaw(s: string): void {
+    this.buf += s;
+    this.inWord = true;
+  }
+  addString(s: string): void {
+    for (const ch of s) this.addChar(ch.codePointAt(0)!);
+  }
+  get(): string[] {
+    if (this.buf.length > 0) {
+      this.words.push(this.buf);
+      this.buf = "";
+      this.inWord = false;
+    }
+    return this.words;
+  }
+}
+
+/**
+ * Converts a `${v#p}`-style glob (`*`, `?`, `\*`, `\?`, `\\`) to a regular expression source, as BuildKit does.
+ *
+ * @param pattern The glob.
+ * @param greedy Whether `*` is greedy.
+ * @param anchored Whether to anchor at the start.
+ * @returns The regex source (use with the `u` flag).
+ */
+function globToRegex(pattern: string, greedy: boolean, anchored: boolean): string {
+  const cps = Array.from(pattern, (c) => c.codePointAt(0)!);
+  let out = anchored ? "^" : "";
+  const star = greedy ? "[^\\n]*" : "[^\\n]*?";
+  for (let i = 0; i < cps.length; i++) {
+    let tok = cps[i]!;
+    switch (tok) {
+      case 0x2a:
+        out += star;
+        continue;
+      case 0x3f:
+        out += "[^\\n]";
+        continue;
+      case CH_BACKSLASH: {
+        const next = cps[i + 1];
+        if (next === CH_RBRACE || next === CH_SLASH) continue;
+        out += "\\";
+        i++;
+        tok = next ?? EOF;
+        if (tok !== 0x2a && tok !== 0x3f && tok !== CH_BACKSLASH) {
+          throw new ShellExpansionError(
+            `invalid pattern (${pattern}) in substitution: invalid escape '\\${tok === EOF ? "" : chr(tok)}'`,
+          );
+        }
+        break;
+      }
+      case 0x5b:
+      case 0x5d:
+      case 0x7b:
+      case 0x7d:
+      case 0x2e:
+      case 0x2b:
+      case 0x28:
+      case 0x29:
+      case 0x7c:
+      case 0x5e:
+      case 0x24:
+        out += "\\";
+        break;
+    }
+    out += chr(tok);
+  }
+  return out;
+}
+
+function reversePattern(pattern: string): string {
+  const cps = Array.from(pattern);
+  const out: string[] = new Array(cps.length);
+  const last = cps.length - 1;
+  for (let i = 0; i <= last;) {
+    const tok = cps[i]!;
+    const o = last - i;
+    if (tok === "\\" && i !== last) {
+      out[o - 1] = tok;
+      out[o] = cps[i + 1]!;
+      i += 2;
+    } else {
+      out[o] = tok;
+      i++;
+    }
+  }
+  return out.join("");
+}
+
+function reverseString(s: string): string {
+  return Array.from(s).reverse().join("");
+}
+
+function trimPrefix(pattern: string, value: string, greedy: boolean): string {
+  const re = new RegExp(globToRegex(pattern, greedy, true), "u");
+  const m = re.exec(value);
+  return m ? value.slice(m.index + m[0].length) : value;
+}
+
+function trimSuffix(pattern: string, value: string, greedy: boolean): string {
+  return reverseString(trimPrefix(reversePattern(pattern), reverseString(value), greedy));
+}
+
+/** Go's Regexp.Expand on a template for a regex without capture groups: `$$` → `$`, `$name`/`${name}` → "". */
+function goExpandTemplate(template: string): string {
+  let out = "";
+  let t = template;
+  for (;;) {
+    const i = t.indexOf("$");
+    if (i < 0) break;
+    out += t.slice(0, i);
+    t = t.slice(i);
+    if (t.length > 1 && t[1] === "$") {
+      out += "$";
+      t = t.slice(2);
+      continue;
+    }
+    const m = /^\$(?:\{([\p{L}\p{Nd}_]+)\}|([\p{L}\p{Nd}_]+))/u.exec(t);
+    if (!m) {
+      out += "$";
+      t = t.slice(1);
+      continue;
+    }
+    t = t.slice(m[0].length);
+  }
+  return out + t;
+}
+
+function goReplaceAll(re: RegExp, src: string, repl: string): string {
+  const g = new RegExp(re.source, "gu");
+  let out = "";
+  let lastMatchEnd = 0;
+  let searchPos = 0;
+  while (searchPos <= src.length) {
+    g.lastIndex = searchPos;
+    const m = g.exec(src);
+    if (!m) break;
+    const a0 = m.index, a1 = m.index + m[0].length;
+    out += src.slice(lastMatchEnd, a0);
+    if (a1 > lastMatchEnd || a0 === 0) out += repl;
+    lastMatchEnd = a1;
+    const cp = src.codePointAt(searchPos);
+    const width = cp === undefined ? 0 : cp > 0xffff ? 2 : 1;
+    if (searchPos + width > a1) searchPos += width;
+    else if (searchPos + 1 > a1) searchPos++;
+    else searchPos = a1;
+  }
+  return out + src.slice(lastMatchEnd);
+}
+
+/**
+ * Creates a shell-word lexer for a Dockerfile's escape token.
+ *
+ * @param escapeToken `\` (default) or a backtick, from the Dockerfile's `# escape=` directive.
+ * @param options Raw-quote/raw-escape/skip-unset modes (BuildKit's internal modes; normally leave unset).
+ * @returns The lexer.
+ *
+ * @example Expand a word and split words
+ * ```ts
+ * import { createShellLexer } from "./shell_lexer.ts";
+ * const lex = createShellLexer("\\");
+ * const env = { NAME: "kiln", FILE: "tool.tar.gz" };
+ * console.assert(lex.processWord("${NAME:-x}-${FILE%%.*}", env).value === "kiln-tool");
+ * console.assert(lex.processWords('a "b c" $NAME', env).words.join("|") === "a|b c|kiln");
+ * ```
+ */
+export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions = {}): ShellLexer {
+  if (escapeToken !== "\\" && escapeToken !== "`") {
+    throw new ShellExpansionError(`invalid escape token '${escapeToken}' does not match \` or \\`);
+  }
+  const esc = escapeToken.codePointAt(0)!;
+  const rawQuotes = options.rawQuotes ?? false;
+  const skipUnsetEnv = options.skipUnsetEnv ?? false;
+  const skipProcessQuotes = options.skipProcessQuotes ?? false;
+
+  function run(word: string, env: ShellEnv): { value: string; words: string[]; used: string[]; unset: string[] } {
+    const cps = Array.from(word, (c) => c.codePointAt(0)!);
+    const get = lookupFn(env);
+    const used = new Set<string>();
+    const unset = new Set<string>();
+    let pos = 0;
+    let rawEscapes = options.rawEscapes ?? false;
+    const peek = (): number => pos < cps.length ? cps[pos]! : EOF;
+    const next = (): number => pos < cps.length ? cps[pos++]! : EOF;
+
+    function getEnv(name: string): [string, boolean] {
+      const v = get(name);
+      if (v !== undefined) {
+        used.add(name);
+        return [v, true];
+      }
+      unset.add(name);
+      return ["", false];
+    }
+
+    function processStopOn(stop: number, raw: boolean): { result: string; words: string[] } {
+      let result = "";
+      const words = new Words();
+      const saved = rawEscapes;
+      rawEscapes = raw;
+      try {
+        while (peek() !== EOF) {
+          let ch = peek();
+          if (stop !== EOF && ch === stop) {
+            next();
+            return { result, words: words.get() };
+          }
+          if (ch === CH_DOLLAR) {
+            const tmp = processDollar();
+            result += tmp;
+            words.addString(tmp);
+          } else if (!skipProcessQuotes && (ch === CH_SQUOTE || ch === CH_DQUOTE)) {
+            const tmp = ch === CH_SQUOTE ? processSingleQuote() : processDoubleQuote();
+            result += tmp;
+            words.addRaw(tmp);
+          } else {
+            ch = next();
+            if (ch === esc) {
+              if (rawEscapes) {
+                words.addRaw(chr(ch));
+                result += chr(ch);
+              }
+              ch = next();
+              if (ch === EOF) break;
+              words.addRaw(chr(ch));
+            } else words.addChar(ch);
+            result += chr(ch);
+          }
+        }
+        if (stop !== EOF) {
+          throw new ShellExpansionError(`unexpected end of statement while looking for matching ${chr(stop)}`);
+        }
+        return { result, words: words.get() };
+      } finally {
+        rawEscapes = saved;
+      }
+    }
+
+    function processSingleQuote(): string {
+      let result = "";
+      let ch = next();
+      if (rawQuotes) result += chr(ch);
+      for (;;) {
+        ch = next();
+        if (ch === EOF) {
+          throw new ShellExpansionError("unexpected end of statement while looking for matching single-quote");
+        }
+        if (ch === CH_SQUOTE) {
+          if (rawQuotes) result += chr(ch);
+          return result;
+        }
+        result += chr(ch);
+      }
+    }
+
+    function processDoubleQuote(): string {
+      let result = "";
+      const open = next();
+      if (rawQuotes) result += chr(open);
+      for (;;) {
+        const p = peek();
+        if (p === EOF) {
+          throw new ShellExpansionError("unexpected end of statement while looking for matching double-quote");
+        }
+        if (p === CH_DQUOTE) {
+          next();
+          if (rawQuotes) result += '"';
+          return result;
+        }
+        if (p === CH_DOLLAR) {
+          result += processDollar();
+          continue;
+        }
+        let ch = next();
+        if (ch === esc) {
+          if (rawEscapes) result += chr(ch);
+          const q = peek();
+          if (q === EOF) continue;
+          if (q === CH_DQUOTE || q === CH_DOLLAR || q === esc) ch = next();
+        }
+        result += chr(ch);
+      }
+    }
+
+    function processName(): string {
+      let name = "";
+      while (peek() !== EOF) {
+        let ch = peek();
+        if (name.length === 0 && isDigit(ch)) {
+          while (peek() !== EOF && isDigit(peek())) name += chr(next());
+          return name;
+        }
+        if (name.length === 0 && isSpecialParam(ch)) {
+          ch = next();
+          return chr(ch);
+        }
+        if (!isLetter(ch) && !isDigit(ch) && ch !== 0x5f) break;
+        name += chr(next());
+      }
+      return name;
+    }
+
+    function processDollar(): string {
+      next();
+      if (peek() !== CH_LBRACE) {
+        const name = processName();
+        if (name === "") return "$";
+        const [value, found] = getEnv(name);
+        if (!found && skipUnsetEnv) return "$" + name;
+        return value;
+      }
+      next();
+      const p = peek();
+      if (p === EOF) throw new ShellExpansionError("syntax error: missing '}'");
+      if (p === CH_LBRACE || p === CH_RBRACE || p === CH_COLON) {
+        throw new ShellExpansionError("syntax error: bad substitution");
+      }
+      const name = processName();
+      let ch = next();
+      let chs = chr(ch);
+      let nullIsUnset = false;
+      if (ch === CH_RBRACE) {
+        const [value, set] = getEnv(name);
+        if (!set && skipUnsetEnv) return "${" + name + "}";
+        return value;
+      }
+      if (ch === CH_SLASH) {
+        const replaceAll = peek() === CH_SLASH;
+        if (replaceAll) next();
+        let pattern: string;
+        try {
+          pattern = processStopOn(CH_SLASH, true).result;
+        } catch (e) {
+          if (peek() === EOF) throw new ShellExpansionError("syntax error: missing '/' in ${}");
+          throw e;
+        }
+        let replacement: string;
+        try {
+          replacement = processStopOn(CH_RBRACE, true).result;
+        } catch (e) {
+          if (peek() === EOF) throw new ShellExpansionError("syntax error: missing '}'");
+          throw e;
+        }
+        const [value, set] = getEnv(name);
+        if (skipUnsetEnv && !set) return "${" + name + "/" + pattern + "/" + replacement + "}";
+        const re = new RegExp(globToRegex(pattern, true, false), "u");
+        if (replaceAll) return goReplaceAll(re, value, goExpandTemplate(replacement));
+        const m = re.exec(value);
+        return m ? value.slice(0, m.index) + replacement + value.slice(m.index + m[0].length) : value;
+      }
+      if (ch === CH_COLON) {
+        nullIsUnset = true;
+        ch = next();
+        chs += chr(ch);
+      } else if (ch !== 0x2b && ch !== 0x2d && ch !== 0x3f && ch !== 0x23 && ch !== 0x25) {
+        throw new ShellExpansionError(`unsupported modifier (${chs}) in substitution`);
+      }
+      const rawEsc = ch === 0x23 || ch === 0x25;
+      if (nullIsUnset && rawEsc) throw new ShellExpansionError(`unsupported modifier (${chs}) in substitution`);
+      let word: string;
+      try {
+        word = processStopOn(CH_RBRACE, rawEsc).result;
+      } catch (e) {
+        if (peek() === EOF) throw new ShellExpansionError("syntax error: missing '}'");
+        throw e;
+      }
+      const [value, set] = getEnv(name);
+      if (skipUnsetEnv && !set) return "${" + name + chs + word + "}";
+      switch (ch) {
+        case 0x2d: // -
+          return !set || (nullIsUnset && value === "") ? word : value;
+        case 0x2b: // +
+          return !set || (nullIsUnset && value === "") ? "" : word;
+        case 0x3f: // ?
+          if (!set) throw new ShellExpansionError(`${name}: ${word !== "" ? word : "is not allowed to be unset"}`);
+          if (nullIsUnset && value === "") {
+            throw new ShellExpansionError(`${name}: ${word !== "" ? word : "is not allowed to be empty"}`);
+          }
+          return value;
+        case 0x23: // #
+        case 0x25: { // %
+          let greedy = false;
+          if (word.length > 0 && word.codePointAt(0) === ch) {
+            greedy = true;
+            word = word.slice(1);
+          }
+          return ch === 0x25 ? trimSuffix(word, value, greedy) : trimPrefix(word, value, greedy);
+        }
+        default:
+          throw new ShellExpansionError(`unsupported modifier (${chs}) in substitution`);
+      }
+    }
+
+    const { result, words } = processStopOn(EOF, rawEscapes);
+    return { value: result, words, used: [...used], unset: [...unset] };
+  }
+
+  function wrap<T>(word: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof ShellExpansionError) {
+        throw new ShellExpansionError(`failed to process ${JSON.stringify(word)}: ${e.message}`);
+      }
+      if (e instanceof SyntaxError) {
+        throw new ShellExpansionError(`failed to process ${JSON.stringify(word)}: ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  return {
+    escapeToken,
+    processWord(word, env) {
+      return wrap(word, () => {
+        const r = run(word, env);
+        return { value: r.value, usedVars: r.used, unsetVars: r.unset };
+      });
+    },
+    processWords(word, env) {
+      return wrap(word, () => {
+        const r = run(word, env);
+        return { words: r.words, usedVars: r.used, unsetVars: r.unset };
+      });
+    },
+  };
+}
