@@ -1,0 +1,149 @@
+/**
+ * Private: resolving a stage's FROM to an image (scratch, a named `--build-context`, an OCI layout, a registry)
+ * and extracting an image's layers into a stage rootfs.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { KilnError } from "../util/errors.ts";
+import type { Logger } from "../util/logger.ts";
+import type { Image, ImageConfig, Layer, Platform } from "../image/types.ts";
+import { layoutImage } from "../image/layout.ts";
+import { remoteImage } from "../registry/pull.ts";
+import type { RegistryOptions } from "../registry/options.ts";
+import type { Digest } from "../util/digest.ts";
+
+/** A resolved base. */
+export interface ResolvedBase {
+  /** The image (undefined for scratch). */
+  image?: Image;
+  /** Its config (a fresh one for scratch). */
+  config: ImageConfig;
+  /** Its layers. */
+  layers: Layer[];
+}
+
+/** Options for {@linkcode resolveBaseImage}. */
+export interface ResolveBaseOptions {
+  /** `Dockerfile:LINE` of the FROM. */
+  where: string;
+  /** Platform to pick from indexes and to record for scratch. */
+  platform: Platform;
+  /** Named build contexts (`--build-context NAME=VALUE`). */
+  buildContexts: Readonly<Record<string, string>>;
+  /** Registry options. */
+  registry: Omit<RegistryOptions, "signal" | "logger" | "platform">;
+  /** Directory relative layout paths resolve against. */
+  cwd: string;
+  /** Logger. */
+  log: Logger;
+  /** Abort signal. */
+  signal?: AbortSignal;
+}
+
+function scratchConfig(p: Platform): ImageConfig {
+  return {
+    architecture: p.architecture,
+    os: p.os,
+    ...(p.variant ? { variant: p.variant } : {}),
+    config: {},
+    rootfs: { type: "layers", diff_ids: [] },
+  };
+}
+
+/**
+ * Parses `oci-layout://DIR[:TAG]` or `oci-layout://DIR@sha256:…`.
+ *
+ * @param value The build-context value after `oci-layout://`.
+ * @param cwd Base for relative directories.
+ * @returns Directory and tag or digest.
+ */
+export function parseOciLayoutRef(value: string, cwd: string): { dir: string; tag?: string; digest?: Digest } {
+  const at = value.lastIndexOf("@sha256:");
+  if (at >= 0) return { dir: resolve(cwd, value.slice(0, at)), digest: value.slice(at + 1) as Digest };
+  const slash = value.lastIndexOf("/");
+  const colon = value.lastIndexOf(":");
+  if (colon > slash && colon > 0) return { dir: resolve(cwd, value.slice(0, colon)), tag: value.slice(colon + 1) };
+  return { dir: resolve(cwd, value) };
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Resolves a FROM value that is not an earlier stage.
+ *
+ * @param spec The FROM image (expanded).
+ * @param opts Platform, build contexts, registry options.
+ * @returns The base.
+ */
+export async function resolveBaseImage(spec: string, opts: ResolveBaseOptions): Promise<ResolvedBase> {
+  if (spec === "scratch") return { config: scratchConfig(opts.platform), layers: [] };
+  let image: Image;
+  const named = opts.buildContexts[spec];
+  try {
+    if (named !== undefined && named.startsWith("oci-layout://")) {
+      const { dir, tag, digest } = parseOciLayoutRef(named.slice("oci-layout://".length), opts.cwd);
+      image = await layoutImage(dir, {
+        ...(tag !== undefined ? { tag } : {}),
+        ...(digest !== undefined ? { digest } : {}),
+        platform: opts.platform,
+      });
+    } else if (named !== undefined && named.startsWith("docker-image://")) {
+      image = await remoteImage(named.slice("docker-image://".length), {
+        ...opts.registry,
+        platform: opts.platform,
+        logger: opts.log,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } else if (named !== undefined) {
+      throw new KilnError(
+        `--build-context ${spec}=${named}: only oci-layout:// and docker-image:// contexts can be used in FROM`,
+      );
+    } else {
+      image = await remoteImage(spec, {
+        ...opts.registry,
+        platform: opts.platform,
+        logger: opts.log,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    }
+    const config = structuredClone(await image.config());
+    const layers = await image.layers();
+    return { image, config, layers };
+  } catch (e) {
+    const msg = describe(e);
+    throw new KilnError(`${opts.where}: FROM ${spec}: ${msg}`, { cause: e });
+  }
+}
+
+/**
+ * Extracts layers, base first, into `rootDir` (whiteouts applied, every path confined to the rootfs).
+ *
+ * @param layers The layers.
+ * @param rootDir The rootfs directory.
+ * @param opts Location for messages, logger, signal.
+ */
+export async function extractImage(
+  layers: readonly Layer[],
+  rootDir: string,
+  opts: { where: string; log: Logger; signal?: AbortSignal },
+): Promise<void> {
+  // TODO(integration): static import once lib/fs/extract.ts has landed.
+  const spec = "../fs/extract.ts";
+  const { extractLayer } = await import(spec) as {
+    extractLayer: (s: ReadableStream<Uint8Array>, root: string, o: { signal?: AbortSignal }) => Promise<unknown>;
+  };
+  for (const [i, layer] of layers.entries()) {
+    opts.signal?.throwIfAborted();
+    const digest = await layer.digest().catch(() => `layer ${i}`);
+    const t0 = performance.now();
+    try {
+      await extractLayer(await layer.uncompressed(), rootDir, { ...(opts.signal ? { signal: opts.signal } : {}) });
+    } catch (e) {
+      throw new KilnError(`${opts.where}: cannot extract base layer ${digest}: ${describe(e)}`, { cause: e });
+    }
+    opts.log.debug("extracted base layer", { digest, ms: Math.round(performance.now() - t0) });
+  }
+}

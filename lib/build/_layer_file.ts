@@ -1,0 +1,101 @@
+/**
+ * Private: writes a changeset (tar entries) as a compressed layer file in the work dir — the diff ID, blob digest
+ * and size come from lib/compress in the same single streaming pass — and returns an Opener-backed
+ * {@linkcode Layer} over that file (read again for each push or output).
+ *
+ * @module
+ */
+import { createReadStream } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
+import { Readable } from "node:stream";
+import type { Digest } from "../util/digest.ts";
+import { AbortedError, KilnError } from "../util/errors.ts";
+import { TarWriterStream } from "../tar/writer.ts";
+import type { TarEntry } from "../tar/types.ts";
+import { compressLayer } from "../compress/layer.ts";
+import { compressedLayer } from "../image/layer.ts";
+import { MediaTypes } from "../image/media_types.ts";
+import type { Layer } from "../image/types.ts";
+
+/** Layer compression for new layers. */
+export type Compression = "gzip" | "zstd";
+
+/** A layer written to disk. */
+export interface LayerFile {
+  /** The layer (reads the file on demand). */
+  layer: Layer;
+  /** Blob digest. */
+  digest: Digest;
+  /** Diff ID. */
+  diffId: Digest;
+  /** Compressed size. */
+  size: number;
+  /** Uncompressed tar size. */
+  uncompressedSize: number;
+  /** Path of the blob file. */
+  path: string;
+}
+
+/**
+ * Opens a file as a web stream.
+ *
+ * @param path File path.
+ * @returns A fresh stream.
+ */
+export function fileStream(path: string): Promise<ReadableStream<Uint8Array>> {
+  return Promise.resolve(Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array>);
+}
+
+/**
+ * Writes `entries` as a compressed layer file at `path`.
+ *
+ * @param entries The changeset.
+ * @param options File path, compression, level, signal.
+ * @returns The written layer.
+ */
+export async function writeLayerFile(
+  entries: ReadableStream<TarEntry>,
+  options: { path: string; compression: Compression; level?: number; signal?: AbortSignal },
+): Promise<LayerFile> {
+  const tmp = `${options.path}.partial`;
+  const level = options.level !== undefined && options.level > 0 ? options.level : undefined;
+  const { stream, result } = compressLayer(entries.pipeThrough(new TarWriterStream()), {
+    compression: options.compression,
+    ...(level === undefined ? {} : { level }),
+  });
+  const fh = await open(tmp, "w");
+  let info;
+  try {
+    const reader = stream.getReader();
+    for (;;) {
+      if (options.signal?.aborted) {
+        await reader.cancel();
+        throw new AbortedError("Build aborted");
+      }
+      const { done, value } = await reader.read();
+      if (done) break;
+      let off = 0;
+      while (off < value.byteLength) off += (await fh.write(value, off, value.byteLength - off)).bytesWritten;
+    }
+    await fh.close();
+    info = await result;
+    await rename(tmp, options.path);
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
+    if (e instanceof KilnError) throw e;
+    throw new KilnError(`Cannot write layer ${options.path}: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
+  }
+  const mediaType = options.compression === "zstd" ? MediaTypes.OCI_LAYER_ZSTD : MediaTypes.OCI_LAYER_GZIP;
+  const path = options.path;
+  const layer = compressedLayer({
+    mediaType,
+    digest: info.digest,
+    size: info.size,
+    diffId: info.diffId,
+    open: () => fileStream(path),
+  });
+  return { layer, ...info, path };
+}

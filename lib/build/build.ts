@@ -1,0 +1,340 @@
+/**
+ * `build()`: a Dockerfile and a context in, an image out — pushed to registries and/or written as an OCI layout,
+ * a `docker save` tarball and digest files. The CLI's `kiln build` is a thin layer over it.
+ *
+ * @module
+ */
+import { cp, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import type { Digest } from "../util/digest.ts";
+import { sha256 } from "../util/digest.ts";
+import { AbortedError, KilnError } from "../util/errors.ts";
+import { type Logger, nullLogger } from "../util/logger.ts";
+import type { ImageConfig, Layer, Platform } from "../image/types.ts";
+import { imageFromParts } from "../image/image.ts";
+import { MediaTypes } from "../image/media_types.ts";
+import { formatPlatform, hostPlatform, parsePlatform } from "../image/platform.ts";
+import { createSnapshotter, type Snapshotter } from "../fs/snapshot.ts";
+import { loadWalker, xattrReaderOf } from "../fs/walker.ts";
+import { trySyscalls } from "../fs/syscalls.ts";
+import type { Walker } from "../fs/types.ts";
+import { createSandbox } from "../sandbox/sandbox.ts";
+import { defaultIgnoreList } from "../sandbox/ignore.ts";
+import type { Sandbox } from "../sandbox/types.ts";
+import { compilePatterns } from "../copy/glob.ts";
+import type { PathMatcher } from "../copy/types.ts";
+import { resolveDockerfile } from "../context/dockerfile.ts";
+import { writeOutputs } from "../output/write.ts";
+import { buildStage, type StageEnv, type StageResult } from "./stage.ts";
+import { planFromDockerfile } from "./plan.ts";
+import { extractImage, resolveBaseImage } from "./_base.ts";
+import type { BuildPlan, StagePlan } from "./steps.ts";
+import type { BuildOptions, BuildProgressEvent, BuildResult, BuildRunOptions } from "./types.ts";
+
+function parseKv(list: readonly string[] | undefined, env: Record<string, string | undefined>): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const a of list ?? []) {
+    const k = a.indexOf("=");
+    if (k < 0) {
+      const v = env[a];
+      if (v !== undefined) m.set(a, v);
+    } else m.set(a.slice(0, k), a.slice(k + 1));
+  }
+  return m;
+}
+
+/** Stage lookup by name or index. */
+function findStage(results: Map<number, StageResult>, plan: BuildPlan, ref: string): StageResult | undefined {
+  const lower = ref.toLowerCase();
+  for (const s of plan.stages) {
+    if (s.name === lower || String(s.index) === ref) return results.get(s.index);
+  }
+  return undefined;
+}
+
+/**
+ * Builds an image from a Dockerfile.
+ *
+ * @param options What to build and where to put it (the flags of `kiln build`).
+ * @param run Signal, logger, progress callback, walker.
+ * @returns The image digest, manifest and outputs.
+ *
+ * @example Build examples/hello into an OCI layout
+ * ```ts ignore
+ * import { build } from "./build.ts";
+ * const result = await build({
+ *   context: "examples/hello",
+ *   ociLayoutPath: "out/hello",
+ *   noPush: true,
+ * }, { onProgress: (e) => e.type === "step-done" && console.log(e.instruction, e.durationMs) });
+ * console.log(result.digest);
+ * ```
+ */
+export async function build(options: BuildOptions, run: BuildRunOptions = {}): Promise<BuildResult> {
+  const log: Logger = run.logger ?? nullLogger;
+  const signal = run.signal;
+  const progress = (e: BuildProgressEvent) => {
+    try {
+      run.onProgress?.(e);
+    } catch (err) {
+      log.warn(`progress callback failed: ${(err as Error).message}`);
+    }
+  };
+  const cwd = options.cwd ?? process.cwd();
+  const contextDir = resolve(cwd, options.context);
+  const destinations = options.destinations ?? [];
+  if (!options.noPush && destinations.length === 0) {
+    throw new KilnError("No --destination given: give one or more, or use --no-push", { exitCode: 2 });
+  }
+  const mode = options.sandbox ?? "sandbox";
+  const fixedTime = options.reproducible ? (options.sourceDateEpoch ?? 0) : undefined;
+  const platform: Platform = options.platform ? parsePlatform(options.platform) : hostPlatform();
+  const compression = options.compression ?? "gzip";
+  const workRoot = options.workDir ?? tmpdir();
+  await mkdir(workRoot, { recursive: true });
+  const work = await mkdtemp(join(workRoot, "kiln-build-"));
+  const sandboxes: Sandbox[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    // Dockerfile and .dockerignore.
+    let text: string;
+    let file = options.dockerfile ?? "Dockerfile";
+    let ignore: PathMatcher | undefined;
+    if (options.dockerfileText !== undefined) {
+      text = options.dockerfileText;
+      const ig = await readFile(join(contextDir, ".dockerignore"), "utf8").catch(() => undefined);
+      if (ig !== undefined) ignore = compilePatterns(dockerignoreLines(ig));
+    } else {
+      const df = await resolveDockerfile(file, contextDir, { workDir: work, cwd, ...(signal ? { signal } : {}) });
+      cleanups.push(df.cleanup);
+      text = await readFile(df.path, "utf8");
+      if (df.ignoreFile) ignore = compilePatterns(dockerignoreLines(await readFile(df.ignoreFile, "utf8")));
+      file = options.dockerfile ?? "Dockerfile";
+    }
+    const buildArgEnv = options.buildArgEnv ?? {};
+    const plan = planFromDockerfile(text, {
+      file,
+      buildArgs: parseKv(options.buildArgs, buildArgEnv),
+      ...(options.target ? { target: options.target } : {}),
+      skipUnusedStages: options.skipUnusedStages ?? false,
+      platform,
+    });
+    const walker: Walker = run.walker ?? loadWalker({ logger: log });
+    const sc = trySyscalls();
+    const xattrReader = sc ? xattrReaderOf(sc) : undefined;
+    const ignoreList = defaultIgnoreList({
+      mode,
+      ignorePaths: options.ignorePaths ?? [],
+      ...(options.ignoreVarRun === undefined ? {} : { ignoreVarRun: options.ignoreVarRun }),
+      ...(mode === "in-place"
+        ? { kilnDir: work, mountInfo: await readFile("/proc/self/mountinfo", "utf8").catch(() => "") }
+        : {}),
+    }).map((p) => p.replace(/^\/+/, ""));
+    const results = new Map<number, StageResult>();
+    const counter = { step: 0, total: plan.stages.reduce((n, s) => n + s.steps.length, 0) };
+    const layerDir = join(work, "layers");
+    await mkdir(layerDir, { recursive: true });
+    const needRootfs = stagesNeedingRootfs(plan);
+
+    for (const stage of plan.stages) {
+      if (signal?.aborted) throw new AbortedError("Build aborted");
+      const where = `${file}:${stage.line}`;
+      progress({ type: "stage", stage: stage.index, ...(stage.name ? { name: stage.name } : {}), base: stage.base });
+      log.info(`FROM ${stage.base}${stage.name ? ` AS ${stage.name}` : ""}`, { stage: stage.index });
+      const fromStage = findStage(results, plan, stage.base);
+      let baseConfig: ImageConfig;
+      let baseLayers: Layer[];
+      if (fromStage) {
+        baseConfig = fromStage.config;
+        baseLayers = fromStage.layers;
+      } else {
+        const b = await resolveBaseImage(stage.base, {
+          where,
+          platform: stage.platform ? parsePlatform(stage.platform) : platform,
+          buildContexts: options.buildContexts ?? {},
+          registry: options.registry ?? {},
+          cwd,
+          log,
+          ...(signal ? { signal } : {}),
+        });
+        baseConfig = b.config;
+        baseLayers = b.layers;
+      }
+      const rootDir = mode === "in-place" ? "/" : join(work, `stage${stage.index}`, "rootfs");
+      let rootfsReady: Promise<{ dir: string; snapshotter: Snapshotter }> | undefined;
+      const materialize = async () => {
+        await mkdir(rootDir, { recursive: true, mode: 0o755 });
+        if (fromStage?.rootfs) {
+          await cp(fromStage.rootfs, rootDir, {
+            recursive: true,
+            verbatimSymlinks: true,
+            preserveTimestamps: true,
+            force: true,
+          }).catch(async () => {
+            await rm(rootDir, { recursive: true, force: true });
+            await mkdir(rootDir, { recursive: true });
+            await extractImage(baseLayers, rootDir, { where, log, ...(signal ? { signal } : {}) });
+          });
+        } else if (baseLayers.length > 0) {
+          await extractImage(baseLayers, rootDir, { where, log, ...(signal ? { signal } : {}) });
+        }
+        const snapshotter = createSnapshotter({
+          root: rootDir,
+          walker,
+          mode: options.snapshotMode ?? "full",
+          ignore: ignoreList,
+          ...(xattrReader ? { xattrReader } : {}),
+        });
+        await snapshotter.init(signal ? { signal } : {});
+        return { dir: rootDir, snapshotter };
+      };
+      let sandbox: Sandbox | undefined;
+      const env: StageEnv = {
+        file,
+        contextDir,
+        ...(ignore ? { ignore } : {}),
+        layerDir,
+        log,
+        ...(signal ? { signal } : {}),
+        progress,
+        compression,
+        ...(options.compressionLevel === undefined ? {} : { compressionLevel: options.compressionLevel }),
+        singleSnapshot: options.singleSnapshot ?? false,
+        ...(fixedTime === undefined ? {} : { fixedTime }),
+        buildArgs: plan.buildArgs,
+        metaArgs: plan.metaArgs,
+        ...(stage.index === plan.stages[plan.target]!.index && options.labels ? { labels: options.labels } : {}),
+        counter,
+        rootfs: () => rootfsReady ??= materialize(),
+        sandbox: async () => {
+          if (sandbox) return sandbox;
+          const { dir } = await env.rootfs();
+          sandbox = await createSandbox({
+            mode,
+            rootDir: dir,
+            workDir: work,
+            logger: log,
+            ...(options.sandboxHelper ? { helperPath: options.sandboxHelper } : {}),
+            ...(options.force ? { force: true } : {}),
+          });
+          sandboxes.push(sandbox);
+          return sandbox;
+        },
+        copySource: (from, where2) => {
+          const s = findStage(results, plan, from);
+          if (s) {
+            if (!s.rootfs) {
+              return Promise.reject(new KilnError(`${where2}: COPY --from=${from}: that stage has no filesystem`));
+            }
+            return Promise.resolve({ dir: s.rootfs, description: `stage ${from}` });
+          }
+          const isLaterStage = plan.stages.some((p) => p.name === from.toLowerCase() || String(p.index) === from);
+          if (isLaterStage) {
+            return Promise.reject(new KilnError(`${where2}: COPY --from=${from}: stage is not built before this one`));
+          }
+          const ctx = options.buildContexts?.[from];
+          if (ctx !== undefined && !ctx.includes("://")) {
+            return Promise.resolve({ dir: resolve(cwd, ctx), description: `context ${from}` });
+          }
+          return Promise.reject(
+            new KilnError(
+              `${where2}: COPY --from=${from}: copying from an image or a non-directory build context is not supported yet`,
+            ),
+          );
+        },
+      };
+
+      const result = await buildStage(stage, { config: baseConfig, layers: baseLayers }, env);
+      if (needRootfs.has(stage.index)) {
+        await env.rootfs(); // later stages read it (COPY --from / FROM <stage>)
+        results.set(stage.index, { ...result, rootfs: rootDir });
+      } else {
+        results.set(stage.index, result);
+        if (rootfsReady && mode !== "in-place") {
+          await rm(join(work, `stage${stage.index}`), { recursive: true, force: true });
+        }
+      }
+      if (sandbox) {
+        await sandbox.close();
+        sandboxes.splice(sandboxes.indexOf(sandbox), 1);
+      }
+    }
+
+    const final = results.get(plan.stages[plan.target]!.index)!;
+    const config: ImageConfig = { ...final.config, architecture: final.config.architecture || platform.architecture };
+    if (!config.os) config.os = platform.os;
+    if (fixedTime !== undefined) config.created = new Date(fixedTime * 1000).toISOString().replace(/\.000Z$/, "Z");
+    else if (!config.created) config.created = new Date().toISOString();
+    const image = imageFromParts({
+      config,
+      layers: final.layers,
+      mediaType: options.format === "docker" ? MediaTypes.DOCKER_MANIFEST : MediaTypes.OCI_MANIFEST,
+      ...(options.annotations && Object.keys(options.annotations).length ? { annotations: options.annotations } : {}),
+    });
+    const manifest = await image.manifest();
+    const rawManifest = await image.rawManifest();
+    const digest: Digest = sha256(rawManifest);
+    const outputs = await writeOutputs(image, {
+      destinations,
+      noPush: options.noPush ?? false,
+      ...(options.tarPath ? { tarPath: resolve(cwd, options.tarPath) } : {}),
+      ...(options.ociLayoutPath ? { ociLayoutPath: resolve(cwd, options.ociLayoutPath) } : {}),
+      ...(options.digestFile ? { digestFile: resolve(cwd, options.digestFile) } : {}),
+      ...(options.imageNameWithDigestFile
+        ? { imageNameWithDigestFile: resolve(cwd, options.imageNameWithDigestFile) }
+        : {}),
+      ...(options.imageNameTagWithDigestFile
+        ? { imageNameTagWithDigestFile: resolve(cwd, options.imageNameTagWithDigestFile) }
+        : {}),
+      registry: options.registry ?? {},
+      log,
+      progress,
+      ...(signal ? { signal } : {}),
+    });
+    log.info(`Built image ${digest} (${formatPlatform(platform)})`);
+    return {
+      digest,
+      descriptor: { mediaType: manifest.mediaType ?? MediaTypes.OCI_MANIFEST, digest, size: rawManifest.byteLength },
+      manifest,
+      configDigest: manifest.config.digest,
+      config: await image.config(),
+      platform: { architecture: config.architecture, os: config.os },
+      outputs,
+      steps: [],
+    };
+  } catch (e) {
+    if (signal?.aborted && !(e instanceof KilnError)) throw new AbortedError("Build aborted");
+    throw e;
+  } finally {
+    for (const sb of sandboxes) await sb.close().catch(() => {});
+    for (const c of cleanups) await c().catch(() => {});
+    await rm(work, { recursive: true, force: true }).catch((e) => log.warn(`Cannot remove ${work}: ${e.message}`));
+  }
+}
+
+/** Stages whose rootfs later stages read (FROM <stage>, COPY --from=<stage>). */
+function stagesNeedingRootfs(plan: BuildPlan): Set<number> {
+  const out = new Set<number>();
+  const byRef = (ref: string): StagePlan | undefined =>
+    plan.stages.find((s) => s.name === ref.toLowerCase() || String(s.index) === ref);
+  for (const s of plan.stages) {
+    const b = byRef(s.base);
+    if (b && b.index < s.index) out.add(b.index);
+    for (const st of s.steps) {
+      if (st.kind !== "copy") continue;
+      const from = /--from=(\S+)/.exec(st.text)?.[1];
+      if (from === undefined) continue;
+      const f = byRef(from);
+      if (f) out.add(f.index);
+      else if (from.includes("$")) { for (const x of plan.stages) if (x.index < s.index) out.add(x.index); }
+    }
+  }
+  return out;
+}
+
+/** Lines of a .dockerignore file, without comments. */
+function dockerignoreLines(text: string): string[] {
+  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+}

@@ -1,0 +1,344 @@
+/**
+ * The stage builder: runs one stage's instructions against its own rootfs, snapshotting after each step that
+ * may change files and turning each non-empty change set into a layer file; metadata-only steps and steps that
+ * changed nothing get an `empty_layer` history entry.
+ *
+ * @module
+ */
+import { chmod, chown, mkdir } from "node:fs/promises";
+import type { ImageConfig, Layer } from "../image/types.ts";
+import { AbortedError, KilnError } from "../util/errors.ts";
+import type { Logger } from "../util/logger.ts";
+import type { Snapshotter } from "../fs/snapshot.ts";
+import type { Sandbox } from "../sandbox/types.ts";
+import { resolveUser } from "../sandbox/user.ts";
+import { copyInto } from "../copy/copy.ts";
+import { addInto } from "../copy/add.ts";
+import type { PathMatcher } from "../copy/types.ts";
+import { resolveInRoot } from "../copy/resolve.ts";
+import { type Compression, writeLayerFile } from "./_layer_file.ts";
+import { envMap, getEnv, shellForm } from "./config.ts";
+import { applyMetadata, type MetadataState } from "./instructions/metadata.ts";
+import type { StagePlan, Step, StepSource } from "./steps.ts";
+import type { BuildProgressEvent } from "./types.ts";
+
+/** A layer produced or inherited by a stage. */
+export interface StageLayer {
+  /** The layer. */
+  layer: Layer;
+  /** Compressed size, when known. */
+  size?: number;
+}
+
+/** What a finished stage hands to later stages and to the outputs. */
+export interface StageResult {
+  /** Stage index. */
+  index: number;
+  /** Stage name. */
+  name?: string;
+  /** Final config (history and diff_ids included). */
+  config: ImageConfig;
+  /** Base layers followed by this stage's layers. */
+  layers: Layer[];
+  /** Number of leading base layers (their descriptors are kept verbatim). */
+  baseLayerCount: number;
+  /** The stage's rootfs directory (for COPY --from and FROM <stage>), when it was materialized. */
+  rootfs?: string;
+}
+
+/** What the stage builder needs from the build. */
+export interface StageEnv {
+  /** Dockerfile name for messages. */
+  file: string;
+  /** Context directory. */
+  contextDir: string;
+  /** `.dockerignore` matcher for the context. */
+  ignore?: PathMatcher;
+  /** Scratch directory for this stage's layer files. */
+  layerDir: string;
+  /** Logger. */
+  log: Logger;
+  /** Abort signal. */
+  signal?: AbortSignal;
+  /** Progress callback. */
+  progress: (e: BuildProgressEvent) => void;
+  /** Compression of new layers. */
+  compression: Compression;
+  /** Compression level. */
+  compressionLevel?: number;
+  /** One layer per stage. */
+  singleSnapshot: boolean;
+  /** Fixed timestamp (seconds) for layers and history (`--reproducible`). */
+  fixedTime?: number;
+  /** `--build-arg` values. */
+  buildArgs: ReadonlyMap<string, string>;
+  /** Global ARG values. */
+  metaArgs: ReadonlyMap<string, string>;
+  /** Labels applied before the stage's own instructions (the target stage's `--label`s). */
+  labels?: Record<string, string>;
+  /** Step counter shared by the build. */
+  counter: { step: number; total: number };
+  /** Materializes the rootfs (extracts the base) on first need and returns its snapshotter. */
+  rootfs(): Promise<{ dir: string; snapshotter: Snapshotter }>;
+  /** Returns the sandbox for RUN (created on first use). */
+  sandbox(): Promise<Sandbox>;
+  /** Resolves `COPY --from` to a directory to copy from, and whether ownership is kept. */
+  copySource(from: string, where: string): Promise<{ dir: string; description: string }>;
+}
+
+function nowIso(fixed: number | undefined): string {
+  return new Date(fixed === undefined ? Date.now() : fixed * 1000).toISOString().replace(/\.000Z$/, "Z");
+}
+
+function historyText(step: Step, source: StepSource, config: ImageConfig): string {
+  if (step.kind === "run") {
+    const argv = step.cmd.shell ? shellForm(config.config ?? {}, step.cmd.command) : step.cmd.argv;
+    return `RUN ${argv.join(" ")}`;
+  }
+  return source.text;
+}
+
+function humanSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} kB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GB`;
+}
+
+/**
+ * Variables visible to an instruction: declared ARGs, overridden by ENV.
+ *
+ * @param config Current config.
+ * @param args Declared ARGs.
+ * @returns The variable map.
+ */
+export function stageVars(config: ImageConfig, args: ReadonlyMap<string, string>): Map<string, string> {
+  const vars = new Map(args);
+  for (const [k, v] of envMap(config.config?.Env)) vars.set(k, v);
+  return vars;
+}
+
+/**
+ * Builds one stage on top of its base.
+ *
+ * @param plan The stage.
+ * @param base The base config and layers.
+ * @param env Build environment.
+ * @returns The stage result.
+ */
+export async function buildStage(
+  plan: StagePlan,
+  base: { config: ImageConfig; layers: Layer[] },
+  env: StageEnv,
+): Promise<Omit<StageResult, "rootfs">> {
+  const config: ImageConfig = structuredClone(base.config);
+  config.history = [...(config.history ?? [])];
+  config.rootfs = { type: "layers", diff_ids: [...config.rootfs.diff_ids] };
+  delete config.created;
+  const layers = [...base.layers];
+  const state: MetadataState = {
+    config,
+    args: new Map(),
+    metaArgs: env.metaArgs,
+    buildArgs: env.buildArgs,
+    cmdSet: false,
+  };
+  if (env.labels && Object.keys(env.labels).length > 0) {
+    config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...env.labels } };
+  }
+  const created = () => nowIso(env.fixedTime);
+  const mtime = env.fixedTime;
+  const history = config.history;
+  let layerNo = 0;
+
+  async function commit(createdBy: string): Promise<{ size?: number; digest?: string }> {
+    const { snapshotter } = await env.rootfs();
+    const diff = await snapshotter.diff(env.signal ? { signal: env.signal } : {});
+    if (diff.empty) {
+      history.push({ created: created(), created_by: createdBy, empty_layer: true });
+      return {};
+    }
+    const path = `${env.layerDir}/stage${plan.index}-layer${layerNo++}.tar.${
+      env.compression === "zstd" ? "zst" : "gz"
+    }`;
+    const lf = await writeLayerFile(
+      diff.entries({ ...(mtime === undefined ? {} : { mtime }), ...(env.signal ? { signal: env.signal } : {}) }),
+      {
+        path,
+        compression: env.compression,
+        ...(env.compressionLevel === undefined ? {} : { level: env.compressionLevel }),
+        ...(env.signal ? { signal: env.signal } : {}),
+      },
+    );
+    layers.push(lf.layer);
+    config.rootfs.diff_ids.push(lf.diffId);
+    history.push({ created: created(), created_by: createdBy });
+    env.log.debug("layer written", { entries: diff.entryCount, size: lf.size, digest: lf.digest });
+    return { size: lf.size, digest: lf.digest };
+  }
+
+  let fsTouched = false;
+  for (const planned of plan.steps) {
+    if (env.signal?.aborted) throw new AbortedError("Build aborted");
+    const stepNo = ++env.counter.step;
+    const where = `${env.file}:${planned.line}`;
+    const t0 = performance.now();
+    env.progress({
+      type: "step-start",
+      stage: plan.index,
+      step: stepNo,
+      total: env.counter.total,
+      instruction: planned.text,
+      line: planned.line,
+    });
+    env.log.info(`STEP ${stepNo}/${env.counter.total}: ${planned.text}`);
+    const step = planned.resolve(stageVars(config, state.args));
+    let changesFs = false;
+    if (!applyMetadata(state, step, where)) {
+      changesFs = true;
+      await runFsStep(step, planned, where, stepNo);
+    }
+    const createdBy = historyText(step, planned, config);
+    let layer: { size?: number; digest?: string } = {};
+    if (changesFs) fsTouched = true;
+    if (changesFs && !env.singleSnapshot) layer = await commit(createdBy);
+    else history.push({ created: created(), created_by: createdBy, empty_layer: true });
+    const durationMs = performance.now() - t0;
+    env.progress({
+      type: "step-done",
+      stage: plan.index,
+      step: stepNo,
+      total: env.counter.total,
+      instruction: planned.text,
+      durationMs,
+      ...(layer.size === undefined ? {} : { layerSize: layer.size, layerDigest: layer.digest as `sha256:${string}` }),
+    });
+    env.log.info(
+      `STEP ${stepNo}/${env.counter.total} done in ${(durationMs / 1000).toFixed(2)}s, ${
+        layer.size === undefined ? "no layer" : `layer ${humanSize(layer.size)}`
+      }`,
+    );
+  }
+  if (env.singleSnapshot && fsTouched) {
+    // The one layer of the stage goes with the last step's history entry.
+    const last = history.pop();
+    await commit(last?.created_by ?? "kiln single snapshot");
+  }
+  if (plan.steps.length > 0) config.created = created();
+  return {
+    index: plan.index,
+    ...(plan.name ? { name: plan.name } : {}),
+    config,
+    layers,
+    baseLayerCount: base.layers.length,
+  };
+
+  async function runFsStep(step: Step, source: StepSource, where: string, stepNo: number): Promise<void> {
+    const { dir } = await env.rootfs();
+    const cfg = config.config ?? {};
+    const workdir = cfg.WorkingDir || "/";
+    switch (step.kind) {
+      case "run": {
+        const argv = step.cmd.shell ? shellForm(cfg, step.cmd.command) : step.cmd.argv;
+        if (argv.length === 0) throw new KilnError(`${where}: RUN needs a command`);
+        const user = await resolveUser(dir, cfg.User ?? "");
+        const runEnv = [...(cfg.Env ?? [])];
+        for (const [k, v] of state.args) if (getEnv(runEnv, k) === undefined) runEnv.push(`${k}=${v}`);
+        await ensureDir(dir, workdir, { uid: 0, gid: 0 });
+        const sb = await env.sandbox();
+        const res = await sb.run({
+          argv,
+          env: runEnv,
+          cwd: workdir,
+          user,
+          ...(step.network ? { network: step.network } : {}),
+          stdout: (line) => {
+            env.log.info(line);
+            env.progress({ type: "output", step: stepNo, stream: "stdout", line });
+          },
+          stderr: (line) => {
+            env.log.info(line);
+            env.progress({ type: "output", step: stepNo, stream: "stderr", line });
+          },
+          ...(env.signal ? { signal: env.signal } : {}),
+        });
+        if (res.exitCode !== 0) {
+          throw new KilnError(
+            `${where}: step ${stepNo}/${env.counter.total} "${oneLine(source.text)}" failed: exit code ${res.exitCode}`,
+          );
+        }
+        return;
+      }
+      case "copy": {
+        let chown: { uid: number; gid: number } | undefined;
+        if (step.chown !== undefined && step.chown !== "") {
+          const u = await resolveUser(dir, step.chown);
+          chown = { uid: u.uid, gid: u.gid };
+        }
+        const fromStage = step.from !== undefined ? await env.copySource(step.from, where) : undefined;
+        const common = {
+          srcRoot: fromStage ? fromStage.dir : env.contextDir,
+          sources: step.sources,
+          dest: step.dest,
+          workdir,
+          destRoot: dir,
+          ...(chown ? { chown } : {}),
+          keepOwnership: fromStage !== undefined,
+          ...(step.chmod !== undefined ? { chmod: step.chmod } : {}),
+          ...(step.parents ? { parents: true } : {}),
+          ...(step.exclude?.length ? { exclude: step.exclude } : {}),
+          ...(fromStage === undefined && env.ignore ? { ignore: env.ignore } : {}),
+          ...(step.link ? { link: true } : {}),
+          instruction: step.add ? "ADD" : "COPY",
+          location: where,
+          ...(fromStage ? { srcDescription: fromStage.description } : {}),
+          ...(env.fixedTime !== undefined ? { now: env.fixedTime } : {}),
+          ...(env.signal ? { signal: env.signal } : {}),
+        };
+        if (step.add) await addInto({ ...common, tmpDir: env.layerDir });
+        else await copyInto(common);
+        return;
+      }
+      case "workdir": {
+        const path = step.path.startsWith("/") ? step.path : `${workdir.replace(/\/$/, "")}/${step.path}`;
+        const clean = "/" + path.split("/").filter((c) => c !== "" && c !== ".").join("/");
+        config.config = { ...cfg, WorkingDir: clean };
+        const user = await resolveUser(dir, cfg.User ?? "");
+        await ensureDir(dir, clean, { uid: user.uid, gid: user.gid });
+        return;
+      }
+      default:
+        throw new KilnError(`${where}: ${source.text.split(/\s/)[0]} is not supported`);
+    }
+  }
+}
+
+function oneLine(s: string): string {
+  const t = s.replace(/\s*\\?\n\s*/g, " ");
+  return t.length > 80 ? t.slice(0, 77) + "..." : t;
+}
+
+/**
+ * Creates `path` (absolute in the image) inside `root` when missing, each new component 0755 owned by `owner`.
+ *
+ * @param root Rootfs directory.
+ * @param path Image path.
+ * @param owner Owner of created directories.
+ */
+async function ensureDir(root: string, path: string, owner: { uid: number; gid: number }): Promise<void> {
+  const comps = path.split("/").filter((c) => c !== "");
+  let cur = "";
+  for (const c of comps) {
+    cur += "/" + c;
+    const host = resolveInRoot(root, cur);
+    try {
+      await mkdir(host, { mode: 0o755 });
+      await chown(host, owner.uid, owner.gid);
+      await chmod(host, 0o755);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EEXIST") {
+        throw new KilnError(`Cannot create directory ${cur} in the rootfs: ${(e as Error).message}`, { cause: e });
+      }
+    }
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Public types of {@linkcode build}: options mirroring kaniko's executor flags, run-time hooks, progress
+ * events and the result.
+ *
+ * @module
+ */
+import type { Digest } from "../util/digest.ts";
+import type { Logger } from "../util/logger.ts";
+import type { Descriptor, ImageConfig, Manifest, Platform } from "../image/types.ts";
+import type { Walker } from "../fs/types.ts";
+import type { SnapshotMode } from "../fs/snapshot.ts";
+import type { RegistryOptions } from "../registry/options.ts";
+
+/** Registry transport options (kaniko's transport flags and credentials), as lib/registry takes them. */
+export type BuildRegistryOptions = Omit<RegistryOptions, "signal" | "logger" | "platform">;
+
+/** Options of one build: the library form of `kiln build` flags. */
+export interface BuildOptions {
+  /** Build context: a local directory (absolute, or relative to `cwd`). */
+  context: string;
+  /** Dockerfile path: absolute, or relative to `cwd`, falling back to the context (default `<context>/Dockerfile`). */
+  dockerfile?: string;
+  /** Dockerfile text; overrides `dockerfile` (its name is still used in messages). */
+  dockerfileText?: string;
+  /** Directory relative paths are resolved against (default `process.cwd()` of the caller; the CLI passes its own). */
+  cwd?: string;
+  /** `--destination`: image references to push to. */
+  destinations?: string[];
+  /** `--build-arg K=V`; a bare `K` is looked up in `buildArgEnv`. */
+  buildArgs?: string[];
+  /** Values for bare `--build-arg K` (kaniko reads them from its environment). */
+  buildArgEnv?: Record<string, string | undefined>;
+  /** `--target`: the stage to build (default the last). */
+  target?: string;
+  /** `--skip-unused-stages`: build only the stages the target depends on. */
+  skipUnusedStages?: boolean;
+  /** `--snapshot-mode` (default `full`). */
+  snapshotMode?: SnapshotMode;
+  /** `--single-snapshot`: one layer per stage. */
+  singleSnapshot?: boolean;
+  /** `--reproducible`: fixed timestamps in layers and config. */
+  reproducible?: boolean;
+  /** Seconds since the epoch used by `reproducible` (SOURCE_DATE_EPOCH; default 0). */
+  sourceDateEpoch?: number;
+  /** `--compression` for new layers (default gzip). */
+  compression?: "gzip" | "zstd";
+  /** `--compression-level` (≤ 0: the library default). */
+  compressionLevel?: number;
+  /** `--label K=V`, applied before the Dockerfile's own LABELs of the final stage. */
+  labels?: Record<string, string>;
+  /** `--custom-platform` `os/arch[/variant]` (default: the host's). */
+  platform?: string;
+  /** `--build-context NAME=VALUE`: `oci-layout://DIR[:TAG]` (or `oci-layout://DIR@sha256:…`) or a local dir. */
+  buildContexts?: Record<string, string>;
+  /** `--no-push`. */
+  noPush?: boolean;
+  /** `--tar-path`: also write a `docker save` tarball. */
+  tarPath?: string;
+  /** `--oci-layout-path`: also write an OCI layout. */
+  ociLayoutPath?: string;
+  /** `--digest-file`. */
+  digestFile?: string;
+  /** `--image-name-with-digest-file`. */
+  imageNameWithDigestFile?: string;
+  /** `--image-name-tag-with-digest-file`. */
+  imageNameTagWithDigestFile?: string;
+  /** `--cleanup`: remove the rootfs after the build (always done in sandbox mode). */
+  cleanup?: boolean;
+  /** Where RUN runs: `sandbox` (default) or `in-place` (the rootfs is `/`). */
+  sandbox?: "sandbox" | "in-place";
+  /** In-place: run even outside a container (`--force`). */
+  force?: boolean;
+  /** Extra paths left out of snapshots (`--ignore-path`). */
+  ignorePaths?: string[];
+  /** Ignore `/var/run` (`--ignore-var-run`, default true; in-place mode). */
+  ignoreVarRun?: boolean;
+  /** Scratch directory for rootfs and layer files (default: a temp dir; removed afterwards). */
+  workDir?: string;
+  /** Registry transport options. */
+  registry?: BuildRegistryOptions;
+  /** Manifest annotations of the final image (`--annotation`). */
+  annotations?: Record<string, string>;
+  /** Manifest format (default `oci`; `docker` writes Docker v2.2 media types). */
+  format?: "oci" | "docker";
+  /** Path of the kiln-run sandbox helper (default: the one built in this checkout). */
+  sandboxHelper?: string;
+}
+
+/** A progress event. */
+export type BuildProgressEvent =
+  | {
+    /** A stage starts. */
+    type: "stage";
+    /** Stage index. */
+    stage: number;
+    /** Stage name (`AS name`), if any. */
+    name?: string;
+    /** Base image reference or stage. */
+    base: string;
+  }
+  | {
+    /** A step starts. */
+    type: "step-start";
+    /** Stage index. */
+    stage: number;
+    /** 1-based step number across the build. */
+    step: number;
+    /** Total steps of the build. */
+    total: number;
+    /** The instruction as written. */
+    instruction: string;
+    /** Dockerfile line. */
+    line: number;
+  }
+  | {
+    /** A step finished. */
+    type: "step-done";
+    /** Stage index. */
+    stage: number;
+    /** Step number. */
+    step: number;
+    /** Total steps. */
+    total: number;
+    /** The instruction. */
+    instruction: string;
+    /** Duration in ms. */
+    durationMs: number;
+    /** The new layer's compressed size, or undefined when the step added no layer. */
+    layerSize?: number;
+    /** The new layer's digest. */
+    layerDigest?: Digest;
+  }
+  | {
+    /** A line of RUN output. */
+    type: "output";
+    /** Step number. */
+    step: number;
+    /** `stdout` or `stderr`. */
+    stream: "stdout" | "stderr";
+    /** The line. */
+    line: string;
+  }
+  | {
+    /** An output was written (push, tarball, layout, digest file). */
+    type: "output-written";
+    /** `registry`, `tarball`, `oci-layout`, `file`. */
+    kind: string;
+    /** Where. */
+    target: string;
+    /** Duration in ms. */
+    durationMs: number;
+  };
+
+/** Run-time hooks of {@linkcode build}. */
+export interface BuildRunOptions {
+  /** Cancels the build; work files and partial uploads are cleaned up. */
+  signal?: AbortSignal;
+  /** Logger (default: none). */
+  logger?: Logger;
+  /** Receives progress events. */
+  onProgress?: (event: BuildProgressEvent) => void;
+  /** Filesystem walker for snapshots (default: `loadWalker()`). */
+  walker?: Walker;
+}
+
+/** What one output produced. */
+export interface BuildOutput {
+  /** `registry`, `tarball`, `oci-layout`. */
+  kind: "registry" | "tarball" | "oci-layout";
+  /** The reference, file or directory. */
+  target: string;
+  /** Manifest digest written there. */
+  digest: Digest;
+}
+
+/** The result of {@linkcode build}. */
+export interface BuildResult {
+  /** Digest of the final image manifest. */
+  digest: Digest;
+  /** The manifest descriptor. */
+  descriptor: Descriptor;
+  /** The manifest. */
+  manifest: Manifest;
+  /** Digest of the config blob (the image ID). */
+  configDigest: Digest;
+  /** The image config. */
+  config: ImageConfig;
+  /** Platform of the image. */
+  platform: Platform;
+  /** Outputs written. */
+  outputs: BuildOutput[];
+  /** Per-step timings. */
+  steps: { instruction: string; durationMs: number; layerSize?: number }[];
+}

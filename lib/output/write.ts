@@ -1,0 +1,138 @@
+/**
+ * Writing a built image everywhere the user asked: an OCI layout, a `docker save` tarball, each registry
+ * destination, then the digest files (only after every push succeeded, so a digest file never names an image
+ * that is not there).
+ *
+ * @module
+ */
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { Digest } from "../util/digest.ts";
+import { KilnError } from "../util/errors.ts";
+import type { Logger } from "../util/logger.ts";
+import type { Image } from "../image/types.ts";
+import { writeLayout } from "../image/layout.ts";
+import { parseReference, type Reference } from "../registry/reference.ts";
+import type { RegistryOptions } from "../registry/options.ts";
+import { pushImage, writeTarball } from "./_sinks.ts";
+
+/** One output that was written. */
+export interface OutputRecord {
+  /** `registry`, `tarball`, `oci-layout`. */
+  kind: "registry" | "tarball" | "oci-layout";
+  /** Reference, file or directory. */
+  target: string;
+  /** Manifest digest. */
+  digest: Digest;
+}
+
+/** Options for {@linkcode writeOutputs}. */
+export interface WriteOutputsOptions {
+  /** `--destination` references. */
+  destinations: readonly string[];
+  /** `--no-push`: skip the registry destinations (they still name the tarball/layout tags and digest files). */
+  noPush: boolean;
+  /** `--tar-path`. */
+  tarPath?: string;
+  /** `--oci-layout-path`. */
+  ociLayoutPath?: string;
+  /** `--digest-file`. */
+  digestFile?: string;
+  /** `--image-name-with-digest-file`. */
+  imageNameWithDigestFile?: string;
+  /** `--image-name-tag-with-digest-file`. */
+  imageNameTagWithDigestFile?: string;
+  /** Registry transport options. */
+  registry: Omit<RegistryOptions, "signal" | "logger" | "platform">;
+  /** Logger. */
+  log: Logger;
+  /** Progress callback. */
+  progress?: (e: { type: "output-written"; kind: string; target: string; durationMs: number }) => void;
+  /** Abort signal. */
+  signal?: AbortSignal;
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.kiln-tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
+function parseDestinations(dests: readonly string[]): Reference[] {
+  return dests.map((d) => {
+    try {
+      return parseReference(d);
+    } catch (e) {
+      throw new KilnError(`Invalid --destination "${d}": ${(e as Error).message}`, { exitCode: 2, cause: e });
+    }
+  });
+}
+
+/** `registry/repo` without tag or digest. */
+function repoName(r: Reference): string {
+  return `${r.registry}/${r.repository}`;
+}
+
+/**
+ * Writes `image` to every requested output.
+ *
+ * @param image The built image.
+ * @param opts Outputs and registry options.
+ * @returns What was written.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { writeOutputs } from "./write.ts";
+ * await writeOutputs(image, { destinations: [], noPush: true, ociLayoutPath: "out/x", registry: {}, log });
+ * ```
+ */
+export async function writeOutputs(image: Image, opts: WriteOutputsOptions): Promise<OutputRecord[]> {
+  const refs = parseDestinations(opts.destinations);
+  const digest = await image.digest();
+  const out: OutputRecord[] = [];
+  const timed = async (kind: OutputRecord["kind"], target: string, fn: () => Promise<void>) => {
+    const t0 = performance.now();
+    await fn();
+    const durationMs = performance.now() - t0;
+    opts.progress?.({ type: "output-written", kind, target, durationMs });
+    opts.log.info(`Wrote ${kind} ${target} in ${(durationMs / 1000).toFixed(2)}s`);
+    out.push({ kind, target, digest });
+  };
+  if (opts.ociLayoutPath) {
+    const tags = refs.map((r) => r.tag).filter((t): t is string => t !== undefined);
+    const dir = opts.ociLayoutPath;
+    await timed("oci-layout", dir, async () => {
+      await writeLayout(dir, image, {
+        tags: tags.length ? [...new Set(tags)] : ["latest"],
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    });
+  }
+  if (opts.tarPath) {
+    const path = opts.tarPath;
+    await timed("tarball", path, () => writeTarball(path, image, refs, opts.signal));
+  }
+  if (!opts.noPush) {
+    for (const [i, ref] of refs.entries()) {
+      const target = opts.destinations[i]!;
+      await timed("registry", target, () =>
+        pushImage(ref, image, {
+          ...opts.registry,
+          logger: opts.log,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        }));
+    }
+  }
+  if (opts.digestFile) await writeAtomic(opts.digestFile, digest);
+  if (opts.imageNameWithDigestFile) {
+    await writeAtomic(opts.imageNameWithDigestFile, refs.map((r) => `${repoName(r)}@${digest}\n`).join(""));
+  }
+  if (opts.imageNameTagWithDigestFile) {
+    await writeAtomic(
+      opts.imageNameTagWithDigestFile,
+      refs.map((r) => `${repoName(r)}:${r.tag ?? "latest"}@${digest}\n`).join(""),
+    );
+  }
+  return out;
+}
