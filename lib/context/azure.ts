@@ -31,8 +31,8 @@ export interface AzureSourceOptions {
 
 /**
  * Creates the source for an Azure blob holding a tar archive (plain, gzip or zstd). Credentials, in order:
- * `AZURE_STORAGE_CONNECTION_STRING`, `AZURE_STORAGE_ACCESS_KEY` (shared key for the URL's account), a SAS token
- * in the URL, or none (public container).
+ * `AZURE_STORAGE_CONNECTION_STRING` (when it has an AccountKey or SharedAccessSignature), `AZURE_STORAGE_ACCESS_KEY`
+ * (shared key for the URL's account), a SAS token in the URL, or none (public container).
  *
  * @param spec Blob URL and its parts.
  * @param options Environment.
@@ -57,8 +57,10 @@ export function azureBlobSource(spec: AzureBlobSpec, options: AzureSourceOptions
       const sdk = await import("@azure/storage-blob");
       const cs = env.AZURE_STORAGE_CONNECTION_STRING;
       let client;
-      if (cs) {
-        const f = parseConnectionString(cs);
+      const f = cs ? parseConnectionString(cs) : {};
+      // a connection string with only BlobEndpoint= just names an endpoint (emulators); the key may come from
+      // AZURE_STORAGE_ACCESS_KEY as in kaniko
+      if (cs && (f.AccountKey || f.SharedAccessSignature || f.UseDevelopmentStorage === "true")) {
         if (f.AccountName && f.AccountName !== spec.account) {
           fetchOptions.logger?.warn("Connection string account differs from the URL's", {
             url: spec.account,

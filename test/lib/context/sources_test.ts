@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { ContextError, type ContextProgress, resolveContext } from "../../../lib/context/mod.ts";
-import { startAzurite } from "../../fixtures/azurite.ts";
+import { AZURITE_KEY, startAzurite } from "../../fixtures/azurite.ts";
 import { makeServiceAccount, startGcsServer } from "../../fixtures/gcs_server.ts";
 import { startGitServer } from "../../fixtures/git_server.ts";
 import { startS3rver } from "../../fixtures/s3rver.ts";
@@ -118,6 +118,11 @@ t.close()`,
   await writeFile(join(tmp, "other.json"), other.keyJson);
   const gcsAuth = await startGcsServer({ sb: { "c.tar.gz": tgz } }, { requireAccount: sa });
   const gcsAuthHost = gcsAuth.endpoint.replace("http://", "");
+  await writeFile(
+    join(tmp, "aws-credentials"),
+    "[default]\naws_access_key_id = NOPE\n\n[ci]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n",
+  );
+  await writeFile(join(tmp, "aws-config"), "[profile ci]\nregion = us-east-1\n");
   const azEnv = { AZURE_STORAGE_CONNECTION_STRING: az.connectionString };
   const gcsEnv = { STORAGE_EMULATOR_HOST: gcs.endpoint.replace("http://", "") };
 
@@ -138,6 +143,17 @@ t.close()`,
           GOOGLE_APPLICATION_CREDENTIALS: join(tmp, "sa.json"),
         }],
         [`${az.blobEndpoint}/ctr/dir/c.tar.gz`, azEnv],
+        [`${az.blobEndpoint}/ctr/dir/c.tar.gz`, {
+          AZURE_STORAGE_CONNECTION_STRING: `BlobEndpoint=${az.blobEndpoint}`,
+          AZURE_STORAGE_ACCESS_KEY: AZURITE_KEY,
+        }],
+        ["s3://bk/dir/c.tar.gz", {
+          AWS_SHARED_CREDENTIALS_FILE: join(tmp, "aws-credentials"),
+          AWS_CONFIG_FILE: join(tmp, "aws-config"),
+          AWS_PROFILE: "ci",
+          S3_ENDPOINT: s3.endpoint,
+          S3_FORCE_PATH_STYLE: "true",
+        }],
         [`git://${git.host}/git/ctx.git#main`, { GIT_PULL_METHOD: "http" }],
         [`${git.url}/ctx.git`, {}],
       ];
