@@ -1,0 +1,265 @@
+/**
+ * Turns parsed `RUN --mount`s into the sandbox's {@linkcode MountSpec}s for one step: persistent cache
+ * directories (with shared/private/locked sharing), read-only or throw-away writable binds from the context, a
+ * stage or an image, tmpfs, secrets as files or env vars (kept in a private scratch dir, never in the rootfs).
+ *
+ * @module
+ */
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { copyInto } from "../../copy/copy.ts";
+import { resolveInRoot } from "../../copy/resolve.ts";
+import type { MountSpec } from "../../sandbox/types.ts";
+import { AbortedError, KilnError } from "../../util/errors.ts";
+import type { SecretStore } from "../secrets.ts";
+import type { StepFile } from "./heredoc_run.ts";
+import type { RunMount } from "./parse.ts";
+
+/** Where mount sources come from. */
+export interface MountContext {
+  /** Host directory of the build context (default source of bind mounts). */
+  contextDir: string;
+  /** `.dockerignore` of the context, applied to writable binds from it. */
+  contextIgnore?: { matches(path: string): boolean };
+  /** Resolves `from=` (stage name or index, named context, image) to the host root of its filesystem. */
+  resolveFrom?: (from: string) => Promise<string>;
+  /** kiln's persistent directory for cache mounts (kept across builds). */
+  cacheDir: string;
+  /** A kiln-owned scratch directory of this build; a private subdirectory is made per step and removed after. */
+  scratchDir: string;
+  /** Secrets given with `--secret`. */
+  secrets?: SecretStore;
+  /** `Dockerfile:LINE` for messages. */
+  location?: string;
+  /** Cancels waiting for a locked cache. */
+  signal?: AbortSignal;
+}
+
+/** What {@linkcode prepareMounts} returns. */
+export interface PreparedMounts {
+  /** Mounts for the sandbox's `run({mounts})`. */
+  mounts: MountSpec[];
+  /** Extra environment (secrets with `env=`), as `K=V`; never log these. */
+  env: string[];
+  /**
+   * Image paths the snapshot must ignore (the mount targets). In sandbox mode mounts vanish with the step and
+   * the sandbox removes mount points it created, so this is only needed in in-place mode.
+   */
+  snapshotIgnore: string[];
+  /** Releases cache locks and removes the step's scratch files (secrets, writable bind copies). Always call it. */
+  release(): Promise<void>;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Takes `lockPath` exclusively; with `wait: false` returns false when it is held by a live process. */
+async function lock(lockPath: string, wait: boolean, signal?: AbortSignal): Promise<boolean> {
+  for (;;) {
+    try {
+      const fd = fs.openSync(lockPath, "wx", 0o600);
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    let holder = NaN;
+    try {
+      holder = parseInt(fs.readFileSync(lockPath, "utf8"), 10);
+    } catch {
+      continue;
+    }
+    if (Number.isFinite(holder) && !isAlive(holder)) {
+      fs.rmSync(lockPath, { force: true });
+      continue;
+    }
+    if (!wait) return false;
+    if (signal?.aborted) throw new AbortedError();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Prepares the mounts of one RUN step. Errors (`Dockerfile:LINE: …`) for a missing bind source, a required
+ * secret that was not given, and `type=ssh` (not supported: kiln does not forward SSH agents).
+ *
+ * @param mounts Parsed mounts, in order.
+ * @param ctx Sources, cache and scratch directories, secrets.
+ * @param options `files`: step files to mount read-only (RUN heredoc scripts, see heredocRunCommand).
+ * @returns Sandbox mounts, env additions, and a release function.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { parseMountFlag, prepareMounts } from "./mod.ts";
+ * const p = await prepareMounts([parseMountFlag("type=cache,target=/root/.cache")], {
+ *   contextDir: "/ctx", cacheDir: "/var/cache/kiln/mounts", scratchDir: "/work/build1" });
+ * try { await sandbox.run({ ...step, mounts: p.mounts, env: [...step.env, ...p.env] }); } finally { await p.release(); }
+ * ```
+ */
+export async function prepareMounts(
+  mounts: readonly RunMount[],
+  ctx: MountContext,
+  options: { files?: readonly StepFile[] } = {},
+): Promise<PreparedMounts> {
+  const prefix = ctx.location ? `${ctx.location}: ` : "";
+  const fail = (m: string): never => {
+    throw new KilnError(`${prefix}RUN --mount: ${m}`);
+  };
+  await fsp.mkdir(ctx.scratchDir, { recursive: true });
+  const scratch = await fsp.mkdtemp(`${ctx.scratchDir}/.kiln-step-`);
+  await fsp.chmod(scratch, 0o700);
+  const locks: string[] = [];
+  const out: MountSpec[] = [];
+  const env: string[] = [];
+  const targets = new Set<string>();
+  const release = async (): Promise<void> => {
+    for (const l of locks) await fsp.rm(l, { force: true });
+    locks.length = 0;
+    await fsp.rm(scratch, { recursive: true, force: true });
+  };
+  let n = 0;
+  try {
+    for (const m of mounts) {
+      if (ctx.signal?.aborted) throw new AbortedError();
+      if ("target" in m && m.target !== undefined) {
+        if (targets.has(m.target)) fail(`two mounts at ${m.target}`);
+        targets.add(m.target);
+      }
+      switch (m.type) {
+        case "ssh":
+          fail("type=ssh is not supported by kiln (SSH agent forwarding is not implemented)");
+          break;
+        case "tmpfs":
+          out.push({ type: "tmpfs", target: m.target });
+          break;
+        case "bind": {
+          const root = m.from ? await resolveFromOrFail(ctx, m.from, fail) : ctx.contextDir;
+          const src = resolveInRoot(root.replace(/\/+$/, ""), m.source);
+          const st = await fsp.stat(src).catch(() => undefined);
+          if (!st) fail(`bind source ${JSON.stringify(m.source)} not found in ${m.from ?? "the build context"}`);
+          if (!m.readwrite) {
+            out.push({ type: "bind", source: src, target: m.target, readonly: true });
+          } else {
+            // Writable bind: a private copy, discarded after the step.
+            const copyRoot = `${scratch}/bind-${n++}`;
+            await fsp.mkdir(copyRoot);
+            await copyInto({
+              srcRoot: root,
+              sources: [m.source],
+              dest: st!.isDirectory() ? "/data/" : "/data",
+              destRoot: copyRoot,
+              keepOwnership: true,
+              ...(m.from || !ctx.contextIgnore ? {} : { ignore: ctx.contextIgnore }),
+              instruction: "RUN --mount",
+              ...(ctx.location ? { location: ctx.location } : {}),
+            });
+            out.push({ type: "bind", source: `${copyRoot}/data`, target: m.target, readonly: false });
+          }
+          break;
+        }
+        case "cache": {
+          const key = createHash("sha256").update(m.id).digest("hex").slice(0, 32);
+          const dir = `${ctx.cacheDir}/${key}`;
+          await fsp.mkdir(ctx.cacheDir, { recursive: true });
+          const data = `${dir}/data`;
+          const lockPath = `${dir}.lock`;
+          let path = data;
+          if (m.sharing === "locked") {
+            await lock(lockPath, true, ctx.signal);
+            locks.push(lockPath);
+          } else if (m.sharing === "private") {
+            if (await lock(lockPath, false)) locks.push(lockPath);
+            else {
+              path = `${scratch}/cache-${n++}`;
+              await createCacheDir(path, m, ctx, fail);
+            }
+          }
+          if (path === data && !fs.existsSync(data)) {
+            await fsp.mkdir(dir, { recursive: true });
+            await fsp.writeFile(`${dir}/id`, m.id + "\n");
+            const tmp = `${dir}/data.tmp-${process.pid}-${n++}`;
+            await createCacheDir(tmp, m, ctx, fail);
+            try {
+              await fsp.rename(tmp, data);
+            } catch {
+              await fsp.rm(tmp, { recursive: true, force: true }); // another step created it first
+            }
+          }
+          out.push({ type: "bind", source: path, target: m.target, readonly: m.readonly });
+          break;
+        }
+        case "secret": {
+          const value = ctx.secrets ? await ctx.secrets.get(m.id, ctx.signal ? { signal: ctx.signal } : {}) : undefined;
+          if (value === undefined) {
+            if (m.required) {
+              fail(`secret ${JSON.stringify(m.id)} is required but was not given (use --secret id=${m.id},src=FILE)`);
+            }
+            break;
+          }
+          if (m.env) env.push(`${m.env}=${new TextDecoder().decode(value)}`);
+          if (m.target) {
+            const file = `${scratch}/secret-${n++}`;
+            await fsp.writeFile(file, value, { mode: 0o600 });
+            await fsp.chown(file, m.uid, m.gid);
+            await fsp.chmod(file, m.mode);
+            out.push({ type: "bind", source: file, target: m.target, readonly: true });
+          }
+          break;
+        }
+      }
+    }
+    for (const f of options.files ?? []) {
+      const file = `${scratch}/file-${n++}`;
+      await fsp.writeFile(file, f.content);
+      await fsp.chmod(file, f.mode);
+      out.push({ type: "bind", source: file, target: f.path, readonly: true });
+      targets.add(f.path);
+    }
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  return { mounts: out, env, snapshotIgnore: [...targets], release };
+}
+
+async function resolveFromOrFail(ctx: MountContext, from: string, fail: (m: string) => never): Promise<string> {
+  if (!ctx.resolveFrom) fail(`from=${from} cannot be resolved here`);
+  try {
+    return await ctx.resolveFrom!(from);
+  } catch (e) {
+    if (e instanceof KilnError) throw e;
+    fail(`from=${from}: ${(e as Error).message}`);
+    throw e;
+  }
+}
+
+async function createCacheDir(
+  path: string,
+  m: Extract<RunMount, { type: "cache" }>,
+  ctx: MountContext,
+  fail: (m: string) => never,
+): Promise<void> {
+  await fsp.mkdir(path);
+  if (m.from) {
+    const root = await resolveFromOrFail(ctx, m.from, fail);
+    await copyInto({
+      srcRoot: root,
+      sources: [m.source ?? "/"],
+      dest: "/",
+      destRoot: path,
+      keepOwnership: true,
+      instruction: "RUN --mount",
+      ...(ctx.location ? { location: ctx.location } : {}),
+    });
+  }
+  await fsp.chown(path, m.uid, m.gid);
+  await fsp.chmod(path, m.mode);
+}
