@@ -1,10 +1,14 @@
 /**
- * Private: extracts a (possibly compressed) tar stream into a directory with path confinement.
- * PLACEHOLDER until lib/fs/extract.ts and lib/compress autodetection land.
+ * Private: extracts a (possibly compressed) tar stream into a directory while it downloads, with the same
+ * path confinement as layer extraction (lib/fs/extract.ts) and compression detected by magic bytes
+ * (lib/compress). Errors become one-line {@linkcode ContextError}s: a failing download is reported as such,
+ * anything the decoders reject as "not a valid … archive".
  *
  * @module
  */
-import { ContextError } from "./errors.ts";
+import { isKilnError } from "../util/errors.ts";
+import { progressStream } from "./_progress.ts";
+import { ContextError, describeError } from "./errors.ts";
 import type { ContextFetchOptions } from "./types.ts";
 
 /** Options for {@linkcode extractArchive}. */
@@ -15,18 +19,81 @@ export interface ExtractArchiveOptions extends ContextFetchOptions {
   total?: number;
 }
 
+/** Marks an error raised by the source stream itself (network, file read), not by the decoders. */
+class SourceReadError extends Error {
+  constructor(cause: unknown) {
+    super(describeError(cause), { cause });
+    this.name = "SourceReadError";
+  }
+}
+
+function tagSourceErrors(stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let r;
+      try {
+        r = await reader.read();
+      } catch (e) {
+        throw new SourceReadError(e);
+      }
+      if (r.done) controller.close();
+      else controller.enqueue(r.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+type AutoDecompress = (
+  s: ReadableStream<Uint8Array>,
+  o: { signal?: AbortSignal },
+) => Promise<{ compression: string; stream: ReadableStream<Uint8Array> }>;
+type ExtractLayer = (
+  s: ReadableStream<Uint8Array>,
+  root: string,
+  o: { whiteouts: boolean; signal?: AbortSignal },
+) => Promise<unknown>;
+
 /**
- * Extracts `stream` (plain, gzip or zstd tar, detected by magic) into `destDir`.
+ * Extracts `stream` (plain, gzip or zstd tar; bzip2/xz too when those programs exist) into `destDir`.
  *
- * @param stream The archive bytes.
+ * @param stream The archive bytes as they arrive.
  * @param destDir Existing empty directory.
- * @param options Source name, progress, cancellation.
+ * @param options Source name, expected size, progress, cancellation.
  */
 export async function extractArchive(
   stream: ReadableStream<Uint8Array>,
-  _destDir: string,
+  destDir: string,
   options: ExtractArchiveOptions,
 ): Promise<void> {
-  await stream.cancel();
-  throw new ContextError(options.source, "archive extraction not available yet");
+  // TODO(integration): static imports once lib/compress and lib/fs/extract.ts are committed.
+  const compressSpec = "../compress/decompress.ts";
+  const extractSpec = "../fs/extract.ts";
+  const { autoDecompress } = await import(compressSpec) as { autoDecompress: AutoDecompress };
+  const { extractLayer } = await import(extractSpec) as { extractLayer: ExtractLayer };
+  let bytes = 0;
+  const counted = tagSourceErrors(stream).pipeThrough(progressStream((p) => {
+    bytes = p.bytes;
+    options.onProgress?.(p);
+  }, options.total));
+  const signal = options.signal;
+  let compression = "none";
+  try {
+    const d = await autoDecompress(counted, signal ? { signal } : {});
+    compression = d.compression;
+    await extractLayer(d.stream, destDir, { whiteouts: false, ...(signal ? { signal } : {}) });
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    if (e instanceof SourceReadError) {
+      throw new ContextError(options.source, `download failed after ${bytes} bytes: ${e.message}`, { cause: e });
+    }
+    if (e instanceof ContextError) throw e;
+    const what = compression === "none" ? "tar archive" : `${compression}-compressed tar archive`;
+    if (bytes === 0) throw new ContextError(options.source, "not a valid tar archive: it is empty", { cause: e });
+    const detail = isKilnError(e) ? e.message : describeError(e);
+    throw new ContextError(options.source, `not a valid ${what} (plain, gzip or zstd tar): ${detail}`, { cause: e });
+  }
+  if (bytes === 0) throw new ContextError(options.source, "not a valid tar archive: it is empty");
 }
