@@ -169,6 +169,8 @@ export interface ImageParts {
   baseDescriptors?: Descriptor[];
   /** Keep the config's diff_ids as given instead of recomputing them. */
   keepDiffIds?: boolean;
+  /** The exact config bytes to use (must describe `config`); keeps a source's config digest unchanged. */
+  rawConfig?: Uint8Array;
 }
 
 function layerTypeFor(manifestType: string, layerType: string): string {
@@ -228,7 +230,7 @@ export function imageFromParts(parts: ImageParts): Image {
     for (const l of parts.layers) diffIds.push(await l.diffId());
     return { ...parts.config, rootfs: { ...parts.config.rootfs, type: "layers" as const, diff_ids: diffIds } };
   });
-  const rawConfig = once(async () => toJsonBytes(await config()));
+  const rawConfig = once(async () => parts.rawConfig ?? toJsonBytes(await config()));
   const manifest = once(async (): Promise<Manifest> => {
     const rc = await rawConfig();
     const layers: Descriptor[] = [];

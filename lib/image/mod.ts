@@ -20,4 +20,5 @@ export * from "./mutate.ts";
 export * from "./empty.ts";
 export * from "./platform.ts";
 export * from "./layout.ts";
+export * from "./tarball.ts";
 export { DigestMismatchError } from "./_streams.ts";

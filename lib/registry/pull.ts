@@ -81,10 +81,14 @@ export function pullCandidates(ref: Reference, opts: RegistryOptions = {}): Refe
   return out;
 }
 
-async function withClient<T>(opts: PullOptions, fn: (c: RegistryClient, owned: boolean) => Promise<T>): Promise<T> {
-  if (opts.client) return fn(opts.client, false);
+async function withClient<T>(opts: PullOptions, fn: (c: RegistryClient) => Promise<T>): Promise<T> {
+  if (opts.client) return await fn(opts.client);
   const c = createRegistryClient("pull", opts);
-  return fn(c, true);
+  try {
+    return await fn(c);
+  } finally {
+    c.close();
+  }
 }
 
 async function fetchManifestFrom(
