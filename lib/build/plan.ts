@@ -1,18 +1,17 @@
 /**
- * `planFromDockerfile()`: turns Dockerfile text into the executor's {@linkcode BuildPlan} — stages split at FROM,
- * global ARGs resolved with `--build-arg`, FROM expanded with them, the target chosen and, on request, unused
- * stages dropped — and each instruction into a {@linkcode PlannedStep} that expands its words (BuildKit's shell
- * lexer) only when the executor reaches it, with the variables in effect there.
+ * `planFromDockerfile()`: turns Dockerfile text into the executor's {@linkcode BuildPlan} over lib/dockerfile's
+ * typed stages (`toStages`): global ARGs resolved with `--build-arg`, FROM expanded with them, the target chosen
+ * and, on request, unused stages dropped; each instruction becomes a {@linkcode PlannedStep} that expands its words
+ * (BuildKit's shell lexer) only when the executor reaches it, with the variables in effect there.
  *
  * @module
  */
 import { parseDockerfile } from "../dockerfile/parser.ts";
-import type { Node } from "../dockerfile/ast.ts";
+import { type Instruction, toStages } from "../dockerfile/instructions.ts";
 import { createShellLexer, type ShellLexer } from "../dockerfile/shell_lexer.ts";
 import { DockerfileError } from "../dockerfile/errors.ts";
 import type { Platform } from "../image/types.ts";
 import { formatPlatform } from "../image/platform.ts";
-import type { HealthcheckFlags } from "./config.ts";
 import type { BuildPlan, CommandForm, PlannedStep, StagePlan, Step } from "./steps.ts";
 
 /** Options for {@linkcode planFromDockerfile}. */
@@ -41,31 +40,8 @@ function platformArgs(p: Platform | undefined): Map<string, string> {
   return m;
 }
 
-function parseFlags(node: Node, allowed: readonly string[], file: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const f of node.flags) {
-    const m = /^--([A-Za-z0-9-]+)(?:=([\s\S]*))?$/.exec(f);
-    if (!m) throw new DockerfileError(`invalid flag "${f}"`, { file, line: node.startLine });
-    const name = m[1]!;
-    if (!allowed.includes(name)) {
-      throw new DockerfileError(`${node.keywordOriginal.toUpperCase()} --${name} is not supported by kiln yet`, {
-        file,
-        line: node.startLine,
-      });
-    }
-    out.set(name, [...(out.get(name) ?? []), m[2] ?? "true"]);
-  }
-  return out;
-}
-
-function one(flags: Map<string, string[]>, name: string): string | undefined {
-  const v = flags.get(name);
-  return v === undefined ? undefined : v[v.length - 1];
-}
-
-function commandOf(node: Node, args: string[] = node.args): CommandForm {
-  if (node.json) return { shell: false, argv: [...args] };
-  return { shell: true, command: args.join(" ") };
+function commandOf(command: readonly string[], prependShell: boolean): CommandForm {
+  return prependShell ? { shell: true, command: command.join(" ") } : { shell: false, argv: [...command] };
 }
 
 /**
@@ -85,69 +61,46 @@ function commandOf(node: Node, args: string[] = node.args): CommandForm {
 export function planFromDockerfile(text: string, options: PlanOptions = {}): BuildPlan {
   const file = options.file ?? "Dockerfile";
   const parsed = parseDockerfile(text, { filename: file });
+  const { stages: typed, metaArgs: metaArgInstrs } = toStages(parsed, { filename: file });
   const lexer = createShellLexer(parsed.escapeToken);
   const buildArgs = options.buildArgs ?? new Map<string, string>();
-  const auto = platformArgs(options.platform);
-  const metaArgs = new Map<string, string>(auto);
-  const fail = (msg: string, node: Node): never => {
-    throw new DockerfileError(msg, { file, line: node.startLine, endLine: node.endLine });
-  };
-  const expandWord = (w: string, vars: ReadonlyMap<string, string>, node: Node): string => {
+  const metaArgs = new Map<string, string>(platformArgs(options.platform));
+  const expand = (w: string, vars: ReadonlyMap<string, string>, line: number): string => {
     try {
       return lexer.processWord(w, vars).value;
     } catch (e) {
-      throw new DockerfileError((e as Error).message, { file, line: node.startLine, cause: e });
+      throw new DockerfileError((e as Error).message, { file, line, cause: e });
     }
   };
-
-  const stages: StagePlan[] = [];
-  let current: StagePlan | undefined;
-  for (const node of parsed.nodes) {
-    if (node.keyword === "from") {
-      const flags = parseFlags(node, ["platform"], file);
-      const args = node.args;
-      if (args.length !== 1 && !(args.length === 3 && args[1]!.toLowerCase() === "as")) {
-        fail("FROM requires either one or three arguments", node);
-      }
-      const base = expandWord(args[0]!, metaArgs, node);
-      if (base === "") fail(`FROM ${args[0]}: base name expands to an empty string`, node);
-      const name = args.length === 3 ? args[2]!.toLowerCase() : undefined;
-      if (name !== undefined && !/^[a-z][a-z0-9-_.]*$/.test(name)) fail(`invalid stage name "${args[2]}"`, node);
-      if (name !== undefined && stages.some((s) => s.name === name)) fail(`duplicate stage name "${name}"`, node);
-      const platform = one(flags, "platform");
-      current = {
-        index: stages.length,
-        ...(name !== undefined ? { name } : {}),
-        base,
-        ...(platform !== undefined ? { platform: expandWord(platform, metaArgs, node) } : {}),
-        line: node.startLine,
-        text: node.original,
-        steps: [],
-      };
-      stages.push(current);
-      continue;
+  for (const ins of metaArgInstrs) {
+    for (const a of ins.args) {
+      const def = a.value === undefined ? undefined : expand(a.value, metaArgs, ins.location.startLine);
+      const v = buildArgs.get(a.key) ?? def;
+      if (v !== undefined) metaArgs.set(a.key, v);
     }
-    if (!current) {
-      if (node.keyword !== "arg") fail(`${node.keywordOriginal.toUpperCase()} before the first FROM`, node);
-      for (const w of node.args) {
-        const eq = w.indexOf("=");
-        const key = eq < 0 ? w : w.slice(0, eq);
-        const def = eq < 0 ? undefined : expandWord(w.slice(eq + 1), metaArgs, node);
-        const v = buildArgs.get(key) ?? def;
-        if (v !== undefined) metaArgs.set(key, v);
-      }
-      continue;
-    }
-    current.steps.push(planStep(node, lexer, file, expandWord));
   }
-  if (stages.length === 0) throw new DockerfileError("the Dockerfile has no FROM instruction", { file, line: 0 });
+  const stages: StagePlan[] = typed.map((st) => {
+    const line = st.from.location.startLine;
+    const base = expand(st.from.image, metaArgs, line);
+    if (base === "") {
+      throw new DockerfileError(`FROM ${st.from.image}: base name expands to an empty string`, { file, line });
+    }
+    const platform = st.from.platform === undefined ? undefined : expand(st.from.platform, metaArgs, line);
+    return {
+      index: st.index,
+      ...(st.name !== undefined ? { name: st.name } : {}),
+      base,
+      ...(platform !== undefined ? { platform } : {}),
+      line,
+      text: st.from.original,
+      steps: st.instructions.map((ins) => planStep(ins, lexer, file, expand)),
+    };
+  });
 
   let target = stages.length - 1;
   if (options.target !== undefined && options.target !== "") {
     const t = stages.find((s) => s.name === options.target!.toLowerCase() || String(s.index) === options.target);
-    if (!t) {
-      throw new DockerfileError(`target stage "${options.target}" could not be found`, { file, line: 0 });
-    }
+    if (!t) throw new DockerfileError(`target stage "${options.target}" could not be found`, { file, line: 0 });
     target = t.index;
   }
   let kept = stages.slice(0, target + 1);
@@ -159,170 +112,136 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Bui
       const s = stages[i]!;
       const b = ref(s.base);
       if (b && b.index < i) need.add(b.index);
-      for (const st of s.steps) {
-        const from = /--from=(\S+)/.exec(st.text)?.[1];
-        const f = from === undefined ? undefined : ref(from);
+      for (const ins of typed[i]!.instructions) {
+        if (ins.kind !== "copy" || ins.from === undefined) continue;
+        const f = ref(ins.from);
         if (f && f.index < i) need.add(f.index);
+        else if (ins.from.includes("$")) { for (let k = 0; k < i; k++) need.add(k); }
       }
     }
     kept = kept.filter((s) => need.has(s.index));
   }
-  return {
-    stages: kept,
-    target: kept.findIndex((s) => s.index === target),
-    metaArgs,
-    buildArgs,
-    file,
-  };
+  return { stages: kept, target: kept.findIndex((s) => s.index === target), metaArgs, buildArgs, file };
+}
+
+/** Heredoc bodies with `<<-` tabs stripped. */
+function body(data: string, chomp: boolean): string {
+  return chomp ? data.replace(/(^|\n)\t+/g, "$1") : data;
 }
 
 function planStep(
-  node: Node,
+  ins: Instruction,
   lexer: ShellLexer,
   file: string,
-  expandWord: (w: string, vars: ReadonlyMap<string, string>, node: Node) => string,
+  expand: (w: string, vars: ReadonlyMap<string, string>, line: number) => string,
 ): PlannedStep {
-  const kw = node.keyword;
-  const base = { line: node.startLine, text: node.original };
+  const line = ins.location.startLine;
+  const base = { line, text: ins.original };
+  const x = (w: string, vars: ReadonlyMap<string, string>) => expand(w, vars, line);
   const fail = (msg: string): never => {
-    throw new DockerfileError(msg, { file, line: node.startLine, endLine: node.endLine });
+    throw new DockerfileError(msg, { file, line, endLine: ins.location.endLine });
   };
-  const words = (vars: ReadonlyMap<string, string>) => node.args.map((a) => expandWord(a, vars, node));
-  const pairs = (vars: ReadonlyMap<string, string>): [string, string][] => {
-    const out: [string, string][] = [];
-    for (let i = 0; i + 1 < node.args.length; i += 3) {
-      out.push([expandWord(node.args[i]!, vars, node), expandWord(node.args[i + 1]!, vars, node)]);
-    }
-    return out;
-  };
-  const mk = (kind: Step["kind"], resolve: (vars: ReadonlyMap<string, string>) => Step): PlannedStep => ({
+  const mk = (resolve: (vars: ReadonlyMap<string, string>) => Step): PlannedStep => ({
     ...base,
-    kind,
+    kind: ins.kind === "add" ? "copy" : ins.kind === "from" ? "run" : ins.kind,
     resolve,
   });
-  if (node.heredocs.length > 0 && kw !== "copy" && kw !== "add") {
-    fail(`${kw.toUpperCase()} heredocs are not supported by kiln yet`);
-  }
-  switch (kw) {
+  switch (ins.kind) {
+    case "from":
+      return fail("FROM inside a stage");
     case "run": {
-      const flags = parseFlags(node, ["network"], file);
-      const network = one(flags, "network");
-      if (network !== undefined && !["default", "none", "host"].includes(network)) {
-        fail(`RUN --network=${network}: expected default, none or host`);
+      if (ins.mounts.length > 0 || ins.mountSpecs.length > 0) fail("RUN --mount is not supported by kiln yet");
+      if (ins.security === "insecure") fail("RUN --security=insecure is not supported by kiln");
+      if (ins.devices.length > 0) fail("RUN --device is not supported by kiln");
+      let cmd = commandOf(ins.command, ins.prependShell);
+      if (ins.heredocs.length > 0) {
+        const first = ins.heredocs[0]!;
+        if (
+          ins.heredocs.length === 1 && ins.prependShell &&
+          /^\s*<<-?\s*["']?[^\s"']+["']?\s*$/.test(ins.command[0] ?? "")
+        ) {
+          cmd = { shell: true, command: body(first.data, first.chomp) };
+        } else if (ins.prependShell) {
+          let c = ins.command[0] ?? "";
+          for (const h of ins.heredocs) c += "\n" + body(h.data, h.chomp) + h.name;
+          cmd = { shell: true, command: c };
+        } else fail("RUN heredocs need the shell form");
       }
-      return mk("run", () => ({
-        kind: "run",
-        cmd: commandOf(node),
-        ...(network !== undefined ? { network: network as "default" | "none" | "host" } : {}),
-      }));
+      const network = ins.network;
+      return mk(() => ({ kind: "run", cmd, ...(network !== undefined ? { network } : {}) }));
     }
     case "copy":
     case "add": {
-      if (node.heredocs.length > 0) fail(`${kw.toUpperCase()} with heredocs is not supported by kiln yet`);
-      const allowed = kw === "copy"
-        ? ["from", "chown", "chmod", "link", "parents", "exclude"]
-        : ["chown", "chmod", "link", "exclude", "checksum", "keep-git-dir", "unpack"];
-      const flags = parseFlags(node, allowed, file);
-      if (node.args.length < 2) fail(`${kw.toUpperCase()} requires at least two arguments`);
-      return mk("copy", (vars) => {
-        const all = words(vars);
-        const f = (n: string) => {
-          const v = one(flags, n);
-          return v === undefined ? undefined : expandWord(v, vars, node);
-        };
-        const from = f("from"), chown = f("chown"), chmod = f("chmod");
+      if (ins.sourceContents.length > 0) {
+        fail(`${ins.kind.toUpperCase()} with heredoc sources is not supported by kiln yet`);
+      }
+      if (ins.kind === "add" && (ins.checksum !== undefined || ins.keepGitDir)) {
+        fail("ADD --checksum and --keep-git-dir are not supported by kiln yet");
+      }
+      return mk((vars) => {
+        const from = ins.kind === "copy" && ins.from !== undefined ? x(ins.from, vars) : undefined;
         return {
           kind: "copy",
-          add: kw === "add",
-          sources: all.slice(0, -1),
-          dest: all[all.length - 1]!,
+          add: ins.kind === "add",
+          sources: ins.sources.map((s) => x(s, vars)),
+          dest: x(ins.dest, vars),
           ...(from !== undefined ? { from } : {}),
-          ...(chown !== undefined ? { chown } : {}),
-          ...(chmod !== undefined ? { chmod } : {}),
-          ...(flags.has("link") && one(flags, "link") !== "false" ? { link: true } : {}),
-          ...(flags.has("parents") && one(flags, "parents") !== "false" ? { parents: true } : {}),
-          ...(flags.has("exclude") ? { exclude: flags.get("exclude")!.map((x) => expandWord(x, vars, node)) } : {}),
+          ...(ins.chown !== undefined ? { chown: x(ins.chown, vars) } : {}),
+          ...(ins.chmod !== undefined ? { chmod: x(ins.chmod, vars) } : {}),
+          ...(ins.link ? { link: true } : {}),
+          ...(ins.kind === "copy" && ins.parents ? { parents: true } : {}),
+          ...(ins.excludes.length ? { exclude: ins.excludes.map((e) => x(e, vars)) } : {}),
         };
       });
     }
     case "env":
-      parseFlags(node, [], file);
-      return mk("env", (vars) => ({ kind: "env", pairs: pairs(vars) }));
+      return mk((vars) => ({ kind: "env", pairs: ins.pairs.map((p) => [x(p.key, vars), x(p.value, vars)]) }));
     case "label":
-      parseFlags(node, [], file);
-      return mk("label", (vars) => ({ kind: "label", pairs: pairs(vars) }));
+      return mk((vars) => ({ kind: "label", pairs: ins.pairs.map((p) => [x(p.key, vars), x(p.value, vars)]) }));
     case "arg":
-      parseFlags(node, [], file);
-      return mk("arg", (vars) => ({
+      return mk((vars) => ({
         kind: "arg",
-        args: node.args.map((w) => {
-          const eq = w.indexOf("=");
-          if (eq < 0) return { name: w };
-          return { name: w.slice(0, eq), value: expandWord(w.slice(eq + 1), vars, node) };
-        }),
+        args: ins.args.map((a) => ({
+          name: a.key,
+          ...(a.value === undefined ? {} : { value: x(a.value, vars) }),
+        })),
       }));
     case "user":
-      parseFlags(node, [], file);
-      return mk("user", (vars) => ({ kind: "user", user: words(vars).join(" ") }));
+      return mk((vars) => ({ kind: "user", user: x(ins.user, vars) }));
     case "workdir":
-      parseFlags(node, [], file);
-      return mk("workdir", (vars) => ({ kind: "workdir", path: words(vars).join(" ") }));
+      return mk((vars) => ({ kind: "workdir", path: x(ins.path, vars) }));
     case "expose":
-      parseFlags(node, [], file);
-      return mk("expose", (vars) => ({
-        kind: "expose",
-        ports: node.args.flatMap((a) => lexer.processWords(a, vars).words),
-      }));
+      return mk((vars) => ({ kind: "expose", ports: ins.ports.flatMap((p) => lexer.processWords(p, vars).words) }));
     case "volume":
-      parseFlags(node, [], file);
-      return mk("volume", (vars) => ({ kind: "volume", paths: words(vars) }));
+      return mk((vars) => ({ kind: "volume", paths: ins.paths.map((p) => x(p, vars)) }));
     case "cmd":
-      parseFlags(node, [], file);
-      return mk("cmd", () => ({ kind: "cmd", cmd: commandOf(node) }));
+      return mk(() => ({ kind: "cmd", cmd: commandOf(ins.command, ins.prependShell) }));
     case "entrypoint":
-      parseFlags(node, [], file);
-      return mk("entrypoint", () => ({ kind: "entrypoint", cmd: commandOf(node) }));
+      return mk(() => ({ kind: "entrypoint", cmd: commandOf(ins.command, ins.prependShell) }));
     case "shell":
-      parseFlags(node, [], file);
-      if (!node.json) fail("SHELL requires the arguments to be in JSON form");
-      return mk("shell", () => ({ kind: "shell", argv: [...node.args] }));
+      return mk(() => ({ kind: "shell", argv: [...ins.shell] }));
     case "stopsignal":
-      parseFlags(node, [], file);
-      return mk("stopsignal", (vars) => ({ kind: "stopsignal", signal: words(vars).join(" ") }));
+      return mk((vars) => ({ kind: "stopsignal", signal: x(ins.signal, vars) }));
     case "maintainer":
-      parseFlags(node, [], file);
-      return mk("maintainer", () => ({ kind: "maintainer", name: node.args.join(" ") }));
-    case "onbuild": {
-      if (!node.child) fail("ONBUILD requires an instruction");
-      const expr = node.original.replace(/^\s*onbuild\s+/i, "");
-      return mk("onbuild", () => ({ kind: "onbuild", expression: expr }));
-    }
+      return mk(() => ({ kind: "maintainer", name: ins.maintainer }));
+    case "onbuild":
+      return mk(() => ({ kind: "onbuild", expression: ins.expression }));
     case "healthcheck": {
-      const flags = parseFlags(node, ["interval", "timeout", "start-period", "start-interval", "retries"], file);
-      const type = (node.args[0] ?? "").toUpperCase();
-      if (type !== "NONE" && type !== "CMD") fail(`HEALTHCHECK: unknown type "${node.args[0]}" (expected CMD or NONE)`);
-      if (type === "NONE" && (node.args.length > 1 || node.flags.length > 0)) {
-        fail("HEALTHCHECK NONE takes no arguments");
-      }
-      const hf: HealthcheckFlags = {};
-      const setIf = (k: keyof HealthcheckFlags, n: string) => {
-        const v = one(flags, n);
-        if (v !== undefined) hf[k] = v;
+      const t = ins.test;
+      const cmd: CommandForm | null = t[0] === "NONE"
+        ? null
+        : t[0] === "CMD-SHELL"
+        ? { shell: true, command: t[1] ?? "" }
+        : { shell: false, argv: t.slice(1) };
+      const ns = (v: number | undefined) => (v === undefined || v === 0 ? undefined : `${v}ns`);
+      const flags = {
+        ...(ns(ins.interval) ? { interval: ns(ins.interval)! } : {}),
+        ...(ns(ins.timeout) ? { timeout: ns(ins.timeout)! } : {}),
+        ...(ns(ins.startPeriod) ? { startPeriod: ns(ins.startPeriod)! } : {}),
+        ...(ns(ins.startInterval) ? { startInterval: ns(ins.startInterval)! } : {}),
+        ...(ins.retries !== undefined && ins.retries !== 0 ? { retries: String(ins.retries) } : {}),
       };
-      setIf("interval", "interval");
-      setIf("timeout", "timeout");
-      setIf("startPeriod", "start-period");
-      setIf("startInterval", "start-interval");
-      setIf("retries", "retries");
-      const rest = node.args.slice(1);
-      if (type === "CMD" && rest.length === 0) fail("HEALTHCHECK CMD requires a command");
-      return mk("healthcheck", () => ({
-        kind: "healthcheck",
-        cmd: type === "NONE" ? null : commandOf(node, rest),
-        flags: hf,
-      }));
+      return mk(() => ({ kind: "healthcheck", cmd, flags }));
     }
-    default:
-      return fail(`unknown instruction: ${node.keywordOriginal.toUpperCase()}`);
   }
 }
