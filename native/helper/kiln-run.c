@@ -2,7 +2,7 @@
  * kiln-run: runs one RUN step of a kiln build.
  *
  * Sandbox mode (default): new mount, PID, UTS and IPC namespaces (and a net namespace with --net-none), the
- * mounts asked for on the command line, chroot into --root, chdir into --cwd, setgroups/setgid/setuid, exec.
+ * mounts asked for on the command line, pivot_root (or chroot) into --root, chdir into --cwd, setgroups/setgid/setuid, exec.
  * Without root it first enters an unprivileged user namespace mapping the caller to uid 0.
  * In-place mode (--in-place): no namespaces and no chroot; new session, chdir, user switch, exec; the caller
  * kills the session's process group when the step ends.
@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -173,8 +174,6 @@ static void setup_sys(const char *dst) {
 }
 
 static void setup_mounts(void) {
-  /* Nothing we mount may propagate back to the host. */
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("cannot make mounts private: %s", strerror(errno));
   for (int i = 0; i < nmounts; i++) {
     const struct mnt *m = &mounts[i];
     switch (m->kind) {
@@ -200,11 +199,31 @@ static void setup_mounts(void) {
   }
 }
 
+/*
+ * Makes the rootfs the process's root: pivot_root (the host's root is then unmounted from this namespace, so
+ * not even root in the step can reach it), or chroot where pivot_root is impossible (e.g. / on an initramfs).
+ */
+static void enter_root(int pivot) {
+  if (chdir(root_dir) != 0) fail("cannot change to %s: %s", root_dir, strerror(errno));
+  if (pivot && syscall(SYS_pivot_root, ".", ".") == 0) {
+    if (umount2(".", MNT_DETACH) != 0) fail("cannot detach the host's root: %s", strerror(errno));
+  } else if (chroot(".") != 0) {
+    fail("cannot chroot to %s: %s", root_dir, strerror(errno));
+  }
+  if (chdir("/") != 0) fail("cannot change to / in %s: %s", root_dir, strerror(errno));
+}
+
 static void switch_user(void) {
   if (!userns) {
     if (setgroups((size_t)ngroups, groups) != 0) fail("cannot set supplementary groups: %s", strerror(errno));
-  } else if (ngroups > 0 && !(ngroups == 1 && groups[0] == 0)) {
-    fail("cannot set supplementary groups in an unprivileged user namespace; run kiln as root");
+  } else {
+    if (uid != 0 || gid != 0) {
+      fail("cannot run as user %u:%u without root: the user namespace maps only root; run kiln as root",
+           (unsigned)uid, (unsigned)gid);
+    }
+    for (int k = 0; k < ngroups; k++) {
+      if (groups[k] != gid) fail("cannot set supplementary groups without root (in a user namespace); run kiln as root");
+    }
   }
   if (setgid(gid) != 0) fail("cannot switch to group %u: %s", (unsigned)gid, strerror(errno));
   if (setuid(uid) != 0) fail("cannot switch to user %u: %s", (unsigned)uid, strerror(errno));
@@ -242,9 +261,12 @@ static int lo_up(void) {
 static int init_main(char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (hostname && sethostname(hostname, strlen(hostname)) != 0) fail("cannot set hostname: %s", strerror(errno));
+  /* Nothing we mount may propagate back to the host. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("cannot make mounts private: %s", strerror(errno));
+  /* The rootfs becomes a mount of its own so that pivot_root can detach the host's root entirely. */
+  int pivot = mount(root_dir, root_dir, NULL, MS_BIND | MS_REC, NULL) == 0;
   setup_mounts();
-  if (chroot(root_dir) != 0) fail("cannot chroot to %s: %s", root_dir, strerror(errno));
-  if (chdir("/") != 0) fail("cannot change to / in %s: %s", root_dir, strerror(errno));
+  enter_root(pivot);
   if (net_none) {
     /* Bring loopback up with an ioctl: no tools are needed in the image. */
     if (lo_up() != 0) fail("cannot bring up loopback: %s", strerror(errno));

@@ -4,7 +4,7 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { DEFAULT_HELPER_PATH } from "../../../lib/sandbox/mod.ts";
@@ -13,7 +13,9 @@ import { isRoot, REPO_ROOT } from "../../fixtures/tools.ts";
 
 /** Builds the helper if it is missing (needs cc); returns whether it exists. */
 export function ensureHelper(): boolean {
-  if (!existsSync(DEFAULT_HELPER_PATH)) spawnSync("sh", [`${REPO_ROOT}/native/helper/build.sh`], { stdio: "ignore" });
+  const src = `${REPO_ROOT}/native/helper/kiln-run.c`;
+  const stale = !existsSync(DEFAULT_HELPER_PATH) || statSync(src).mtimeMs > statSync(DEFAULT_HELPER_PATH).mtimeMs;
+  if (stale) spawnSync("sh", [`${REPO_ROOT}/native/helper/build.sh`], { stdio: "ignore" });
   return existsSync(DEFAULT_HELPER_PATH);
 }
 

@@ -4,6 +4,7 @@ import { AbortedError } from "../../../lib/util/errors.ts";
 import { createSandbox, DEFAULT_HELPER_PATH, resolveUser, SandboxError } from "../../../lib/sandbox/mod.ts";
 import type { RunStep, Sandbox, StepUser } from "../../../lib/sandbox/mod.ts";
 import { assert, assertEquals, assertMatch, assertRejects, assertStringIncludes } from "../../assert.ts";
+import { skipUnless } from "../../fixtures/tools.ts";
 import { makeFixture, processesRootedAt, sandboxSkipReason, treeDiff, treeState } from "./_helpers.ts";
 import type { Fixture } from "./_helpers.ts";
 
@@ -155,6 +156,18 @@ Deno.test({
       // The symlink's missing target was created for the step and removed again.
       assertEquals(treeDiff(before, after), []);
       assertEquals(readFileSync(`${fx.root}/etc/hosts`, "utf8"), "10.0.0.1 image-host\n");
+    }),
+});
+
+Deno.test({
+  name: "createSandbox() hides every host mount from the step (pivot_root)",
+  ignore,
+  fn: () =>
+    withSandbox(async (sb) => {
+      const r = await run(sb, "cut -d' ' -f5 /proc/self/mountinfo | sort -u");
+      const allowed = ["/", "/dev", "/dev/pts", "/dev/shm", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys"];
+      const devices = ["full", "null", "random", "tty", "urandom", "zero"].map((d) => `/dev/${d}`);
+      assertEquals(r.out.filter((p) => !allowed.includes(p) && !devices.includes(p)), []);
     }),
 });
 
@@ -377,6 +390,45 @@ Deno.test({
       });
       assertEquals((await forced.run({ argv: ["true"], env: [], cwd: "/", user: ROOT_USER })).exitCode, 0);
       await forced.close();
+    } finally {
+      await fx.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "createSandbox() runs root steps without root through a user namespace",
+  ignore: ignore || skipUnless("rootless sandbox", "setpriv"),
+  fn: async () => {
+    const fx = await makeFixture();
+    try {
+      spawnSync("chown", ["-R", "65534:65534", fx.root]);
+      mkdirSync(fx.work, { recursive: true });
+      spawnSync("chown", ["65534:65534", fx.work, fx.dir]);
+      const script = `${fx.work}/rootless.ts`;
+      writeFileSync(
+        script,
+        `import { createSandbox } from ${JSON.stringify(new URL("../../../lib/sandbox/mod.ts", import.meta.url).href)};
+const sb = await createSandbox({ rootDir: ${JSON.stringify(fx.root)}, workDir: ${JSON.stringify(fx.work)} });
+const out: string[] = [];
+const user = { uid: 0, gid: 0, groups: [] };
+const r = await sb.run({ argv: ["/bin/sh", "-c", "id -u; echo x > /tmp/made; test -r /proc/self/status && echo proc"], env: [], cwd: "/", user, stdout: (l) => out.push(l) });
+let err = "";
+await sb.run({ argv: ["true"], env: [], cwd: "/", user: { uid: 1000, gid: 1000, groups: [10] } }).catch((e) => err = e.message);
+console.log(JSON.stringify({ exitCode: r.exitCode, out, err }));
+await sb.close();
+`,
+      );
+      const res = spawnSync(
+        "setpriv",
+        ["--reuid=65534", "--regid=65534", "--clear-groups", Deno.execPath(), "run", "-A", "--no-lock", script],
+        { encoding: "utf8", env: { PATH: "/usr/bin:/bin", HOME: fx.work, DENO_DIR: `${fx.work}/deno` } },
+      );
+      assertEquals(res.status, 0, res.stderr);
+      const got = JSON.parse(res.stdout);
+      assertEquals([got.exitCode, got.out], [0, ["0", "proc"]]);
+      assertStringIncludes(got.err, "Cannot run as user 1000:1000 without root: the user namespace maps only root");
+      assertEquals(readFileSync(`${fx.root}/tmp/made`, "utf8"), "x\n");
     } finally {
       await fx.dispose();
     }
