@@ -411,6 +411,7 @@ function signalNumber(name: string): number | undefined {
 async function waitStep(sp: Spawned, step: RunStep, onAbort: () => void): Promise<number> {
   const abort = () => onAbort();
   step.signal?.addEventListener("abort", abort, { once: true });
+  if (step.signal?.aborted) onAbort();
   try {
     const { code, setupError } = await sp.status;
     if (step.signal?.aborted) throw new AbortedError("RUN step aborted");

@@ -139,6 +139,20 @@ Deno.test({
 });
 
 Deno.test({
+  name: "createSandbox() creates and removes /etc in a rootfs that has none",
+  ignore,
+  fn: () =>
+    withSandbox(async (sb, fx) => {
+      await Deno.remove(`${fx.root}/etc`, { recursive: true });
+      const before = treeState(fx.root);
+      const r = await run(sb, "cat /etc/hosts | grep -c kiln; ls /etc");
+      assertEquals(r.out, ["1", "hosts", "resolv.conf"]);
+      assertEquals(treeDiff(before, treeState(fx.root)), []);
+      assert(!existsSync(`${fx.root}/etc`));
+    }),
+});
+
+Deno.test({
   name: "createSandbox() mounts over existing mount points without changing them, also through symlinks",
   ignore,
   fn: () =>
