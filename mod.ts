@@ -11,4 +11,6 @@
 export * from "./lib/util/mod.ts";
 export * from "./lib/tar/mod.ts";
 export * from "./lib/dockerfile/mod.ts";
+export * from "./lib/image/mod.ts";
+export * from "./lib/registry/mod.ts";
 export { VERSION } from "./lib/version.ts";
