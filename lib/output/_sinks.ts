@@ -3,37 +3,37 @@
  *
  * @module
  */
-import { KilnError } from "../util/errors.ts";
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
 import type { Image } from "../image/types.ts";
+import { writeDockerArchive } from "../image/tarball.ts";
+import { pushImage as registryPush } from "../registry/push.ts";
 import type { Reference } from "../registry/reference.ts";
 import type { RegistryOptions } from "../registry/options.ts";
 
 /**
- * Pushes `image` to `ref`.
+ * Pushes `image` to every reference (blobs first, shared by mounting, then one manifest PUT per tag).
  *
- * @param ref Destination.
+ * @param refs Destinations.
  * @param image The image.
  * @param opts Registry options.
+ * @returns The references written (`registry/repo:tag@digest`).
  */
-export function pushImage(ref: Reference, image: Image, opts: RegistryOptions): Promise<void> {
-  void ref;
-  void image;
-  void opts;
-  return Promise.reject(new KilnError("Pushing to a registry is not available in this build of kiln yet"));
+export async function pushImage(refs: Reference[], image: Image, opts: RegistryOptions): Promise<string[]> {
+  const r = await registryPush(refs, image, opts);
+  return r.references;
 }
 
 /**
- * Writes a `docker save` tarball tagged with `refs`.
+ * Writes a `docker save` tarball tagged with `refs` (untagged when there are none).
  *
  * @param path File path.
  * @param image The image.
  * @param refs Tags.
  * @param signal Abort signal.
  */
-export function writeTarball(path: string, image: Image, refs: Reference[], signal?: AbortSignal): Promise<void> {
-  void path;
-  void image;
-  void refs;
-  void signal;
-  return Promise.reject(new KilnError("--tar-path is not available in this build of kiln yet"));
+export async function writeTarball(path: string, image: Image, refs: Reference[], signal?: AbortSignal): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tags = refs.map((r) => `${r.registry}/${r.repository}:${r.tag ?? "latest"}`);
+  await writeDockerArchive(path, [{ image, tags }], signal ? { signal } : {});
 }

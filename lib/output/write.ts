@@ -113,16 +113,15 @@ export async function writeOutputs(image: Image, opts: WriteOutputsOptions): Pro
     const path = opts.tarPath;
     await timed("tarball", path, () => writeTarball(path, image, refs, opts.signal));
   }
-  if (!opts.noPush) {
-    for (const [i, ref] of refs.entries()) {
-      const target = opts.destinations[i]!;
-      await timed("registry", target, () =>
-        pushImage(ref, image, {
-          ...opts.registry,
-          logger: opts.log,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-        }));
-    }
+  if (!opts.noPush && refs.length > 0) {
+    const target = opts.destinations.join(", ");
+    await timed("registry", target, async () => {
+      await pushImage(refs, image, {
+        ...opts.registry,
+        logger: opts.log,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    });
   }
   if (opts.digestFile) await writeAtomic(opts.digestFile, digest);
   if (opts.imageNameWithDigestFile) {

@@ -1,0 +1,287 @@
+/**
+ * `kiln build`: kaniko's executor flags (kebab-case names plus the old camelCase aliases) over
+ * {@linkcode build} from lib/build. Also what `kiln` runs when no subcommand is given.
+ *
+ * @module
+ */
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import type { CliCommand, CliIO } from "../command.ts";
+import { bool, type FlagSpec, list, parseFlags, str } from "../flags.ts";
+import { UsageError } from "../../lib/util/errors.ts";
+import { createLogger, type LogFormat, parseLogLevel } from "../../lib/util/logger.ts";
+import { build } from "../../lib/build/build.ts";
+import type { BuildOptions, BuildRegistryOptions } from "../../lib/build/types.ts";
+import type { SnapshotMode } from "../../lib/fs/snapshot.ts";
+import { loadWalker, parseWalkerPreference } from "../../lib/fs/walker.ts";
+import { dockerConfigKeychain } from "../../lib/registry/auth.ts";
+
+const S = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
+  name,
+  type: "string",
+  help,
+  ...extra,
+});
+const B = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
+  name,
+  type: "boolean",
+  help,
+  ...extra,
+});
+const L = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
+  name,
+  type: "list",
+  help,
+  ...extra,
+});
+
+/** Flags of `kiln build` (kaniko executor compatible). */
+export const BUILD_FLAGS: readonly FlagSpec[] = [
+  S("dockerfile", "Dockerfile path: relative to the context (or cwd), absolute, or an http(s) URL", {
+    short: "f",
+    value: "PATH",
+    default: "Dockerfile",
+  }),
+  S("context", "Build context: a local directory or dir://DIR (other schemes: see README)", {
+    short: "c",
+    value: "DIR",
+    default: ".",
+  }),
+  S("context-sub-path", "Directory inside the context to use as its root", { value: "DIR" }),
+  L("destination", "Image reference to push to", { short: "d", value: "REF" }),
+  L("build-arg", "Build argument K=V (bare K takes the value from the environment)", { value: "K=V" }),
+  S("target", "Stage to build (default: the last)", { value: "STAGE" }),
+  B("skip-unused-stages", "Build only the stages the target depends on"),
+  S("snapshot-mode", "Change detection: full, redo or time", {
+    aliases: ["snapshotMode"],
+    value: "MODE",
+    default: "full",
+  }),
+  B("single-snapshot", "One layer per stage"),
+  B("reproducible", "Fixed timestamps (SOURCE_DATE_EPOCH or 0) so the same inputs give the same digest"),
+  S("compression", "Layer compression: gzip or zstd", { value: "ALG", default: "gzip" }),
+  S("compression-level", "Compression level (<= 0: default)", { value: "N" }),
+  L("label", "Label K=V for the image (Dockerfile LABELs override it)", { value: "K=V" }),
+  L("annotation", "Manifest annotation K=V", { value: "K=V" }),
+  S("custom-platform", "Platform os/arch[/variant] to pull and record", { aliases: ["customPlatform"], value: "P" }),
+  L("build-context", "Named context NAME=oci-layout://DIR[:TAG] (FROM NAME) or NAME=DIR (COPY --from=NAME)", {
+    value: "NAME=VALUE",
+  }),
+  B("no-push", "Build only; do not push", { aliases: ["noPush"], env: "KANIKO_NO_PUSH" }),
+  S("tar-path", "Also write a docker save tarball", { aliases: ["tarPath"], value: "FILE" }),
+  S("oci-layout-path", "Also write an OCI image layout", { value: "DIR" }),
+  S("digest-file", "Write the image digest to this file", { value: "FILE" }),
+  S("image-name-with-digest-file", "Write repo@digest lines to this file", { value: "FILE" }),
+  S("image-name-tag-with-digest-file", "Write repo:tag@digest lines to this file", { value: "FILE" }),
+  B("cleanup", "Remove the build's filesystem afterwards (always done in sandbox mode)"),
+  B("sandbox", "Run RUN steps in a namespaced chroot of a per-stage rootfs (default)"),
+  B("in-place", "Build on / as kaniko does (only inside a container, or with --force)"),
+  B("force", "Allow --in-place outside a container"),
+  L("ignore-path", "Path left out of snapshots", { value: "PATH" }),
+  B("ignore-var-run", "Leave /var/run out of snapshots (in-place mode; default true)", {
+    aliases: ["whitelist-var-run"],
+  }),
+  S("kaniko-dir", "Scratch directory for the build", { env: "KANIKO_DIR", value: "DIR" }),
+  S("work-dir", "Scratch directory for the build (default: the system temp dir)", { value: "DIR" }),
+  S("walker", "Filesystem walker: auto, native or ts", { value: "W", default: "auto" }),
+  // Registry transport.
+  B("insecure", "Push over plain HTTP"),
+  B("insecure-pull", "Pull over plain HTTP"),
+  B("skip-tls-verify", "Push without TLS verification"),
+  B("skip-tls-verify-pull", "Pull without TLS verification"),
+  L("insecure-registry", "Registry reached over plain HTTP", { value: "HOST" }),
+  L("skip-tls-verify-registry", "Registry whose TLS certificate is not verified", { value: "HOST" }),
+  L("registry-certificate", "CA certificate for a registry: HOST=PATH", { value: "HOST=PATH" }),
+  L("registry-client-cert", "Client certificate for a registry: HOST=CERT,KEY", { value: "HOST=CERT,KEY" }),
+  L("registry-mirror", "Mirror for docker.io", { env: "KANIKO_REGISTRY_MIRROR", value: "HOST" }),
+  L("registry-map", "Registry remap ORIG=NEW[;ORIG2=NEW2]", { env: "KANIKO_REGISTRY_MAP", value: "MAP" }),
+  B("skip-default-registry-fallback", "Fail instead of falling back to the original registry"),
+  S("push-retry", "Push retries", { value: "N" }),
+  S("image-download-retry", "Retries for fetching a remote image", { value: "N" }),
+  B("push-ignore-immutable-tag-errors", "Treat immutable-tag errors as success"),
+  B("skip-push-permission-check", "Skip the up-front push permission check"),
+  S("image-fs-extract-retry", "Accepted for compatibility (extraction is local and not retried)", { value: "N" }),
+  // Caching: not implemented.
+  B("cache", "Layer caching: not supported yet (--cache=true fails)"),
+  S("cache-repo", "Cache repository (needs --cache)", { value: "REPO" }),
+  S("cache-dir", "Base image cache directory (needs --cache)", { value: "DIR" }),
+  S("cache-ttl", "Cache TTL (needs --cache)", { value: "DUR" }),
+  B("cache-run-layers", "Cache RUN layers (needs --cache)"),
+  B("cache-copy-layers", "Cache COPY layers (needs --cache)"),
+  B("compressed-caching", "Compressed caching (needs --cache)"),
+  B("no-push-cache", "Do not push cache layers (needs --cache)"),
+  B("use-new-run", "Accepted: kiln's snapshots are always stat-based (the effect of kaniko's new run)"),
+  B("force-build-metadata", "Not supported: metadata-only steps never add layers"),
+  // Logging.
+  S("verbosity", "Log level: trace, debug, info, warn, error, fatal, panic", {
+    short: "v",
+    value: "LEVEL",
+    default: "info",
+  }),
+  S("log-format", "Log format: text, color or json", { value: "FMT", default: "color" }),
+  B("log-timestamp", "Prefix log lines with a timestamp"),
+];
+
+function kvMap(values: readonly string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf("=");
+    if (i <= 0) throw new UsageError(`Invalid --${flag} "${v}": expected KEY=VALUE`);
+    out[v.slice(0, i)] = v.slice(i + 1);
+  }
+  return out;
+}
+
+function intFlag(v: Record<string, string | boolean | string[]>, name: string): number | undefined {
+  const s = str(v, name);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isInteger(n)) throw new UsageError(`Invalid --${name} "${s}": expected an integer`);
+  return n;
+}
+
+/**
+ * Turns parsed flags into build options (exported for tests).
+ *
+ * @param v Parsed flag values.
+ * @param io CLI I/O (env, cwd).
+ * @returns Build options.
+ */
+export function buildOptionsFromFlags(v: Record<string, string | boolean | string[]>, io: CliIO): BuildOptions {
+  const env = io.env;
+  if (bool(v, "cache")) {
+    throw new UsageError(
+      "--cache is not supported by kiln yet (no layer cache is implemented); remove it or pass --cache=false",
+    );
+  }
+  if (bool(v, "force-build-metadata")) {
+    throw new UsageError("--force-build-metadata is not supported: kiln never adds layers for metadata-only steps");
+  }
+  if (bool(v, "sandbox") && bool(v, "in-place")) throw new UsageError("--sandbox and --in-place exclude each other");
+  const snapshotMode = (str(v, "snapshot-mode") ?? "full") as SnapshotMode;
+  if (!["full", "redo", "time"].includes(snapshotMode)) {
+    throw new UsageError(`Invalid --snapshot-mode "${snapshotMode}": expected full, redo or time`);
+  }
+  const compression = str(v, "compression") ?? "gzip";
+  if (compression !== "gzip" && compression !== "zstd") {
+    throw new UsageError(`Invalid --compression "${compression}": expected gzip or zstd`);
+  }
+  let context = str(v, "context") ?? ".";
+  if (context.startsWith("dir://")) context = context.slice("dir://".length);
+  else if (/^[a-z0-9+]+:\/\//i.test(context)) {
+    // Hook for remote contexts: resolved by lib/context before build() (see runBuild below).
+  }
+  const contextSub = str(v, "context-sub-path");
+  const registry: BuildRegistryOptions = {
+    insecure: bool(v, "insecure"),
+    insecurePull: bool(v, "insecure-pull"),
+    skipTlsVerify: bool(v, "skip-tls-verify"),
+    skipTlsVerifyPull: bool(v, "skip-tls-verify-pull"),
+    insecureRegistries: list(v, "insecure-registry"),
+    skipTlsVerifyRegistries: list(v, "skip-tls-verify-registry"),
+    registryCertificates: kvMap(list(v, "registry-certificate"), "registry-certificate"),
+    registryMirrors: list(v, "registry-mirror"),
+    skipDefaultRegistryFallback: bool(v, "skip-default-registry-fallback"),
+    keychain: dockerConfigKeychain({
+      configDirs: [
+        ...(env.DOCKER_CONFIG ? [env.DOCKER_CONFIG] : []),
+        join(env.HOME ?? homedir(), ".docker"),
+        "/kaniko/.docker",
+      ],
+    }),
+  };
+  const clientCerts: Record<string, { cert: string; key: string }> = {};
+  for (const [host, pair] of Object.entries(kvMap(list(v, "registry-client-cert"), "registry-client-cert"))) {
+    const [cert, key] = pair.split(",");
+    if (!cert || !key) throw new UsageError(`Invalid --registry-client-cert "${host}=${pair}": expected HOST=CERT,KEY`);
+    clientCerts[host] = { cert, key };
+  }
+  if (Object.keys(clientCerts).length) registry.registryClientCerts = clientCerts;
+  const maps: Record<string, string[]> = {};
+  for (const m of list(v, "registry-map").flatMap((x) => x.split(";")).filter((x) => x !== "")) {
+    const i = m.indexOf("=");
+    if (i <= 0) throw new UsageError(`Invalid --registry-map "${m}": expected ORIG=NEW`);
+    (maps[m.slice(0, i)] ??= []).push(m.slice(i + 1));
+  }
+  if (Object.keys(maps).length) registry.registryMap = maps;
+  const pushRetry = intFlag(v, "push-retry");
+  if (pushRetry !== undefined) registry.pushRetry = pushRetry;
+  const dlRetry = intFlag(v, "image-download-retry");
+  if (dlRetry !== undefined) registry.imageDownloadRetry = dlRetry;
+  const level = intFlag(v, "compression-level");
+  const sde = env.SOURCE_DATE_EPOCH;
+  if (sde !== undefined && sde !== "" && !/^\d+$/.test(sde)) {
+    throw new UsageError(`Invalid SOURCE_DATE_EPOCH "${sde}": expected seconds since the epoch`);
+  }
+  const opts: BuildOptions = {
+    context: resolve(io.cwd, context, contextSub ?? "."),
+    dockerfile: str(v, "dockerfile") ?? "Dockerfile",
+    cwd: io.cwd,
+    destinations: list(v, "destination"),
+    buildArgs: list(v, "build-arg"),
+    buildArgEnv: { ...env },
+    skipUnusedStages: bool(v, "skip-unused-stages"),
+    snapshotMode,
+    singleSnapshot: bool(v, "single-snapshot"),
+    reproducible: bool(v, "reproducible"),
+    ...(sde !== undefined && sde !== "" ? { sourceDateEpoch: Number(sde) } : {}),
+    compression,
+    ...(level !== undefined ? { compressionLevel: level } : {}),
+    labels: kvMap(list(v, "label"), "label"),
+    annotations: kvMap(list(v, "annotation"), "annotation"),
+    buildContexts: kvMap(list(v, "build-context"), "build-context"),
+    noPush: bool(v, "no-push"),
+    cleanup: bool(v, "cleanup"),
+    sandbox: bool(v, "in-place") ? "in-place" : "sandbox",
+    force: bool(v, "force"),
+    ignorePaths: list(v, "ignore-path"),
+    ignoreVarRun: v["ignore-var-run"] === undefined ? true : bool(v, "ignore-var-run"),
+    registry,
+  };
+  const target = str(v, "target");
+  if (target) opts.target = target;
+  const platform = str(v, "custom-platform");
+  if (platform) opts.platform = platform;
+  const paths: [keyof BuildOptions, string][] = [
+    ["tarPath", "tar-path"],
+    ["ociLayoutPath", "oci-layout-path"],
+    ["digestFile", "digest-file"],
+    ["imageNameWithDigestFile", "image-name-with-digest-file"],
+    ["imageNameTagWithDigestFile", "image-name-tag-with-digest-file"],
+  ];
+  for (const [k, f] of paths) {
+    const p = str(v, f);
+    if (p) (opts as unknown as Record<string, string>)[k] = resolve(io.cwd, p);
+  }
+  const work = str(v, "work-dir") ?? str(v, "kaniko-dir");
+  if (work) opts.workDir = resolve(io.cwd, work);
+  return opts;
+}
+
+/** `kiln build`. */
+export const buildCommand: CliCommand = {
+  name: "build",
+  summary: "Build an image from a Dockerfile (kaniko executor flags; the default command)",
+  usage: "kiln build [flags]   e.g. kiln build -c . -f Dockerfile -d registry/app:tag",
+  flags: BUILD_FLAGS,
+  async run(args, io) {
+    const { values, positionals } = parseFlags(args, BUILD_FLAGS, io.env);
+    if (positionals.length > 0) throw new UsageError(`Unexpected argument "${positionals[0]}" (flags only)`);
+    const level = parseLogLevel(str(values, "verbosity") ?? "info");
+    const format = (str(values, "log-format") ?? "color") as LogFormat;
+    if (!["text", "color", "json"].includes(format)) {
+      throw new UsageError(`Invalid --log-format "${format}": expected text, color or json`);
+    }
+    const logger = createLogger({
+      level,
+      format,
+      timestamp: bool(values, "log-timestamp"),
+      write: (line) => void io.stderr(line + "\n"),
+    });
+    const opts = buildOptionsFromFlags(values, io);
+    const walker = loadWalker({ prefer: parseWalkerPreference(str(values, "walker") ?? "auto"), logger });
+    const result = await build(opts, { signal: io.signal, logger, walker });
+    await io.stdout(`${result.digest}\n`);
+    return 0;
+  },
+};
