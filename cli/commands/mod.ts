@@ -5,10 +5,8 @@
  */
 import type { CliCommand } from "../command.ts";
 import { versionCommand } from "./version.ts";
-import { buildCommand } from "./build.ts";
 
 /** All subcommands, in help order. */
 export const commands: readonly CliCommand[] = [
-  buildCommand,
   versionCommand,
 ];
