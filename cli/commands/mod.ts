@@ -5,8 +5,14 @@
  */
 import type { CliCommand } from "../command.ts";
 import { versionCommand } from "./version.ts";
+import { buildCommand } from "./build.ts";
+import { copyCommand } from "./copy.ts";
+import { inspectCommand } from "./inspect.ts";
 
 /** All subcommands, in help order. */
 export const commands: readonly CliCommand[] = [
+  buildCommand,
   versionCommand,
+  copyCommand,
+  inspectCommand,
 ];
