@@ -13,4 +13,5 @@ export * from "./lib/tar/mod.ts";
 export * from "./lib/dockerfile/mod.ts";
 export * from "./lib/image/mod.ts";
 export * from "./lib/registry/mod.ts";
+export * from "./lib/build/mod.ts";
 export { VERSION } from "./lib/version.ts";
