@@ -14,8 +14,22 @@
  *    cmd entrypoint shell stopsignal healthcheck onbuild maintainer`); every member has `location
  *    {startLine,endLine}` and `original`. Flags are validated (unknown/duplicate/missing value are errors);
  *    `RUN --mount` values are parsed into {@linkcode Mount}. Word arguments stay unexpanded.
- * 3. **Expand** — {@linkcode createShellLexer}`(escapeToken)` gives `processWord(word, env) → {value, usedVars,
- *    unsetVars}` and `processWords(word, env) → {words, ...}` with all of BuildKit's `${...}` forms.
+ * 3. **Plan** — {@linkcode planBuild}`(result, {buildArgs, target, buildPlatform, targetPlatform})` →
+ *    {@linkcode BuildPlan} `{stages: PlannedStage[] (index, name, stage, base: image|stage|scratch, platform,
+ *    dependencies), metaArgs, globalArgs, target, order (needed stages in build order), proxyEnv, warnings}`.
+ *    {@linkcode resolveBuildArgs} turns `--build-arg` words (bare `K` from the environment) into a record.
+ * 4. **Dispatch helpers** — {@linkcode createStageScope}`({baseImageEnv | parent, globalArgs, buildArgs, lexer})`
+ *    tracks a stage's ARG/ENV exactly as BuildKit (`declareArgs`, `setEnv`, `env()`, `expand`, `snapshot()`);
+ *    {@linkcode expandInstruction}`(instr, env, {lexer})` expands the words BuildKit expands for that instruction.
+ *    {@linkcode createShellLexer}`(escapeToken)` gives `processWord(word, env) → {value, usedVars, unsetVars}` and
+ *    `processWords(word, env) → {words, ...}` with all of BuildKit's `${...}` forms.
+ *
+ * An executor's loop: `plan = planBuild(parseDockerfile(text, {filename}), opts)`; for each `i` of `plan.order`:
+ * base from `plan.stages[i].base` (image → pull with `platform`; stage → its saved result and `snapshot()`);
+ * `scope = createStageScope({baseImageEnv | parent, globalArgs: plan.globalArgs, buildArgs: plan.buildArgs,
+ * lexer: createShellLexer(plan.escapeToken)})`; then per instruction: `arg` → `scope.declareArgs(i)`; otherwise
+ * `x = scope.expand(i)` and apply it (`env` → also `scope.setEnv(x.pairs)`); RUN gets `scope.env()` plus
+ * `plan.proxyEnv`.
  *
  * @example Parse, type and expand
  * ```ts
@@ -79,3 +93,22 @@ export {
   type VolumeInstruction,
   type WorkdirInstruction,
 } from "./instructions.ts";
+export { formatPlatform, parsePlatform } from "./platform.ts";
+export {
+  type ArgValue,
+  createStageScope,
+  expandInstruction,
+  type ExpandOptions,
+  type StageScope,
+  type StageScopeOptions,
+  type StageScopeState,
+} from "./expand.ts";
+export {
+  type BuildPlan,
+  planBuild,
+  type PlannedStage,
+  type PlanOptions,
+  resolveBuildArgs,
+  type StageBase,
+  type StageDependency,
+} from "./plan.ts";
