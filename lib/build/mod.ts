@@ -24,5 +24,5 @@ export type {
   BuildResult,
   BuildRunOptions,
 } from "./types.ts";
-export { planFromDockerfile, type PlanOptions } from "./plan.ts";
-export type { BuildPlan, CommandForm, PlannedStep, StagePlan, Step, StepSource } from "./steps.ts";
+export { planFromDockerfile, type PlanOptions as PlanFromDockerfileOptions } from "./plan.ts";
+export type { BuildPlan as ExecutionPlan, CommandForm, PlannedStep, StagePlan, Step, StepSource } from "./steps.ts";
