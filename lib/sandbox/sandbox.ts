@@ -89,6 +89,16 @@ function lineSplitter(sink: (line: string) => void): { push(chunk: Uint8Array): 
   };
 }
 
+function normalizePath(p: string): string {
+  const parts: string[] = [];
+  for (const c of p.split("/")) {
+    if (c === "" || c === ".") continue;
+    if (c === "..") parts.pop();
+    else parts.push(c);
+  }
+  return "/" + parts.join("/");
+}
+
 function checkAbsolute(path: string, what: string): void {
   if (!path.startsWith("/")) throw new SandboxError(`Cannot run step: ${what} "${path}" is not an absolute path`);
 }
@@ -322,8 +332,14 @@ async function prepareUserMount(
   created: Created[],
   parents: ParentTimes[],
 ): Promise<PreparedMount> {
+  checkAbsolute(m.target, "mount target");
+  // Below /dev the target lives in the sandbox's own /dev tmpfs: the helper creates it there.
+  const target = normalizePath(m.target);
+  const devHost = target.startsWith("/dev/")
+    ? (await resolveInRoot(s.rootDir, "/dev")).hostPath + target.slice(4)
+    : undefined;
   if (m.type === "tmpfs") {
-    return { flag: "--tmpfs", hostTarget: await prepareTarget(s, m.target, true, created, parents) };
+    return { flag: "--tmpfs", hostTarget: devHost ?? await prepareTarget(s, target, true, created, parents) };
   }
   checkAbsolute(m.source, "mount source");
   let st;
@@ -335,7 +351,7 @@ async function prepareUserMount(
   return {
     flag: m.readonly ? "--bind-ro" : "--bind",
     source: m.source,
-    hostTarget: await prepareTarget(s, m.target, st.isDirectory(), created, parents),
+    hostTarget: devHost ?? await prepareTarget(s, target, st.isDirectory(), created, parents),
   };
 }
 

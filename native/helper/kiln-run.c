@@ -173,6 +173,28 @@ static void setup_sys(const char *dst) {
   bind_mount("/sys", dst, 1, 1);
 }
 
+/* Creates a missing mount target (and its parents); kiln creates targets in the rootfs itself, so this only
+ * happens below mounts the helper made, e.g. /dev/pipes/x in the sandbox's /dev tmpfs. */
+static void ensure_target(const char *dst, const char *src) {
+  struct stat st;
+  if (lstat(dst, &st) == 0) return;
+  int is_dir = 1;
+  if (src != NULL && stat(src, &st) == 0) is_dir = S_ISDIR(st.st_mode);
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s", dst) >= (int)sizeof path) fail("path too long: %s", dst);
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) fail("cannot create %s: %s", path, strerror(errno));
+    *p = '/';
+  }
+  if (is_dir) {
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) fail("cannot create %s: %s", path, strerror(errno));
+  } else {
+    make_file(path, 0644);
+  }
+}
+
 static void setup_mounts(void) {
   for (int i = 0; i < nmounts; i++) {
     const struct mnt *m = &mounts[i];
@@ -187,12 +209,15 @@ static void setup_mounts(void) {
       setup_dev(m->dst);
       break;
     case M_TMPFS:
+      ensure_target(m->dst, NULL);
       do_mount("tmpfs", m->dst, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
       break;
     case M_BIND:
+      ensure_target(m->dst, m->src);
       bind_mount(m->src, m->dst, 0, 1);
       break;
     case M_BIND_RO:
+      ensure_target(m->dst, m->src);
       bind_mount(m->src, m->dst, 1, 1);
       break;
     }

@@ -249,6 +249,14 @@ Deno.test({
         },
       );
       assertEquals(r.out, ["s3cret", "ro"]);
+      // Below /dev (BuildKit's /dev/pipes) the target is made in the sandbox's /dev.
+      const p = await run(sb, "cat /dev/pipes/s; ls -d /dev/pipes/t", {
+        mounts: [
+          { type: "bind", source: `${fx.dir}/secret`, target: "/dev/pipes/s", readonly: true },
+          { type: "tmpfs", target: "/dev/pipes/t" },
+        ],
+      });
+      assertEquals(p.out, ["s3cret", "/dev/pipes/t"]);
       assertEquals(readFileSync(`${cache}/log`, "utf8"), "c\n");
       assertEquals(treeDiff(before, treeState(fx.root)), []);
     }),
