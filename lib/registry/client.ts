@@ -169,7 +169,7 @@ function describeNetworkError(err: unknown): string {
 export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {}): RegistryClient {
   const log = opts.logger ?? nullLogger;
   const hosts = new Map<string, Promise<HostState>>();
-  const tokens = new Map<string, { token: string; expires: number }>();
+  const tokens = new Map<string, { token: Promise<string>; expires: number }>();
   const creds = new Map<string, Promise<AuthConfig | undefined>>();
   const retries = Math.max(0, mode === "push" ? opts.pushRetry ?? 3 : opts.imageDownloadRetry ?? 3);
   const base = opts.retryBaseDelayMs ?? 1000;
@@ -296,12 +296,27 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
     return p;
   }
 
-  async function fetchToken(registry: string, st: HostState, scopes: string[]): Promise<string> {
+  function fetchToken(registry: string, st: HostState, scopes: string[]): Promise<string> {
     const key = `${registry}|${scopes.join(" ")}`;
     const cached = tokens.get(key);
     if (cached && cached.expires > Date.now()) return cached.token;
+    // One request per scope even when many transfers start at once.
+    const p = requestToken(registry, st, scopes).then(({ token, ttl }) => {
+      tokens.set(key, { token: Promise.resolve(token), expires: Date.now() + (ttl - 10) * 1000 });
+      return token;
+    });
+    tokens.set(key, { token: p, expires: Infinity });
+    p.catch(() => tokens.delete(key));
+    return p;
+  }
+
+  async function requestToken(
+    registry: string,
+    st: HostState,
+    scopes: string[],
+  ): Promise<{ token: string; ttl: number }> {
     const auth = await credentials(registry);
-    if (auth?.registryToken) return auth.registryToken;
+    if (auth?.registryToken) return { token: auth.registryToken, ttl: 3600 };
     const realm = st.challenge.realm!;
     const host = registryHost(registry);
     let res: Response;
@@ -374,9 +389,8 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
       });
     }
     const ttl = Math.max(60, j.expires_in ?? 60);
-    tokens.set(key, { token, expires: Date.now() + (ttl - 10) * 1000 });
     log.trace("registry token obtained", { registry: host, scope: scopes.join(" ") });
-    return token;
+    return { token, ttl };
   }
 
   async function authorization(registry: string, st: HostState, scopes: string[]): Promise<string | undefined> {
