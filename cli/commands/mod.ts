@@ -8,6 +8,7 @@ import { versionCommand } from "./version.ts";
 import { buildCommand } from "./build.ts";
 import { copyCommand } from "./copy.ts";
 import { inspectCommand } from "./inspect.ts";
+import { parseCommand } from "./parse.ts";
 
 /** All subcommands, in help order. */
 export const commands: readonly CliCommand[] = [
@@ -15,4 +16,5 @@ export const commands: readonly CliCommand[] = [
   versionCommand,
   copyCommand,
   inspectCommand,
+  parseCommand,
 ];
