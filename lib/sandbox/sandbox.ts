@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
 import { lstat, mkdir, mkdtemp, readFile, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
@@ -382,10 +382,12 @@ async function cleanup(s: SandboxState, created: Created[], parents: ParentTimes
   for (const p of parents) {
     // Restore only if the step itself did not change the directory (then its new mtime is real).
     if (p.afterNs === undefined || p.afterNs !== p.touchedNs) continue;
-    const r = spawnSync(s.helper, ["--set-times", p.hostPath, String(p.atimeNs), String(p.mtimeNs)], {
-      stdio: ["ignore", "ignore", "pipe"],
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = spawn(s.helper, ["--set-times", p.hostPath, String(p.atimeNs), String(p.mtimeNs)], { stdio: "ignore" });
+      c.on("error", () => resolve(false));
+      c.on("close", (code) => resolve(code === 0));
     });
-    if (r.status !== 0) s.log.warn("cannot restore directory times", { path: p.hostPath });
+    if (!ok) s.log.warn("cannot restore directory times", { path: p.hostPath });
   }
   return leftovers;
 }
