@@ -376,7 +376,7 @@ async function cleanup(s: SandboxState, created: Created[], parents: ParentTimes
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
       leftovers.push(c.imagePath);
-      s.log.warn("cannot remove a mount point kiln created; it stays in the image", { path: c.imagePath });
+      s.log.debug("kept a path kiln created for a mount: the step put something there", { path: c.imagePath });
     }
   }
   for (const p of parents) {

@@ -81,8 +81,8 @@ export interface RunResult {
   /** Exit status of the command; 128+N when it was killed by signal N. */
   exitCode: number;
   /**
-   * Mount points kiln had to create in the rootfs and could not remove afterwards because the step put
-   * something there (image paths); normally empty.
+   * Paths kiln created in the rootfs as mount points (or their parents) and kept because the step put something
+   * there, e.g. `/etc` in a rootfs that had none when the step wrote `/etc/foo` (image paths); normally empty.
    */
   leftovers: string[];
 }

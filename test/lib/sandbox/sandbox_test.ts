@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { AbortedError } from "../../../lib/util/errors.ts";
 import { createSandbox, DEFAULT_HELPER_PATH, resolveUser, SandboxError } from "../../../lib/sandbox/mod.ts";
 import type { RunStep, Sandbox, StepUser } from "../../../lib/sandbox/mod.ts";
@@ -149,6 +149,10 @@ Deno.test({
       assertEquals(r.out, ["1", "hosts", "resolv.conf"]);
       assertEquals(treeDiff(before, treeState(fx.root)), []);
       assert(!existsSync(`${fx.root}/etc`));
+      // A step writing into such a directory keeps it (and only what it wrote).
+      const w = await sb.run({ argv: ["/bin/sh", "-c", "echo 1 > /etc/foo"], env: [], cwd: "/", user: ROOT_USER });
+      assertEquals(w, { exitCode: 0, leftovers: ["/etc"] });
+      assertEquals(readdirSync(`${fx.root}/etc`), ["foo"]);
     }),
 });
 
