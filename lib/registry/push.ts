@@ -252,7 +252,8 @@ async function uploadBlob(
             await st.body?.cancel();
             location = await absolute(client, registry, st.headers.get("location") ?? location);
             const range = /^(?:bytes=)?0-(\d+)$/.exec(st.headers.get("range") ?? "");
-            offset = range ? Number(range[1]) + 1 : 0;
+            // Distribution reports "0-0" for an empty upload as well as for one byte: take it as empty.
+            offset = range && Number(range[1]) > 0 ? Number(range[1]) + 1 : 0;
             carry.rest = undefined;
             reader = (await openFrom(src, offset)).getReader();
             client.log.debug("chunked upload resumed", { digest, offset });
@@ -309,7 +310,10 @@ async function uploadBlob(
       return { digest, size, how: "uploaded" };
     } catch (err) {
       lastErr = err;
-      const temporary = err instanceof RegistryError ? err.temporary : !(err instanceof KilnError);
+      // A lost upload session is restarted from scratch.
+      const temporary = err instanceof RegistryError
+        ? err.temporary || err.codes.includes("BLOB_UPLOAD_UNKNOWN")
+        : !(err instanceof KilnError);
       const replayable = src.kind === "bytes" || digest !== undefined;
       if (!temporary || !replayable || attempt + 1 >= attempts) break;
       client.log.debug("blob upload failed, retrying", {
