@@ -10,7 +10,7 @@ import { imageFromParts } from "./image.ts";
 export interface Addendum {
   /** The layer. */
   layer: Layer;
-  /** Its history entry (default: `{created_by: "kiln"}`). */
+  /** Its history entry (default: `{created_by: "kiln"}`; `created` defaults to the config's or the epoch). */
   history?: History;
 }
 
@@ -82,7 +82,12 @@ export function appendLayers(image: Image, additions: (Layer | Addendum)[]): Ima
   return lazyImage(async () => {
     const b = await base(image);
     const adds = additions.map((a) => "layer" in a ? a : { layer: a });
-    const history = [...(b.config.history ?? []), ...adds.map((a) => a.history ?? { created_by: "kiln" })];
+    // Every entry gets a `created` time (umoci and others expect one): the config's, else the epoch.
+    const created = b.config.created ?? "1970-01-01T00:00:00Z";
+    const history = [
+      ...(b.config.history ?? []),
+      ...adds.map((a) => ({ created, ...(a.history ?? { created_by: "kiln" }) })),
+    ];
     const config: ImageConfig = { ...b.config, history };
     return rebuild(b, { config, layers: [...b.layers, ...adds.map((a) => a.layer)] });
   }, async () => [...await image.layers(), ...additions.map((a) => "layer" in a ? a.layer : a)]);
