@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
-import { lstat, mkdir, mkdtemp, readFile, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readFile, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { AbortedError } from "../util/errors.ts";
 import { nullLogger } from "../util/logger.ts";
@@ -178,6 +178,11 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     throw new SandboxError(`Cannot create a sandbox: rootfs ${rootDir} does not exist`, { cause: e });
   }
   if (!st.isDirectory()) throw new SandboxError(`Cannot create a sandbox: rootfs ${rootDir} is not a directory`);
+  if ((st.mode & 0o055) !== 0o055) {
+    // A rootfs made with mkdtemp is 0700; images' "/" is 0755 (as in Docker), or a USER step cannot even exec.
+    log.debug("making the rootfs directory traversable (0755)", { rootDir, mode: (st.mode & 0o7777).toString(8) });
+    await chmod(rootDir, (st.mode & 0o7777) | 0o755);
+  }
   const probe = await probeHelper(helper);
   if (probe !== "") {
     throw new SandboxError(probe.startsWith("cannot ") ? `Cannot ${probe.slice(7)}` : probe);

@@ -1,5 +1,14 @@
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { AbortedError } from "../../../lib/util/errors.ts";
 import { createSandbox, DEFAULT_HELPER_PATH, resolveUser, SandboxError } from "../../../lib/sandbox/mod.ts";
 import type { RunStep, Sandbox, StepUser } from "../../../lib/sandbox/mod.ts";
@@ -38,6 +47,7 @@ async function run(sb: Sandbox, script: string, step: Partial<RunStep> = {}): Pr
 
 async function withSandbox(fn: (sb: Sandbox, fx: Fixture) => Promise<void>): Promise<void> {
   const fx = await makeFixture();
+  chmodSync(fx.root, 0o700);
   const sb = await createSandbox({ rootDir: fx.root, workDir: fx.work });
   try {
     await fn(sb, fx);
@@ -53,6 +63,8 @@ Deno.test({
   fn: () =>
     withSandbox(async (sb, fx) => {
       const app = await resolveUser(fx.root, "app");
+      // A 0700 rootfs directory (mkdtemp) was made traversable by createSandbox.
+      assertEquals(statSync(fx.root).mode & 0o777, 0o755);
       const r = await run(sb, 'id; echo "HOME=$HOME"; pwd; echo "FOO=$FOO"; echo "PATH=$PATH"', {
         user: app,
         cwd: "/home/app",
