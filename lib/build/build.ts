@@ -23,7 +23,7 @@ import type { Walker } from "../fs/types.ts";
 import { createSandbox } from "../sandbox/sandbox.ts";
 import { defaultIgnoreList } from "../sandbox/ignore.ts";
 import type { Sandbox } from "../sandbox/types.ts";
-import { compilePatterns } from "../copy/glob.ts";
+import { loadDockerignore } from "../context/dockerignore.ts";
 import type { PathMatcher } from "../copy/types.ts";
 import { resolveDockerfile } from "../context/dockerfile.ts";
 import { writeOutputs } from "../output/write.ts";
@@ -100,19 +100,20 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
   try {
     // Dockerfile and .dockerignore.
     let text: string;
-    let file = options.dockerfile ?? "Dockerfile";
-    let ignore: PathMatcher | undefined;
+    const file = options.dockerfile ?? "Dockerfile";
+    let dockerfilePath: string | undefined;
     if (options.dockerfileText !== undefined) {
       text = options.dockerfileText;
-      const ig = await readFile(join(contextDir, ".dockerignore"), "utf8").catch(() => undefined);
-      if (ig !== undefined) ignore = compilePatterns(dockerignoreLines(ig));
     } else {
       const df = await resolveDockerfile(file, contextDir, { workDir: work, cwd, ...(signal ? { signal } : {}) });
       cleanups.push(df.cleanup);
       text = await readFile(df.path, "utf8");
-      if (df.ignoreFile) ignore = compilePatterns(dockerignoreLines(await readFile(df.ignoreFile, "utf8")));
-      file = options.dockerfile ?? "Dockerfile";
+      dockerfilePath = df.path;
     }
+    const { matcher } = await loadDockerignore(contextDir, dockerfilePath ? { dockerfilePath } : {});
+    const ignore: PathMatcher | undefined = matcher.patterns.length > 0
+      ? { matches: (p: string) => matcher.ignores(p) }
+      : undefined;
     const buildArgEnv = options.buildArgEnv ?? {};
     const plan = planFromDockerfile(text, {
       file,
@@ -332,9 +333,4 @@ function stagesNeedingRootfs(plan: BuildPlan): Set<number> {
     }
   }
   return out;
-}
-
-/** Lines of a .dockerignore file, without comments. */
-function dockerignoreLines(text: string): string[] {
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
 }
