@@ -18,7 +18,9 @@ export interface ParseOptions {
 /** Longest physical line BuildKit accepts, in bytes. */
 const MAX_LINE = 65535;
 const VALID_DIRECTIVES = new Set(["syntax", "escape", "check"]);
-const RE_DIRECTIVE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*([^\n]+?)[ \t]*$/;
+// BuildKit: ^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$ — matched in two linear steps (see directiveMatch).
+const RE_DIRECTIVE_TRIMMED = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*([^\n]+)$/;
+const RE_DIRECTIVE_BLANK_VALUE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]+$/;
 const RE_HEREDOC = /^(\d*)<<(-?)[\t\n\f\r ]*([^<]*)$/;
 
 function trimNewline(s: string): string {
@@ -31,9 +33,28 @@ function isComment(line: string): boolean {
   return goTrimLeft(line).startsWith("#");
 }
 
-function continuationRegex(escape: string): RegExp {
-  const e = escape === "\\" ? "\\\\" : "`";
-  return new RegExp(`([^${e}])${e}[ \\t]*$|^${e}[ \\t]*$`);
+/** BuildKit's directive regex, without its quadratic backtracking: returns [key, value] or undefined. */
+function directiveMatch(line: string): [string, string] | undefined {
+  let end = line.length;
+  while (end > 0 && (line[end - 1] === " " || line[end - 1] === "\t")) end--;
+  const m = RE_DIRECTIVE_TRIMMED.exec(line.slice(0, end));
+  if (m) return [m[1]!, m[2]!];
+  // Only blanks after "=": Go's lazy (.+?) then takes the last blank as the value.
+  const b = RE_DIRECTIVE_BLANK_VALUE.exec(line);
+  return b ? [b[1]!, line[line.length - 1]!] : undefined;
+}
+
+/**
+ * BuildKit's continuation regex `([^E])E[ \t]*$|^E[ \t]*$`, replaced by `$1`: returns the line without the escape
+ * token and trailing blanks, or undefined when the line does not continue.
+ */
+function stripContinuation(line: string, escape: string): string | undefined {
+  let end = line.length;
+  while (end > 0 && (line[end - 1] === " " || line[end - 1] === "\t")) end--;
+  if (end === 0 || line[end - 1] !== escape) return undefined;
+  if (end === 1) return "";
+  if (line[end - 2] === escape) return undefined;
+  return line.slice(0, end - 1);
 }
 
 /** Splits like Go's bufio.Scanner with BuildKit's scanLines: each line keeps its `\n`; no empty last token. */
@@ -174,7 +195,6 @@ export function parseDockerfile(input: string | Uint8Array, options: ParseOption
   };
 
   let escapeToken: "\\" | "`" = "\\";
-  let contRe = continuationRegex(escapeToken);
   const directives: Directive[] = [];
   const seen = new Set<string>();
   let directivesDone = false;
@@ -187,24 +207,23 @@ export function parseDockerfile(input: string | Uint8Array, options: ParseOption
   /** Directive detection; returns true when `line` was a directive. */
   const possibleDirective = (line: string, lineNo: number): boolean => {
     if (directivesDone) return false;
-    const m = RE_DIRECTIVE.exec(line);
+    const m = directiveMatch(line);
     if (!m) {
       directivesDone = true;
       return false;
     }
-    const k = m[1]!.toLowerCase();
+    const k = m[0].toLowerCase();
     if (!VALID_DIRECTIVES.has(k)) {
       directivesDone = true;
       return false;
     }
     if (seen.has(k)) fail(`only one ${k} parser directive can be used`, lineNo);
     seen.add(k);
-    const value = m[2]!;
+    const value = m[1];
     directives.push({ name: k, value, line: lineNo });
     if (k === "escape") {
       if (value !== "\\" && value !== "`") fail(`invalid escape token '${value}' does not match \` or \\`, lineNo);
       escapeToken = value as "\\" | "`";
-      contRe = continuationRegex(escapeToken);
     }
     return true;
   };
@@ -215,8 +234,8 @@ export function parseDockerfile(input: string | Uint8Array, options: ParseOption
     return { line: isComment(t) ? "" : t, directive };
   };
   const trimContinuation = (line: string): { line: string; end: boolean } => {
-    if (contRe.test(line)) return { line: line.replace(contRe, "$1"), end: false };
-    return { line, end: true };
+    const stripped = stripContinuation(line, escapeToken);
+    return stripped === undefined ? { line, end: true } : { line: stripped, end: false };
   };
 
   while (li < lines.length) {
