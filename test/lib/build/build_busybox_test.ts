@@ -13,7 +13,7 @@ import { skipUnless } from "../../fixtures/tools.ts";
 import { type BusyboxRegistry, startBusyboxRegistry } from "../../fixtures/busybox_image.ts";
 import { freePort } from "../../fixtures/registry.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
-import { buildToLayout, inspectConfig, leftovers, makeContext, podmanRun, sh, unpackLayout } from "./_helpers.ts";
+import { buildToLayout, leftovers, makeContext, podmanRun, sh, unpackLayout } from "./_helpers.ts";
 
 const ignore = skipUnless("busybox build tests", "umoci", "skopeo", "python3", "busybox", "docker-registry", "root");
 const podmanIgnore = ignore || skipUnless("podman run checks", "podman", "runc");
