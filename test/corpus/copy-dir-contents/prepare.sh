@@ -1,0 +1,1 @@
+chmod 0750 tree/sub

@@ -1,0 +1,330 @@
+/**
+ * The fidelity corpus (test/corpus/<case>/): every case is built with kiln and with buildah (`--isolation chroot`,
+ * vfs storage in a temporary CONTAINERS_STORAGE_CONF), both images are unpacked with umoci, and the root
+ * filesystems and configs are compared field by field with test/tools/compare_rootfs.ts. Cases buildah 1.28
+ * cannot build (heredocs, symbolic --chmod, --parents, --exclude, --checksum, RUN --network, ARG through
+ * FROM <stage>) and bad-input cases are checked against explicit expectations in their case.json instead.
+ * Documented differences are in test/corpus/DIVERGENCES.md and listed per case in case.json `allow`.
+ *
+ * Case files: `Dockerfile`, context files, optional `prepare.sh` (run with sh in a scratch copy of the context,
+ * for modes git cannot keep and generated archives), optional `case.json`:
+ * `{oracle?: "buildah"|"expect", buildArgs?: string[], target?: string, secrets?: {id: value},
+ *   expect?: {files?: {path: {type?, mode?, uid?, gid?, content?, link?}}, absent?: string[], error?: string},
+ *   allow?: {path: [field]}, allowConfig?: [field], why?: string}`.
+ *
+ * `KILN_CORPUS=case1,case2` limits the run; `KILN_CORPUS_JOBS` sets the parallelism (default 3).
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import { assert } from "../assert.ts";
+import { makeBusyboxRootfs } from "../fixtures/busybox_rootfs.ts";
+import { hasCommand, isRoot, REPO_ROOT } from "../fixtures/tools.ts";
+import { compareConfigs, compareRootfs, readLayoutConfig, scanRootfs } from "../tools/compare_rootfs.ts";
+
+const CORPUS = `${REPO_ROOT}/test/corpus`;
+
+interface CaseSpec {
+  oracle?: "buildah" | "expect";
+  buildArgs?: string[];
+  target?: string;
+  secrets?: Record<string, string>;
+  expect?: {
+    files?: Record<
+      string,
+      { type?: string; mode?: string; uid?: number; gid?: number; content?: string; link?: string }
+    >;
+    absent?: string[];
+    error?: string;
+  };
+  allow?: Record<string, string[]>;
+  allowConfig?: string[];
+  why?: string;
+}
+
+interface Outcome {
+  name: string;
+  ok: boolean;
+  lines: string[];
+  ms: number;
+}
+
+function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: { ...process.env, ...(opts.env ?? {}) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 180_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, out });
+    });
+  });
+}
+
+async function must(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.code}): ${r.out.trim().slice(-2000)}`);
+  return r.out;
+}
+
+/** Builds the shared busybox base as an OCI layout (`DIR:latest`). */
+async function makeBaseLayout(dir: string): Promise<string> {
+  const rootfs = makeBusyboxRootfs(`${dir}/base-rootfs`);
+  const layout = `${dir}/base`;
+  await must("umoci", ["init", "--layout", layout]);
+  await must("umoci", ["new", "--image", `${layout}:latest`]);
+  await must("umoci", ["unpack", "--image", `${layout}:latest`, `${dir}/base-bundle`]);
+  fs.rmSync(`${dir}/base-bundle/rootfs`, { recursive: true });
+  await must("cp", ["-a", rootfs, `${dir}/base-bundle/rootfs`]);
+  await must("umoci", ["repack", "--image", `${layout}:latest`, `${dir}/base-bundle`]);
+  await must("umoci", [
+    "config",
+    "--image",
+    `${layout}:latest`,
+    "--config.env",
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "--config.cmd",
+    "sh",
+  ]);
+  fs.rmSync(`${dir}/base-bundle`, { recursive: true });
+  fs.rmSync(rootfs, { recursive: true });
+  return layout;
+}
+
+function startFileServer(): { base: string; close(): Promise<void> } {
+  const files: Record<string, string> = {
+    "/files/tool.sh": "#!/bin/sh\necho tool\n",
+    "/files/data.bin": "binary-ish data\n",
+  };
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const body = files[new URL(req.url).pathname];
+    if (body === undefined) return new Response("not found", { status: 404 });
+    return new Response(body, { headers: { "last-modified": "Tue, 15 Nov 1994 08:12:31 GMT" } });
+  });
+  return { base: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
+}
+
+function kilnAvailable(): string | undefined {
+  if (!fs.existsSync(`${REPO_ROOT}/lib/fs/extract.ts`)) {
+    return "lib/fs/extract.ts (base image extraction) not there yet";
+  }
+  if (!fs.existsSync(`${REPO_ROOT}/cli/commands/build.ts`)) return "cli/commands/build.ts not there yet";
+  return undefined;
+}
+
+interface Env {
+  tmp: string;
+  baseLayout: string;
+  storageEnv: Record<string, string>;
+  url: string;
+  kiln: boolean;
+  buildah: boolean;
+}
+
+function prepareContext(name: string, dir: string): void {
+  fs.cpSync(`${CORPUS}/${name}`, dir, { recursive: true, verbatimSymlinks: true });
+  fs.rmSync(`${dir}/case.json`, { force: true });
+  if (fs.existsSync(`${dir}/prepare.sh`)) {
+    const r = new Deno.Command("sh", { args: ["-e", "prepare.sh"], cwd: dir }).outputSync();
+    if (!r.success) throw new Error(`prepare.sh failed: ${new TextDecoder().decode(r.stderr)}`);
+    fs.rmSync(`${dir}/prepare.sh`);
+  }
+}
+
+function buildArgsOf(spec: CaseSpec, env: Env): string[] {
+  return [`BASE_URL=${env.url}`, ...(spec.buildArgs ?? [])];
+}
+
+async function buildWithBuildah(name: string, spec: CaseSpec, env: Env, work: string): Promise<string> {
+  const ctx = `${work}/ctx-buildah`;
+  prepareContext(name, ctx);
+  const args = ["bud", "--isolation", "chroot", "--pull=never", "-q", "-t", `corpus-${name}`];
+  for (const a of buildArgsOf(spec, env)) args.push("--build-arg", a);
+  if (spec.target) args.push("--target", spec.target);
+  for (const [id, value] of Object.entries(spec.secrets ?? {})) {
+    fs.writeFileSync(`${work}/secret-${id}`, value);
+    args.push("--secret", `id=${id},src=${work}/secret-${id}`);
+  }
+  args.push("-f", `${ctx}/Dockerfile`, ctx);
+  await must("buildah", args, { env: env.storageEnv });
+  await must("buildah", ["push", "-q", `corpus-${name}`, `oci:${work}/buildah-oci:latest`], { env: env.storageEnv });
+  await must("umoci", ["unpack", "--image", `${work}/buildah-oci:latest`, `${work}/buildah-bundle`]);
+  return `${work}/buildah-oci`;
+}
+
+async function buildWithKiln(
+  name: string,
+  spec: CaseSpec,
+  env: Env,
+  work: string,
+): Promise<{ layout?: string; error?: string }> {
+  const ctx = `${work}/ctx-kiln`;
+  prepareContext(name, ctx);
+  const layout = `${work}/kiln-oci`;
+  const args = [
+    "run",
+    "-A",
+    `${REPO_ROOT}/cli/main.ts`,
+    "build",
+    "--context",
+    ctx,
+    "--dockerfile",
+    `${ctx}/Dockerfile`,
+    "--no-push",
+    "--oci-layout-path",
+    layout,
+    "--build-context",
+    `busybox=oci-layout://${env.baseLayout}:latest`,
+  ];
+  for (const a of buildArgsOf(spec, env)) args.push("--build-arg", a);
+  if (spec.target) args.push("--target", spec.target);
+  const secretEnv: Record<string, string> = {};
+  for (const [id, value] of Object.entries(spec.secrets ?? {})) {
+    fs.writeFileSync(`${work}/secret-${id}`, value);
+    args.push("--secret", `id=${id},src=${work}/secret-${id}`);
+  }
+  const r = await run(Deno.execPath(), args, { env: { ...secretEnv, NO_COLOR: "1" }, cwd: work });
+  if (r.code !== 0) return { error: r.out.trim().split("\n").slice(-3).join(" | ") };
+  const tag = JSON.parse(fs.readFileSync(`${layout}/index.json`, "utf8")).manifests?.[0]?.annotations?.[
+    "org.opencontainers.image.ref.name"
+  ];
+  await must("umoci", ["unpack", "--image", `${layout}:${tag ?? "latest"}`, `${work}/kiln-bundle`]);
+  return { layout };
+}
+
+function checkExpect(spec: CaseSpec, rootfs: string): string[] {
+  const out: string[] = [];
+  const scan = scanRootfs(rootfs);
+  for (const [p, want] of Object.entries(spec.expect?.files ?? {})) {
+    const got = scan.get(p);
+    if (!got) {
+      out.push(`${p}: missing`);
+      continue;
+    }
+    if (want.type !== undefined && got.type !== want.type) out.push(`${p}: type ${got.type}, want ${want.type}`);
+    if (want.mode !== undefined && got.mode !== parseInt(want.mode, 8)) {
+      out.push(`${p}: mode 0${got.mode.toString(8)}, want ${want.mode}`);
+    }
+    if (want.uid !== undefined && got.uid !== want.uid) out.push(`${p}: uid ${got.uid}, want ${want.uid}`);
+    if (want.gid !== undefined && got.gid !== want.gid) out.push(`${p}: gid ${got.gid}, want ${want.gid}`);
+    if (want.link !== undefined && got.link !== want.link) out.push(`${p}: link ${got.link}, want ${want.link}`);
+    if (want.content !== undefined) {
+      const c = fs.readFileSync(rootfs + p, "utf8");
+      if (c !== want.content) out.push(`${p}: content ${JSON.stringify(c)}, want ${JSON.stringify(want.content)}`);
+    }
+  }
+  for (const p of spec.expect?.absent ?? []) if (scan.has(p)) out.push(`${p}: should be absent`);
+  return out;
+}
+
+async function runCase(name: string, env: Env): Promise<Outcome> {
+  const t0 = Date.now();
+  const specPath = `${CORPUS}/${name}/case.json`;
+  const spec: CaseSpec = fs.existsSync(specPath) ? JSON.parse(fs.readFileSync(specPath, "utf8")) : {};
+  const oracle = spec.oracle ?? "buildah";
+  const work = `${env.tmp}/case-${name}`;
+  fs.mkdirSync(work);
+  const lines: string[] = [];
+  try {
+    if (oracle === "buildah") {
+      if (!env.buildah) return { name, ok: true, lines: ["skipped: no buildah"], ms: 0 };
+      const bLayout = await buildWithBuildah(name, spec, env, work);
+      lines.push(...checkExpect(spec, `${work}/buildah-bundle/rootfs`).map((l) => `buildah: ${l}`));
+      if (env.kiln) {
+        const k = await buildWithKiln(name, spec, env, work);
+        if (k.error) lines.push(`kiln build failed: ${k.error}`);
+        else {
+          lines.push(
+            ...compareRootfs(`${work}/kiln-bundle/rootfs`, `${work}/buildah-bundle/rootfs`, {
+              allow: spec.allow ?? {},
+            }),
+          );
+          lines.push(...compareConfigs(readLayoutConfig(k.layout!), readLayoutConfig(bLayout), spec.allowConfig ?? []));
+          lines.push(...checkExpect(spec, `${work}/kiln-bundle/rootfs`).map((l) => `kiln: ${l}`));
+        }
+      }
+    } else {
+      if (!env.kiln) return { name, ok: true, lines: ["skipped: kiln cannot build yet"], ms: 0 };
+      const k = await buildWithKiln(name, spec, env, work);
+      if (spec.expect?.error !== undefined) {
+        if (!k.error) lines.push(`expected the build to fail with "${spec.expect.error}"`);
+        else if (!k.error.includes(spec.expect.error)) lines.push(`error "${k.error}" lacks "${spec.expect.error}"`);
+      } else if (k.error) lines.push(`kiln build failed: ${k.error}`);
+      else lines.push(...checkExpect(spec, `${work}/kiln-bundle/rootfs`));
+    }
+  } catch (e) {
+    lines.push(`error: ${(e as Error).message.slice(0, 1500)}`);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  return { name, ok: lines.length === 0, lines, ms: Date.now() - t0 };
+}
+
+const needs = ["umoci"].filter((c) => !hasCommand(c));
+const skipReason = !isRoot() ? "not root" : needs.length ? `missing ${needs.join(", ")}` : undefined;
+if (skipReason) console.error(`SKIP corpus: ${skipReason}`);
+
+Deno.test({
+  name: "corpus: kiln and buildah build every case to the same image",
+  ignore: skipReason !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const only = Deno.env.get("KILN_CORPUS")?.split(",").filter((x) => x);
+    const names = fs.readdirSync(CORPUS).filter((n) => fs.existsSync(`${CORPUS}/${n}/Dockerfile`)).sort()
+      .filter((n) => !only || only.includes(n));
+    assert(only !== undefined || names.length >= 40, `corpus has ${names.length} cases, want >= 40`);
+    const tmp = `/tmp/kiln-corpus-${crypto.randomUUID()}`; // lowercase: buildah names images after the path
+    fs.mkdirSync(tmp);
+    const server = startFileServer();
+    const buildah = hasCommand("buildah");
+    const kilnWhy = kilnAvailable();
+    if (!buildah) console.error("corpus: buildah not installed; buildah-oracle cases are skipped");
+    if (kilnWhy) console.error(`corpus: kiln half skipped: ${kilnWhy}`);
+    try {
+      fs.writeFileSync(
+        `${tmp}/storage.conf`,
+        `[storage]\ndriver = "vfs"\nrunroot = "${tmp}/run"\ngraphroot = "${tmp}/graph"\n`,
+      );
+      const storageEnv = { CONTAINERS_STORAGE_CONF: `${tmp}/storage.conf`, BUILDAH_ISOLATION: "chroot" };
+      const baseLayout = await makeBaseLayout(tmp);
+      if (buildah) {
+        const id = (await must("buildah", ["pull", "-q", `oci:${baseLayout}:latest`], { env: storageEnv })).trim();
+        await must("buildah", ["tag", id.split("\n").pop()!, "busybox"], { env: storageEnv });
+      }
+      const env: Env = { tmp, baseLayout, storageEnv, url: server.base, kiln: kilnWhy === undefined, buildah };
+      const jobs = Number(Deno.env.get("KILN_CORPUS_JOBS") ?? "3");
+      const queue = [...names];
+      const results: Outcome[] = [];
+      await Promise.all(
+        Array.from({ length: jobs }, async () => {
+          for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
+            const r = await runCase(n, env);
+            results.push(r);
+            console.log(
+              `${r.ok ? "ok  " : "FAIL"} ${r.name} (${r.ms} ms)${r.lines.length ? "\n  " + r.lines.join("\n  ") : ""}`,
+            );
+          }
+        }),
+      );
+      const failed = results.filter((r) => !r.ok);
+      console.log(`corpus: ${results.length - failed.length} passed, ${failed.length} failed`);
+      assert(failed.length === 0, `corpus cases failed: ${failed.map((f) => f.name).join(", ")}`);
+    } finally {
+      await server.close();
+      if (buildah) await run("buildah", ["rm", "--all"], { env: { CONTAINERS_STORAGE_CONF: `${tmp}/storage.conf` } });
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  },
+});
