@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { autoDecompress } from "../compress/decompress.ts";
 import { readTar } from "../tar/reader.ts";
+import { trySyscalls } from "../fs/syscalls.ts";
 import { KilnError } from "../util/errors.ts";
 import { type Copier, createCopier, statOrUndefined } from "./_copier.ts";
 import { copyOne, expandSource, parentOf, resolveDest } from "./copy.ts";
@@ -220,6 +221,17 @@ async function extractArchive(c: Copier, file: string, dirHost: string, opts: Ad
     const o = opts.chown ?? { uid: h.uid, gid: h.gid };
     await fsp.lchown(target, o.uid, o.gid);
     if (h.type !== "symlink" && h.type !== "hardlink") await fsp.chmod(target, h.mode & 0o7777);
+    if (h.xattrs && h.type !== "symlink" && h.type !== "hardlink") {
+      const sc = trySyscalls();
+      if (!sc) c.fail(`archive ${file.split("/").pop()}: ${rel} has xattrs but this runtime cannot set them`);
+      for (const [name, value] of Object.entries(h.xattrs)) {
+        try {
+          sc.lsetxattr(target, name, value);
+        } catch (e) {
+          c.fail(`archive ${file.split("/").pop()}: cannot set xattr ${name} on ${rel}: ${(e as Error).message}`, e);
+        }
+      }
+    }
     if (h.type !== "dir" && h.type !== "hardlink") await fsp.lutimes(target, h.mtime, h.mtime);
     c.record(target);
   }

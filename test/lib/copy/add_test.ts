@@ -150,3 +150,22 @@ Deno.test("addInto() downloads URLs: mode 600, Last-Modified, checksum, HTTP err
     t.cleanup();
   }
 });
+
+Deno.test("addInto() restores xattrs (security.capability) from PAX headers", {
+  ignore: skipUnless("xattrs", "python3", "root"),
+}, async () => {
+  const t = setup();
+  try {
+    const py = "import tarfile,io\nt=tarfile.open('" + t.ctx + "/caps.tar','w',format=tarfile.PAX_FORMAT)\n" +
+      "i=tarfile.TarInfo('ping');i.size=2;i.mode=0o755\n" +
+      "i.pax_headers={'SCHILY.xattr.security.capability':bytes([0,0,0,2,0,32,0,0,0,32,0,0,0,0,0,0,0,0,0,0]).decode('latin-1'),'SCHILY.xattr.user.k':'v'}\n" +
+      "t.addfile(i,io.BytesIO(b'hi'));t.close()";
+    assertEquals(spawnSync("python3", ["-c", py]).status, 0);
+    await addInto({ srcRoot: t.ctx, sources: ["caps.tar"], dest: "/c/", destRoot: t.root });
+    const { lgetxattr } = await import("../../../lib/fs/syscalls.ts");
+    assertEquals(lgetxattr(`${t.root}/c/ping`, "security.capability")?.length, 20);
+    assertEquals(new TextDecoder().decode(lgetxattr(`${t.root}/c/ping`, "user.k")), "v");
+  } finally {
+    t.cleanup();
+  }
+});
