@@ -1,0 +1,138 @@
+/** createShellLexer(): the forms BuildKit's vectors do not cover (ported from the behaviour of TestProcessWithMatches). */
+import { assertEquals, assertThrows } from "../../assert.ts";
+import { createShellLexer, ShellExpansionError } from "../../../lib/dockerfile/mod.ts";
+
+const lex = createShellLexer("\\");
+const word = (w: string, env: Record<string, string>) => lex.processWord(w, env).value;
+
+Deno.test("processWord() removes prefixes and suffixes with # ## % %% (results as bash)", () => {
+  const env = { F: "a/b/c.tar.b" };
+  const cases: [string, string][] = [
+    ["${F#*/}", "b/c.tar.b"],
+    ["${F##*/}", "c.tar.b"],
+    ["${F%/*}", "a/b"],
+    ["${F%%/*}", "a"],
+    ["${F%.*}", "a/b/c.tar"],
+    ["${F%%.*}", "a/b/c"],
+    ["${F#?}", "/b/c.tar.b"],
+    ["${F##*b}", ""],
+    ["${F#\\*}", "a/b/c.tar.b"],
+    ["${F#nomatch}", "a/b/c.tar.b"],
+    ["${F%b}", "a/b/c.tar."],
+    ["${F#a/b/c.tar.b}", ""],
+    ["${UNSET#x}", ""],
+  ];
+  for (const [w, want] of cases) assertEquals(word(w, env), want, w);
+  const x = { X: "xxx" };
+  assertEquals(word("${X#*}", x), "xxx");
+  assertEquals(word("${X##*}", x), "");
+  assertEquals(word("${X#x}", x), "xx");
+  assertEquals(word("${X##x*}", x), "");
+  assertEquals(word("${X%x}", x), "xx");
+  assertEquals(word("${X%%x*}", x), "");
+  assertEquals(word("${X%*x}", x), "xx");
+  assertEquals(word("${X#$Y}", { X: "xxx", Y: "x" }), "xx");
+  assertEquals(word("${X#$Y}", { X: "xxx", Y: "" }), "xxx");
+  assertEquals(word("${S#\\*}", { S: "*star" }), "star");
+  assertEquals(word("${S%\\?}", { S: "what?" }), "what");
+  assertEquals(word("${S#\\\\}", { S: "\\back" }), "back");
+  assertEquals(word("${K#한}", { K: "한국어" }), "국어");
+  assertEquals(word("${K%?}", { K: "한국어" }), "한국");
+});
+
+Deno.test("processWord() replaces with / and // (results as bash)", () => {
+  const env = { F: "a/b/c.tar.b" };
+  const cases: [string, string][] = [
+    ["${F/b/X}", "a/X/c.tar.b"],
+    ["${F//b/X}", "a/X/c.tar.X"],
+    ["${F//\\//_}", "a_b_c.tar.b"],
+    ["${F//?/.}", "..........."],
+    ["${F/b*/Z}", "a/Z"],
+    ["${F//*/Z}", "Z"],
+    ["${F//x/}", "a/b/c.tar.b"],
+    ["${F/b/}", "a//c.tar.b"],
+    ["${F/#a/X}", "a/b/c.tar.b"], // no bash anchors in BuildKit: "#a" is literal
+    ["${F/./$F}", "a/b/ca/b/c.tar.btar.b"],
+    ["${UNSET/a/b}", ""],
+  ];
+  for (const [w, want] of cases) assertEquals(word(w, env), want, w);
+  assertEquals(word("${X/\\}/y}", { X: "a}b" }), "ayb");
+  assertEquals(word("${X//a/$$}", { X: "aa" }), ""); // `$$` is the (never set) special parameter `$`
+  assertEquals(word("${X//b*/-}", { X: "abcb" }), "a-");
+  assertEquals(word("${X//b?/-}", { X: "abcbd" }), "a--");
+});
+
+Deno.test("processWord() reports used and unset variables", () => {
+  assertEquals(lex.processWord("x", { DUMMY: "d" }), { value: "x", usedVars: [], unsetVars: [] });
+  assertEquals(lex.processWord("x ${UNUSED}", { DUMMY: "d" }), { value: "x ", usedVars: [], unsetVars: ["UNUSED"] });
+  assertEquals(lex.processWord("x ${FOO}", { FOO: "y" }), { value: "x y", usedVars: ["FOO"], unsetVars: [] });
+  const env = { FOO: "xxx", BAR: "" };
+  assertEquals(lex.processWord("${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}", env), {
+    value: "xxx  ccc",
+    usedVars: ["FOO", "BAR"],
+    unsetVars: ["BAZ"],
+  });
+  assertEquals(word("${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", env), "xxx bbb ccc");
+  assertEquals(word("${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}", env), "aaa bbb ");
+  assertEquals(word("${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}", env), "aaa  ");
+  assertEquals(word("${BAR?bbb}", env), "");
+  assertEquals(lex.processWord("${FOO#$BAR}", env).usedVars, ["BAR", "FOO"]);
+  assertEquals(lex.processWords("$A b", new Map([["A", "1 2"]])).words, ["1", "2", "b"]);
+  assertEquals(lex.processWord("$A", { get: (n: string) => n === "A" ? "g" : undefined }).value, "g");
+  assertEquals(word("${constructor}", {}), "");
+});
+
+Deno.test("processWord() fails with ShellExpansionError for ?-modifiers and bad syntax", () => {
+  const env = { FOO: "xxx", BAR: "" };
+  const bad: [string, string][] = [
+    ["${BAZ?aaa}", "BAZ: aaa"],
+    ["${BAZ?}", "BAZ: is not allowed to be unset"],
+    ["${BAR:?bbb}", "BAR: bbb"],
+    ["${BAR:?}", "BAR: is not allowed to be empty"],
+    ["${BAZ:?message here $FOO}", "BAZ: message here xxx"],
+    ["${FOO:#x}", "unsupported modifier (:#) in substitution"],
+    ["${FOO:%x}", "unsupported modifier (:%) in substitution"],
+    ["${FOO:=x}", "unsupported modifier (:=) in substitution"],
+    ["${FOO=x}", "unsupported modifier (=) in substitution"],
+    ["${FOO#\\x}", "invalid escape '\\x'"],
+    ["${FOO/\\x/y}", "invalid escape '\\x'"],
+    ["${FOO", "unsupported modifier"],
+    ["${FOO:-x", "missing '}'"],
+    ["${FOO/x", "missing '/' in ${}"],
+    ["${FOO/x/y", "missing '}'"],
+    ["${", "missing '}'"],
+    ["${}", "bad substitution"],
+    ["${:x}", "bad substitution"],
+    ["${{x}", "bad substitution"],
+    ["'abc", "single-quote"],
+    ['"abc', "double-quote"],
+  ];
+  for (const [w, msg] of bad) {
+    const e = assertThrows(() => lex.processWord(w, env), ShellExpansionError);
+    if (!e.message.includes(msg)) throw new Error(`${w}: ${e.message} does not include ${msg}`);
+  }
+});
+
+Deno.test("createShellLexer() honours a backtick escape token and rejects others", () => {
+  const bt = createShellLexer("`");
+  assertEquals(bt.processWord("a`$b c\\d", { b: "B" }).value, "a$b c\\d");
+  assertEquals(bt.processWord('"x`"y"', {}).value, 'x"y');
+  assertEquals(bt.processWords("a` b c", {}).words, ["a b", "c"]);
+  assertThrows(() => createShellLexer("!"), ShellExpansionError, "invalid escape token");
+});
+
+Deno.test("processWords() splits unquoted expansions and keeps quoted ones", () => {
+  const env = { S: " a  b ", E: "" };
+  assertEquals(lex.processWords("x${S}y", env).words, ["x", "a", "b", "y"]);
+  assertEquals(lex.processWords('x"${S}"y', env).words, ["x a  b y"]);
+  assertEquals(lex.processWords('"" $E', env).words, []);
+  assertEquals(lex.processWords('a\\ b \'c d\' "e\\"f"', env).words, ["a b", "c d", 'e"f']);
+  assertEquals(lex.processWords("a${UNSET:-b c}d", env).words, ["ab", "cd"]);
+});
+
+Deno.test("createShellLexer() options: raw quotes, raw escapes, skip unset, skip quotes", () => {
+  const raw = createShellLexer("\\", { rawQuotes: true, rawEscapes: true, skipUnsetEnv: true });
+  assertEquals(raw.processWord(`'a' "b" \\c $X \${Y} \${Z:-d}`, {}).value, `'a' "b" \\c $X \${Y} \${Z:-d}`);
+  const noq = createShellLexer("\\", { skipProcessQuotes: true });
+  assertEquals(noq.processWord(`"$A" '$A'`, { A: "1" }).value, `"1" '1'`);
+});
