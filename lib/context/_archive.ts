@@ -46,6 +46,26 @@ function tagSourceErrors(stream: ReadableStream<Uint8Array>): ReadableStream<Uin
   }, { highWaterMark: 0 });
 }
 
+function watchErrors(stream: ReadableStream<Uint8Array>, onError: (e: unknown) => void): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let r;
+      try {
+        r = await reader.read();
+      } catch (e) {
+        onError(e);
+        throw e;
+      }
+      if (r.done) controller.close();
+      else controller.enqueue(r.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
 type AutoDecompress = (
   s: ReadableStream<Uint8Array>,
   o: { signal?: AbortSignal },
@@ -79,21 +99,37 @@ export async function extractArchive(
     options.onProgress?.(p);
   }, options.total));
   const signal = options.signal;
+  // An error in the input (download or decompression) must fail the extraction even if the tar reader is
+  // waiting inside an entry body: watch the stream, abort the extractor and stop waiting for it.
+  const inner = new AbortController();
+  const onAbort = () => inner.abort(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let rejectInput!: (e: unknown) => void;
+  const inputFailed = new Promise<never>((_, reject) => (rejectInput = reject));
+  inputFailed.catch(() => {});
   let compression = "none";
   try {
-    const d = await autoDecompress(counted, signal ? { signal } : {});
+    const d = await autoDecompress(counted, { signal: inner.signal });
     compression = d.compression;
-    await extractLayer(d.stream, destDir, { whiteouts: false, ...(signal ? { signal } : {}) });
+    const watched = watchErrors(d.stream, (e) => {
+      rejectInput(e);
+      inner.abort(e);
+    });
+    await Promise.race([extractLayer(watched, destDir, { whiteouts: false, signal: inner.signal }), inputFailed]);
   } catch (e) {
     if (signal?.aborted) throw e;
     if (e instanceof SourceReadError) {
       throw new ContextError(options.source, `download failed after ${bytes} bytes: ${e.message}`, { cause: e });
     }
     if (e instanceof ContextError) throw e;
-    const what = compression === "none" ? "tar archive" : `${compression}-compressed tar archive`;
+    const what = compression === "none"
+      ? "tar archive (nor gzip or zstd compressed)"
+      : `${compression}-compressed tar archive`;
     if (bytes === 0) throw new ContextError(options.source, "not a valid tar archive: it is empty", { cause: e });
     const detail = isKilnError(e) ? e.message : describeError(e);
-    throw new ContextError(options.source, `not a valid ${what} (plain, gzip or zstd tar): ${detail}`, { cause: e });
+    throw new ContextError(options.source, `not a valid ${what}: ${detail}`, { cause: e });
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
   }
   if (bytes === 0) throw new ContextError(options.source, "not a valid tar archive: it is empty");
 }
