@@ -118,10 +118,19 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
           const relPath = prefix + name;
           if (hasIgnore && ignore.has(relPath)) continue;
           const abs = absDir === "/" ? "/" + name : `${absDir}/${name}`;
+          let found: boolean;
           try {
-            if (!lstat(abs, st)) continue; // removed between readdir and lstat: it no longer exists
+            found = lstat(abs, st);
           } catch (e) {
             throw new KilnError(`Cannot stat ${abs}: ${errCode(e)}`, { cause: e });
+          }
+          if (!found) {
+            if (name.includes("\uFFFD")) {
+              throw new KilnError(
+                `Cannot walk ${absDir}: a file name there is not valid UTF-8 (use the native walker)`,
+              );
+            }
+            continue; // removed between readdir and lstat: it no longer exists
           }
           const t = typeOf(st.mode);
           cols.push(relPath, t, st);

@@ -418,6 +418,22 @@ for (const w of walkers) {
   }
 });
 
+Deno.test("walkers: a file name that is not UTF-8 is an error (TS) or listed (native)", async () => {
+  const root = mkdtempSync(`${tmpdir()}/kiln-walk-`);
+  try {
+    spawnSync("python3", ["-c", "import sys; open(sys.argv[1].encode() + b'/bad\\xff', 'w')", root]);
+    const e = await assertRejects(() => createTsWalker().walk(root), KilnError);
+    assertStringIncludes(e.message, "not valid UTF-8");
+    if (addon.ok) {
+      const r = await createNativeWalker(addon.addon).walk(root);
+      assertEquals(r.count, 1);
+      assertEquals(r.paths[0], "bad\uFFFD");
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 Deno.test("loadWalker() honours prefer and logs the fallback once at debug level", () => {
   const lines: string[] = [];
   const logger = createLogger({ level: "debug", write: (l) => lines.push(l) });

@@ -1,0 +1,333 @@
+/**
+ * kiln's end-to-end benchmark: generates its fixtures, measures kiln's hot paths against floors measured in the
+ * same run (best of N, A/B alternated), prints every ratio, and with `--gate` exits 1 when a ratio is worse than
+ * its threshold in bench/thresholds.json. Driven by bench/run.sh.
+ *
+ * Usage: deno run -A bench/e2e.ts [--short] [--gate] [--dir DIR] [--runs N] [--json FILE] [--only a,b]
+ *
+ * Ratios (lower is better unless marked ↑):
+ * - walk_native, walk_ts: walk + lstat of the 100k-file tree vs `find ROOT -printf '%p %m %s %T@ %U %G %i %n\n'`
+ * - snapshot_noop, snapshot_1change: `Snapshotter.diff()` (+ reading the changed entries) vs the same find floor
+ * - hash_big ↑, hash_small ↑: sha256sum time / kiln time on the 500 MB tree and on 20k small files
+ * - export_vs_gzip, export_vs_pigz: snapshot → tar → gzip -6 (+ sha256 digests) of the 500 MB tree vs
+ *   `tar -cf - . | gzip -6` and `tar -cf - . | pigz -6`
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { parseArgs } from "node:util";
+import { compressLayer } from "../lib/compress/layer.ts";
+import { loadAddon } from "../lib/fs/_addon.ts";
+import { createTsHasher } from "../lib/fs/hasher_ts.ts";
+import { createSnapshotter } from "../lib/fs/snapshot.ts";
+import type { FileHasher, Walker } from "../lib/fs/types.ts";
+import { createNativeHasher, createNativeWalker } from "../lib/fs/walker_native.ts";
+import { createTsWalker } from "../lib/fs/walker_ts.ts";
+import { TarWriterStream } from "../lib/tar/writer.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    short: { type: "boolean", default: false },
+    gate: { type: "boolean", default: false },
+    dir: { type: "string" },
+    runs: { type: "string" },
+    json: { type: "string" },
+    only: { type: "string" },
+    thresholds: { type: "string", default: new URL("./thresholds.json", import.meta.url).pathname },
+    keep: { type: "boolean", default: false },
+  },
+});
+const short = values.short!;
+const mode = short ? "short" : "full";
+const runs = Number(values.runs ?? (short ? 3 : 5));
+const only = values.only ? new Set(values.only.split(",")) : undefined;
+const want = (name: string) => only === undefined || only.has(name);
+const SIZES = short
+  ? { treeFiles: 20_000, smallFiles: 5_000, bigFiles: 4, bigFileMiB: 8, mediumFiles: 320 }
+  : { treeFiles: 100_000, smallFiles: 20_000, bigFiles: 40, bigFileMiB: 10, mediumFiles: 1000 };
+
+function has(cmd: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+}
+
+/** Fixtures go to tmpfs when there is one: ext4 here is noisy right after large deletions (field-notes.md). */
+function pickBase(): string {
+  if (values.dir) return values.dir;
+  const shm = "/dev/shm";
+  const df = spawnSync("df", ["-Pk", shm]).stdout?.toString().split("\n")[1]?.split(/\s+/);
+  const freeKiB = Number(df?.[3] ?? 0);
+  const parent = freeKiB > 2 * 1024 * 1024 ? shm : tmpdir();
+  return Deno.makeTempDirSync({ dir: parent, prefix: "kiln-bench-" });
+}
+
+// ---- fixtures -------------------------------------------------------------------------------------------------
+
+function xorshiftFill(buf: Uint8Array, seed: number): void {
+  let x = seed | 1;
+  const v = new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength >> 2);
+  for (let i = 0; i < v.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    v[i] = x >>> 0;
+  }
+}
+
+/** 1 MiB chunks that gzip about 2:1 (half random, half text), different from each other. */
+function chunks(n: number): Uint8Array[] {
+  const text = new TextEncoder().encode(
+    "lorem ipsum dolor sit amet, consectetur adipiscing elit; kiln builds container images without a daemon\n",
+  );
+  return Array.from({ length: n }, (_, k) => {
+    const c = new Uint8Array(1 << 20);
+    xorshiftFill(c, 0x9e3779b9 + k * 7919);
+    for (let off = 0; off < c.length; off += 8192) {
+      for (let j = 0; j < 4096; j++) c[off + j] = text[(j + k + off) % text.length]!;
+    }
+    return c;
+  });
+}
+
+function makeTree(root: string, files: number): void {
+  const perDir = 100;
+  for (let d = 0; d * perDir < files; d++) {
+    const dir = `${root}/d${Math.floor(d / 100)}/s${d % 100}`;
+    mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < perDir && d * perDir + f < files; f++) {
+      if (f === 99) symlinkSync(`f${f - 1}`, `${dir}/f${f}`);
+      else writeFileSync(`${dir}/f${f}`, `${d}-${f}\n`.repeat(f % 7));
+    }
+  }
+}
+
+function makeSmall(root: string, files: number): string[] {
+  const out: string[] = [];
+  const c = new Uint8Array(4096);
+  for (let i = 0; i < files; i++) {
+    const dir = `${root}/g${Math.floor(i / 500)}`;
+    if (i % 500 === 0) mkdirSync(dir, { recursive: true });
+    xorshiftFill(c, i + 1);
+    writeFileSync(`${dir}/s${i}`, c);
+    out.push(`${dir}/s${i}`);
+  }
+  return out;
+}
+
+function makeBig(root: string): string[] {
+  const out: string[] = [];
+  const cs = chunks(8);
+  mkdirSync(`${root}/big`, { recursive: true });
+  for (let i = 0; i < SIZES.bigFiles; i++) {
+    const p = `${root}/big/b${i}.bin`;
+    const parts: Uint8Array[] = [];
+    for (let m = 0; m < SIZES.bigFileMiB; m++) parts.push(cs[(i + m) % cs.length]!);
+    writeFileSync(p, Buffer.concat(parts));
+    out.push(p);
+  }
+  for (let i = 0; i < SIZES.mediumFiles; i++) {
+    const dir = `${root}/med/m${Math.floor(i / 100)}`;
+    if (i % 100 === 0) mkdirSync(dir, { recursive: true });
+    const p = `${dir}/f${i}`;
+    const c = cs[i % cs.length]!;
+    writeFileSync(p, c.subarray((i * 4099) % (c.length - 102400), (i * 4099) % (c.length - 102400) + 102400));
+    out.push(p);
+  }
+  return out;
+}
+
+// ---- measurement ----------------------------------------------------------------------------------------------
+
+type Task = () => unknown;
+
+async function time(f: Task): Promise<number> {
+  const t = performance.now();
+  await f();
+  return performance.now() - t;
+}
+
+function sh(cmd: string): Task {
+  return () => {
+    const r = spawnSync("sh", ["-c", cmd], { stdio: ["ignore", "ignore", "pipe"] });
+    if (r.status !== 0) throw new Error(`${cmd}: exit ${r.status}: ${r.stderr}`);
+  };
+}
+
+/** Best-of-N of each task, alternating their order every round. Returns ms per task. */
+async function bestOf(tasks: Task[], n = runs): Promise<number[]> {
+  const best = tasks.map(() => Infinity);
+  for (let round = 0; round < n; round++) {
+    const order = round % 2 === 0 ? tasks.map((_, i) => i) : tasks.map((_, i) => tasks.length - 1 - i);
+    for (const i of order) best[i] = Math.min(best[i]!, await time(tasks[i]!));
+  }
+  return best;
+}
+
+interface Metric {
+  name: string;
+  ratio: number;
+  /** true when higher is better. */
+  higherIsBetter: boolean;
+  detail: string;
+}
+
+const metrics: Metric[] = [];
+const notes: string[] = [];
+
+function record(name: string, ratio: number, higherIsBetter: boolean, detail: string): void {
+  metrics.push({ name, ratio, higherIsBetter, detail });
+  console.log(`${name.padEnd(20)} ${ratio.toFixed(3).padStart(7)}${higherIsBetter ? " ↑" : "  "}  ${detail}`);
+}
+
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+
+// ---- run ------------------------------------------------------------------------------------------------------
+
+const base = pickBase();
+const addon = loadAddon();
+const nativeWalker: Walker | undefined = addon.ok ? createNativeWalker(addon.addon) : undefined;
+const nativeHasher: FileHasher | undefined = addon.ok ? createNativeHasher(addon.addon) : undefined;
+if (!addon.ok) notes.push(`native addon unavailable (${addon.reason}): native metrics skipped`);
+const tsWalker = createTsWalker();
+const tsHasher = createTsHasher();
+const t0 = performance.now();
+try {
+  console.log(
+    `kiln bench (${mode}, best of ${runs}, ${cpus().length} cores, fixtures in ${base}): ` +
+      `tree ${SIZES.treeFiles} files, small ${SIZES.smallFiles} × 4 KiB, big ${SIZES.bigFiles} × ${SIZES.bigFileMiB} MiB + ` +
+      `${SIZES.mediumFiles} × 100 KiB`,
+  );
+  const tree = `${base}/tree`;
+  const needTree = ["walk_native", "walk_ts", "snapshot_noop", "snapshot_1change"].some(want);
+  const needSmall = want("hash_small");
+  const needBig = ["hash_big", "export_vs_gzip", "export_vs_pigz"].some(want);
+  let tg = performance.now();
+  if (needTree) makeTree(tree, SIZES.treeFiles);
+  const small = needSmall ? makeSmall(`${base}/small`, SIZES.smallFiles) : [];
+  const big = needBig ? makeBig(`${base}/bigtree`) : [];
+  console.log(`fixtures generated in ${ms(performance.now() - tg)}`);
+  tg = performance.now();
+
+  const findCmd = `find '${tree}' -printf '%p %m %s %T@ %U %G %i %n\\n' >/dev/null`;
+  let findMs = 0;
+  if (needTree) {
+    // Warm the dentry/inode caches once so every contender sees the same state.
+    sh(findCmd)();
+    await tsWalker.walk(tree);
+  }
+  if (want("walk_native") && nativeWalker) {
+    const [k, f] = await bestOf([() => nativeWalker.walk(tree, { readlinks: true }), sh(findCmd)]);
+    findMs = f!;
+    record("walk_native", k! / f!, false, `native walk+statx+readlink ${ms(k!)} vs find -printf ${ms(f!)}`);
+  }
+  if (want("walk_ts")) {
+    const [k, f] = await bestOf([() => tsWalker.walk(tree, { readlinks: true }), sh(findCmd)]);
+    findMs = findMs || f!;
+    record("walk_ts", k! / f!, false, `TS walk (statx over FFI) ${ms(k!)} vs find -printf ${ms(f!)}`);
+  }
+  const snapWalker = nativeWalker ?? tsWalker;
+  if (want("snapshot_noop") || want("snapshot_1change")) {
+    const snap = createSnapshotter({ root: tree, walker: snapWalker, mode: "full" });
+    await snap.init();
+    if (want("snapshot_noop")) {
+      const [k, f] = await bestOf([async () => {
+        const d = await snap.diff();
+        if (!d.empty) throw new Error(`no-op snapshot found changes: ${d.added.length + d.modified.length}`);
+      }, sh(findCmd)]);
+      record("snapshot_noop", k! / f!, false, `${snapWalker.name} no-op diff ${ms(k!)} vs find ${ms(f!)}`);
+    }
+    if (want("snapshot_1change")) {
+      let i = 0;
+      const [k, f] = await bestOf([async () => {
+        writeFileSync(`${tree}/d0/s0/f1`, `changed ${i++}\n`);
+        const d = await snap.diff();
+        let n = 0;
+        for await (const e of d.entries()) {
+          n++;
+          if (e.body) await e.body.pipeTo(new WritableStream());
+        }
+        if (d.modified.length !== 1 || n < 1) throw new Error(`1-change snapshot saw ${d.modified.length} changes`);
+      }, sh(findCmd)]);
+      record("snapshot_1change", k! / f!, false, `${snapWalker.name} diff + entries ${ms(k!)} vs find ${ms(f!)}`);
+    }
+  }
+  const hasher = nativeHasher ?? tsHasher;
+  if (want("hash_small") && has("sha256sum")) {
+    const list = `${base}/small.list`;
+    writeFileSync(list, small.join("\0"));
+    const [k, f] = await bestOf([() => hasher.hashFiles(small), sh(`xargs -0 sha256sum < '${list}' >/dev/null`)]);
+    record("hash_small", f! / k!, true, `${hasher.name} ${ms(k!)} vs sha256sum ${ms(f!)} (${small.length} × 4 KiB)`);
+    if (nativeHasher) {
+      const [t] = await bestOf([() => tsHasher.hashFiles(small)], Math.min(runs, 3));
+      console.log(`  (TS hasher on the same files: ${ms(t!)})`);
+    }
+  }
+  if (want("hash_big") && has("sha256sum")) {
+    const list = `${base}/big.list`;
+    writeFileSync(list, big.join("\0"));
+    const mib = (SIZES.bigFiles * SIZES.bigFileMiB + SIZES.mediumFiles * 0.09765625).toFixed(0);
+    const [k, f] = await bestOf([() => hasher.hashFiles(big), sh(`xargs -0 sha256sum < '${list}' >/dev/null`)]);
+    record("hash_big", f! / k!, true, `${hasher.name} ${ms(k!)} vs sha256sum ${ms(f!)} (${mib} MiB)`);
+    if (nativeHasher) {
+      const [t] = await bestOf([() => tsHasher.hashFiles(big)], Math.min(runs, 3));
+      console.log(`  (TS hasher on the same files: ${ms(t!)})`);
+    }
+  }
+  if ((want("export_vs_gzip") || want("export_vs_pigz")) && has("gzip")) {
+    const root = `${base}/bigtree`;
+    const exportOnce = async () => {
+      const snap = createSnapshotter({ root, walker: snapWalker, mode: "full" });
+      await snap.init({ empty: true });
+      const d = await snap.diff();
+      const tar = d.entries().pipeThrough(new TarWriterStream());
+      const { stream, result } = compressLayer(tar, { compression: "gzip", level: 6 });
+      await stream.pipeTo(new WritableStream());
+      await result;
+    };
+    const exportRuns = short ? runs : Math.min(runs, 3);
+    const tasks: Task[] = [exportOnce, sh(`tar -C '${root}' -cf - . | gzip -6 >/dev/null`)];
+    if (has("pigz")) tasks.push(sh(`tar -C '${root}' -cf - . | pigz -6 >/dev/null`));
+    const [k, g, p] = await bestOf(tasks, exportRuns);
+    if (want("export_vs_gzip")) {
+      record("export_vs_gzip", k! / g!, false, `kiln snapshot→tar→gzip-6+digests ${ms(k!)} vs tar|gzip -6 ${ms(g!)}`);
+    }
+    if (want("export_vs_pigz")) {
+      if (p === undefined) notes.push("pigz not installed: export_vs_pigz skipped");
+      else record("export_vs_pigz", k! / p, false, `kiln ${ms(k!)} vs tar|pigz -6 ${ms(p)}`);
+    }
+  }
+  console.log(`measured in ${ms(performance.now() - tg)}; total ${ms(performance.now() - t0)}`);
+} finally {
+  if (!values.keep && !values.dir) rmSync(base, { recursive: true, force: true });
+}
+for (const n of notes) console.log(`note: ${n}`);
+
+// ---- gate -----------------------------------------------------------------------------------------------------
+
+interface Threshold {
+  max?: number;
+  min?: number;
+}
+const thresholds = JSON.parse(readFileSync(values.thresholds!, "utf8")) as Record<string, unknown>;
+const table = (thresholds[mode] ?? {}) as Record<string, Threshold>;
+let failed = 0;
+for (const m of metrics) {
+  const t = table[m.name];
+  if (!t) continue;
+  const bad = (t.max !== undefined && m.ratio > t.max) || (t.min !== undefined && m.ratio < t.min);
+  if (bad) {
+    failed++;
+    console.log(
+      `GATE FAIL ${m.name}: ${m.ratio.toFixed(3)} (threshold ${t.max !== undefined ? `≤ ${t.max}` : `≥ ${t.min}`})`,
+    );
+  }
+}
+if (values.json) {
+  writeFileSync(values.json, JSON.stringify({ mode, runs, metrics, notes, failed }, null, 2) + "\n");
+}
+if (values.gate) {
+  console.log(failed ? `benchmark gate: ${failed} ratio(s) worse than thresholds` : "benchmark gate: ok");
+  if (failed) Deno.exit(1);
+}
