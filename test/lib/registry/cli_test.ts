@@ -2,34 +2,9 @@ import { assert, assertEquals, assertStringIncludes } from "../../assert.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { startRegistry } from "../../fixtures/registry.ts";
 import { appendLayers, emptyImage, withConfig, writeLayout } from "../../../lib/image/mod.ts";
-import { main } from "../../../cli/main.ts";
-import type { CliIO } from "../../../cli/command.ts";
+import { kiln } from "./_cli.ts";
 import { randomLayer, run, tempDir } from "../image/_helpers.ts";
 import { join } from "node:path";
-
-/** Runs the CLI in-process; returns exit code, stdout, stderr. */
-export async function kiln(args: string[], env: Record<string, string> = {}) {
-  let out = "";
-  let err = "";
-  const bytes: Uint8Array[] = [];
-  const io: CliIO = {
-    stdout: (d) => {
-      if (typeof d === "string") out += d;
-      else bytes.push(d), out += new TextDecoder().decode(d);
-      return Promise.resolve();
-    },
-    stderr: (d) => {
-      err += d;
-      return Promise.resolve();
-    },
-    stdin: () => new Blob([]).stream(),
-    env: { HOME: "/nonexistent", ...env },
-    cwd: Deno.cwd(),
-    signal: new AbortController().signal,
-  };
-  const code = await main(args, io);
-  return { code, out, err };
-}
 
 Deno.test({
   name: "kiln copy and kiln inspect move images between layouts, registries and archives",

@@ -7,7 +7,7 @@ import { randomLayer, run, tempDir } from "../image/_helpers.ts";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { kiln } from "./cli_test.ts";
+import { kiln } from "./_cli.ts";
 
 const ignore = skipUnless("skopeo interop", "docker-registry", "skopeo", "umoci");
 
