@@ -5,6 +5,7 @@ import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { ContextError, resolveContext } from "../../../lib/context/mod.ts";
 import { startGitServer } from "../../fixtures/git_server.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
+import { makeTestCerts } from "../../fixtures/certs.ts";
 import { makeRepos, treeSignature, writeContextTree } from "./_helpers.ts";
 
 const ignore = skipUnless("git contexts", "git");
@@ -157,6 +158,28 @@ Deno.test({ name: "resolveContext() reports git errors in one line and leaves no
     }
     assertEquals(await readdir(t.work), []);
   } finally {
+    await t.close();
+  }
+});
+
+Deno.test({ name: "resolveContext() clones over HTTPS and honours insecure-skip-tls", ignore }, async () => {
+  const t = await setup();
+  const certs = makeTestCerts();
+  const tls = await startGitServer({
+    projectRoot: join(t.tmp, "root"),
+    tls: { certFile: certs.serverCertFile, keyFile: certs.serverKeyFile },
+  });
+  try {
+    // git:// clones over https by default
+    const spec = `git://${tls.url.replace("https://", "")}/ctx.git#main`;
+    await assertRejects(() => resolveContext(spec, { workDir: t.work }), ContextError, "cannot clone");
+    const ctx = await resolveContext(spec, { workDir: t.work, gitOptions: { insecureSkipTls: true } });
+    assertEquals(await treeSignature(ctx.dir), t.expected);
+    await ctx.cleanup();
+    assertEquals(await readdir(t.work), []);
+  } finally {
+    await tls.close();
+    await rm(certs.dir, { recursive: true, force: true });
     await t.close();
   }
 });
