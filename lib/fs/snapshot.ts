@@ -219,6 +219,10 @@ function fileBody(abs: string, size: number, signal?: AbortSignal): ReadableStre
   }, { highWaterMark: 0 });
 }
 
+function halves(a: BigInt64Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length * 2);
+}
+
 function errCode(e: unknown): string {
   return (e as { code?: string }).code ?? (e instanceof Error ? e.message : String(e));
 }
@@ -250,7 +254,11 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
   const abs = (rel: string) => `${root}/${rel}`;
 
   let prev: WalkResult = emptyWalk();
-  let prevIndex = new Map<string, number>();
+  let prevIndex: Map<string, number> | undefined = new Map<string, number>();
+  /** The previous walk's path → index map, built on first need (a no-op walk in the same order never needs it). */
+  function index(): Map<string, number> {
+    return prevIndex ??= indexOf(prev);
+  }
   /** Content hashes of files that were racily clean at the last walk (full mode). */
   let racy = new Map<string, string>();
 
@@ -301,8 +309,9 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     const pUid = prev.uid, cUid = cur.uid;
     const pGid = prev.gid, cGid = cur.gid;
     const pSize = prev.size, cSize = cur.size;
-    const pMt = prev.mtimeNs, cMt = cur.mtimeNs;
-    const pCt = prev.ctimeNs, cCt = cur.ctimeNs;
+    // Compare 64-bit times as two int32 halves: reading a BigInt64Array allocates a BigInt per element.
+    const pMt = halves(prev.mtimeNs), cMt = halves(cur.mtimeNs);
+    const pCt = halves(prev.ctimeNs), cCt = halves(cur.ctimeNs);
     const pIno = prev.ino, cIno = cur.ino;
     const pRdev = prev.rdev, cRdev = cur.rdev;
     const pLink = prev.linkTargets ?? [], cLink = cur.linkTargets ?? [];
@@ -310,7 +319,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     const toHash: number[] = [];
     for (let i = 0; i < n; i++) {
       const p = cPaths[i]!;
-      let j: number | undefined = pPaths[i] === p ? i : prevIndex.get(p);
+      let j: number | undefined = pPaths[i] === p ? i : index().get(p);
       if (j === undefined) {
         state[i] = ADDED;
         continue;
@@ -325,7 +334,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
         state[i] = REPLACED;
         continue;
       }
-      if (cMt[i] !== pMt[j]) {
+      if (cMt[2 * i] !== pMt[2 * j] || cMt[2 * i + 1] !== pMt[2 * j + 1]) {
         state[i] = MODIFIED;
         continue;
       }
@@ -340,7 +349,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
         continue;
       }
       if (!full) continue;
-      if (cCt[i] !== pCt[j]) {
+      if (cCt[2 * i] !== pCt[2 * j] || cCt[2 * i + 1] !== pCt[2 * j + 1]) {
         state[i] = MODIFIED;
         continue;
       }
@@ -359,7 +368,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
 
   function buildDiff(
     cur: WalkResult,
-    curIndex: Map<string, number>,
+    lazyIndex: () => Map<string, number>,
     state: Uint8Array,
     deletedIdx: number[],
   ): LayerDiff {
@@ -397,7 +406,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       const p = prev.paths[j]!;
       const parent = parentOf(p);
       if (parent !== "") {
-        const k = curIndex.get(parent);
+        const k = lazyIndex().get(parent);
         if (k === undefined) continue; // parent deleted too: its whiteout covers this
         if (cur.type[k] !== FileType.dir) continue; // parent became a non-directory
         const s = state[k]!;
@@ -412,7 +421,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       if (!emit[i]) continue;
       let parent = parentOf(cPaths[i]!);
       while (parent !== "") {
-        const k = curIndex.get(parent);
+        const k = lazyIndex().get(parent);
         if (k === undefined || emit[k]) break;
         emit[k] = 1;
         parent = parentOf(parent);
@@ -437,7 +446,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
         emit[k] = 1;
         let parent = parentOf(cPaths[k]!);
         while (parent !== "") {
-          const q = curIndex.get(parent);
+          const q = lazyIndex().get(parent);
           if (q === undefined || emit[q]) break;
           emit[q] = 1;
           parent = parentOf(parent);
@@ -551,14 +560,15 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       }
       const { cur, startNs } = await walkNow(io.signal);
       prev = cur;
-      prevIndex = indexOf(cur);
+      prevIndex = undefined;
       racy = await collectRacy(cur, startNs, io.signal);
     },
     async diff(io = {}) {
       const { cur, startNs } = await walkNow(io.signal);
       const { state, deleted } = await diffWalks(cur, io.signal);
-      const curIndex = indexOf(cur);
-      const result = buildDiff(cur, curIndex, state, deleted);
+      let curIndex: Map<string, number> | undefined;
+      const lazyIndex = () => curIndex ??= indexOf(cur);
+      const result = buildDiff(cur, lazyIndex, state, deleted);
       prev = cur;
       prevIndex = curIndex;
       racy = await collectRacy(cur, startNs, io.signal);
