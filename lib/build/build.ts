@@ -32,6 +32,7 @@ import { planFromDockerfile } from "./plan.ts";
 import { extractImage, resolveBaseImage } from "./_base.ts";
 import type { BuildPlan, StagePlan } from "./steps.ts";
 import type { BuildOptions, BuildProgressEvent, BuildResult, BuildRunOptions } from "./types.ts";
+import { createSecretStore } from "./secrets.ts";
 
 function parseKv(list: readonly string[] | undefined, env: Record<string, string | undefined>): Map<string, string> {
   const m = new Map<string, string>();
@@ -115,6 +116,8 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       ? { matches: (p: string) => matcher.ignores(p) }
       : undefined;
     const buildArgEnv = options.buildArgEnv ?? {};
+    const secrets = createSecretStore(options.secrets ?? [], { env: options.secretEnv ?? {} });
+    const runCacheDir = options.runCacheDir ?? join(workRoot, "kiln-run-cache");
     const plan = planFromDockerfile(text, {
       file,
       buildArgs: parseKv(options.buildArgs, buildArgEnv),
@@ -197,6 +200,8 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
         contextDir,
         ...(ignore ? { ignore } : {}),
         layerDir,
+        secrets,
+        runCacheDir,
         log,
         ...(signal ? { signal } : {}),
         progress,

@@ -13,6 +13,8 @@ import { DockerfileError } from "../dockerfile/errors.ts";
 import type { Platform } from "../image/types.ts";
 import { formatPlatform } from "../image/platform.ts";
 import type { BuildPlan, CommandForm, PlannedStep, StagePlan, Step } from "./steps.ts";
+import { heredocRunCommand, parseMountFlag } from "./mounts/mod.ts";
+import type { StepFile } from "./mounts/heredoc_run.ts";
 
 /** Options for {@linkcode planFromDockerfile}. */
 export interface PlanOptions {
@@ -150,11 +152,26 @@ function planStep(
     case "from":
       return fail("FROM inside a stage");
     case "run": {
-      if (ins.mounts.length > 0 || ins.mountSpecs.length > 0) fail("RUN --mount is not supported by kiln yet");
       if (ins.security === "insecure") fail("RUN --security=insecure is not supported by kiln");
       if (ins.devices.length > 0) fail("RUN --device is not supported by kiln");
       let cmd = commandOf(ins.command, ins.prependShell);
-      if (ins.heredocs.length > 0) {
+      let files: StepFile[] = [];
+      if (
+        ins.heredocs.length === 1 && ins.prependShell &&
+        body(ins.heredocs[0]!.data, ins.heredocs[0]!.chomp).startsWith("#!")
+      ) {
+        // A lone `#!` heredoc runs as a script file (lib/build/mounts heredocRunCommand), as BuildKit does.
+        const h = ins.heredocs[0]!;
+        const hr = heredocRunCommand({
+          cmdLine: ins.command[0] ?? "",
+          heredocs: [{ name: h.name, content: h.data, chomp: h.chomp }],
+        });
+        if (hr.files.length > 0) {
+          cmd = { shell: false, argv: hr.argv };
+          files = hr.files;
+        }
+      }
+      if (ins.heredocs.length > 0 && files.length === 0) {
         const first = ins.heredocs[0]!;
         if (
           ins.heredocs.length === 1 && ins.prependShell &&
@@ -168,16 +185,22 @@ function planStep(
         } else fail("RUN heredocs need the shell form");
       }
       const network = ins.network;
-      return mk(() => ({ kind: "run", cmd, ...(network !== undefined ? { network } : {}) }));
+      const where = `${file}:${line}`;
+      return mk((vars) => {
+        const mounts = ins.mountSpecs.map((m) => parseMountFlag(x(m, vars), { location: where }));
+        return {
+          kind: "run",
+          cmd,
+          ...(network !== undefined ? { network } : {}),
+          ...(mounts.length ? { mounts } : {}),
+          ...(files.length ? { files } : {}),
+        };
+      });
     }
     case "copy":
     case "add": {
-      if (ins.sourceContents.length > 0) {
-        fail(`${ins.kind.toUpperCase()} with heredoc sources is not supported by kiln yet`);
-      }
-      if (ins.kind === "add" && (ins.checksum !== undefined || ins.keepGitDir)) {
-        fail("ADD --checksum and --keep-git-dir are not supported by kiln yet");
-      }
+      // Heredoc bodies expand like BuildKit's: quotes and escapes kept as written.
+      const rawLexer = createShellLexer("\\", { rawQuotes: true, rawEscapes: true });
       return mk((vars) => {
         const from = ins.kind === "copy" && ins.from !== undefined ? x(ins.from, vars) : undefined;
         return {
@@ -191,6 +214,17 @@ function planStep(
           ...(ins.link ? { link: true } : {}),
           ...(ins.kind === "copy" && ins.parents ? { parents: true } : {}),
           ...(ins.excludes.length ? { exclude: ins.excludes.map((e) => x(e, vars)) } : {}),
+          ...(ins.sourceContents.length
+            ? {
+              inline: ins.sourceContents.map((h) => ({
+                name: h.name,
+                content: h.expand ? rawLexer.processWord(h.data, vars).value : h.data,
+              })),
+            }
+            : {}),
+          ...(ins.kind === "add" && ins.checksum !== undefined ? { checksum: x(ins.checksum, vars) } : {}),
+          ...(ins.kind === "add" && ins.keepGitDir ? { keepGitDir: true } : {}),
+          ...(ins.kind === "add" && ins.unpack !== undefined ? { unpack: ins.unpack } : {}),
         };
       });
     }

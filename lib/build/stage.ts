@@ -16,6 +16,9 @@ import { copyInto } from "../copy/copy.ts";
 import { addInto } from "../copy/add.ts";
 import type { PathMatcher } from "../copy/types.ts";
 import { resolveInRoot } from "../copy/resolve.ts";
+import { copyInlineFiles } from "../copy/heredoc.ts";
+import { type PreparedMounts, prepareMounts } from "./mounts/prepare.ts";
+import type { SecretStore } from "./secrets.ts";
 import { type Compression, writeLayerFile } from "./_layer_file.ts";
 import { envMap, getEnv, shellForm } from "./config.ts";
 import { applyMetadata, type MetadataState } from "./instructions/metadata.ts";
@@ -56,6 +59,10 @@ export interface StageEnv {
   ignore?: PathMatcher;
   /** Scratch directory for this stage's layer files. */
   layerDir: string;
+  /** Secrets for `RUN --mount=type=secret` (`--secret`). */
+  secrets?: SecretStore;
+  /** Persistent directory of `RUN --mount=type=cache` caches (default: `<layerDir>/run-cache`, not persistent). */
+  runCacheDir?: string;
   /** Logger. */
   log: Logger;
   /** Abort signal. */
@@ -246,9 +253,24 @@ export async function buildStage(
         for (const [k, v] of state.args) if (getEnv(runEnv, k) === undefined) runEnv.push(`${k}=${v}`);
         await ensureDir(dir, workdir, { uid: 0, gid: 0 });
         const sb = await env.sandbox();
+        // RUN --mount and heredoc script files (lib/build/mounts); released after the step.
+        let prepared: PreparedMounts | undefined;
+        if (step.mounts?.length || step.files?.length) {
+          prepared = await prepareMounts(step.mounts ?? [], {
+            contextDir: env.contextDir,
+            ...(env.ignore ? { contextIgnore: env.ignore } : {}),
+            resolveFrom: async (from) => (await env.copySource(from, where)).dir,
+            cacheDir: env.runCacheDir ?? `${env.layerDir}/run-cache`,
+            scratchDir: env.layerDir,
+            ...(env.secrets ? { secrets: env.secrets } : {}),
+            location: where,
+            ...(env.signal ? { signal: env.signal } : {}),
+          }, { files: step.files ?? [] });
+        }
         const res = await sb.run({
           argv,
-          env: runEnv,
+          env: prepared?.env.length ? [...runEnv, ...prepared.env] : runEnv,
+          ...(prepared?.mounts.length ? { mounts: prepared.mounts } : {}),
           cwd: workdir,
           user,
           ...(step.network ? { network: step.network } : {}),
@@ -261,7 +283,7 @@ export async function buildStage(
             env.progress({ type: "output", step: stepNo, stream: "stderr", line });
           },
           ...(env.signal ? { signal: env.signal } : {}),
-        });
+        }).finally(() => prepared?.release());
         if (res.exitCode !== 0) {
           throw new KilnError(
             `${where}: step ${stepNo}/${env.counter.total} "${oneLine(source.text)}" failed: exit code ${res.exitCode}`,
@@ -295,8 +317,23 @@ export async function buildStage(
           ...(env.fixedTime !== undefined ? { now: env.fixedTime } : {}),
           ...(env.signal ? { signal: env.signal } : {}),
         };
-        if (step.add) await addInto({ ...common, tmpDir: env.layerDir });
-        else await copyInto(common);
+        if (step.inline?.length) {
+          const { srcRoot: _s, sources: _src, ignore: _i, parents: _p, ...rest } = common as typeof common & {
+            ignore?: unknown;
+            parents?: unknown;
+          };
+          await copyInlineFiles({ ...rest, files: step.inline, tmpDir: env.layerDir });
+          if (step.sources.length === 0) return;
+        }
+        if (step.add) {
+          await addInto({
+            ...common,
+            tmpDir: env.layerDir,
+            ...(step.checksum !== undefined ? { checksum: step.checksum } : {}),
+            ...(step.keepGitDir ? { keepGitDir: true } : {}),
+            ...(step.unpack !== undefined ? { unpack: step.unpack } : {}),
+          });
+        } else await copyInto(common);
         return;
       }
       case "workdir": {

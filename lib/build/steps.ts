@@ -7,6 +7,8 @@
  * @module
  */
 import type { HealthcheckFlags } from "./config.ts";
+import type { RunMount } from "./mounts/parse.ts";
+import type { StepFile } from "./mounts/heredoc_run.ts";
 
 /** Where an instruction came from (for messages and history). */
 export interface StepSource {
@@ -28,6 +30,10 @@ export type Step =
     cmd: CommandForm;
     /** `--network`. */
     network?: "default" | "none" | "host";
+    /** `--mount`s, expanded and parsed (lib/build/mounts). */
+    mounts?: RunMount[];
+    /** Files the step needs mounted read-only (a `#!` heredoc script). */
+    files?: StepFile[];
   }
   | {
     /** COPY or ADD. */
@@ -50,6 +56,14 @@ export type Step =
     exclude?: string[];
     /** `--parents`. */
     parents?: boolean;
+    /** Heredoc sources (`COPY <<EOF /dst`), bodies chomped and expanded. */
+    inline?: { name: string; content: string }[];
+    /** ADD `--checksum`. */
+    checksum?: string;
+    /** ADD `--keep-git-dir`. */
+    keepGitDir?: boolean;
+    /** ADD `--unpack` (undefined: default). */
+    unpack?: boolean;
   }
   | {
     /** ENV. */

@@ -10,6 +10,7 @@ import type { Descriptor, ImageConfig, Manifest, Platform } from "../image/types
 import type { Walker } from "../fs/types.ts";
 import type { SnapshotMode } from "../fs/snapshot.ts";
 import type { RegistryOptions } from "../registry/options.ts";
+import type { SecretSpec } from "./secrets.ts";
 
 /** Registry transport options (kaniko's transport flags and credentials), as lib/registry takes them. */
 export type BuildRegistryOptions = Omit<RegistryOptions, "signal" | "logger" | "platform">;
@@ -30,6 +31,12 @@ export interface BuildOptions {
   buildArgs?: string[];
   /** Values for bare `--build-arg K` (kaniko reads them from its environment). */
   buildArgEnv?: Record<string, string | undefined>;
+  /** `--secret id=…,src=…|env=…` (parse with lib/build/secrets.ts `parseSecretFlag`); `env=` reads `secretEnv`. */
+  secrets?: SecretSpec[];
+  /** Environment `--secret …,env=VAR` reads (library code never reads the process environment). */
+  secretEnv?: Record<string, string | undefined>;
+  /** Persistent directory for `RUN --mount=type=cache` (default `<workDir or tmpdir>/kiln-run-cache`). */
+  runCacheDir?: string;
   /** `--target`: the stage to build (default the last). */
   target?: string;
   /** `--skip-unused-stages`: build only the stages the target depends on. */
