@@ -182,8 +182,8 @@ Deno.test("planBuild() rejects references to the current, later or missing stage
     'Dockerfile:1: failed to parse platform linux/arm/v7/x: "linux/arm/v7/x" is not a valid platform',
   );
   assertEquals(
-    err("ARG A=${X:?must be set}\nFROM a\n"),
-    'Dockerfile:1: failed to process "${X:?must be set}": X: must be set',
+    err("ARG A=${X:?must_be_set}\nFROM a\n"),
+    'Dockerfile:1: failed to process "${X:?must_be_set}": X: must_be_set',
   );
   assertEquals(err("FROM ${X:?need X}\n").startsWith("Dockerfile:1: failed to process"), true);
   // FROM <name> of a later (or the same) stage is an image, as in BuildKit.
