@@ -1,0 +1,125 @@
+/** `kiln build` flags → BuildOptions, and the CLI's exit codes. */
+import { BUILD_FLAGS, buildOptionsFromFlags } from "../../../cli/commands/build.ts";
+import { parseFlags } from "../../../cli/flags.ts";
+import { main } from "../../../cli/main.ts";
+import type { CliIO } from "../../../cli/command.ts";
+import { UsageError } from "../../../lib/util/errors.ts";
+import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "../../assert.ts";
+
+function io(env: Record<string, string> = {}): CliIO & { out: string[]; err: string[] } {
+  const out: string[] = [], err: string[] = [];
+  return {
+    out,
+    err,
+    stdout: (d) => {
+      out.push(typeof d === "string" ? d : new TextDecoder().decode(d));
+      return Promise.resolve();
+    },
+    stderr: (d) => {
+      err.push(d);
+      return Promise.resolve();
+    },
+    stdin: () => new ReadableStream(),
+    env,
+    cwd: "/work/ctx-parent",
+    signal: new AbortController().signal,
+  };
+}
+
+function opts(args: string[], env: Record<string, string> = {}) {
+  const i = io(env);
+  return buildOptionsFromFlags(parseFlags(args, BUILD_FLAGS, env).values, i);
+}
+
+Deno.test("kiln build flags: kebab names, camelCase aliases, short forms and repeats map to BuildOptions", () => {
+  const o = opts([
+    "-f",
+    "docker/Dockerfile",
+    "-c",
+    "dir://ctx",
+    "-d",
+    "reg/a:1",
+    "--destination=reg/a:2",
+    "--build-arg",
+    "A=1",
+    "--build-arg=B",
+    "--snapshotMode=redo",
+    "--tarPath",
+    "out/i.tar",
+    "--noPush",
+    "--customPlatform=linux/arm64",
+    "--label",
+    "k=v",
+    "--single-snapshot=true",
+    "--reproducible",
+    "--compression=zstd",
+    "--compression-level=9",
+    "--insecure-registry",
+    "r:5000",
+    "--registry-map=index.docker.io=mirror.local;quay.io=q.local",
+    "--build-context",
+    "base=oci-layout:///l:latest",
+    "--ignore-path=/cache",
+    "--ignore-var-run=false",
+    "--target",
+    "final",
+  ], { B: "from-env" });
+  assertEquals(o.context, "/work/ctx-parent/ctx");
+  assertEquals(o.dockerfile, "docker/Dockerfile");
+  assertEquals(o.destinations, ["reg/a:1", "reg/a:2"]);
+  assertEquals(o.buildArgs, ["A=1", "B"]);
+  assertEquals(o.buildArgEnv?.B, "from-env");
+  assertEquals(o.snapshotMode, "redo");
+  assertEquals(o.tarPath, "/work/ctx-parent/out/i.tar");
+  assertEquals(o.noPush, true);
+  assertEquals(o.platform, "linux/arm64");
+  assertEquals(o.labels, { k: "v" });
+  assertEquals([o.singleSnapshot, o.reproducible, o.compression, o.compressionLevel], [true, true, "zstd", 9]);
+  assertEquals(o.registry?.insecureRegistries, ["r:5000"]);
+  assertEquals(o.registry?.registryMap, { "index.docker.io": ["mirror.local"], "quay.io": ["q.local"] });
+  assertEquals(o.buildContexts, { base: "oci-layout:///l:latest" });
+  assertEquals([o.ignorePaths, o.ignoreVarRun, o.target], [["/cache"], false, "final"]);
+});
+
+Deno.test("kiln build flags: environment fallbacks and SOURCE_DATE_EPOCH", () => {
+  const o = opts([], { KANIKO_NO_PUSH: "true", KANIKO_REGISTRY_MIRROR: "m1,m2", SOURCE_DATE_EPOCH: "1700000000" });
+  assertEquals(o.noPush, true);
+  assertEquals(o.registry?.registryMirrors, ["m1", "m2"]);
+  assertEquals(o.sourceDateEpoch, 1700000000);
+  assertEquals(o.sandbox, "sandbox");
+  assertEquals(opts(["--in-place", "--force"]).sandbox, "in-place");
+});
+
+Deno.test("kiln build flags: --cache=true and bad values are usage errors", () => {
+  assertThrows(() => opts(["--cache=true"]), UsageError, "--cache is not supported");
+  assertEquals(opts(["--cache=false"]).noPush, false);
+  assertThrows(() => opts(["--snapshot-mode=fast"]), UsageError, "snapshot-mode");
+  assertThrows(() => opts(["--compression=xz"]), UsageError, "compression");
+  assertThrows(() => opts(["--sandbox", "--in-place"]), UsageError);
+  assertThrows(() => opts(["--label=novalue"]), UsageError, "KEY=VALUE");
+});
+
+Deno.test({
+  name: "kiln (no subcommand) builds examples/hello; exit 0 on success, 1 on a build error, 2 on a usage error",
+  ignore: skipUnless("cli build", "root"),
+  async fn() {
+    const out = Deno.makeTempDirSync();
+    const ok = io();
+    ok.cwd = REPO_ROOT;
+    const code = await main(["-c", "examples/hello", "--no-push", `--oci-layout-path=${out}/l`, "-v", "error"], ok);
+    assertEquals(code, 0, ok.err.join(""));
+    assertMatch(ok.out.join(""), /^sha256:[0-9a-f]{64}\n$/);
+    const bad = io();
+    bad.cwd = REPO_ROOT;
+    assertEquals(await main(["build", "-c", "examples/hello", "-f", "nope.Dockerfile", "--no-push"], bad), 2);
+    const fail = io();
+    fail.cwd = out;
+    Deno.writeTextFileSync(`${out}/Dockerfile`, "FROM scratch\nCOPY missing /x\n");
+    assertEquals(await main(["build", "-c", out, "--no-push", "-v", "error"], fail), 1);
+    assertEquals(fail.err.length, 1, fail.err.join(""));
+    assert(fail.err[0]!.startsWith("Dockerfile:2: "), fail.err[0]);
+    assertEquals(await main(["build", "--bogus"], io()), 2);
+    Deno.removeSync(out, { recursive: true });
+  },
+});
