@@ -32,11 +32,8 @@ export interface HeredocRun {
   files: StepFile[];
 }
 
-/**
- * Where shebang heredoc scripts are mounted (BuildKit: `/dev/pipes`; a mount point under /dev would be hidden by
- * the sandbox's own /dev, so kiln uses a directory the sandbox creates and removes after the step).
- */
-export const DEFAULT_PIPES_DIR = "/.kiln-pipes";
+/** Where shebang heredoc scripts are mounted, as in BuildKit (the sandbox makes mount points below /dev in its own /dev). */
+export const DEFAULT_PIPES_DIR = "/dev/pipes";
 
 /** Strips leading tabs from each line (`<<-`). */
 export function chompTabs(s: string): string {
@@ -54,8 +51,8 @@ export function isSingleHeredoc(cmdLine: string): boolean {
 /**
  * Builds the command of a RUN with heredocs:
  * - the line is just `<<EOF` and the body starts with `#!`: the body becomes an executable file
- *   `<pipesDir>/<name>` (0755, mounted read-only for the step) that is run directly. BuildKit uses `/dev/pipes`;
- *   kiln's sandbox mounts a fresh /dev over the rootfs's, so the default is {@linkcode DEFAULT_PIPES_DIR};
+ *   `<pipesDir>/<name>` (0755, mounted read-only for the step; default {@linkcode DEFAULT_PIPES_DIR}) that is run
+ *   directly;
  * - the line is just `<<EOF`: the body is run by the stage's shell (`sh -c <body>`);
  * - otherwise the line and every body are joined back into one script for the shell, which does the
  *   redirections itself (so `RUN <<A cat > f1 && <<B cat > f2` and `RUN python3 <<EOF` work).

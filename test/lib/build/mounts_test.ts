@@ -70,7 +70,7 @@ Deno.test("heredocRunCommand() handles single, shebang and multi-heredoc RUNs", 
     cmdLine: "<<EOT",
     heredocs: [{ name: "EOT", content: "#!/usr/bin/env python3\nprint(1)\n", chomp: false }],
   });
-  assertEquals(sb.argv, ["/.kiln-pipes/EOT"]);
+  assertEquals(sb.argv, ["/dev/pipes/EOT"]);
   assertEquals(sb.files[0]?.mode, 0o755);
   const multi = heredocRunCommand({
     cmdLine: "<<A cat > /a && <<B cat > /b",
