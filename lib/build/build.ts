@@ -76,7 +76,15 @@ function findStage(results: Map<number, StageResult>, plan: BuildPlan, ref: stri
 export async function build(options: BuildOptions, run: BuildRunOptions = {}): Promise<BuildResult> {
   const log: Logger = run.logger ?? nullLogger;
   const signal = run.signal;
+  const steps: BuildResult["steps"] = [];
   const progress = (e: BuildProgressEvent) => {
+    if (e.type === "step-done") {
+      steps.push({
+        instruction: e.instruction,
+        durationMs: e.durationMs,
+        ...(e.layerSize === undefined ? {} : { layerSize: e.layerSize }),
+      });
+    }
     try {
       run.onProgress?.(e);
     } catch (err) {
@@ -308,7 +316,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       config: await image.config(),
       platform: { architecture: config.architecture, os: config.os },
       outputs,
-      steps: [],
+      steps,
     };
   } catch (e) {
     if (signal?.aborted && !(e instanceof KilnError)) throw new AbortedError("Build aborted");
