@@ -185,7 +185,7 @@ Deno.test("planBuild() rejects references to the current, later or missing stage
     err("ARG A=${X:?must_be_set}\nFROM a\n"),
     'Dockerfile:1: failed to process "${X:?must_be_set}": X: must_be_set',
   );
-  assertEquals(err("FROM ${X:?need X}\n").startsWith("Dockerfile:1: failed to process"), true);
+  assertEquals(err("FROM ${X:?needX}\n").startsWith("Dockerfile:1: failed to process"), true);
   // FROM <name> of a later (or the same) stage is an image, as in BuildKit.
   assertEquals(plan("FROM later AS first\nFROM a AS later\n").stages[0]!.base, { kind: "image", ref: "later" });
   assertEquals(plan("FROM self AS self\n").stages[0]!.base, { kind: "image", ref: "self" });
