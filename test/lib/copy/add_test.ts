@@ -169,3 +169,61 @@ Deno.test("addInto() restores xattrs (security.capability) from PAX headers", {
     t.cleanup();
   }
 });
+
+Deno.test("addInto() adds git sources (ref, subdir, --keep-git-dir, commit checksum)", {
+  ignore: skipUnless("addInto git", "git"),
+}, async () => {
+  const { git, startGitServer } = await import("../../fixtures/git_server.ts");
+  const t = setup();
+  const projectRoot = `${t.base}/repos`;
+  const src = `${t.base}/src`;
+  fs.mkdirSync(`${src}/docs`, { recursive: true });
+  git(src, "init", "-q", "-b", "main");
+  fs.writeFileSync(`${src}/README`, "v1\n");
+  fs.writeFileSync(`${src}/docs/guide.md`, "guide\n");
+  git(src, "add", ".");
+  git(src, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "one");
+  git(src, "tag", "v1");
+  const v1 = git(src, "rev-parse", "HEAD").trim();
+  fs.writeFileSync(`${src}/README`, "v2\n");
+  git(src, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-am", "two");
+  fs.mkdirSync(projectRoot);
+  git(t.base, "clone", "-q", "--bare", src, `${projectRoot}/repo.git`);
+  const server = await startGitServer({ projectRoot });
+  try {
+    const url = `${server.url}/repo.git`;
+    await addInto({ srcRoot: t.ctx, sources: [url], dest: "/main/", destRoot: t.root, tmpDir: t.base });
+    assertEquals(fs.readFileSync(`${t.root}/main/README`, "utf8"), "v2\n");
+    assert(!fs.existsSync(`${t.root}/main/.git`));
+    await addInto({ srcRoot: t.ctx, sources: [`${url}#v1:docs`], dest: "/docs", destRoot: t.root, tmpDir: t.base });
+    assertEquals(fs.readFileSync(`${t.root}/docs/guide.md`, "utf8"), "guide\n");
+    await addInto({
+      srcRoot: t.ctx,
+      sources: [`${url}#v1`],
+      dest: "/kept/",
+      destRoot: t.root,
+      keepGitDir: true,
+      checksum: v1.slice(0, 12),
+      tmpDir: t.base,
+    });
+    assertEquals(fs.readFileSync(`${t.root}/kept/README`, "utf8"), "v1\n");
+    assert(fs.existsSync(`${t.root}/kept/.git`));
+    await assertRejects(
+      () =>
+        addInto({
+          srcRoot: t.ctx,
+          sources: [`${url}#v1`],
+          dest: "/bad/",
+          destRoot: t.root,
+          checksum: "deadbeef",
+          tmpDir: t.base,
+          location: "Dockerfile:5",
+        }),
+      KilnError,
+      "Dockerfile:5: ADD: checksum mismatch",
+    );
+  } finally {
+    await server.close();
+    t.cleanup();
+  }
+});
