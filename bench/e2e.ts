@@ -42,11 +42,11 @@ const { values } = parseArgs({
 });
 const short = values.short!;
 const mode = short ? "short" : "full";
-const runs = Number(values.runs ?? (short ? 3 : 5));
+const runs = Number(values.runs ?? (short ? 5 : 5));
 const only = values.only ? new Set(values.only.split(",")) : undefined;
 const want = (name: string) => only === undefined || only.has(name);
 const SIZES = short
-  ? { treeFiles: 20_000, smallFiles: 5_000, bigFiles: 4, bigFileMiB: 8, mediumFiles: 320 }
+  ? { treeFiles: 50_000, smallFiles: 5_000, bigFiles: 4, bigFileMiB: 8, mediumFiles: 320 }
   : { treeFiles: 100_000, smallFiles: 20_000, bigFiles: 40, bigFileMiB: 10, mediumFiles: 1000 };
 
 function has(cmd: string): boolean {
@@ -286,7 +286,7 @@ try {
       await stream.pipeTo(new WritableStream());
       await result;
     };
-    const exportRuns = short ? runs : Math.min(runs, 3);
+    const exportRuns = short ? 2 : 3;
     const tasks: Task[] = [exportOnce, sh(`tar -C '${root}' -cf - . | gzip -6 >/dev/null`)];
     if (has("pigz")) tasks.push(sh(`tar -C '${root}' -cf - . | pigz -6 >/dev/null`));
     const [k, g, p] = await bestOf(tasks, exportRuns);

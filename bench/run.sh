@@ -5,7 +5,7 @@
 #
 #   bash bench/run.sh [--short] [--gate] [--micro] [--json FILE] [--only name,name]
 #
-#   --short   small fixtures (20k-file tree, 5k small files, 64 MB tree); < 1 minute. CI runs this with --gate.
+#   --short   small fixtures (50k-file tree, 5k small files, 64 MB tree); about 40 s. CI runs this with --gate.
 #   --gate    exit 1 when a ratio is worse than its threshold for this mode.
 #   --micro   also run the `deno bench` micro-benchmarks (bench/*_bench.ts that use Deno.bench) with --json
 #             into .work/bench-micro.json and print their summary.
