@@ -121,7 +121,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
     }
     const { matcher } = await loadDockerignore(contextDir, dockerfilePath ? { dockerfilePath } : {});
     const ignore: PathMatcher | undefined = matcher.patterns.length > 0
-      ? { matches: (p: string) => matcher.ignores(p) }
+      ? { matches: (p: string) => matcher.ignores(p), canSkipDir: (p: string) => matcher.canSkipDir(p) }
       : undefined;
     const buildArgEnv = options.buildArgEnv ?? {};
     const secrets = createSecretStore(options.secrets ?? [], { env: options.secretEnv ?? {} });

@@ -147,9 +147,14 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
         c.fail(`cannot read source ${rel || src}: ${(e as Error).message}`, e);
       }
       if (rel !== "" && excluder?.matches(rel) && !(st.isDirectory() && excluder.hasExceptions)) return;
+      let ignoredDir = false;
       if (rel !== "" && opts.ignore && ignoreRel !== undefined) {
         const ctxRel = ignoreRel(src);
-        if (ctxRel !== undefined && opts.ignore.matches(ctxRel) && !st.isDirectory()) return;
+        if (ctxRel !== undefined && opts.ignore.matches(ctxRel)) {
+          if (!st.isDirectory()) return;
+          if (opts.ignore.canSkipDir?.(ctxRel)) return;
+          ignoredDir = true; // walk it for `!` exceptions; drop it again if nothing in it is kept
+        }
       }
       let applyInfo = true;
       if (st.isDirectory()) {
@@ -169,6 +174,10 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
         const names = (await fsp.readdir(src)).sort();
         for (const n of names) {
           await c.copyEntry(src + "/" + n, target + "/" + n, rel === "" ? n : rel + "/" + n, true);
+        }
+        if (ignoredDir && created && (await fsp.readdir(target)).length === 0) {
+          await fsp.rmdir(target);
+          return;
         }
         applyInfo = overwriteMeta || created;
         if (applyInfo) c.record(target);

@@ -20,6 +20,11 @@ export interface CopyOwner {
 export interface PathMatcher {
   /** True if the path is excluded. */
   matches(path: string): boolean;
+  /**
+   * Optional: true if the excluded directory `path` can be skipped whole (no `!` exception could re-include
+   * anything below it). Without it, excluded directories are walked and left out when nothing in them is kept.
+   */
+  canSkipDir?(path: string): boolean;
 }
 
 /** Options shared by {@linkcode copyInto} and {@linkcode addInto}. */

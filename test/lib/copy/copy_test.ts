@@ -247,3 +247,15 @@ Deno.test("copyInlineFiles() writes heredoc files 0644 and honours --chmod", asy
     t.cleanup();
   }
 });
+
+Deno.test("copyInto() leaves out .dockerignored directories whole unless an exception keeps something", async () => {
+  const t = setup();
+  try {
+    const ignore = compilePatterns(["src", "!src/sub/x.go", "docs"]);
+    await copyInto({ srcRoot: t.ctx, sources: ["."], dest: "/w/", destRoot: t.root, ignore });
+    assert(!fs.existsSync(`${t.root}/w/docs`));
+    assert(fs.existsSync(`${t.root}/w/src/sub/x.go`) && !fs.existsSync(`${t.root}/w/src/main.go`));
+  } finally {
+    t.cleanup();
+  }
+});
