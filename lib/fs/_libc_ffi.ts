@@ -51,12 +51,21 @@ type DenoFfi = {
   UnsafePointerView?: new (p: unknown) => { getInt32(off?: number): number };
 };
 
+// dlopen costs ~1 ms per call in Deno and every call leaks a handle: open once per process. This caches an
+// immutable capability of the runtime, not configuration.
+const opened: { lib?: LibcFfi | null } = {};
+
 /**
- * Opens libc through Deno's FFI.
+ * Opens libc through Deno's FFI (once per process; later calls return the same adapter).
  *
  * @returns The adapter, or `undefined` when FFI is unavailable or refused.
  */
 export function openLibcFfi(): LibcFfi | undefined {
+  if (opened.lib === undefined) opened.lib = dlopenLibc() ?? null;
+  return opened.lib ?? undefined;
+}
+
+function dlopenLibc(): LibcFfi | undefined {
   const D = (globalThis as unknown as { Deno?: DenoFfi }).Deno;
   if (typeof D?.dlopen !== "function" || D.UnsafePointerView === undefined) return undefined;
   try {
