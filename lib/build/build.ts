@@ -158,9 +158,11 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       const fromStage = findStage(results, plan, stage.base);
       let baseConfig: ImageConfig;
       let baseLayers: Layer[];
+      let baseArgs: [string, string][] | undefined;
       if (fromStage) {
         baseConfig = fromStage.config;
         baseLayers = fromStage.layers;
+        baseArgs = fromStage.args;
       } else {
         const b = await resolveBaseImage(stage.base, {
           where,
@@ -260,7 +262,11 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
         },
       };
 
-      const result = await buildStage(stage, { config: baseConfig, layers: baseLayers }, env);
+      const result = await buildStage(stage, {
+        config: baseConfig,
+        layers: baseLayers,
+        ...(baseArgs ? { args: baseArgs } : {}),
+      }, env);
       if (needRootfs.has(stage.index)) {
         await env.rootfs(); // later stages read it (COPY --from / FROM <stage>)
         results.set(stage.index, { ...result, rootfs: rootDir });

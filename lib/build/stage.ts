@@ -20,7 +20,7 @@ import { copyInlineFiles } from "../copy/heredoc.ts";
 import { type PreparedMounts, prepareMounts } from "./mounts/prepare.ts";
 import type { SecretStore } from "./secrets.ts";
 import { type Compression, writeLayerFile } from "./_layer_file.ts";
-import { envMap, getEnv, shellForm } from "./config.ts";
+import { envMap, shellForm } from "./config.ts";
 import { applyMetadata, type MetadataState } from "./instructions/metadata.ts";
 import type { StagePlan, Step, StepSource } from "./steps.ts";
 import type { BuildProgressEvent } from "./types.ts";
@@ -47,6 +47,8 @@ export interface StageResult {
   baseLayerCount: number;
   /** The stage's rootfs directory (for COPY --from and FROM <stage>), when it was materialized. */
   rootfs?: string;
+  /** ARGs declared in the stage with their values (inherited by `FROM <stage>`, as BuildKit does). */
+  args?: [string, string][];
 }
 
 /** What the stage builder needs from the build. */
@@ -135,7 +137,7 @@ export function stageVars(config: ImageConfig, args: ReadonlyMap<string, string>
  */
 export async function buildStage(
   plan: StagePlan,
-  base: { config: ImageConfig; layers: Layer[] },
+  base: { config: ImageConfig; layers: Layer[]; args?: readonly [string, string][] },
   env: StageEnv,
 ): Promise<Omit<StageResult, "rootfs">> {
   const config: ImageConfig = structuredClone(base.config);
@@ -143,9 +145,19 @@ export async function buildStage(
   config.rootfs = { type: "layers", diff_ids: [...config.rootfs.diff_ids] };
   delete config.created;
   const layers = [...base.layers];
+  const vars = new Map<string, string>();
+  for (const e of config.config?.Env ?? []) {
+    const k = e.indexOf("=");
+    vars.set(k < 0 ? e : e.slice(0, k), k < 0 ? "" : e.slice(k + 1));
+  }
+  for (const [k, v] of base.args ?? []) {
+    vars.delete(k);
+    vars.set(k, v);
+  }
   const state: MetadataState = {
     config,
-    args: new Map(),
+    args: new Map(base.args ?? []),
+    vars,
     metaArgs: env.metaArgs,
     buildArgs: env.buildArgs,
     cmdSet: false,
@@ -199,7 +211,7 @@ export async function buildStage(
       line: planned.line,
     });
     env.log.info(`STEP ${stepNo}/${env.counter.total}: ${planned.text}`);
-    const step = planned.resolve(stageVars(config, state.args));
+    const step = planned.resolve(state.vars);
     let changesFs = false;
     if (!applyMetadata(state, step, where)) {
       changesFs = true;
@@ -238,6 +250,7 @@ export async function buildStage(
     config,
     layers,
     baseLayerCount: base.layers.length,
+    args: [...state.args],
   };
 
   async function runFsStep(step: Step, source: StepSource, where: string, stepNo: number): Promise<void> {
@@ -249,8 +262,8 @@ export async function buildStage(
         const argv = step.cmd.shell ? shellForm(cfg, step.cmd.command) : step.cmd.argv;
         if (argv.length === 0) throw new KilnError(`${where}: RUN needs a command`);
         const user = await resolveUser(dir, cfg.User ?? "");
-        const runEnv = [...(cfg.Env ?? [])];
-        for (const [k, v] of state.args) if (getEnv(runEnv, k) === undefined) runEnv.push(`${k}=${v}`);
+        // ENV and declared ARGs, the last writer of a name winning (BuildKit's dispatch environment).
+        const runEnv = [...state.vars].map(([k, v]) => `${k}=${v}`);
         await ensureDir(dir, workdir, { uid: 0, gid: 0 });
         const sb = await env.sandbox();
         // RUN --mount and heredoc script files (lib/build/mounts); released after the step.
