@@ -16,6 +16,7 @@ import { FileType, type Walker, type WalkResult } from "../../../lib/fs/types.ts
 import { createNativeWalker } from "../../../lib/fs/walker_native.ts";
 import { createTsWalker } from "../../../lib/fs/walker_ts.ts";
 import { loadWalker, xattrReaderOf } from "../../../lib/fs/walker.ts";
+import { createSnapshotter } from "../../../lib/fs/snapshot.ts";
 
 const addon = loadAddon();
 const ffi = trySyscalls({ prefer: "ffi" });
@@ -360,6 +361,39 @@ if (addon.ok) {
           if (opts.xattrs) assertEquals(a.xattrs![i], b.xattrs![j], `${p} xattrs`);
         }
       }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+}
+
+if (addon.ok) {
+  Deno.test("native and TS walkers: same snapshot diffs and the same layer entries", async () => {
+    const root = makeTree();
+    try {
+      const walkers = [createTsWalker(), createNativeWalker(addon.addon)];
+      const snaps = walkers.map((walker) => createSnapshotter({ root, walker, mode: "full" }));
+      for (const s of snaps) await s.init();
+      writeFileSync(`${root}/a.txt`, "changed!");
+      rmSync(`${root}/d1/d2`, { recursive: true });
+      mkdirSync(`${root}/new/deeper`, { recursive: true });
+      writeFileSync(`${root}/new/deeper/f`, "n");
+      chmodSync(`${root}/empty`, 0o600);
+      symlinkSync("a.txt", `${root}/link2`);
+      const diffs = [];
+      for (const s of snaps) diffs.push(await s.diff());
+      const [a, b] = diffs as [(typeof diffs)[0], (typeof diffs)[0]];
+      assertEquals([a.added, a.modified, a.deleted, a.opaque], [b.added, b.modified, b.deleted, b.opaque]);
+      assert(a.added.includes("new/deeper/f") && a.modified.includes("a.txt") && a.deleted.includes("d1/d2"));
+      const headers = async (d: typeof a) => {
+        const out = [];
+        for await (const e of d.entries({ mtime: 0 })) {
+          out.push(e.header);
+          if (e.body) await e.body.cancel();
+        }
+        return out;
+      };
+      assertEquals(await headers(a), await headers(b));
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
