@@ -177,7 +177,7 @@ function componentMatches(glob: string, name: string): boolean {
 
 /**
  * Compiles `.dockerignore` patterns (from {@linkcode parseDockerignore}, or raw: they are trimmed and cleaned
- * again, as Docker's pattern matcher does).
+ * again, as Docker's pattern matcher does, and a leading `/` is dropped).
  *
  * @param patterns Patterns; `!` marks an exception.
  * @returns The matcher.
@@ -203,6 +203,8 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
       exclusion = true;
       p = p.slice(1);
     }
+    // Relative to the context root, as the reader makes them (patterns may also come from elsewhere).
+    if (p.length > 1 && p.startsWith("/")) p = cleanPath(p).slice(1) || ".";
     compiled.push({ exclusion, text: p, dirs: p.split("/"), ...compilePattern(p) });
   }
   const hasExceptions = compiled.some((c) => c.exclusion);
