@@ -17,6 +17,8 @@ export interface Copier {
   readonly destRoot: string;
   readonly changed: string[];
   readonly prefix: string;
+  /** The parsed `--chmod`, if any. */
+  readonly chmod: ChmodSpec | undefined;
   fail(message: string, cause?: unknown): never;
   checkAbort(): void;
   /** Owner for an entry whose source owner is `src`. */
@@ -50,6 +52,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
     destRoot,
     changed,
     prefix,
+    chmod,
     fail(message: string, cause?: unknown): never {
       throw new KilnError(`${prefix}: ${message}`, cause === undefined ? {} : { cause });
     },

@@ -257,15 +257,15 @@ async function mkdirpConfined(c: Copier, root: string, parts: string[]): Promise
   }
 }
 
-function fileNameFromResponse(url: URL, res: Response): string {
-  const cd = res.headers.get("content-disposition");
-  const m = cd ? /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(cd) : null;
-  if (m?.[1]) {
-    const n = decodeURIComponent(m[1]).split("/").pop();
-    if (n && n !== "." && n !== "..") return n;
+/** The file name BuildKit gives a downloaded source: the URL path's last element, else `__unnamed__`. */
+function fileNameFromUrl(url: URL): string {
+  let base: string | undefined;
+  try {
+    base = decodeURIComponent(url.pathname).split("/").filter((x) => x !== "").pop();
+  } catch {
+    base = url.pathname.split("/").filter((x) => x !== "").pop();
   }
-  const base = decodeURIComponent(url.pathname).split("/").filter((x) => x !== "").pop();
-  return base && base !== ".." ? base : "index.html";
+  return base && base !== "." && base !== ".." ? base : "__unnamed__";
 }
 
 async function addUrl(
@@ -293,7 +293,7 @@ async function addUrl(
     await res.body?.cancel();
     c.fail(`cannot download ${shown}: HTTP ${res.status} ${res.statusText}`.trimEnd());
   }
-  const name = fileNameFromResponse(url, res);
+  const name = fileNameFromUrl(url);
   const tmpDir = opts.tmpDir ?? parentOf(c.destRoot);
   const tmp = await fsp.mkdtemp(`${tmpDir}/.kiln-add-`);
   try {

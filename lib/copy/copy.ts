@@ -180,7 +180,11 @@ export async function copyOne(
   const destSt = await statOrUndefined(destHost);
   let target = destHost;
   if (srcSt.isDirectory()) {
-    if (!destSt) target = await c.mkdirAll(dest.path);
+    if (!destSt) {
+      target = await c.mkdirAll(dest.path);
+      // The destination directory stands for the source directory: --chmod applies to it like to copied dirs.
+      if (c.chmod) await fsp.chmod(target, c.chmod.apply(srcSt.mode & 0o7777, true));
+    }
   } else if (destSt?.isDirectory()) {
     const base = m.path.split("/").pop() || "file";
     target = resolveInRoot(c.destRoot, dest.path + "/" + base, { followLast: false });
@@ -194,11 +198,11 @@ export function parentOf(p: string): string {
   return i <= 0 ? "/" : p.slice(0, i);
 }
 
-/** Splits a `--parents` source at its last `./` pivot: `[base, pattern]`. */
+/** Splits a `--parents` source at its first `/./` pivot (as BuildKit's `strings.Cut`): `[base, pattern]`. */
 export function splitPivot(source: string): [string, string] {
   let s = source.replace(/^\/+/, "");
   while (s.startsWith("./")) s = s.slice(2);
-  const i = s.lastIndexOf("/./");
+  const i = s.indexOf("/./");
   if (i < 0) return ["", s];
   return [s.slice(0, i), s.slice(i + 3)];
 }
