@@ -43,11 +43,15 @@ Deno.test(
         ...c,
         config: { Cmd: ["/bin/sh"] },
       }));
+      const events: string[] = [];
       const res = await pushImage(
         [`${reg.host}/a/app:1`, `${reg.host}/a/app:latest`, `${reg.host}/b/other:x`],
         img,
-        opts,
+        { ...opts, onBlob: (e) => events.push(`${e.repository} ${e.how}`) },
       );
+      // uploaded once into the first repository, mounted into the second
+      assertEquals(events.filter((e) => e === "a/app uploaded").length, 3);
+      assertEquals(events.filter((e) => e === "b/other mounted").length, 3);
       assertEquals(res.descriptor.digest, await img.digest());
       assertEquals(res.references.length, 3);
       const back = await remoteImage(`${reg.host}/b/other:x`, opts);
