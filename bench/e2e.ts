@@ -18,7 +18,6 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { parseArgs } from "node:util";
-import { compressLayer } from "../lib/compress/layer.ts";
 import { loadAddon } from "../lib/fs/_addon.ts";
 import { createTsHasher } from "../lib/fs/hasher_ts.ts";
 import { createSnapshotter } from "../lib/fs/snapshot.ts";
@@ -173,6 +172,23 @@ interface Metric {
   detail: string;
 }
 
+/** lib/compress's compressLayer, loaded by URL so this file type-checks and runs before lib/compress exists. */
+type CompressLayer = (
+  tar: ReadableStream<Uint8Array>,
+  options: { compression: "gzip"; level: number },
+) => { stream: ReadableStream<Uint8Array>; result: Promise<unknown> };
+
+async function loadCompressLayer(): Promise<CompressLayer | undefined> {
+  const url = new URL("../lib/compress/layer.ts", import.meta.url);
+  try {
+    const m = await import(url.href) as { compressLayer?: CompressLayer };
+    return m.compressLayer;
+  } catch (e) {
+    notes.push(`lib/compress not loadable (${(e as Error).message.split("\n")[0]}): export metrics skipped`);
+    return undefined;
+  }
+}
+
 const metrics: Metric[] = [];
 const notes: string[] = [];
 
@@ -275,7 +291,8 @@ try {
       console.log(`  (TS hasher on the same files: ${ms(t!)})`);
     }
   }
-  if ((want("export_vs_gzip") || want("export_vs_pigz")) && has("gzip")) {
+  const compressLayer = (want("export_vs_gzip") || want("export_vs_pigz")) ? await loadCompressLayer() : undefined;
+  if (compressLayer && has("gzip")) {
     const root = `${base}/bigtree`;
     const exportOnce = async () => {
       const snap = createSnapshotter({ root, walker: snapWalker, mode: "full" });
