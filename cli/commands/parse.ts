@@ -15,12 +15,12 @@ import {
   dumpBuildkit,
   type Instruction,
   parseDockerfile,
-  parsePlatform,
+  parsePlatformSpec,
   planBuild,
+  type PlatformSpec as Platform,
   resolveBuildArgs,
   type StageScopeState,
 } from "../../lib/dockerfile/mod.ts";
-import type { Platform } from "../../lib/image/types.ts";
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
@@ -40,7 +40,7 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
 
 function platformFlag(v: string | undefined, name: string): Platform | undefined {
   if (v === undefined) return undefined;
-  const p = parsePlatform(v);
+  const p = parsePlatformSpec(v);
   if (!p) throw new UsageError(`Invalid value for --${name}: "${v}" (expected os/arch[/variant])`);
   return p;
 }

@@ -93,7 +93,7 @@ export {
   type VolumeInstruction,
   type WorkdirInstruction,
 } from "./instructions.ts";
-export { formatPlatform, parsePlatform } from "./platform.ts";
+export { parsePlatform as parsePlatformSpec, type Platform as PlatformSpec } from "./platform.ts";
 export {
   type ArgValue,
   createStageScope,

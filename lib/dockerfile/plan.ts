@@ -10,9 +10,8 @@ import { KilnError } from "../util/errors.ts";
 import type { ArgInstruction, Instruction, Stage } from "./instructions.ts";
 import { toStages } from "./instructions.ts";
 import { parseCsvRecord } from "./mount.ts";
-import { formatPlatform, parsePlatform } from "./platform.ts";
+import { formatPlatform, parsePlatform, type Platform } from "./platform.ts";
 import { createShellLexer } from "./shell_lexer.ts";
-import type { Platform } from "../image/types.ts";
 import { goQuote } from "./_go.ts";
 
 /** Where a stage starts from. */

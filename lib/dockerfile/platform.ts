@@ -4,7 +4,22 @@
  *
  * @module
  */
-import type { Platform } from "../image/types.ts";
+/**
+ * A platform (same shape as the image model's `Platform`, declared here so the Dockerfile front end depends on
+ * lib/util only).
+ */
+export interface Platform {
+  /** Operating system, e.g. `linux`. */
+  os: string;
+  /** CPU architecture, e.g. `amd64`. */
+  architecture: string;
+  /** CPU variant, e.g. `v7`. */
+  variant?: string;
+  /** OS version. */
+  "os.version"?: string;
+  /** OS features. */
+  "os.features"?: string[];
+}
 
 const ARCH_ALIASES: Record<string, [string, string | undefined]> = {
   "x86_64": ["amd64", undefined],

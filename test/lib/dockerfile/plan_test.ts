@@ -6,16 +6,15 @@ import {
   createStageScope,
   DockerfileError,
   expandInstruction,
-  formatPlatform,
   type Instruction,
   parseDockerfile,
-  parsePlatform,
   planBuild,
   type PlanOptions,
   resolveBuildArgs,
   type StageScopeState,
   toStages,
 } from "../../../lib/dockerfile/mod.ts";
+import { formatPlatform, parsePlatform } from "../../../lib/dockerfile/platform.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
 
 const plan = (text: string, opts: PlanOptions = {}) => planBuild(parseDockerfile(text), opts);
