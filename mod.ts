@@ -12,6 +12,8 @@ export * from "./lib/util/mod.ts";
 export * from "./lib/tar/mod.ts";
 export * from "./lib/dockerfile/mod.ts";
 export * from "./lib/image/mod.ts";
+// lib/dockerfile has its own lenient parsePlatform/formatPlatform; the image model's (strict, throwing) win here.
+export { formatPlatform, parsePlatform } from "./lib/image/mod.ts";
 export * from "./lib/registry/mod.ts";
 export * from "./lib/build/mod.ts";
 export { VERSION } from "./lib/version.ts";
