@@ -126,6 +126,59 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Bui
   return { stages: kept, target: kept.findIndex((s) => s.index === target), metaArgs, buildArgs, file };
 }
 
+/**
+ * Plans the ONBUILD triggers a base image carries (config `OnBuild`), to run first in a stage built on it.
+ *
+ * @param triggers The trigger instructions as stored (`RUN make`, `COPY . /app`).
+ * @param options Where the stage's FROM is, for messages.
+ * @returns Steps, located at the FROM line.
+ *
+ * @example Usage
+ * ```ts
+ * import { planOnbuildTriggers } from "./plan.ts";
+ * const steps = planOnbuildTriggers(["ENV A=1"], { file: "Dockerfile", line: 1 });
+ * console.assert(steps.length === 1 && steps[0]!.kind === "env");
+ * ```
+ */
+export function planOnbuildTriggers(
+  triggers: readonly string[],
+  options: { file: string; line: number },
+): PlannedStep[] {
+  const lexer = createShellLexer("\\");
+  const expand = (w: string, vars: ReadonlyMap<string, string>, line: number): string => {
+    try {
+      return lexer.processWord(w, vars).value;
+    } catch (e) {
+      throw new DockerfileError((e as Error).message, { file: options.file, line, cause: e });
+    }
+  };
+  return triggers.map((t) => {
+    let ins: Instruction;
+    try {
+      const { stages } = toStages(parseDockerfile(`FROM scratch\n${t}\n`, { filename: options.file }));
+      ins = stages[0]!.instructions[0]!;
+    } catch (e) {
+      throw new DockerfileError(`invalid ONBUILD trigger in the base image: ${t}: ${(e as Error).message}`, {
+        file: options.file,
+        line: options.line,
+        cause: e,
+      });
+    }
+    if (!ins || ins.kind === "onbuild" || ins.kind === "from" || ins.kind === "maintainer") {
+      throw new DockerfileError(`invalid ONBUILD trigger in the base image: ${t}`, {
+        file: options.file,
+        line: options.line,
+      });
+    }
+    ins = {
+      ...ins,
+      location: { startLine: options.line, endLine: options.line },
+      original: `ONBUILD ${t}`,
+    } as Instruction;
+    return planStep(ins, lexer, options.file, expand);
+  });
+}
+
 /** Heredoc bodies with `<<-` tabs stripped. */
 function body(data: string, chomp: boolean): string {
   return chomp ? data.replace(/(^|\n)\t+/g, "$1") : data;

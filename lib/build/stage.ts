@@ -23,6 +23,7 @@ import { type Compression, writeLayerFile } from "./_layer_file.ts";
 import { envMap, shellForm } from "./config.ts";
 import { applyMetadata, type MetadataState } from "./instructions/metadata.ts";
 import type { StagePlan, Step, StepSource } from "./steps.ts";
+import { planOnbuildTriggers } from "./plan.ts";
 import type { BuildProgressEvent } from "./types.ts";
 
 /** A layer produced or inherited by a stage. */
@@ -196,8 +197,16 @@ export async function buildStage(
     return { size: lf.size, digest: lf.digest };
   }
 
+  // ONBUILD triggers of the base image run first, then are cleared (Docker/BuildKit semantics).
+  const triggers = config.config?.OnBuild ?? [];
+  let stepsToRun = plan.steps;
+  if (triggers.length > 0) {
+    stepsToRun = [...planOnbuildTriggers(triggers, { file: env.file, line: plan.line }), ...plan.steps];
+    env.counter.total += triggers.length;
+    delete config.config!.OnBuild;
+  }
   let fsTouched = false;
-  for (const planned of plan.steps) {
+  for (const planned of stepsToRun) {
     if (env.signal?.aborted) throw new AbortedError("Build aborted");
     const stepNo = ++env.counter.step;
     const where = `${env.file}:${planned.line}`;
@@ -243,7 +252,7 @@ export async function buildStage(
     const last = history.pop();
     await commit(last?.created_by ?? "kiln single snapshot");
   }
-  if (plan.steps.length > 0) config.created = created();
+  if (stepsToRun.length > 0) config.created = created();
   return {
     index: plan.index,
     ...(plan.name ? { name: plan.name } : {}),

@@ -186,3 +186,19 @@ Deno.test({
     assertEquals(leftovers(work), []);
   },
 });
+
+Deno.test({
+  name: "build() runs the base image's ONBUILD triggers first and clears them",
+  ignore,
+  async fn() {
+    const ctx = makeContext({ "a.txt": "a" });
+    const b = await buildToLayout(
+      ctx,
+      "FROM scratch AS base\nONBUILD COPY a.txt /from-trigger\nONBUILD ENV T=1\nFROM base\nLABEL x=y\n",
+    );
+    const c = inspectConfig(`oci:${b.layout}:latest`) as { config: Record<string, unknown> };
+    assertEquals(c.config.Env, ["T=1"]);
+    assertEquals(c.config.OnBuild, undefined);
+    assertEquals(unpackLayout(b.layout).files["/from-trigger"]?.size, 1);
+  },
+});
