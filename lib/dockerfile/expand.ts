@@ -19,10 +19,10 @@ export interface ExpandOptions {
 
 /**
  * Expands the words BuildKit expands at dispatch time, returning a new instruction of the same kind:
- * ENV and LABEL keys and values; WORKDIR, USER, STOPSIGNAL; EXPOSE ports; VOLUME paths; COPY/ADD sources, dest,
- * `--chown`, `--chmod`, `--exclude`, `--checksum` and heredoc bodies whose delimiter was unquoted (bodies keep
- * quotes); RUN `--mount` fields (then `mounts` is re-parsed from `mountSpecs`, with defaults). RUN/CMD/ENTRYPOINT/
- * SHELL/HEALTHCHECK commands, MAINTAINER, ONBUILD, `COPY --from` and ARG are returned unchanged (ARG is handled by
+ * ENV and LABEL keys and values; WORKDIR, USER, STOPSIGNAL; EXPOSE ports (split into words); VOLUME paths;
+ * COPY/ADD sources, dest, `--chown`, `--chmod`, `--exclude`, `--checksum` and heredoc bodies whose delimiter was
+ * unquoted (bodies keep quotes); RUN `--mount` fields (then `mounts` is re-parsed from `mountSpecs`, with
+ * defaults). RUN/CMD/ENTRYPOINT/SHELL/HEALTHCHECK commands, MAINTAINER, ONBUILD, `COPY --from` and ARG are returned unchanged (ARG is handled by
  * {@linkcode createStageScope}; FROM by {@linkcode planBuild}).
  *
  * @param instr The instruction.
@@ -64,7 +64,7 @@ export function expandInstruction<T extends Instruction>(instr: T, env: ShellEnv
         out = { ...i, signal: word(i.signal) };
         break;
       case "expose":
-        out = { ...i, ports: i.ports.map(word) };
+        out = { ...i, ports: i.ports.flatMap((p) => lexer.processWords(p, env).words) };
         break;
       case "volume":
         out = { ...i, paths: i.paths.map(word) };

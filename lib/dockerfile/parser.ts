@@ -18,7 +18,8 @@ export interface ParseOptions {
 /** Longest physical line BuildKit accepts, in bytes. */
 const MAX_LINE = 65535;
 const VALID_DIRECTIVES = new Set(["syntax", "escape", "check"]);
-// BuildKit: ^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$ — matched in two linear steps (see directiveMatch).
+// BuildKit: ^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$, matched in two linear steps
+// (see directiveMatch).
 const RE_DIRECTIVE_TRIMMED = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*([^\n]+)$/;
 const RE_DIRECTIVE_BLANK_VALUE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]+$/;
 const RE_HEREDOC = /^(\d*)<<(-?)[\t\n\f\r ]*([^<]*)$/;

@@ -199,7 +199,7 @@ Deno.test("expandInstruction() expands exactly the words BuildKit expands", () =
     "WORKDIR /w/$V",
     "USER $V:$V",
     "STOPSIGNAL SIG$V",
-    "EXPOSE $P/udp",
+    "EXPOSE $P/udp ${Q}",
     "VOLUME /v/$V",
     "COPY --chown=$V --chmod=$M --from=$V --exclude=*.$V src/$V /dst/$V",
     "ADD --checksum=sha256:$V <<EOF <<'RAW' /d",
@@ -212,7 +212,7 @@ Deno.test("expandInstruction() expands exactly the words BuildKit expands", () =
     "ONBUILD RUN echo $V",
     "",
   ].join("\n");
-  const env = { K: "key", V: "val", P: "53", M: "755" };
+  const env = { K: "key", V: "val", P: "53", M: "755", Q: "80 443" };
   const out = toStages(parseDockerfile(text)).stages[0]!.instructions.map((i) => expandInstruction(i, env));
   const get = <K extends Instruction["kind"]>(k: K) =>
     out.find((i) => i.kind === k) as Extract<Instruction, { kind: K }>;
@@ -221,7 +221,7 @@ Deno.test("expandInstruction() expands exactly the words BuildKit expands", () =
   assertEquals(get("workdir").path, "/w/val");
   assertEquals(get("user").user, "val:val");
   assertEquals(get("stopsignal").signal, "SIGval");
-  assertEquals(get("expose").ports, ["53/udp"]);
+  assertEquals(get("expose").ports, ["53/udp", "80", "443"]);
   assertEquals(get("volume").paths, ["/v/val"]);
   const c = get("copy");
   assertEquals([c.chown, c.chmod, c.from, c.excludes, c.sources, c.dest], [
