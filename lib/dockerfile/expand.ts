@@ -22,8 +22,8 @@ export interface ExpandOptions {
  * ENV and LABEL keys and values; WORKDIR, USER, STOPSIGNAL; EXPOSE ports (split into words); VOLUME paths;
  * COPY/ADD sources, dest, `--chown`, `--chmod`, `--exclude`, `--checksum` and heredoc bodies whose delimiter was
  * unquoted (bodies keep quotes); RUN `--mount` fields (then `mounts` is re-parsed from `mountSpecs`, with
- * defaults). RUN/CMD/ENTRYPOINT/SHELL/HEALTHCHECK commands, MAINTAINER, ONBUILD, `COPY --from` and ARG are returned unchanged (ARG is handled by
- * {@linkcode createStageScope}; FROM by {@linkcode planBuild}).
+ * defaults). RUN/CMD/ENTRYPOINT/SHELL/HEALTHCHECK commands, MAINTAINER, ONBUILD, `COPY --from` and ARG are
+ * returned unchanged (ARG is handled by {@linkcode createStageScope}; FROM by {@linkcode planBuild}).
  *
  * @param instr The instruction.
  * @param env Variables visible at this point (see {@linkcode StageScope.env}).
