@@ -99,7 +99,9 @@ export const parseCommand: CliCommand = {
     if (dump !== "buildkit" && dump !== "json") {
       throw new UsageError(`Invalid value for --dump: "${dump}" (expected buildkit or json)`);
     }
-    if (positionals.length !== 1) throw new UsageError("kiln parse needs exactly one FILE (or - for stdin)");
+    if (positionals.length !== 1) {
+      throw new UsageError("Expected exactly one FILE (or - for stdin); see `kiln parse --help`");
+    }
     const file = positionals[0]!;
     let bytes: Uint8Array;
     if (file === "-") bytes = await readAll(io.stdin());
