@@ -22,6 +22,7 @@ import { trySyscalls } from "../fs/syscalls.ts";
 import type { Walker } from "../fs/types.ts";
 import { createSandbox } from "../sandbox/sandbox.ts";
 import { defaultIgnoreList } from "../sandbox/ignore.ts";
+import { detectContainer } from "../sandbox/container.ts";
 import type { Sandbox } from "../sandbox/types.ts";
 import { loadDockerignore } from "../context/dockerignore.ts";
 import type { PathMatcher } from "../copy/types.ts";
@@ -98,6 +99,13 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
     throw new KilnError("No --destination given: give one or more, or use --no-push", { exitCode: 2 });
   }
   const mode = options.sandbox ?? "sandbox";
+  if (mode === "in-place" && !options.force && !detectContainer().inContainer) {
+    // Checked before anything is extracted onto "/".
+    throw new KilnError(
+      "Refusing to build in place outside a container: it would overwrite this machine's / (use the sandbox mode, or --force if you really mean it)",
+      { exitCode: 2 },
+    );
+  }
   const fixedTime = options.reproducible ? (options.sourceDateEpoch ?? 0) : undefined;
   const platform: Platform = options.platform ? parsePlatform(options.platform) : hostPlatform();
   const compression = options.compression ?? "gzip";
