@@ -28,7 +28,7 @@ export interface Copier {
   /** Copies host path `src` (lstat'ed as `st`) to host path `target`, recursively. */
   copyEntry(src: string, target: string, rel: string, overwriteMeta: boolean): Promise<void>;
   /** Applies owner, mode and times to a newly created entry. */
-  applyMeta(target: string, st: fs.Stats, src: string): Promise<void>;
+  applyMeta(target: string, st: fs.Stats, src: string): void;
   /** Records a changed host path. */
   record(hostPath: string): void;
   /** Rootfs-absolute path of a host path under destRoot. */
@@ -47,6 +47,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
   const changed: string[] = [];
   const seen = new Set<string>();
   const now = opts.now ?? Date.now() / 1000;
+  let entries = 0;
 
   const c: Copier = {
     destRoot,
@@ -114,12 +115,12 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
       }
       return host;
     },
-    async applyMeta(target, st, src) {
+    applyMeta(target, st, src) {
       const o = c.owner({ uid: st.uid, gid: st.gid });
-      await fsp.lchown(target, o.uid, o.gid);
+      fs.lchownSync(target, o.uid, o.gid);
       if (!st.isSymbolicLink()) {
         const mode = chmod ? chmod.apply(st.mode & 0o7777, st.isDirectory()) : st.mode & 0o7777;
-        await fsp.chmod(target, mode);
+        fs.chmodSync(target, mode);
       }
       if (sc && !st.isSymbolicLink()) {
         let names: string[] = [];
@@ -139,13 +140,16 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
           }
         }
       }
-      await fsp.lutimes(target, st.atime, st.mtime);
+      fs.lutimesSync(target, st.atime, st.mtime);
     },
     async copyEntry(src, target, rel, overwriteMeta) {
+      // Entries are copied with sync calls (2x faster than promises here); yield now and then so timers,
+      // progress and abort signals still run.
+      if (++entries % 256 === 0) await new Promise((r) => setTimeout(r, 0));
       c.checkAbort();
       let st: fs.Stats;
       try {
-        st = await fsp.lstat(src);
+        st = fs.lstatSync(src);
       } catch (e) {
         c.fail(`cannot read source ${rel || src}: ${(e as Error).message}`, e);
       }
@@ -164,22 +168,22 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
         let created = false;
         let tst: fs.Stats | undefined;
         try {
-          tst = await fsp.lstat(target);
+          tst = fs.lstatSync(target);
         } catch {
           tst = undefined;
         }
         if (tst === undefined) {
-          await fsp.mkdir(target, { mode: 0o700 });
+          fs.mkdirSync(target, { mode: 0o700 });
           created = true;
         } else if (!tst.isDirectory()) {
           c.fail(`cannot copy directory ${rel || "."} to ${c.inRoot(target)}: not a directory`);
         }
-        const names = (await fsp.readdir(src)).sort();
+        const names = fs.readdirSync(src).sort();
         for (const n of names) {
           await c.copyEntry(src + "/" + n, target + "/" + n, rel === "" ? n : rel + "/" + n, true);
         }
-        if (ignoredDir && created && (await fsp.readdir(target)).length === 0) {
-          await fsp.rmdir(target);
+        if (ignoredDir && created && fs.readdirSync(target).length === 0) {
+          fs.rmdirSync(target);
           return;
         }
         applyInfo = overwriteMeta || created;
@@ -187,24 +191,24 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
       } else {
         let tst: fs.Stats | undefined;
         try {
-          tst = await fsp.lstat(target);
+          tst = fs.lstatSync(target);
         } catch {
           tst = undefined;
         }
         if (tst?.isDirectory()) c.fail(`cannot replace directory ${c.inRoot(target)} with a file`);
-        if (tst) await fsp.unlink(target);
+        if (tst) fs.unlinkSync(target);
         if (st.isFile()) {
           const key = `${st.dev}:${st.ino}`;
           const prev = st.nlink > 1 ? inodes.get(key) : undefined;
           if (prev !== undefined) {
-            await fsp.link(prev, target);
+            fs.linkSync(prev, target);
             c.record(target);
             return;
           }
-          await fsp.copyFile(src, target);
+          fs.copyFileSync(src, target);
           if (st.nlink > 1) inodes.set(key, target);
         } else if (st.isSymbolicLink()) {
-          await fsp.symlink(await fsp.readlink(src), target);
+          fs.symlinkSync(fs.readlinkSync(src), target);
         } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
           if (!sc) c.fail(`cannot copy device or fifo ${rel}: mknod not available on this runtime`);
           const [major, minor] = splitDev(st.rdev);
@@ -214,7 +218,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
         }
         c.record(target);
       }
-      if (applyInfo) await c.applyMeta(target, st, src);
+      if (applyInfo) c.applyMeta(target, st, src);
     },
   };
   // Map a host source path back to a context-relative path for .dockerignore checks.

@@ -293,7 +293,7 @@ async function copyParents(
         const srcDir = resolveInRoot(root, ctxComps.slice(0, skip + i).join("/"));
         const st = await fsp.stat(srcDir);
         await fsp.mkdir(targetDir, { mode: 0o700 });
-        await c.applyMeta(targetDir, st, srcDir);
+        c.applyMeta(targetDir, st, srcDir);
         c.record(targetDir);
       }
     }
