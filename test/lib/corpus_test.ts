@@ -194,10 +194,13 @@ async function buildWithKiln(
     args.push("--secret", `id=${id},src=${work}/secret-${id}`);
   }
   let r: { code: number; out: string };
-  if (fs.existsSync(`${REPO_ROOT}/cli/commands/build.ts`)) {
+  const cli = `${REPO_ROOT}/cli/commands/build.ts`;
+  const cliUsable = fs.existsSync(cli) &&
+    (spec.secrets === undefined || fs.readFileSync(cli, "utf8").includes('"secret"'));
+  if (cliUsable) {
     r = await run(Deno.execPath(), args, { env: { ...secretEnv, NO_COLOR: "1" }, cwd: work });
   } else {
-    // No CLI yet: the same build through the library.
+    // No CLI (or no --secret in it) yet: the same build through the library.
     const opts = {
       context: ctx,
       dockerfile: `${ctx}/Dockerfile`,
