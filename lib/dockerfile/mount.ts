@@ -4,6 +4,7 @@
  * @module
  */
 import { goParseBool } from "./_go.ts";
+import { KilnError } from "../util/errors.ts";
 
 /** Mount types of `RUN --mount`. */
 export type MountType = "bind" | "cache" | "tmpfs" | "secret" | "ssh";
@@ -48,8 +49,11 @@ export interface Mount {
   env?: string;
 }
 
-/** A `--mount` value the caller could not accept; the message says why (no location). */
-export class MountSyntaxError extends Error {
+/**
+ * A `--mount` value that cannot be accepted; the message says why (no location: `parseInstruction()` and
+ * `expandInstruction()` rethrow it as a located `DockerfileError`).
+ */
+export class MountSyntaxError extends KilnError {
   /**
    * Creates the error.
    *
