@@ -11,7 +11,7 @@ import { type Digest, sha256 } from "../util/digest.ts";
 import { KilnError } from "../util/errors.ts";
 import type { Descriptor, Image, ImageIndex, Layer } from "../image/types.ts";
 import { isImageMediaType, isIndexMediaType } from "../image/media_types.ts";
-import { NotComputedError } from "../image/layer.ts";
+import { ConsumedError, NotComputedError } from "../image/layer.ts";
 import { isImageValue } from "../image/image.ts";
 import { mapLimit } from "../image/_fs.ts";
 import { createRegistryClient, type RegistryClient } from "./client.ts";
@@ -69,6 +69,20 @@ async function knownDigest(src: BlobSource): Promise<{ digest?: Digest; size?: n
   }
 }
 
+async function openLayer(layer: Layer): Promise<ReadableStream<Uint8Array>> {
+  try {
+    return await layer.compressed();
+  } catch (err) {
+    if (err instanceof ConsumedError) {
+      throw new KilnError(
+        "Cannot push a stream layer twice (several registries, or a retry after a failed upload): use file-backed layers",
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
 async function openFrom(src: BlobSource, offset: number): Promise<ReadableStream<Uint8Array>> {
   if (src.kind === "bytes") {
     const b = src.bytes.subarray(offset);
@@ -79,7 +93,7 @@ async function openFrom(src: BlobSource, offset: number): Promise<ReadableStream
       },
     });
   }
-  const s = await src.layer.compressed();
+  const s = await openLayer(src.layer);
   if (offset === 0) return s;
   let skip = offset;
   return s.pipeThrough(

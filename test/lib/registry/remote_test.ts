@@ -127,3 +127,20 @@ Deno.test(
       await assertRejects(() => remoteImage(`${reg.host}/d:1`, opts), RegistryError);
     }),
 );
+
+Deno.test({ name: "pushImage() of a stream layer to two registries fails clearly", ignore }, async () => {
+  const a = await startRegistry();
+  const b = await startRegistry();
+  try {
+    const sl = streamLayer(new Blob([tarBytes({ s: "x" }) as Uint8Array<ArrayBuffer>]).stream());
+    const img = appendLayers(emptyImage(), [sl]);
+    await assertRejects(
+      () => pushImage([`${a.host}/s:1`, `${b.host}/s:1`], img, { insecureRegistries: [a.host, b.host] }),
+      Error,
+      "file-backed layers",
+    );
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
