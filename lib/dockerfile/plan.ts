@@ -42,6 +42,8 @@ export interface PlannedStage {
   name?: string;
   /** The typed stage (instructions unexpanded). */
   stage: Stage;
+  /** Same as `stage.instructions`: the instructions after FROM, unexpanded. */
+  instructions: Instruction[];
   /** Resolved base (FROM expanded with the global args). */
   base: StageBase;
   /** FROM `--platform`, expanded and parsed; undefined = the target platform (or the base stage's). */
@@ -274,6 +276,7 @@ export function planBuild(result: ParseResult, options: PlanOptions = {}): Build
     const p: PlannedStage = {
       index: st.index,
       stage: st,
+      instructions: st.instructions,
       base: { kind: "scratch" },
       dependencies: [],
       usedGlobalArgs: [],
