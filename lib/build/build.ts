@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { cp, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { copyInto } from "../copy/copy.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -189,11 +190,16 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       const materialize = async () => {
         await mkdir(rootDir, { recursive: true, mode: 0o755 });
         if (fromStage?.rootfs) {
-          await cp(fromStage.rootfs, rootDir, {
-            recursive: true,
-            verbatimSymlinks: true,
-            preserveTimestamps: true,
-            force: true,
+          // lib/copy keeps owners, modes, hardlinks, xattrs, devices and times (node's fs.cp drops owners).
+          await copyInto({
+            srcRoot: fromStage.rootfs,
+            sources: ["."],
+            dest: "/",
+            destRoot: rootDir,
+            keepOwnership: true,
+            instruction: "FROM",
+            location: where,
+            ...(signal ? { signal } : {}),
           }).catch(async () => {
             await rm(rootDir, { recursive: true, force: true });
             await mkdir(rootDir, { recursive: true });
