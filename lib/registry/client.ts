@@ -450,7 +450,8 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
           }
         }
       } catch (e) {
-        if (e instanceof RegistryError) throw e;
+        // Our own errors (a body that cannot be opened, a bad digest…) are not network errors: no retry.
+        if (e instanceof KilnError) throw e;
         if (opts.signal?.aborted) throw opts.signal.reason;
         if (!req.noRetry && attempt < retries) {
           log.debug("registry request failed, retrying", { action: req.action, error: describeNetworkError(e) });
