@@ -83,7 +83,30 @@ async function openLayer(layer: Layer): Promise<ReadableStream<Uint8Array>> {
   }
 }
 
-async function openFrom(src: BlobSource, offset: number): Promise<ReadableStream<Uint8Array>> {
+/** Remembers why a source stream failed, so an upload reports that instead of the transport's error. */
+interface SourceErrorBox {
+  err?: unknown;
+}
+
+function tapErrors(s: ReadableStream<Uint8Array>, box: SourceErrorBox): ReadableStream<Uint8Array> {
+  const reader = s.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      try {
+        const r = await reader.read();
+        if (r.done) ctl.close();
+        else ctl.enqueue(r.value);
+      } catch (err) {
+        box.err = err;
+        ctl.error(err);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
+async function openFrom(src: BlobSource, offset: number, box?: SourceErrorBox): Promise<ReadableStream<Uint8Array>> {
+  if (box) return tapErrors(await openFrom(src, offset), box);
   if (src.kind === "bytes") {
     const b = src.bytes.subarray(offset);
     return new ReadableStream({
@@ -177,6 +200,7 @@ async function uploadBlob(
   const attempts = client.retries + 1;
   let lastErr: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {
+    const box: SourceErrorBox = {};
     try {
       let location: string | undefined;
       if (digest) {
@@ -217,7 +241,7 @@ async function uploadBlob(
           method: "PUT",
           path: withQuery(location, "digest", d),
           headers: { "content-type": "application/octet-stream", "content-length": String(size) },
-          body: () => openFrom(src, 0),
+          body: () => openFrom(src, 0, box),
           expect: [201],
           noRetry: true,
           action: `upload blob ${d}`,
@@ -228,7 +252,7 @@ async function uploadBlob(
       if (digest && size !== undefined) {
         // Chunked: PATCH chunks with Content-Range, resuming from the registry's Range after a failure.
         let offset = 0;
-        let reader = (await openFrom(src, 0)).getReader();
+        let reader = (await openFrom(src, 0, box)).getReader();
         const carry: { rest?: Uint8Array | undefined } = {};
         let chunkFailures = 0;
         while (offset < size) {
@@ -252,7 +276,9 @@ async function uploadBlob(
             location = await absolute(client, registry, res.headers.get("location"));
             offset += n;
           } catch (err) {
-            if (!(err instanceof RegistryError) || !err.temporary || chunkFailures >= client.retries) throw err;
+            if (box.err || !(err instanceof RegistryError) || !err.temporary || chunkFailures >= client.retries) {
+              throw err;
+            }
             chunkFailures++;
             await reader.cancel().catch(() => {});
             await client.sleep(client.backoff(chunkFailures - 1));
@@ -269,7 +295,7 @@ async function uploadBlob(
             // Distribution reports "0-0" for an empty upload as well as for one byte: take it as empty.
             offset = range && Number(range[1]) > 0 ? Number(range[1]) + 1 : 0;
             carry.rest = undefined;
-            reader = (await openFrom(src, offset)).getReader();
+            reader = (await openFrom(src, offset, box)).getReader();
             client.log.debug("chunked upload resumed", { digest, offset });
           }
         }
@@ -288,7 +314,7 @@ async function uploadBlob(
       // Unknown digest (stream layer): one streaming PATCH, hashing as we go, then PUT with the digest.
       const hash = createHash("sha256");
       let n = 0;
-      const counted = (await openFrom(src, 0)).pipeThrough(
+      const counted = (await openFrom(src, 0, box)).pipeThrough(
         new TransformStream<Uint8Array, Uint8Array>({
           transform(chunk, ctl) {
             hash.update(chunk);
@@ -322,7 +348,9 @@ async function uploadBlob(
       });
       await fin.body?.cancel();
       return { digest, size, how: "uploaded" };
-    } catch (err) {
+    } catch (e) {
+      // When the source failed (e.g. a pulled blob with a wrong digest), report that, not the upload's error.
+      const err = box.err ?? e;
       lastErr = err;
       // A lost upload session is restarted from scratch.
       const temporary = err instanceof RegistryError

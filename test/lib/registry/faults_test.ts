@@ -132,3 +132,27 @@ Deno.test({ name: "a push that keeps failing leaves no manifest", ignore }, () =
     assertEquals(e2.status, 429);
     assert(e2.codes.includes("TOOMANYREQUESTS"));
   }));
+
+Deno.test(
+  { name: "copying a corrupted blob between registries fails with the digest error, no manifest", ignore },
+  () =>
+    setup(async (reg, proxy, opts) => {
+      const img = appendLayers(emptyImage(), [randomLayer(50_000)]);
+      await pushImage([`${proxy.host}/c/src:1`], img, opts);
+      const digest = await (await img.layers())[0]!.digest();
+      const src = await remoteImage(`${proxy.host}/c/src:1`, opts);
+      const dst = await startRegistry();
+      try {
+        proxy.add({ method: "GET", path: new RegExp(`/blobs/${digest}`), fault: { kind: "corrupt" }, times: Infinity });
+        const e = await assertRejects(
+          () => pushImage([`${dst.host}/c/dst:1`], src, { insecureRegistries: [dst.host], retryBaseDelayMs: 5 }),
+          DigestMismatchError,
+        );
+        assert(e.message.includes(digest), e.message);
+        assertEquals(await manifestStatus(dst, "c/dst", "1"), 404);
+      } finally {
+        await dst.stop();
+      }
+      void reg;
+    }),
+);
