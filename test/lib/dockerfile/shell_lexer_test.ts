@@ -136,3 +136,101 @@ Deno.test("createShellLexer() options: raw quotes, raw escapes, skip unset, skip
   const noq = createShellLexer("\\", { skipProcessQuotes: true });
   assertEquals(noq.processWord(`"$A" '$A'`, { A: "1" }).value, `"1" '1'`);
 });
+
+Deno.test("processWord() matches BuildKit's TestProcessWithMatches table (values, used and unset sets)", () => {
+  type Case = { in: string; env: Record<string, string>; want?: string; err?: true; used?: string[]; unset?: string[] };
+  const FB = { FOO: "xxx", BAR: "" };
+  const cases: Case[] = [
+    { in: "x", env: { DUMMY: "dummy" }, want: "x" },
+    { in: "x ${UNUSED}", env: { DUMMY: "dummy" }, want: "x ", unset: ["UNUSED"] },
+    { in: "x ${FOO}", env: { FOO: "y" }, want: "x y", used: ["FOO"] },
+    { in: "${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}", env: FB, want: "xxx  ccc", used: ["FOO", "BAR"], unset: ["BAZ"] },
+    { in: "${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", env: FB, want: "xxx bbb ccc", used: ["FOO", "BAR"], unset: ["BAZ"] },
+    { in: "${FOO:-}", env: FB, want: "xxx", used: ["FOO"] },
+    { in: "${FOO:-}", env: {}, want: "", unset: ["FOO"] },
+    { in: "${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}", env: FB, want: "aaa bbb ", used: ["FOO", "BAR"], unset: ["BAZ"] },
+    { in: "${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}", env: FB, want: "aaa  ", used: ["FOO", "BAR"], unset: ["BAZ"] },
+    { in: "${FOO?aaa}", env: FB, want: "xxx", used: ["FOO"] },
+    { in: "${BAR?bbb}", env: FB, want: "", used: ["BAR"] },
+    { in: "${BAZ?ccc}", env: FB, err: true },
+    { in: "${FOO:?aaa}", env: FB, want: "xxx", used: ["FOO"] },
+    { in: "${BAR:?bbb}", env: FB, err: true },
+    { in: "${BAZ:?ccc}", env: FB, err: true },
+    { in: "${BAZ:?}", env: FB, err: true },
+    { in: "${FOO=aaa}", env: FB, err: true },
+    { in: "${FOO=:aaa}", env: FB, err: true },
+    { in: "${FOO=}", env: {}, err: true },
+    { in: "${FOO#()[]{\\}^$.\\*\\?|\\\\}", env: { FOO: "()[]{}^$.*?|\\x" }, want: "x", used: ["FOO"] },
+    { in: "${FOO%%\\**}", env: { FOO: "xx**" }, want: "xx", used: ["FOO"] },
+    { in: "${FOO#*x*y}", env: { FOO: "xxyy" }, want: "y", used: ["FOO"] },
+    { in: "${FOO#*}", env: { FOO: "xxyy" }, want: "xxyy", used: ["FOO"] },
+    { in: "${FOO#$BAR}", env: { FOO: "xxyy", BAR: "x" }, want: "xyy", used: ["FOO", "BAR"] },
+    { in: "${FOO#$BAR}", env: { FOO: "xxyy", BAR: "" }, want: "xxyy", used: ["FOO", "BAR"] },
+    { in: "${FOO#}", env: { FOO: "xxyy" }, want: "xxyy", used: ["FOO"] },
+    { in: "${FOO##*x}", env: { FOO: "xxyy" }, want: "yy", used: ["FOO"] },
+    { in: "${FOO##}", env: { FOO: "xxyy" }, want: "xxyy", used: ["FOO"] },
+    { in: "${FOO#?\\?}", env: { FOO: "???y" }, want: "?y", used: ["FOO"] },
+    { in: "${ABC:-.}${FOO%x}${ABC:-.}", env: { FOO: "xxyy" }, want: ".xxyy.", used: ["FOO"], unset: ["ABC"] },
+    { in: "${FOO%%\\**\\*}", env: { FOO: "a***yy*" }, want: "a", used: ["FOO"] },
+    { in: "${FOO%}", env: { FOO: "xxyy" }, want: "xxyy", used: ["FOO"] },
+    { in: "${FOO%%$BAR}", env: { FOO: "xxyy", BAR: "" }, want: "xxyy", used: ["FOO", "BAR"] },
+    { in: "${FOO:#}", env: {}, err: true },
+    { in: "${FOO:##}", env: {}, err: true },
+    { in: "${FOO:%}", env: {}, err: true },
+    { in: "${FOO:%%}", env: {}, err: true },
+    {
+      in: "${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}",
+      env: { FOO: "/foo*/*/*.txt", NEEDLE: String.raw`\*/` },
+      want: "/foo.*/*.txt - /foo..*.txt",
+      used: ["FOO", "NEEDLE"],
+    },
+    {
+      in: "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
+      env: { FOO: "/tmp/tmp/bar.txt", NEEDLE: "/tmp" },
+      want: "/tmp/bar.txt - /bar.txt",
+      used: ["FOO", "NEEDLE"],
+    },
+    {
+      in: "${FOO/$NEEDLE/$REPLACEMENT} - ${FOO//$NEEDLE/$REPLACEMENT}",
+      env: { FOO: "/a/foo/b/c.txt", NEEDLE: "/?/", REPLACEMENT: "/" },
+      want: "/foo/b/c.txt - /foo/c.txt",
+      used: ["FOO", "NEEDLE", "REPLACEMENT"],
+    },
+    {
+      in: "${FOO/$NEEDLE/$REPLACEMENT}",
+      env: { FOO: "http://google.de", NEEDLE: "http://", REPLACEMENT: "https://" },
+      want: "https://google.de",
+      used: ["FOO", "NEEDLE", "REPLACEMENT"],
+    },
+    { in: "${FOO//\\//\\/}", env: { FOO: "/tmp/foo.txt" }, want: "\\/tmp\\/foo.txt", used: ["FOO"] },
+    { in: "${FOO/$BAR/ww}", env: { FOO: "xxyy", BAR: "" }, want: "wwxxyy", used: ["FOO", "BAR"] },
+    { in: "${FOO//ww}", env: { FOO: "xxyy" }, err: true },
+    { in: "${FOO//}", env: { FOO: "xxyy" }, err: true },
+    { in: "${FOO///}", env: { FOO: "xxyy" }, want: "xxyy", used: ["FOO"] },
+    { in: "${FOO///}", env: {}, want: "", unset: ["FOO"] },
+    {
+      in: "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+      env: { VERSION: "v1.2.3", TARGETOS: "linux", TARGETARCH: "arm", TARGETVARIANT: "v7" },
+      want: "something-v1.2.3.linux-arm-v7.tar.gz",
+      used: ["VERSION", "TARGETOS", "TARGETARCH", "TARGETVARIANT"],
+    },
+    {
+      in: "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+      env: { VERSION: "v1.2.3", TARGETOS: "linux", TARGETARCH: "arm64" },
+      want: "something-v1.2.3.linux-arm64.tar.gz",
+      used: ["VERSION", "TARGETOS", "TARGETARCH"],
+      unset: ["TARGETVARIANT"],
+    },
+  ];
+  for (const c of cases) {
+    if (c.err) {
+      assertThrows(() => lex.processWord(c.in, c.env), ShellExpansionError);
+      continue;
+    }
+    const r = lex.processWord(c.in, c.env);
+    assertEquals(r.value, c.want, c.in);
+    assertEquals([...r.usedVars].sort(), [...(c.used ?? [])].sort(), `used: ${c.in}`);
+    assertEquals([...r.unsetVars].sort(), [...(c.unset ?? [])].sort(), `unset: ${c.in}`);
+  }
+  assertEquals(cases.length, 49);
+});
