@@ -1,0 +1,86 @@
+/**
+ * COPY/ADD/RUN-option integration through the build pipeline (plan → stage → lib/copy, lib/build/mounts), on
+ * FROM scratch so no base image is needed.
+ */
+import * as fs from "node:fs";
+import { spawnSync } from "node:child_process";
+import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { planFromDockerfile } from "../../../lib/build/plan.ts";
+import { build } from "../../../lib/build/build.ts";
+import { skipUnless } from "../../fixtures/tools.ts";
+
+Deno.test("planFromDockerfile() carries RUN --mount, #! heredocs and COPY heredocs to the steps", () => {
+  const plan = planFromDockerfile(
+    [
+      "FROM scratch",
+      "ARG ID=c1",
+      "RUN --mount=type=cache,id=$ID,target=/c --mount=type=secret,id=s,env=S true",
+      "RUN <<EOF",
+      "#!/bin/sh",
+      "echo hi",
+      "EOF",
+      "COPY <<EOF /x",
+      "v=$ID",
+      "EOF",
+      "ADD --checksum=sha256:" + "a".repeat(64) + " --unpack=true http://h/x.tgz /y/",
+      "",
+    ].join("\n"),
+  );
+  const vars = new Map([["ID", "c1"]]);
+  const [, run, shebang, copy, add] = plan.stages[0]!.steps.map((s) => s.resolve(vars));
+  assert(run?.kind === "run" && run.mounts?.length === 2);
+  assertEquals(run.mounts[0]!.type === "cache" && run.mounts[0]!.id, "c1");
+  assert(shebang?.kind === "run" && !shebang.cmd.shell && shebang.cmd.argv[0] === "/dev/pipes/EOF");
+  assertEquals(shebang.files?.[0]?.content, "#!/bin/sh\necho hi\n");
+  assert(copy?.kind === "copy" && copy.inline?.[0]?.content === "v=c1\n" && copy.sources.length === 0);
+  assert(add?.kind === "copy" && add.add && add.checksum === "sha256:" + "a".repeat(64) && add.unpack === true);
+});
+
+Deno.test("build() FROM scratch: COPY heredocs, symbolic --chmod, --parents, ADD tar; bad input is one line", {
+  ignore: skipUnless("pipeline", "tar", "umoci"),
+}, async () => {
+  const base = Deno.makeTempDirSync({ prefix: "kiln-copy-pipeline-" });
+  try {
+    const ctx = `${base}/ctx`;
+    fs.mkdirSync(`${ctx}/t/sub`, { recursive: true });
+    fs.writeFileSync(`${ctx}/t/sub/f`, "f\n");
+    fs.chmodSync(`${ctx}/t/sub/f`, 0o600);
+    assertEquals(spawnSync("tar", ["-C", `${ctx}/t`, "-czf", `${ctx}/a.tgz`, "."]).status, 0);
+    fs.writeFileSync(
+      `${ctx}/Dockerfile`,
+      [
+        "FROM scratch",
+        "ARG NAME=kiln",
+        "COPY <<EOF /etc/greeting",
+        'hello ${NAME} "q"',
+        "EOF",
+        "COPY --chmod=u=rwX,go=rX t /sym/",
+        "COPY --parents ./t/./sub/f /p/",
+        "ADD a.tgz /x/",
+        "",
+      ].join("\n"),
+    );
+    const layout = `${base}/out`;
+    await build({ context: ctx, noPush: true, ociLayoutPath: layout, workDir: `${base}/work` });
+    assertEquals(spawnSync("umoci", ["unpack", "--image", `${layout}:latest`, `${base}/b`]).status, 0);
+    const r = `${base}/b/rootfs`;
+    assertEquals(fs.readFileSync(`${r}/etc/greeting`, "utf8"), 'hello kiln "q"\n');
+    assertEquals(fs.statSync(`${r}/sym/sub/f`).mode & 0o7777, 0o644);
+    assertEquals(fs.statSync(`${r}/sym/sub`).mode & 0o7777, 0o755);
+    assert(fs.existsSync(`${r}/p/sub/f`) && fs.existsSync(`${r}/x/sub/f`));
+    fs.writeFileSync(`${ctx}/Dockerfile`, "FROM scratch\nCOPY *.nothing /x/\n");
+    await assertRejects(
+      () => build({ context: ctx, noPush: true, ociLayoutPath: `${base}/out2`, workDir: `${base}/work` }),
+      Error,
+      'Dockerfile:2: COPY: no source files match "*.nothing"',
+    );
+    fs.writeFileSync(`${ctx}/Dockerfile`, "FROM scratch\nRUN --mount=type=ssh true\n");
+    await assertRejects(
+      () => build({ context: ctx, noPush: true, ociLayoutPath: `${base}/out3`, workDir: `${base}/work` }),
+      Error,
+      "not supported",
+    );
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+});
