@@ -1,6 +1,12 @@
 /** parseDockerfile() and dumpBuildkit(): heredocs, directives, continuations, quoting and every parse error. */
 import { assert, assertEquals, assertThrows } from "../../assert.ts";
-import { chompHeredoc, DockerfileError, dumpBuildkit, parseDockerfile } from "../../../lib/dockerfile/mod.ts";
+import {
+  chompHeredoc,
+  DockerfileError,
+  dumpBuildkit,
+  parseDockerfile,
+  parseHeredocWord,
+} from "../../../lib/dockerfile/mod.ts";
 
 const dump = (s: string | Uint8Array) => dumpBuildkit(parseDockerfile(s));
 function parseError(text: string | Uint8Array, filename = "Dockerfile"): DockerfileError {
@@ -214,4 +220,166 @@ Deno.test("parseDockerfile() uses the filename in messages and tolerates odd inp
   assert(e.exitCode === 1);
   assertEquals(dump('FROM a\nRUN echo "unterminated <<EOF\n').split("\n").length, 3);
   assertEquals(dump("FROM a\nRUN <<\nRUN x\n"), '(from "a")\n(run "<<")\n(run "x")\n');
+});
+
+Deno.test("parseDockerfile() extracts heredocs as BuildKit's TestParseExtractsHeredoc", () => {
+  const text = [
+    "",
+    "FROM alpine:3.6",
+    "",
+    "ENV NAME=me",
+    "",
+    "RUN ls",
+    "",
+    "USER <<INVALID",
+    "INVALID",
+    "",
+    "RUN <<EMPTY",
+    "EMPTY",
+    "",
+    "RUN 3<<EMPTY2",
+    "EMPTY2",
+    "",
+    'RUN "<<NOHEREDOC"',
+    "",
+    "RUN <<INDENT",
+    "\tfoo",
+    "\tbar",
+    "INDENT",
+    "",
+    "RUN <<-UNINDENT",
+    "\tbaz",
+    "\tquux",
+    "UNINDENT",
+    "",
+    "RUN <<-UNINDENT2",
+    "\tbaz",
+    "\tquux",
+    "\tUNINDENT2",
+    "",
+    "RUN <<-EXPAND",
+    "\texpand $NAME",
+    "EXPAND",
+    "",
+    "RUN <<-'NOEXPAND'",
+    "\tdon't expand $NAME",
+    "NOEXPAND",
+    "",
+    "RUN <<COPY",
+    "echo hello world",
+    "echo foo bar",
+    "COPY",
+    "",
+    "RUN <<COMMENT",
+    "# internal comment",
+    "echo hello world",
+    "echo foo bar # trailing comment",
+    "COMMENT",
+    "",
+    "RUN --mount=type=cache,target=/foo <<MOUNT",
+    "echo hello",
+    "MOUNT",
+    "",
+    "COPY <<FILE1 <<FILE2 /dest",
+    "content 1",
+    "FILE1",
+    "content 2",
+    "FILE2",
+    "",
+    "COPY <<EOF /quotes",
+    '"foo"',
+    "'bar'",
+    "EOF",
+    "",
+    "COPY <<X <<Y /dest",
+    "Y",
+    "X",
+    "X",
+    "Y",
+    "",
+    "RUN <<COMPLEX python3",
+    "print('hello world')",
+    "COMPLEX",
+    "",
+    "COPY <<file.txt /dest",
+    "hello world",
+    "file.txt",
+    "",
+    "RUN <<eo'f'",
+    "echo foo",
+    "eof",
+    "",
+    "RUN <<eo\\'f",
+    "echo foo",
+    "eo'f",
+    "",
+    "RUN <<'e'o\\'f",
+    "echo foo",
+    "eo'f",
+    "",
+    "RUN <<'one two'",
+    "echo bar",
+    "one two",
+    "",
+    "RUN <<$EOF",
+    "$EOF",
+    "\t",
+  ].join("\n");
+  const h = (name: string, content: string, expand = true, chomp = false, fileDescriptor = 0) => ({
+    name,
+    content,
+    chomp,
+    expand,
+    fileDescriptor,
+  });
+  const expected = [
+    [],
+    [],
+    [],
+    [],
+    [h("EMPTY", "")],
+    [h("EMPTY2", "", true, false, 3)],
+    [],
+    [h("INDENT", "\tfoo\n\tbar\n")],
+    [h("UNINDENT", "\tbaz\n\tquux\n", true, true)],
+    [h("UNINDENT2", "\tbaz\n\tquux\n", true, true)],
+    [h("EXPAND", "\texpand $NAME\n", true, true)],
+    [h("NOEXPAND", "\tdon't expand $NAME\n", false, true)],
+    [h("COPY", "echo hello world\necho foo bar\n")],
+    [h("COMMENT", "# internal comment\necho hello world\necho foo bar # trailing comment\n")],
+    [h("MOUNT", "echo hello\n")],
+    [h("FILE1", "content 1\n"), h("FILE2", "content 2\n")],
+    [h("EOF", "\"foo\"\n'bar'\n")],
+    [h("X", "Y\n"), h("Y", "X\n")],
+    [h("COMPLEX", "print('hello world')\n")],
+    [h("file.txt", "hello world\n")],
+    [h("eof", "echo foo\n", false)],
+    [h("eo'f", "echo foo\n")],
+    [h("eo'f", "echo foo\n", false)],
+    [h("one two", "echo bar\n", false)],
+    [h("$EOF", "")],
+  ];
+  const r = parseDockerfile(text);
+  assertEquals(r.nodes.slice(1).map((n) => n.heredocs), expected);
+  const json = parseDockerfile('FROM alpine:3.6\nRUN ["whoami"]\nRUN ["<<EOF"]\nRUN ["<<\'EOF\'"]\n');
+  assertEquals(json.nodes.map((n) => n.heredocs.length), [0, 0, 0, 0]);
+});
+
+Deno.test("parseHeredocWord() recognises heredoc words as BuildKit's ParseHeredoc", () => {
+  for (const w of ["<<EOF", "<<'EOF'", '<<"EOF"', "<<-EOF", "<<-'EOF'", '<<-"EOF"', '<<EO"F"']) {
+    assertEquals(parseHeredocWord(w)?.name, "EOF", w);
+  }
+  for (const w of ["", "EOF", "<<", "<<-", "<EOF", "<<<EOF", "<<EOF sh"]) {
+    assertEquals(parseHeredocWord(w), undefined, w);
+  }
+  for (const w of ["<<'EOF", '<<"EOF', "<<EOF'", '<<EOF"']) assertThrows(() => parseHeredocWord(w), Error);
+  const lineNames = (line: string) =>
+    parseDockerfile(`FROM a\n${line}\nEOF\nEOF2\n`).nodes[1]!.heredocs.map((d) => d.name);
+  assertEquals(lineNames("RUN <<EOF"), ["EOF"]);
+  assertEquals(lineNames("RUN <<-EOF"), ["EOF"]);
+  assertEquals(lineNames("RUN <<'EOF'"), ["EOF"]);
+  assertEquals(lineNames("RUN 4<<EOF"), ["EOF"]);
+  assertEquals(lineNames("RUN <<EOF <<EOF2"), ["EOF", "EOF2"]);
+  assertEquals(lineNames("RUN '<<EOF'"), []);
+  assertEquals(lineNames('RUN "<<EOF"'), []);
 });
