@@ -7,6 +7,7 @@ import {
   parseDockerfile,
   parseHeredocWord,
 } from "../../../lib/dockerfile/mod.ts";
+import { parseWords } from "../../../lib/dockerfile/_line_parsers.ts";
 
 const dump = (s: string | Uint8Array) => dumpBuildkit(parseDockerfile(s));
 function parseError(text: string | Uint8Array, filename = "Dockerfile"): DockerfileError {
@@ -382,4 +383,20 @@ Deno.test("parseHeredocWord() recognises heredoc words as BuildKit's ParseHeredo
   assertEquals(lineNames("RUN <<EOF <<EOF2"), ["EOF", "EOF2"]);
   assertEquals(lineNames("RUN '<<EOF'"), []);
   assertEquals(lineNames('RUN "<<EOF"'), []);
+});
+
+Deno.test("parseWords() splits ENV/LABEL/ARG words as BuildKit's TestParseWords", () => {
+  const cases: [string, string[]][] = [
+    ["foo", ["foo"]],
+    ["foo bar", ["foo", "bar"]],
+    ["foo\\ bar", ["foo\\ bar"]],
+    ["foo=bar", ["foo=bar"]],
+    ["foo bar 'abc xyz'", ["foo", "bar", "'abc xyz'"]],
+    ['foo bar "abc xyz"', ["foo", "bar", '"abc xyz"']],
+    ["àöû", ["àöû"]],
+    ['föo bàr "âbc xÿz"', ["föo", "bàr", '"âbc xÿz"']],
+    ['a "" b', ["a", '""', "b"]],
+    ['"a\\"b" c\\', ['"a\\"b"', "c"]],
+  ];
+  for (const [input, want] of cases) assertEquals(parseWords(input, "\\"), want, input);
 });
