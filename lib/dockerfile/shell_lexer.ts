@@ -6,6 +6,7 @@
  */
 import { ShellExpansionError } from "./errors.ts";
 import { isGoSpace } from "./_go.ts";
+import { compileGlob, findMatch, prefixMatchEnds } from "./_glob.ts";
 
 /** Something variables can be read from: a plain record, a Map, or an object with `get`. */
 export type ShellEnv =
@@ -60,7 +61,7 @@ export interface ShellLexer {
 
 const EOF = -1;
 const CH_DOLLAR = 0x24, CH_SQUOTE = 0x27, CH_DQUOTE = 0x22, CH_LBRACE = 0x7b, CH_RBRACE = 0x7d, CH_COLON = 0x3a;
-const CH_SLASH = 0x2f, CH_BACKSLASH = 0x5c;
+const CH_SLASH = 0x2f;
 const LETTER = /^\p{L}$/u;
 const DIGIT = /^\p{Nd}$/u;
 
@@ -125,59 +126,6 @@ class Words {
   }
 }
 
-/**
- * Converts a `${v#p}`-style glob (`*`, `?`, `\*`, `\?`, `\\`) to a regular expression source, as BuildKit does.
- *
- * @param pattern The glob.
- * @param greedy Whether `*` is greedy.
- * @param anchored Whether to anchor at the start.
- * @returns The regex source (use with the `u` flag).
- */
-function globToRegex(pattern: string, greedy: boolean, anchored: boolean): string {
-  const cps = Array.from(pattern, (c) => c.codePointAt(0)!);
-  let out = anchored ? "^" : "";
-  const star = greedy ? "[^\\n]*" : "[^\\n]*?";
-  for (let i = 0; i < cps.length; i++) {
-    let tok = cps[i]!;
-    switch (tok) {
-      case 0x2a:
-        out += star;
-        continue;
-      case 0x3f:
-        out += "[^\\n]";
-        continue;
-      case CH_BACKSLASH: {
-        const next = cps[i + 1];
-        if (next === CH_RBRACE || next === CH_SLASH) continue;
-        out += "\\";
-        i++;
-        tok = next ?? EOF;
-        if (tok !== 0x2a && tok !== 0x3f && tok !== CH_BACKSLASH) {
-          throw new ShellExpansionError(
-            `invalid pattern (${pattern}) in substitution: invalid escape '\\${tok === EOF ? "" : chr(tok)}'`,
-          );
-        }
-        break;
-      }
-      case 0x5b:
-      case 0x5d:
-      case 0x7b:
-      case 0x7d:
-      case 0x2e:
-      case 0x2b:
-      case 0x28:
-      case 0x29:
-      case 0x7c:
-      case 0x5e:
-      case 0x24:
-        out += "\\";
-        break;
-    }
-    out += chr(tok);
-  }
-  return out;
-}
-
 function reversePattern(pattern: string): string {
   const cps = Array.from(pattern);
   const out: string[] = new Array(cps.length);
@@ -201,10 +149,21 @@ function reverseString(s: string): string {
   return Array.from(s).reverse().join("");
 }
 
+function cps(s: string): number[] {
+  return Array.from(s, (c) => c.codePointAt(0)!);
+}
+
+function fromCps(a: readonly number[], start: number, end = a.length): string {
+  let out = "";
+  for (let i = start; i < end; i += 4096) out += String.fromCodePoint(...a.slice(i, Math.min(end, i + 4096)));
+  return out;
+}
+
 function trimPrefix(pattern: string, value: string, greedy: boolean): string {
-  const re = new RegExp(globToRegex(pattern, greedy, true), "u");
-  const m = re.exec(value);
-  return m ? value.slice(m.index + m[0].length) : value;
+  const v = cps(value);
+  const ends = prefixMatchEnds(compileGlob(pattern), v);
+  if (ends.length === 0) return value;
+  return fromCps(v, greedy ? ends[ends.length - 1]! : ends[0]!);
 }
 
 function trimSuffix(pattern: string, value: string, greedy: boolean): string {
@@ -236,26 +195,30 @@ function goExpandTemplate(template: string): string {
   return out + t;
 }
 
-function goReplaceAll(re: RegExp, src: string, repl: string): string {
-  const g = new RegExp(re.source, "gu");
+/** `${v/p/r}` and `${v//p/r}` with Go's regexp replacement loop (empty matches, at least one step forward). */
+function replaceGlob(pattern: string, value: string, repl: string, all: boolean): string {
+  const g = compileGlob(pattern);
+  const src = cps(value);
+  if (!all) {
+    const m = findMatch(g, src, 0);
+    return m ? fromCps(src, 0, m[0]) + repl + fromCps(src, m[1]) : value;
+  }
   let out = "";
   let lastMatchEnd = 0;
   let searchPos = 0;
   while (searchPos <= src.length) {
-    g.lastIndex = searchPos;
-    const m = g.exec(src);
+    const m = findMatch(g, src, searchPos);
     if (!m) break;
-    const a0 = m.index, a1 = m.index + m[0].length;
-    out += src.slice(lastMatchEnd, a0);
+    const [a0, a1] = m;
+    out += fromCps(src, lastMatchEnd, a0);
     if (a1 > lastMatchEnd || a0 === 0) out += repl;
     lastMatchEnd = a1;
-    const cp = src.codePointAt(searchPos);
-    const width = cp === undefined ? 0 : cp > 0xffff ? 2 : 1;
+    const width = searchPos < src.length ? 1 : 0;
     if (searchPos + width > a1) searchPos += width;
     else if (searchPos + 1 > a1) searchPos++;
     else searchPos = a1;
   }
-  return out + src.slice(lastMatchEnd);
+  return out + fromCps(src, lastMatchEnd);
 }
 
 /**
@@ -453,10 +416,7 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
         }
         const [value, set] = getEnv(name);
         if (skipUnsetEnv && !set) return "${" + name + "/" + pattern + "/" + replacement + "}";
-        const re = new RegExp(globToRegex(pattern, true, false), "u");
-        if (replaceAll) return goReplaceAll(re, value, goExpandTemplate(replacement));
-        const m = re.exec(value);
-        return m ? value.slice(0, m.index) + replacement + value.slice(m.index + m[0].length) : value;
+        return replaceGlob(pattern, value, replaceAll ? goExpandTemplate(replacement) : replacement, replaceAll);
       }
       if (ch === CH_COLON) {
         nullIsUnset = true;

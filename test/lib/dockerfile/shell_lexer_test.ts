@@ -234,3 +234,57 @@ Deno.test("processWord() matches BuildKit's TestProcessWithMatches table (values
   }
   assertEquals(cases.length, 49);
 });
+
+/** The glob → regexp conversion BuildKit does (used here as an oracle for the NFA matcher). */
+function oracleRegex(pattern: string, greedy: boolean, anchored: boolean): RegExp {
+  const cps = Array.from(pattern);
+  let re = anchored ? "^" : "";
+  for (let i = 0; i < cps.length; i++) {
+    const c = cps[i]!;
+    if (c === "*") re += greedy ? "[^\\n]*" : "[^\\n]*?";
+    else if (c === "?") re += "[^\\n]";
+    else if (c === "\\") {
+      if (cps[i + 1] === "}" || cps[i + 1] === "/") continue;
+      re += "\\" + cps[++i];
+    } else re += /[[\]{}.+()|^$]/.test(c) ? "\\" + c : c;
+  }
+  return new RegExp(re, "gu");
+}
+
+Deno.test("processWord() glob modifiers agree with BuildKit's regexp semantics on random inputs", () => {
+  let seed = 42;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const alphabet = ["a", "b", "a", "\n", "*", "é"];
+  const patAlphabet = ["a", "b", "*", "*", "?", "\\*", "é"];
+  const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)]!;
+  for (let n = 0; n < 3000; n++) {
+    const value = Array.from({ length: Math.floor(rnd() * 9) }, () => pick(alphabet)).join("");
+    const pattern = Array.from({ length: Math.floor(rnd() * 5) }, () => pick(patAlphabet)).join("");
+    const env = { V: value, P: pattern };
+    // Prefix and suffix removal.
+    for (const greedy of [false, true]) {
+      const re = oracleRegex(pattern, greedy, true);
+      re.lastIndex = 0;
+      const m = re.exec(value);
+      const want = m ? value.slice(m[0].length) : value;
+      assertEquals(word(greedy ? "${V##$P}" : "${V#$P}", env), want, `${JSON.stringify(value)} # ${pattern}`);
+    }
+    // First replacement.
+    const re = oracleRegex(pattern, true, false);
+    re.lastIndex = 0;
+    const m = re.exec(value);
+    const want = m ? value.slice(0, m.index) + "X" + value.slice(m.index + m[0].length) : value;
+    assertEquals(word("${V/$P/X}", env), want, `${JSON.stringify(value)} / ${pattern}`);
+  }
+});
+
+Deno.test("processWord() glob matching stays fast on patterns that make backtracking regexps explode", () => {
+  const env = { V: "a".repeat(3000), P: "*a*a*a*a*a*a*a*a*a*a*b" };
+  const t0 = performance.now();
+  assertEquals(word("${V//$P/x}", env), env.V);
+  assertEquals(word("${V#$P}", env), env.V);
+  assertEquals(word("${V%%$P}", env), env.V);
+  assertEquals(word("${V/$P/x}", env), env.V);
+  const ms = performance.now() - t0;
+  if (ms > 2000) throw new Error(`took ${ms} ms`);
+});
