@@ -5,7 +5,7 @@
  * @module
  */
 import { ShellExpansionError } from "./errors.ts";
-import { isGoSpace } from "./_go.ts";
+import { goQuote, isGoSpace } from "./_go.ts";
 import { compileGlob, findMatch, prefixMatchEnds } from "./_glob.ts";
 
 /** Something variables can be read from: a plain record, a Map, or an object with `get`. */
@@ -60,6 +60,8 @@ export interface ShellLexer {
 }
 
 const EOF = -1;
+/** Deepest `${...${...}}` nesting accepted (BuildKit has no limit; this keeps the JS stack safe). */
+const MAX_DEPTH = 1000;
 const CH_DOLLAR = 0x24, CH_SQUOTE = 0x27, CH_DQUOTE = 0x22, CH_LBRACE = 0x7b, CH_RBRACE = 0x7d, CH_COLON = 0x3a;
 const CH_SLASH = 0x2f;
 const LETTER = /^\p{L}$/u;
@@ -253,6 +255,7 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
     const unset = new Set<string>();
     let pos = 0;
     let rawEscapes = options.rawEscapes ?? false;
+    let depth = 0;
     const peek = (): number => pos < cps.length ? cps[pos]! : EOF;
     const next = (): number => pos < cps.length ? cps[pos++]! : EOF;
 
@@ -374,6 +377,17 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
     }
 
     function processDollar(): string {
+      if (++depth > MAX_DEPTH) {
+        throw new ShellExpansionError(`substitutions nested more than ${MAX_DEPTH} levels deep`);
+      }
+      try {
+        return dollar();
+      } finally {
+        depth--;
+      }
+    }
+
+    function dollar(): string {
       next();
       if (peek() !== CH_LBRACE) {
         const name = processName();
@@ -466,14 +480,15 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
   }
 
   function wrap<T>(word: string, fn: () => T): T {
+    const shown = () => goQuote(word.length > 200 ? word.slice(0, 200) + "..." : word);
     try {
       return fn();
     } catch (e) {
       if (e instanceof ShellExpansionError) {
-        throw new ShellExpansionError(`failed to process ${JSON.stringify(word)}: ${e.message}`);
+        throw new ShellExpansionError(`failed to process ${shown()}: ${e.message}`);
       }
-      if (e instanceof SyntaxError) {
-        throw new ShellExpansionError(`failed to process ${JSON.stringify(word)}: ${e.message}`);
+      if (e instanceof RangeError) {
+        throw new ShellExpansionError(`failed to process ${shown()}: expression too deeply nested`);
       }
       throw e;
     }

@@ -288,3 +288,10 @@ Deno.test("processWord() glob matching stays fast on patterns that make backtrac
   const ms = performance.now() - t0;
   if (ms > 2000) throw new Error(`took ${ms} ms`);
 });
+
+Deno.test("processWord() rejects absurdly deep nesting with a ShellExpansionError, not a stack overflow", () => {
+  const deep = "${a:-".repeat(5000) + "x" + "}".repeat(5000);
+  const e = assertThrows(() => lex.processWord(deep, {}), ShellExpansionError);
+  assertEquals(e.message.length < 400, true);
+  assertEquals(lex.processWord("${a:-".repeat(500) + "x" + "}".repeat(500), {}).value, "x");
+});
