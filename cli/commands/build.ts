@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { homedir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
 import { bool, type FlagSpec, list, parseFlags, str } from "../flags.ts";
@@ -15,6 +15,7 @@ import type { BuildOptions, BuildRegistryOptions } from "../../lib/build/types.t
 import type { SnapshotMode } from "../../lib/fs/snapshot.ts";
 import { loadWalker, parseWalkerPreference } from "../../lib/fs/walker.ts";
 import { dockerConfigKeychain } from "../../lib/registry/auth.ts";
+import { isRemoteContext, parseGitOptions, resolveContext } from "../../lib/context/mod.ts";
 
 const S = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
   name,
@@ -48,6 +49,9 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
     default: ".",
   }),
   S("context-sub-path", "Directory inside the context to use as its root", { value: "DIR" }),
+  L("git", "Git context option: branch=NAME, single-branch=BOOL, recurse-submodules=BOOL, insecure-skip-tls=BOOL", {
+    value: "K=V",
+  }),
   L("destination", "Image reference to push to", { short: "d", value: "REF" }),
   L("build-arg", "Build argument K=V (bare K takes the value from the environment)", { value: "K=V" }),
   S("target", "Stage to build (default: the last)", { value: "STAGE" }),
@@ -279,8 +283,24 @@ export const buildCommand: CliCommand = {
       write: (line) => void io.stderr(line + "\n"),
     });
     const opts = buildOptionsFromFlags(values, io);
+    // lib/context hook: a remote --context (tar://, s3://, gs://, git://, https://…) is fetched into the work
+    // dir first (with --context-sub-path and --git applied) and removed afterwards.
+    const contextSpec = str(values, "context") ?? ".";
+    const remote = isRemoteContext(contextSpec)
+      ? await resolveContext(contextSpec, {
+        workDir: opts.workDir ?? tmpdir(),
+        env: io.env,
+        cwd: io.cwd,
+        stdin: () => io.stdin(),
+        gitOptions: parseGitOptions(list(values, "git")),
+        logger,
+        signal: io.signal,
+        ...(str(values, "context-sub-path") ? { subPath: str(values, "context-sub-path")! } : {}),
+      })
+      : undefined;
+    if (remote) opts.context = remote.dir;
     const walker = loadWalker({ prefer: parseWalkerPreference(str(values, "walker") ?? "auto"), logger });
-    const result = await build(opts, { signal: io.signal, logger, walker });
+    const result = await build(opts, { signal: io.signal, logger, walker }).finally(() => remote?.cleanup());
     await io.stdout(`${result.digest}\n`);
     return 0;
   },

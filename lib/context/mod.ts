@@ -16,7 +16,7 @@
  */
 export * from "./types.ts";
 export * from "./errors.ts";
-export { parseContextSpec } from "./spec.ts";
+export { isRemoteContext, parseContextSpec } from "./spec.ts";
 export type { ContextSpec } from "./spec.ts";
 export { parseGitOptions } from "./git_options.ts";
 export { createContextSource } from "./source.ts";

@@ -5,7 +5,7 @@
  */
 import { mkdir, mkdtemp, realpath, rm, stat } from "node:fs/promises";
 import { join, normalize, relative, resolve, sep } from "node:path";
-import { isKilnError } from "../util/errors.ts";
+import { AbortedError, isKilnError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import { checkDir } from "./dir.ts";
 import { ContextError, describeError } from "./errors.ts";
@@ -130,7 +130,11 @@ export async function resolveContext(spec: string, options: ResolveContextOption
     return { dir: root, kind: source.kind, source: source.description, fetched: true, cleanup };
   } catch (e) {
     await cleanup();
-    if (isKilnError(e) || options.signal?.aborted) throw e;
+    if (options.signal?.aborted) {
+      if (isKilnError(e)) throw e;
+      throw new AbortedError(`Fetching build context ${source.description} was aborted`);
+    }
+    if (isKilnError(e)) throw e;
     throw new ContextError(source.description, describeError(e), { cause: e });
   }
 }

@@ -192,3 +192,21 @@ function azureFromUrl(u: URL, env: ContextEnv): ContextSpec | undefined {
 
 /** The kinds {@linkcode parseContextSpec} can return, in the order of the documentation. */
 export const CONTEXT_KINDS: readonly ContextKind[] = ["dir", "tar", "stdin", "s3", "gcs", "azure", "git", "https"];
+
+/**
+ * True if `spec` names something other than a local directory (a plain path or `dir://`), i.e. a source
+ * {@linkcode parseContextSpec} would download. Does not validate the spec.
+ *
+ * @param spec The `--context` value.
+ * @returns Whether it must be fetched.
+ *
+ * @example Usage
+ * ```ts
+ * import { isRemoteContext } from "./spec.ts";
+ * console.assert(isRemoteContext("s3://b/k.tar.gz") && !isRemoteContext("dir:///ws") && !isRemoteContext("."));
+ * ```
+ */
+export function isRemoteContext(spec: string): boolean {
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(spec);
+  return m !== null && m[1]!.toLowerCase() !== "dir";
+}

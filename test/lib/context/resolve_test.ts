@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { ContextError, resolveContext } from "../../../lib/context/mod.ts";
 import { createLogger } from "../../../lib/util/logger.ts";
+import { AbortedError } from "../../../lib/util/errors.ts";
 import { REPO_ROOT } from "../../fixtures/tools.ts";
 
 // TEMPORARY: archive extraction (lib/fs/extract.ts, tar engineer) has not landed yet
@@ -39,7 +40,7 @@ Deno.test({ name: "resolveContext() stops a download when aborted and removes it
       now: () => (t += 6000),
       onProgress: () => setTimeout(() => ac.abort(new Error("stop")), 50),
     });
-    const e = await assertRejects(() => p);
+    const e = await assertRejects(() => p, AbortedError, "was aborted");
     assert(!(e instanceof ContextError), "an abort is not reported as a context error");
     assertEquals(await readdir(tmp), []);
     assert(lines.some((l) => l.startsWith("INFO Downloading build context")), lines.join("\n"));
