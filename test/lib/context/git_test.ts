@@ -6,28 +6,44 @@ import { ContextError, resolveContext } from "../../../lib/context/mod.ts";
 import { startGitServer } from "../../fixtures/git_server.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { makeTestCerts } from "../../fixtures/certs.ts";
-import { makeRepos, treeSignature, writeContextTree } from "./_helpers.ts";
+import { makeRepos, type Repos, treeSignature, writeContextTree } from "./_helpers.ts";
 
 const ignore = skipUnless("git contexts", "git");
 
+interface SharedRepos {
+  tmp: string;
+  repos: Repos;
+  expected: string[];
+}
+
+// The repositories are made once per file (dozens of git commands); each test starts its own server.
+let shared: Promise<SharedRepos> | undefined;
+
+function sharedRepos(): Promise<SharedRepos> {
+  return shared ??= (async () => {
+    const tmp = await mkdtemp(join(tmpdir(), "kiln-gitctx-"));
+    await mkdir(join(tmp, "root"));
+    await mkdir(join(tmp, "scratch"));
+    await mkdir(join(tmp, "ref"));
+    await writeContextTree(join(tmp, "ref"));
+    const repos = await makeRepos(join(tmp, "root"), join(tmp, "scratch"));
+    return { tmp, repos, expected: await treeSignature(join(tmp, "ref")) };
+  })();
+}
+
 async function setup() {
-  const tmp = await mkdtemp(join(tmpdir(), "kiln-gitctx-"));
-  await mkdir(join(tmp, "root"));
-  await mkdir(join(tmp, "scratch"));
-  await mkdir(join(tmp, "ref"));
-  await writeContextTree(join(tmp, "ref"));
-  const repos = await makeRepos(join(tmp, "root"), join(tmp, "scratch"));
+  const { tmp, repos, expected } = await sharedRepos();
   const server = await startGitServer({ projectRoot: join(tmp, "root") });
-  const work = join(tmp, "work");
+  const work = await mkdtemp(join(tmp, "work-"));
   return {
     tmp,
     repos,
     server,
     work,
-    expected: await treeSignature(join(tmp, "ref")),
+    expected,
     async close() {
       await server.close();
-      await rm(tmp, { recursive: true, force: true });
+      await rm(work, { recursive: true, force: true });
     },
   };
 }
@@ -182,4 +198,8 @@ Deno.test({ name: "resolveContext() clones over HTTPS and honours insecure-skip-
     await rm(certs.dir, { recursive: true, force: true });
     await t.close();
   }
+});
+
+Deno.test({ name: "git contexts: remove the shared repositories", ignore }, async () => {
+  if (shared) await rm((await shared).tmp, { recursive: true, force: true });
 });
