@@ -357,12 +357,17 @@ function stagesNeedingRootfs(plan: BuildPlan): Set<number> {
     const b = byRef(s.base);
     if (b && b.index < s.index) out.add(b.index);
     for (const st of s.steps) {
-      if (st.kind !== "copy") continue;
-      const from = /--from=(\S+)/.exec(st.text)?.[1];
-      if (from === undefined) continue;
-      const f = byRef(from);
-      if (f) out.add(f.index);
-      else if (from.includes("$")) { for (const x of plan.stages) if (x.index < s.index) out.add(x.index); }
+      // COPY --from=X, and RUN --mount=…,from=X (bind or cache seeded from a stage).
+      const froms = st.kind === "copy"
+        ? [/--from=(\S+)/.exec(st.text)?.[1]].filter((x): x is string => x !== undefined)
+        : st.kind === "run"
+        ? [...st.text.matchAll(/--mount=(?:\S*?,)?from=([^,\s]+)/gi)].map((m) => m[1]!)
+        : [];
+      for (const from of froms) {
+        const f = byRef(from);
+        if (f) out.add(f.index);
+        else if (from.includes("$")) { for (const x of plan.stages) if (x.index < s.index) out.add(x.index); }
+      }
     }
   }
   return out;

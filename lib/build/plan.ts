@@ -115,10 +115,17 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Bui
       const b = ref(s.base);
       if (b && b.index < i) need.add(b.index);
       for (const ins of typed[i]!.instructions) {
-        if (ins.kind !== "copy" || ins.from === undefined) continue;
-        const f = ref(ins.from);
-        if (f && f.index < i) need.add(f.index);
-        else if (ins.from.includes("$")) { for (let k = 0; k < i; k++) need.add(k); }
+        // COPY --from and RUN --mount=…,from= both read another stage.
+        const froms = ins.kind === "copy" && ins.from !== undefined
+          ? [ins.from]
+          : ins.kind === "run"
+          ? ins.mountSpecs.flatMap((m) => [...m.matchAll(/(?:^|,)from=([^,]+)/gi)].map((x) => x[1]!))
+          : [];
+        for (const from of froms) {
+          const f = ref(from);
+          if (f && f.index < i) need.add(f.index);
+          else if (from.includes("$")) { for (let k = 0; k < i; k++) need.add(k); }
+        }
       }
     }
     kept = kept.filter((s) => need.has(s.index));

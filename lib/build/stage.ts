@@ -270,7 +270,11 @@ export async function buildStage(
       case "run": {
         const argv = step.cmd.shell ? shellForm(cfg, step.cmd.command) : step.cmd.argv;
         if (argv.length === 0) throw new KilnError(`${where}: RUN needs a command`);
-        const user = await resolveUser(dir, cfg.User ?? "");
+        const resolved = await resolveUser(dir, cfg.User ?? "");
+        // BuildKit (executor/oci ensureAdditionalGids) and runc list the primary gid among the groups too.
+        const user = resolved.groups.includes(resolved.gid)
+          ? resolved
+          : { ...resolved, groups: [resolved.gid, ...resolved.groups] };
         // ENV and declared ARGs, the last writer of a name winning (BuildKit's dispatch environment).
         const runEnv = [...state.vars].map(([k, v]) => `${k}=${v}`);
         await ensureDir(dir, workdir, { uid: 0, gid: 0 });

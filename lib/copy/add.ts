@@ -174,7 +174,15 @@ async function extractArchive(c: Copier, file: string, dirHost: string, opts: Ad
       c.fail(`archive ${file.split("/").pop()}: entry ${JSON.stringify(h.path)} escapes the destination`);
     }
     if (parts.length === 0) {
+      // The archive's root entry (`./`) gives the destination directory its owner, mode and time (as Docker's untar).
       await e.body?.cancel();
+      if (h.type === "dir") {
+        const o = opts.chown ?? { uid: h.uid, gid: h.gid };
+        await fsp.lchown(dirHost, o.uid, o.gid);
+        await fsp.chmod(dirHost, h.mode & 0o7777);
+        dirTimes.unshift({ p: dirHost, mtime: h.mtime });
+        c.record(dirHost);
+      }
       continue;
     }
     const rel = parts.join("/");

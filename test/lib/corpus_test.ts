@@ -12,7 +12,8 @@
  *   expect?: {files?: {path: {type?, mode?, uid?, gid?, content?, link?}}, absent?: string[], error?: string},
  *   allow?: {path: [field]}, allowConfig?: [field], why?: string}`.
  *
- * `KILN_CORPUS=case1,case2` limits the run; `KILN_CORPUS_JOBS` sets the parallelism (default 3).
+ * `KILN_CORPUS=case1,case2` limits the run; `KILN_CORPUS_JOBS` sets the parallelism (default 3);
+ * `KILN_CORPUS_KEEP=1` keeps the unpacked images for inspection.
  *
  * @module
  */
@@ -145,10 +146,16 @@ function buildArgsOf(spec: CaseSpec, env: Env): string[] {
   return [`BASE_URL=${env.url}`, ...(spec.buildArgs ?? [])];
 }
 
-async function buildWithBuildah(name: string, spec: CaseSpec, env: Env, work: string): Promise<string> {
+async function buildWithBuildah(
+  name: string,
+  spec: CaseSpec,
+  env: Env,
+  work: string,
+): Promise<Record<string, unknown>> {
   const ctx = `${work}/ctx-buildah`;
   prepareContext(name, ctx);
-  const args = ["bud", "--isolation", "chroot", "--pull=never", "-q", "-t", `corpus-${name}`];
+  // Docker format: buildah 1.28 honours SHELL, HEALTHCHECK and ONBUILD only there (as BuildKit always does).
+  const args = ["bud", "--format", "docker", "--isolation", "chroot", "--pull=never", "-q", "-t", `corpus-${name}`];
   for (const a of buildArgsOf(spec, env)) args.push("--build-arg", a);
   if (spec.target) args.push("--target", spec.target);
   for (const [id, value] of Object.entries(spec.secrets ?? {})) {
@@ -159,7 +166,11 @@ async function buildWithBuildah(name: string, spec: CaseSpec, env: Env, work: st
   await must("buildah", args, { env: env.storageEnv });
   await must("buildah", ["push", "-q", `corpus-${name}`, `oci:${work}/buildah-oci:latest`], { env: env.storageEnv });
   await must("umoci", ["unpack", "--image", `${work}/buildah-oci:latest`, `${work}/buildah-bundle`]);
-  return `${work}/buildah-oci`;
+  // The OCI copy drops docker-only config fields (Healthcheck, Shell, OnBuild): compare buildah's docker config.
+  const inspect = JSON.parse(
+    await must("buildah", ["inspect", "--type", "image", `corpus-${name}`], { env: env.storageEnv }),
+  );
+  return inspect.Docker as Record<string, unknown>;
 }
 
 async function buildWithKiln(
@@ -262,7 +273,7 @@ async function runCase(name: string, env: Env): Promise<Outcome> {
   try {
     if (oracle === "buildah") {
       if (!env.buildah) return { name, ok: true, lines: ["skipped: no buildah"], ms: 0 };
-      const bLayout = await buildWithBuildah(name, spec, env, work);
+      const bConfig = await buildWithBuildah(name, spec, env, work);
       lines.push(...checkExpect(spec, `${work}/buildah-bundle/rootfs`).map((l) => `buildah: ${l}`));
       if (env.kiln) {
         const k = await buildWithKiln(name, spec, env, work);
@@ -273,7 +284,7 @@ async function runCase(name: string, env: Env): Promise<Outcome> {
               allow: spec.allow ?? {},
             }),
           );
-          lines.push(...compareConfigs(readLayoutConfig(k.layout!), readLayoutConfig(bLayout), spec.allowConfig ?? []));
+          lines.push(...compareConfigs(readLayoutConfig(k.layout!), bConfig, spec.allowConfig ?? []));
           lines.push(...checkExpect(spec, `${work}/kiln-bundle/rootfs`).map((l) => `kiln: ${l}`));
         }
       }
@@ -289,7 +300,7 @@ async function runCase(name: string, env: Env): Promise<Outcome> {
   } catch (e) {
     lines.push(`error: ${(e as Error).message.slice(0, 1500)}`);
   } finally {
-    fs.rmSync(work, { recursive: true, force: true });
+    if (!Deno.env.get("KILN_CORPUS_KEEP")) fs.rmSync(work, { recursive: true, force: true });
   }
   return { name, ok: lines.length === 0, lines, ms: Date.now() - t0 };
 }
@@ -347,7 +358,8 @@ Deno.test({
     } finally {
       await server.close();
       if (buildah) await run("buildah", ["rm", "--all"], { env: { CONTAINERS_STORAGE_CONF: `${tmp}/storage.conf` } });
-      fs.rmSync(tmp, { recursive: true, force: true });
+      if (!Deno.env.get("KILN_CORPUS_KEEP")) fs.rmSync(tmp, { recursive: true, force: true });
+      else console.log(`kept ${tmp}`);
     }
   },
 });

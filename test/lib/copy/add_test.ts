@@ -59,6 +59,7 @@ Deno.test("addInto() extracts local tars by content (plain, gzip, bzip2, xz, zst
       assertEquals(fs.readlinkSync(`${d}/ln`), "dir/f.txt");
       assertEquals(fs.statSync(`${d}/dir/f.txt`).mtimeMs, 5000_000);
       assertEquals(fs.statSync(`${d}/dir/f.txt`).uid, 7); // tar owners kept without --chown
+      assertEquals(fs.statSync(d).uid, 7); // the `./` entry applies to the destination directory
     }
     // a compressed non-tar is copied as a file; unpack:false copies the archive itself
     fs.writeFileSync(`${t.ctx}/plain.txt`, "not a tar");
