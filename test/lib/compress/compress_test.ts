@@ -1,0 +1,213 @@
+import {
+  autoDecompress,
+  compressLayer,
+  createDecompressStream,
+  createGzipStream,
+  createZstdStream,
+  detectCompression,
+} from "../../../lib/compress/mod.ts";
+import { TarWriterStream } from "../../../lib/tar/mod.ts";
+import { sha256 } from "../../../lib/util/digest.ts";
+import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { skipUnless } from "../../fixtures/tools.ts";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** Moderately compressible, deterministic data (words, numbers and binary noise, like real files). */
+function sampleData(size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  const vocab: string[] = [];
+  let x = 2463534242;
+  const rnd = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+  for (let i = 0; i < 2000; i++) {
+    let w = "";
+    const n = 2 + rnd() % 9;
+    for (let j = 0; j < n; j++) w += String.fromCharCode(97 + rnd() % 26);
+    vocab.push(w);
+  }
+  let i = 0;
+  while (i < size) {
+    const r = rnd();
+    const w = r % 16 === 0 ? String.fromCharCode(rnd() % 256, rnd() % 256, rnd() % 256) : vocab[r % 2000]! + " ";
+    for (let j = 0; j < w.length && i < size; j++) out[i++] = w.charCodeAt(j);
+  }
+  return out;
+}
+
+function chunked(data: Uint8Array, size: number): ReadableStream<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < data.length; i += size) parts.push(data.slice(i, i + size));
+  return ReadableStream.from(parts);
+}
+
+async function bytes(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(s).arrayBuffer());
+}
+
+/** Runs a tool with `input` on stdin (through a temp file: spawnSync with large stdin and stdout can deadlock). */
+function tool(cmd: string, args: string[], input: Uint8Array): Uint8Array {
+  const dir = mkdtempSync(join(tmpdir(), "kiln-ct-"));
+  try {
+    writeFileSync(join(dir, "in"), input);
+    const r = spawnSync("sh", ["-c", `exec "$@" < "${join(dir, "in")}"`, "sh", cmd, ...args], { maxBuffer: 1 << 28 });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
+    return new Uint8Array(r.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const DATA = sampleData(5 * 1024 * 1024 + 12345);
+
+Deno.test("createGzipStream() block mode is valid gzip and independent of workers and chunking", {
+  ignore: skipUnless("gzip", "gzip", "python3"),
+}, async () => {
+  const a = await bytes(chunked(DATA, 65536).pipeThrough(createGzipStream({ parallel: 2 })));
+  const b = await bytes(chunked(DATA, 1000003).pipeThrough(createGzipStream({ parallel: 0 })));
+  const c = await bytes(chunked(DATA, 7777).pipeThrough(createGzipStream({ parallel: 1, blockSize: 1024 * 1024 })));
+  assertEquals(sha256(a), sha256(b));
+  assertEquals(sha256(a), sha256(c));
+  tool("gzip", ["-t"], a);
+  assertEquals(sha256(tool("gzip", ["-dc"], a)), sha256(DATA));
+  assertEquals(
+    tool("python3", [
+      "-c",
+      "import gzip,sys,hashlib; print(hashlib.sha256(gzip.decompress(sys.stdin.buffer.read())).hexdigest())",
+    ], a)
+      .length,
+    65,
+  );
+  const ref = tool("gzip", ["-6", "-c"], DATA);
+  assert(a.length < ref.length * 1.03, `block gzip ${a.length} vs gzip -6 ${ref.length}`);
+});
+
+Deno.test("createGzipStream() handles empty input and plain mode", { ignore: skipUnless("gzip", "gzip") }, async () => {
+  const empty = await bytes(ReadableStream.from([] as Uint8Array[]).pipeThrough(createGzipStream({ parallel: 0 })));
+  assertEquals(tool("gzip", ["-dc"], empty).length, 0);
+  const plain = await bytes(chunked(DATA, 100000).pipeThrough(createGzipStream({ parallel: false, level: 1 })));
+  assertEquals(sha256(tool("gzip", ["-dc"], plain)), sha256(DATA));
+});
+
+Deno.test("createGzipStream() rejects bad levels", () => {
+  let err: unknown;
+  try {
+    createGzipStream({ level: 10 });
+  } catch (e) {
+    err = e;
+  }
+  assert(err instanceof RangeError && err.message.includes("level 10"));
+});
+
+Deno.test("createZstdStream() output is read by the zstd CLI", { ignore: skipUnless("zstd", "zstd") }, async () => {
+  const z = await bytes(chunked(DATA, 300000).pipeThrough(createZstdStream({ level: 3 })));
+  assertEquals(sha256(tool("zstd", ["-dc"], z)), sha256(DATA));
+  const z2 = await bytes(chunked(DATA, 12345).pipeThrough(createZstdStream({ level: 3 })));
+  assertEquals(sha256(z2), sha256(z));
+});
+
+Deno.test("autoDecompress() detects gzip, zstd, bzip2, xz and plain data", {
+  ignore: skipUnless("codecs", "gzip", "zstd", "bzip2", "xz"),
+}, async () => {
+  const small = DATA.subarray(0, 300000);
+  const inputs: Array<[string, Uint8Array]> = [
+    ["gzip", tool("gzip", ["-c"], small)],
+    ["zstd", tool("zstd", ["-c"], small)],
+    ["bzip2", tool("bzip2", ["-c"], small)],
+    ["xz", tool("xz", ["-c"], small)],
+    ["none", small],
+  ];
+  for (const [fmt, data] of inputs) {
+    assertEquals(detectCompression(data), fmt);
+    const { compression, stream } = await autoDecompress(chunked(data, 3));
+    assertEquals(compression, fmt);
+    assertEquals(sha256(await bytes(stream)), sha256(small), fmt);
+  }
+  const { stream } = await autoDecompress(ReadableStream.from([] as Uint8Array[]));
+  assertEquals((await bytes(stream)).length, 0);
+});
+
+Deno.test(
+  "createDecompressStream() reports corrupt data as a KilnError",
+  { ignore: skipUnless("xz", "xz") },
+  async () => {
+    const gz = tool("gzip", ["-c"], DATA.subarray(0, 100000));
+    gz[gz.length - 5] = gz[gz.length - 5]! ^ 0xff; // CRC
+    await assertRejects(() => bytes(chunked(gz, 1000).pipeThrough(createDecompressStream("gzip"))), Error, "gzip");
+    const xz = tool("xz", ["-c"], DATA.subarray(0, 100000));
+    await assertRejects(
+      () => bytes(chunked(xz.subarray(0, 500), 100).pipeThrough(createDecompressStream("xz"))),
+      Error,
+      "Cannot decompress xz data: xz exited with 1",
+    );
+  },
+);
+
+Deno.test("compressLayer() computes digest, size and diffID in one pass", async () => {
+  for (const compression of ["gzip", "zstd", "none"] as const) {
+    const { stream, result } = compressLayer(chunked(DATA, 50000), { compression });
+    const out = await bytes(stream);
+    const info = await result;
+    assertEquals(info, { digest: sha256(out), size: out.length, diffId: sha256(DATA), uncompressedSize: DATA.length });
+  }
+});
+
+Deno.test("compressLayer() gzip layers are accepted by umoci (Go's gzip reader)", {
+  ignore: skipUnless("umoci", "umoci", "root"),
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kiln-umoci-"));
+  try {
+    const tar = ReadableStream.from([
+      {
+        header: { path: "data.bin", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: DATA.length },
+        body: chunked(DATA, 1 << 20),
+      },
+    ]).pipeThrough(new TarWriterStream());
+    const { stream, result } = compressLayer(tar, { compression: "gzip", parallel: 2 });
+    const layer = await bytes(stream);
+    const info = await result;
+    const blobs = join(dir, "layout", "blobs", "sha256");
+    mkdirSync(blobs, { recursive: true });
+    const put = (b: Uint8Array | string) => {
+      const d = sha256(b);
+      writeFileSync(join(blobs, d.slice(7)), b);
+      return { digest: d, size: typeof b === "string" ? new TextEncoder().encode(b).length : b.length };
+    };
+    put(layer);
+    const config = put(JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      rootfs: { type: "layers", diff_ids: [info.diffId] },
+      config: {},
+    }));
+    const manifest = put(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: info.digest, size: info.size }],
+    }));
+    writeFileSync(join(dir, "layout", "oci-layout"), '{"imageLayoutVersion":"1.0.0"}');
+    writeFileSync(
+      join(dir, "layout", "index.json"),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          ...manifest,
+          annotations: { "org.opencontainers.image.ref.name": "t" },
+        }],
+      }),
+    );
+    const r = spawnSync("umoci", ["unpack", "--image", join(dir, "layout") + ":t", join(dir, "bundle")]);
+    assertEquals(r.status, 0, r.stderr?.toString());
+    assertEquals(sha256(new Uint8Array(readFileSync(join(dir, "bundle", "rootfs", "data.bin")))), sha256(DATA));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
