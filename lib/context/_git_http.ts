@@ -64,7 +64,12 @@ export function gitHttpClient(
     if ([301, 302, 303, 307, 308].includes(status) && res.headers.location && redirects < 5) {
       res.resume();
       const next = new URL(res.headers.location, url);
-      const again = { ...req, ...(chunks.length ? { body: iter(chunks) } : {}) };
+      const headers = { ...req.headers };
+      // never send credentials to another host
+      if (next.host !== url.host) {
+        for (const k of Object.keys(headers)) if (k.toLowerCase() === "authorization") delete headers[k];
+      }
+      const again = { ...req, headers, ...(chunks.length ? { body: iter(chunks) } : {}) };
       return once(again, next, redirects + 1);
     }
     const headers: Record<string, string> = {};
