@@ -71,11 +71,22 @@ export async function download(
     u.password = "";
   }
   let res: Response;
-  try {
-    res = await doFetch(u, { headers, redirect: "follow", ...(options.signal ? { signal: options.signal } : {}) });
-  } catch (e) {
-    if (options.signal?.aborted) throw e;
-    throw new ContextError(description, `cannot connect: ${describeError(e)}`, { cause: e });
+  let at = u;
+  for (let hops = 0;; hops++) {
+    try {
+      res = await doFetch(at, { headers, redirect: "manual", ...(options.signal ? { signal: options.signal } : {}) });
+    } catch (e) {
+      if (options.signal?.aborted) throw e;
+      throw new ContextError(description, `cannot connect: ${describeError(e)}`, { cause: e });
+    }
+    const location = res.headers.get("location");
+    if (![301, 302, 303, 307, 308].includes(res.status) || !location) break;
+    await res.body?.cancel().catch(() => {});
+    if (hops >= 10) throw new ContextError(description, "too many redirects");
+    const next = new URL(location, at);
+    // never send credentials to another host
+    if (next.host !== at.host) headers.delete("authorization");
+    at = next;
   }
   if (!res.ok || !res.body) {
     await res.body?.cancel().catch(() => {});

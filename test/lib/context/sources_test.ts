@@ -27,6 +27,10 @@ const ignore = !extractReady || skipUnless("context sources", "git", "node", "ta
 async function startFileServer(root: string) {
   const server = createServer(async (req, res) => {
     const u = new URL(req.url ?? "/", "http://x");
+    if (u.pathname === "/moved.tar.gz") {
+      res.writeHead(302, { location: "/c.tar.gz" }).end();
+      return;
+    }
     if (u.pathname.startsWith("/private/")) {
       if (req.headers.authorization !== "Basic " + btoa("kiln:s3cret")) {
         res.writeHead(401, { "www-authenticate": "Basic" }).end();
@@ -134,6 +138,7 @@ t.close()`,
         [`tar://${join(files, "c.tar")}`, {}],
         ["tar://stdin", {}, fileStream(tgz)],
         [`${http.url}/c.tar.gz`, {}],
+        [`${http.url}/moved.tar.gz`, {}],
         [`${http.url.replace("http://", "http://kiln:s3cret@")}/private/c.tar.gz`, {}],
         ["s3://bk/dir/c.tar.gz", s3.env],
         ["s3://bk", s3.env],
