@@ -13,11 +13,20 @@ import { goQuote, goTrimSpace } from "./_go.ts";
  * @returns The dump.
  */
 export function dumpNode(node: Node): string {
-  let s = node.keyword;
-  if (node.flags.length > 0) s += " [" + node.flags.map(goQuote).join(" ") + "]";
-  if (node.child) s += " (" + dumpNode(node.child) + ")";
-  for (const a of node.args) s += " " + goQuote(a);
-  return goTrimSpace(s);
+  // Iterative, so a long `ONBUILD ONBUILD ...` chain cannot overflow the stack.
+  const chain: Node[] = [];
+  for (let n: Node | undefined = node; n; n = n.child) chain.push(n);
+  let inner = "";
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const n = chain[i]!;
+    let s = n.keyword;
+    if (n.flags.length > 0) s += " [" + n.flags.map(goQuote).join(" ") + "]";
+    if (n.child) s += " (" + inner + ")";
+    for (const a of n.args) s += " " + goQuote(a);
+    // Go trims each level; only an empty keyword can leave a leading space (trimming a long rope flattens it).
+    inner = n.keyword === "" ? goTrimSpace(s) : s;
+  }
+  return inner;
 }
 
 /**

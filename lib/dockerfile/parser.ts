@@ -139,23 +139,31 @@ function canContainHeredoc(node: Node): boolean {
  * @returns The node.
  */
 function nodeFromLine(line: string, escapeToken: string, lines: [number, number], comments: string[]): Node {
-  const { cmd, flags, rest } = splitCommand(line, escapeToken);
-  const keyword = cmd.toLowerCase();
-  const parsed = parseLine(keyword, rest, escapeToken);
-  const node: Node = {
-    keyword,
-    keywordOriginal: cmd,
-    original: line,
-    flags,
-    args: parsed.args,
-    json: parsed.json,
-    heredocs: [],
-    startLine: lines[0],
-    endLine: lines[1],
-    comments,
-  };
-  if (parsed.sub !== undefined) node.child = nodeFromLine(parsed.sub, escapeToken, lines, []);
-  return node;
+  let root: Node | undefined;
+  let parent: Node | undefined;
+  // Iterative over ONBUILD nesting, so a long `ONBUILD ONBUILD ...` chain cannot overflow the stack.
+  for (let text: string | undefined = line; text !== undefined;) {
+    const { cmd, flags, rest } = splitCommand(text, escapeToken);
+    const keyword = cmd.toLowerCase();
+    const parsed = parseLine(keyword, rest, escapeToken);
+    const node: Node = {
+      keyword,
+      keywordOriginal: cmd,
+      original: text,
+      flags,
+      args: parsed.args,
+      json: parsed.json,
+      heredocs: [],
+      startLine: lines[0],
+      endLine: lines[1],
+      comments: root ? [] : comments,
+    };
+    if (parent) parent.child = node;
+    else root = node;
+    parent = node;
+    text = parsed.sub;
+  }
+  return root!;
 }
 
 /**

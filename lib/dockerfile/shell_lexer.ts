@@ -61,7 +61,7 @@ export interface ShellLexer {
 
 const EOF = -1;
 /** Deepest `${...${...}}` nesting accepted (BuildKit has no limit; this keeps the JS stack safe). */
-const MAX_DEPTH = 1000;
+const MAX_DEPTH = 256;
 const CH_DOLLAR = 0x24, CH_SQUOTE = 0x27, CH_DQUOTE = 0x22, CH_LBRACE = 0x7b, CH_RBRACE = 0x7d, CH_COLON = 0x3a;
 const CH_SLASH = 0x2f;
 const LETTER = /^\p{L}$/u;
@@ -376,6 +376,12 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
       return name;
     }
 
+    /** At end of input, BuildKit reports a missing delimiter (reusing one error object through nested levels). */
+    function atEOF(e: unknown, message: string): unknown {
+      if (peek() !== EOF) return e;
+      return e instanceof ShellExpansionError && e.message === message ? e : new ShellExpansionError(message);
+    }
+
     function processDollar(): string {
       if (++depth > MAX_DEPTH) {
         throw new ShellExpansionError(`substitutions nested more than ${MAX_DEPTH} levels deep`);
@@ -418,15 +424,13 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
         try {
           pattern = processStopOn(CH_SLASH, true).result;
         } catch (e) {
-          if (peek() === EOF) throw new ShellExpansionError("syntax error: missing '/' in ${}");
-          throw e;
+          throw atEOF(e, "syntax error: missing '/' in ${}");
         }
         let replacement: string;
         try {
           replacement = processStopOn(CH_RBRACE, true).result;
         } catch (e) {
-          if (peek() === EOF) throw new ShellExpansionError("syntax error: missing '}'");
-          throw e;
+          throw atEOF(e, "syntax error: missing '}'");
         }
         const [value, set] = getEnv(name);
         if (skipUnsetEnv && !set) return "${" + name + "/" + pattern + "/" + replacement + "}";
@@ -445,8 +449,7 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
       try {
         word = processStopOn(CH_RBRACE, rawEsc).result;
       } catch (e) {
-        if (peek() === EOF) throw new ShellExpansionError("syntax error: missing '}'");
-        throw e;
+        throw atEOF(e, "syntax error: missing '}'");
       }
       const [value, set] = getEnv(name);
       if (skipUnsetEnv && !set) return "${" + name + chs + word + "}";

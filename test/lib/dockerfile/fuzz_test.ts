@@ -206,6 +206,26 @@ function generate(rnd: () => number): string {
   return lines.join(rnd() < 0.9 ? "\n" : "\r\n");
 }
 
+/** Inputs built to stress limits: deep nesting, maximal lines, many heredocs, long continuations. */
+function pathological(rnd: () => number): string {
+  const k = 1 + Math.floor(rnd() * 6);
+  switch (k) {
+    case 1:
+      return "FROM a\nENV X=" + "${a:-".repeat(800 + Math.floor(rnd() * 4000)) + "x" + "}".repeat(900);
+    case 2:
+      return "FROM a\n" + "ONBUILD ".repeat(1000 + Math.floor(rnd() * 7000)) + "RUN x\n";
+    case 3:
+      return "FROM a\nRUN " + "x".repeat(65531 + Math.floor(rnd() * 3)) + "\n";
+    case 4:
+      return "FROM a\nRUN " + Array.from({ length: 300 }, (_, i) => `<<E${i}`).join(" ") + "\n" +
+        Array.from({ length: 300 }, (_, i) => `body\nE${i}`).join("\n") + "\n";
+    case 5:
+      return "FROM a\nRUN a \\\n" + "  b \\\n#c\n\n".repeat(5000) + "end\n";
+    default:
+      return "ARG V=" + "${V//a/aa}".repeat(200) + "\nFROM a\nENV W=${V##*}" + "${V%%?}".repeat(200) + "\n";
+  }
+}
+
 /** Runs every layer on one input; returns normally or throws. */
 function exercise(input: string | Uint8Array, target: string | undefined): void {
   const r = parseDockerfile(input, { filename: "fuzz/Dockerfile" });
@@ -255,6 +275,15 @@ Deno.test(`parseDockerfile()..expandInstruction() survive ${TOTAL} random and mu
   const rnd = mulberry32(SEED);
   const seeds = corpus();
   let results = 0, errors = 0, slowest = 0;
+  // Warm the JIT up first (untimed): the bound is about the algorithms, not V8's first compilation.
+  const warm = mulberry32(1);
+  for (const text of [...seeds, ...Array.from({ length: 12 }, () => pathological(warm))]) {
+    try {
+      exercise(text, undefined);
+    } catch (e) {
+      if (!(e instanceof KilnError)) throw e;
+    }
+  }
   const started = performance.now();
   for (let n = 0; n < TOTAL; n++) {
     let text: string;
@@ -262,6 +291,7 @@ Deno.test(`parseDockerfile()..expandInstruction() survive ${TOTAL} random and mu
     if (kind < 6) text = (rnd() < 0.4 ? "FROM a AS s0\n" : "") + mutate(rnd, pick(rnd, seeds));
     else if (kind < 9) text = generate(rnd);
     else text = mutate(rnd, mutate(rnd, pick(rnd, seeds)));
+    if (n % 400 === 0) text = pathological(rnd);
     let input: string | Uint8Array = text;
     if (n % 17 === 0) {
       const bytes = new TextEncoder().encode(text);
@@ -287,8 +317,8 @@ Deno.test(`parseDockerfile()..expandInstruction() survive ${TOTAL} random and mu
     };
     const [ok, first] = run();
     let ms = first;
-    // Over the bound: a GC pause or a busy machine, or a real problem? Measure once more before failing.
-    if (ms > PER_DOC_MS) ms = Math.min(ms, run()[1]);
+    // Over the bound: a GC pause or a busy machine, or a real problem? Measure twice more before failing.
+    for (let retry = 0; retry < 2 && ms > PER_DOC_MS; retry++) ms = Math.min(ms, run()[1]);
     if (ok) results++;
     else errors++;
     slowest = Math.max(slowest, ms);

@@ -293,5 +293,6 @@ Deno.test("processWord() rejects absurdly deep nesting with a ShellExpansionErro
   const deep = "${a:-".repeat(5000) + "x" + "}".repeat(5000);
   const e = assertThrows(() => lex.processWord(deep, {}), ShellExpansionError);
   assertEquals(e.message.length < 400, true);
-  assertEquals(lex.processWord("${a:-".repeat(500) + "x" + "}".repeat(500), {}).value, "x");
+  assertEquals(lex.processWord("${a:-".repeat(256) + "x" + "}".repeat(256), {}).value, "x");
+  assertThrows(() => lex.processWord("${a:-".repeat(257) + "x" + "}".repeat(257), {}), ShellExpansionError, "nested");
 });
