@@ -11,6 +11,7 @@
 export * from "./lib/util/mod.ts";
 export * from "./lib/tar/mod.ts";
 export * from "./lib/compress/mod.ts";
+export { extractEntries, extractLayer, type ExtractOptions, type ExtractStats } from "./lib/fs/extract.ts";
 export * from "./lib/dockerfile/mod.ts";
 export * from "./lib/image/mod.ts";
 // lib/dockerfile has its own lenient parsePlatform/formatPlatform; the image model's (strict, throwing) win here.
