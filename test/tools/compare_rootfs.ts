@@ -120,7 +120,10 @@ export function scanRootfs(root: string, options: ScanOptions = {}): Map<string,
 export interface CompareOptions {
   /** Paths ignored on both sides (default: {@linkcode BUILDAH_LEFTOVERS}). */
   ignore?: readonly string[];
-  /** Fields not compared for a path (e.g. `{"/app": ["mode"]}`): documented divergences. */
+  /**
+   * Fields not compared for a path (e.g. `{"/app": ["mode"]}`; `"exists"` allows the path on one side only):
+   * documented divergences.
+   */
   allow?: Readonly<Record<string, readonly string[]>>;
 }
 
@@ -175,6 +178,8 @@ export function compareScans(
   for (const p of paths) {
     const x = ea.get(p);
     const y = eb.get(p);
+    // A path listed in `allow` with "exists" may be present on one side only.
+    if ((!x || !y) && (allow[p] ?? []).includes("exists")) continue;
     if (!x) {
       diffs.push(`${p}: only in b (${y!.type})`);
       continue;
