@@ -149,6 +149,8 @@ export interface ArgDecl {
   key: string;
   /** Default, unexpanded; undefined when none was given. */
   value?: string;
+  /** Description from a comment line above starting with the name (`# foo sets foo`), as BuildKit's outline. */
+  comment?: string;
 }
 
 /** `ARG name[=default] ...`. */
@@ -288,6 +290,8 @@ export type Instruction =
 export interface Stage {
   /** Lower-cased name from `AS`, or undefined. */
   name?: string;
+  /** Description from a comment line above FROM starting with the stage name (`# base is ...`). */
+  comment?: string;
   /** 0-based position. */
   index: number;
   /** The FROM instruction. */
@@ -376,6 +380,13 @@ export function isValidChmod(v: string): boolean {
   return CHMOD_SYMBOLIC.test(v);
 }
 
+/** BuildKit's getComment: the rest of the first comment line that starts with `name `. */
+function commentFor(comments: readonly string[], name: string): string | undefined {
+  if (name === "") return undefined;
+  for (const line of comments) if (line.startsWith(name + " ")) return line.slice(name.length + 1);
+  return undefined;
+}
+
 function loc(node: Node): Location {
   return { startLine: node.startLine, endLine: node.endLine };
 }
@@ -397,7 +408,10 @@ function keyValues(node: Node): KeyValue[] {
   atLeastOne(node);
   if (node.args.length % 3 !== 0) throw new LineError(`Bad input to ${upper(node)}, too many arguments`);
   const pairs: KeyValue[] = [];
-  for (let i = 0; i < node.args.length; i += 3) pairs.push({ key: node.args[i]!, value: node.args[i + 1]! });
+  for (let i = 0; i < node.args.length; i += 3) {
+    if (node.args[i] === "") throw new LineError(`${upper(node)} names can not be blank`);
+    pairs.push({ key: node.args[i]!, value: node.args[i + 1]! });
+  }
   return pairs;
 }
 
@@ -562,7 +576,10 @@ function parseNode(node: Node): Instruction {
       atLeastOne(node);
       const args = node.args.map((a): ArgDecl => {
         const i = a.indexOf("=");
-        return i < 0 ? { key: a } : { key: a.slice(0, i), value: a.slice(i + 1) };
+        const d: ArgDecl = i < 0 ? { key: a } : { key: a.slice(0, i), value: a.slice(i + 1) };
+        const comment = commentFor(node.comments, d.key);
+        if (comment !== undefined) d.comment = comment;
+        return d;
       });
       return { kind: "arg", ...base, args };
     }
@@ -726,7 +743,11 @@ export function toStages(result: ParseResult, options: InstructionOptions = {}):
         names.set(ins.stageName, stages.length);
       }
       const st: Stage = { index: stages.length, from: ins, instructions: [], location: { ...ins.location } };
-      if (ins.stageName !== undefined) st.name = ins.stageName;
+      if (ins.stageName !== undefined) {
+        st.name = ins.stageName;
+        const comment = commentFor(node.comments, ins.stageName);
+        if (comment !== undefined) st.comment = comment;
+      }
       stages.push(st);
       continue;
     }

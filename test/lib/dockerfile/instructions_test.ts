@@ -347,3 +347,23 @@ Deno.test("ONBUILD keeps its expression (with heredocs) and a typed trigger", ()
   const node = parseDockerfile(o.expression).nodes[0]!;
   assertEquals(parseInstruction(node).kind, "copy");
 });
+
+Deno.test("toStages() attaches descriptions from comments to ARGs and stages, as BuildKit", () => {
+  const text =
+    "# foo sets foo\nARG foo=bar\n\n# base defines first stage\nFROM busybox AS base\n# this is irrelevant\n" +
+    "ARG foo\n# bar defines bar\n# baz is something else\nARG bar baz=123\n";
+  const { stages, metaArgs } = toStages(parseDockerfile(text));
+  assertEquals(stages[0]!.comment, "defines first stage");
+  assertEquals(metaArgs[0]!.args, [{ key: "foo", value: "bar", comment: "sets foo" }]);
+  const [a1, a2] = stages[0]!.instructions;
+  assertEquals(a1!.kind === "arg" && a1.args, [{ key: "foo" }]);
+  assertEquals(a2!.kind === "arg" && a2.args, [
+    { key: "bar", comment: "defines bar" },
+    { key: "baz", value: "123", comment: "is something else" },
+  ]);
+});
+
+Deno.test("ENV and LABEL names can not be blank", () => {
+  fails("ENV =x", "ENV names can not be blank");
+  fails("LABEL a=b =c", "LABEL names can not be blank");
+});
