@@ -12,6 +12,7 @@ import { layoutImage } from "../image/layout.ts";
 import { remoteImage } from "../registry/pull.ts";
 import type { RegistryOptions } from "../registry/options.ts";
 import type { Digest } from "../util/digest.ts";
+import { extractLayer } from "../fs/extract.ts";
 
 /** A resolved base. */
 export interface ResolvedBase {
@@ -128,19 +129,18 @@ export async function resolveBaseImage(spec: string, opts: ResolveBaseOptions): 
 export async function extractImage(
   layers: readonly Layer[],
   rootDir: string,
-  opts: { where: string; log: Logger; signal?: AbortSignal },
+  opts: { where: string; log: Logger; ignore?: readonly string[]; signal?: AbortSignal },
 ): Promise<void> {
-  // TODO(integration): static import once lib/fs/extract.ts has landed.
-  const spec = "../fs/extract.ts";
-  const { extractLayer } = await import(spec) as {
-    extractLayer: (s: ReadableStream<Uint8Array>, root: string, o: { signal?: AbortSignal }) => Promise<unknown>;
-  };
   for (const [i, layer] of layers.entries()) {
     opts.signal?.throwIfAborted();
     const digest = await layer.digest().catch(() => `layer ${i}`);
     const t0 = performance.now();
     try {
-      await extractLayer(await layer.uncompressed(), rootDir, { ...(opts.signal ? { signal: opts.signal } : {}) });
+      await extractLayer(await layer.uncompressed(), rootDir, {
+        whiteouts: true,
+        ...(opts.ignore ? { ignore: opts.ignore } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
     } catch (e) {
       throw new KilnError(`${opts.where}: cannot extract base layer ${digest}: ${describe(e)}`, { cause: e });
     }
