@@ -203,6 +203,11 @@ async function uploadBlob(
     const box: SourceErrorBox = {};
     try {
       let location: string | undefined;
+      let chunk = chunkSize;
+      const minChunk = (h: Headers) => {
+        const m = Number(h.get("oci-chunk-min-length") ?? 0);
+        if (Number.isSafeInteger(m) && m > chunk) chunk = m;
+      };
       if (digest) {
         for (const from of mountFrom) {
           if (from === repository) continue;
@@ -218,6 +223,7 @@ async function uploadBlob(
           await res.body?.cancel();
           if (res.status === 201) return { digest, size: size!, how: "mounted" };
           location = await absolute(client, registry, res.headers.get("location"));
+          minChunk(res.headers);
           break;
         }
       }
@@ -232,6 +238,7 @@ async function uploadBlob(
         });
         await res.body?.cancel();
         location = await absolute(client, registry, res.headers.get("location"));
+        minChunk(res.headers);
       }
       if (digest && size !== undefined && size <= threshold) {
         // Monolithic: one PUT with the whole blob.
@@ -256,7 +263,7 @@ async function uploadBlob(
         const carry: { rest?: Uint8Array | undefined } = {};
         let chunkFailures = 0;
         while (offset < size) {
-          const n = Math.min(chunkSize, size - offset);
+          const n = Math.min(chunk, size - offset);
           try {
             const res = await client.request(registry, {
               ...base,
