@@ -317,8 +317,8 @@ Deno.test(`parseDockerfile()..expandInstruction() survive ${TOTAL} random and mu
     };
     const [ok, first] = run();
     let ms = first;
-    // Over the bound: a GC pause or a busy machine, or a real problem? Measure twice more before failing.
-    for (let retry = 0; retry < 2 && ms > PER_DOC_MS; retry++) ms = Math.min(ms, run()[1]);
+    // Over the bound: a GC pause or a busy machine, or a real problem? Measure again (up to 4 more times).
+    for (let retry = 0; retry < 4 && ms > PER_DOC_MS; retry++) ms = Math.min(ms, run()[1]);
     if (ok) results++;
     else errors++;
     slowest = Math.max(slowest, ms);
