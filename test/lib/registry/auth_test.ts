@@ -150,6 +150,21 @@ Deno.test({ name: "dockerConfigKeychain() reads auths, identitytoken and credent
     k = dockerConfigKeychain({ configDirs: [join(t.dir, "missing"), cfgDir] });
     await pushImage([`${reg.host}/cfg:2`], img, { keychain: k, insecureRegistries: [reg.host], logger });
     assert(reg.tokenServer!.requests.some((r) => r.method === "POST"));
+    // credsStore (same helper protocol, used for every registry)
+    writeFileSync(join(cfgDir, "config.json"), JSON.stringify({ credsStore: "kilntest" }));
+    k = dockerConfigKeychain({ configDirs: [cfgDir], runHelper: credentialHelperRunner({ env: helperEnv }) });
+    await pushImage([`${reg.host}/cfg:4`], img, { keychain: k, insecureRegistries: [reg.host], logger });
+    // registrytoken: a bearer token used as is
+    const ts = reg.tokenServer!;
+    const tr = await fetch(`${ts.realm}?service=${ts.service}&scope=repository:cfg:pull,push`, {
+      headers: { authorization: `Basic ${btoa(`${reg.username}:${reg.password}`)}` },
+    });
+    const { token } = await tr.json() as { token: string };
+    writeFileSync(join(cfgDir, "config.json"), JSON.stringify({ auths: { [reg.host]: { registrytoken: token } } }));
+    k = dockerConfigKeychain({ configDirs: [cfgDir] });
+    const before = ts.requests.length;
+    await pushImage([`${reg.host}/cfg:5`], img, { keychain: k, insecureRegistries: [reg.host], logger });
+    assertEquals(ts.requests.length, before);
     // auth (base64 user:password)
     writeFileSync(
       join(cfgDir, "config.json"),
@@ -160,7 +175,7 @@ Deno.test({ name: "dockerConfigKeychain() reads auths, identitytoken and credent
     // secrets never appear in logs at trace level
     const all = lines.join("\n");
     assert(lines.length > 10);
-    for (const secret of [reg.password!, "refresh-secret-123", btoa(`${reg.username}:${reg.password}`)]) {
+    for (const secret of [reg.password!, "refresh-secret-123", btoa(`${reg.username}:${reg.password}`), token]) {
       assert(!all.includes(secret), "secret leaked into logs");
     }
     assert(!/Bearer [A-Za-z0-9]/.test(all) && !/eyJ[A-Za-z0-9_-]{10,}/.test(all), "token leaked into logs");
