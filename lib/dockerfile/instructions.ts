@@ -433,12 +433,13 @@ function sourcesAndDest(node: Node): Pick<CopyAddBase, "sources" | "sourceConten
     );
   }
   const dest = node.args[node.args.length - 1]!;
-  if (!node.json && mustHeredoc(dest)) throw new LineError(`${name} cannot accept a heredoc as a destination`);
+  // As BuildKit, also in JSON form (where no body exists, so a `<<NAME` source is an empty inline file).
+  if (mustHeredoc(dest)) throw new LineError(`${name} cannot accept a heredoc as a destination`);
   const byName = new Map(node.heredocs.map((h) => [h.name, h]));
   const sources: string[] = [];
   const sourceContents: HeredocFile[] = [];
   for (const src of node.args.slice(0, -1)) {
-    const h = node.json ? undefined : mustHeredoc(src);
+    const h = mustHeredoc(src);
     if (h) {
       const body = byName.get(h.name)?.content ?? "";
       sourceContents.push({

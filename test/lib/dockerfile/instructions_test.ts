@@ -367,3 +367,14 @@ Deno.test("ENV and LABEL names can not be blank", () => {
   fails("ENV =x", "ENV names can not be blank");
   fails("LABEL a=b =c", "LABEL names can not be blank");
 });
+
+Deno.test("COPY in JSON form treats heredoc-looking words as BuildKit does", () => {
+  const c = one('COPY ["<<EOF", "/d"]');
+  assertEquals(c.kind === "copy" && [c.sources, c.sourceContents], [[], [{
+    name: "EOF",
+    data: "",
+    chomp: false,
+    expand: true,
+  }]]);
+  fails('COPY ["a", "<<EOF"]', "COPY cannot accept a heredoc as a destination");
+});
