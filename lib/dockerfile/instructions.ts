@@ -63,7 +63,10 @@ export interface FromInstruction extends InstructionBase {
 export interface RunInstruction extends InstructionBase {
   /** Discriminator. */
   kind: "run";
-  /** Exec form: the argv; shell form: one string (run via SHELL). Never expanded by the builder. */
+  /**
+   * Exec form: the argv; shell form: one string (run via SHELL). Never expanded by the builder. Empty for a bare
+   * `RUN`, which BuildKit accepts and runs as SHELL + `""`.
+   */
   command: string[];
   /** True for shell form: prepend the SHELL. */
   prependShell: boolean;
