@@ -54,3 +54,38 @@ Deno.test({
     await reg.stop();
   }
 });
+
+Deno.test({
+  name: "kiln copy -v trace with DOCKER_CONFIG credentials never prints them",
+  ignore: skipUnless("cli redaction", "docker-registry"),
+}, async () => {
+  using t = tempDir();
+  const reg = await startRegistry({ auth: "token" });
+  try {
+    const img = appendLayers(emptyImage(), [randomLayer(2000)]);
+    await writeLayout(join(t.dir, "src"), img, { tags: ["v1"] });
+    const cfg = join(t.dir, "docker");
+    Deno.mkdirSync(cfg);
+    const auth = btoa(`${reg.username}:${reg.password}`);
+    Deno.writeTextFileSync(join(cfg, "config.json"), JSON.stringify({ auths: { [reg.host]: { auth } } }));
+    const env = { DOCKER_CONFIG: cfg };
+    const ins = ["--insecure-registry", reg.host, "-v", "trace"];
+    let r = await kiln(["copy", ...ins, `oci:${join(t.dir, "src")}:v1`, `docker://${reg.host}/sec:1`], env);
+    assertEquals(r.code, 0, r.err);
+    r = await kiln(["inspect", ...ins, `docker://${reg.host}/sec:1`], env);
+    assertEquals(r.code, 0, r.err);
+    // a failing run too
+    Deno.writeTextFileSync(
+      join(cfg, "config.json"),
+      JSON.stringify({ auths: { [reg.host]: { auth: btoa(`${reg.username}:wrong-${reg.password}`) } } }),
+    );
+    const bad = await kiln(["inspect", ...ins, "--image-download-retry=0", `docker://${reg.host}/sec:1`], env);
+    assertEquals(bad.code, 1);
+    const all = r.err + bad.err;
+    assert(all.includes("TRACE"));
+    for (const secret of [reg.password!, auth]) assert(!all.includes(secret), "secret in output");
+    assert(!/eyJ[A-Za-z0-9_-]{10,}/.test(all), "token in output");
+  } finally {
+    await reg.stop();
+  }
+});
