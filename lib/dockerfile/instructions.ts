@@ -495,9 +495,6 @@ function parseNode(node: Node): Instruction {
     }
     case "run": {
       const f = parseFlags(node.flags, { mount: "strings", network: "string", security: "string", device: "strings" });
-      if (node.args.length === 0 && node.heredocs.length === 0) {
-        throw new LineError("RUN requires at least one argument");
-      }
       const mountSpecs = f.strs("mount");
       const mounts = mountSpecs.map((s) => parseMount(s));
       const out: RunInstruction = {
