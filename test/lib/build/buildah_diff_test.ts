@@ -3,7 +3,7 @@
  * kept in a temp dir), rootfs compared file by file and config field by field. Known, deliberate differences are
  * listed in lib/build/DIVERGENCES.md and filtered here by name.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { skipUnless } from "../../fixtures/tools.ts";
@@ -166,7 +166,9 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn(t) {
-    const state = mkdtempSync(join(tmpdir(), "kiln-buildah-"));
+    // buildah derives an image name from the layout path: keep it lower-case.
+    const state = join(tmpdir(), `kiln-buildah-${crypto.randomUUID()}`);
+    mkdirSync(state, { recursive: true });
     const layout = join(state, "busybox");
     buildBusyboxLayout(layout);
     try {
@@ -176,7 +178,7 @@ Deno.test({
           mkdirSync(join(ctx, "files/empty"), { recursive: true });
           const k = await viaKiln(ctx, df, layout);
           const b = viaBuildah(ctx, df, layout, state, `kiln-diff-${name}`);
-          assertEquals(normalizeFiles(k.files, false), normalizeFiles(b.files, true), `${name}: rootfs`);
+          assertEquals(normalizeFiles(k.files, true), normalizeFiles(b.files, true), `${name}: rootfs`);
           assertEquals(normalizeConfig(k.config), normalizeConfig(b.config), `${name}: config`);
           rmSync(ctx, { recursive: true, force: true });
         });
