@@ -256,8 +256,11 @@ export interface OnbuildInstruction extends InstructionBase {
   kind: "onbuild";
   /** The trigger text as stored in the image config `OnBuild` (heredoc bodies appended as BuildKit does). */
   expression: string;
-  /** The trigger, parsed and validated. */
-  trigger: Instruction;
+  /**
+   * The trigger, typed, when it parses (BuildKit only checks ONBUILD/FROM/MAINTAINER here; anything else wrong with a
+   * trigger surfaces in the build that runs it, so an invalid trigger is not an error in this file).
+   */
+  trigger?: Instruction;
 }
 
 /** `MAINTAINER` (deprecated; sets `author`). */
@@ -622,11 +625,6 @@ function parseNode(node: Node): Instruction {
       atLeastOne(node);
       const typ = node.args[0]!.toUpperCase();
       const rest = node.args.slice(1);
-      if (typ === "NONE") {
-        noFlags();
-        if (rest.length !== 0) throw new LineError("HEALTHCHECK NONE takes no arguments");
-        return { kind: "healthcheck", ...base, test: ["NONE"] };
-      }
       const f = parseFlags(node.flags, {
         interval: "string",
         timeout: "string",
@@ -634,6 +632,11 @@ function parseNode(node: Node): Instruction {
         "start-interval": "string",
         retries: "string",
       });
+      if (typ === "NONE") {
+        // BuildKit ignores the options of HEALTHCHECK NONE.
+        if (rest.length !== 0) throw new LineError("HEALTHCHECK NONE takes no arguments");
+        return { kind: "healthcheck", ...base, test: ["NONE"] };
+      }
       if (typ !== "CMD") throw new LineError(`Unknown type ${goQuote(typ)} in HEALTHCHECK (try CMD)`);
       const cmd = rest.length === 0 ? [] : node.json ? rest : [rest.join(" ")];
       if (cmd.length === 0) throw new LineError("Missing command after HEALTHCHECK CMD");
@@ -670,8 +673,13 @@ function parseNode(node: Node): Instruction {
       if (trig === "MAINTAINER" || trig === "FROM") throw new LineError(`${trig} isn't allowed as an ONBUILD trigger`);
       let expression = node.original.replace(/^\s*ONBUILD\s*/i, "");
       for (const h of node.heredocs) expression += "\n" + h.content + h.name;
-      const trigger = parseNode({ ...child, heredocs: node.heredocs });
-      return { kind: "onbuild", ...base, expression, trigger };
+      const out: OnbuildInstruction = { kind: "onbuild", ...base, expression };
+      try {
+        out.trigger = parseNode({ ...child, heredocs: node.heredocs });
+      } catch (e) {
+        if (!(e instanceof LineError || e instanceof MountSyntaxError)) throw e;
+      }
+      return out;
     }
     default:
       throw new LineError(`unknown instruction: ${node.keywordOriginal}`);

@@ -320,7 +320,7 @@ export function planBuild(result: ParseResult, options: PlanOptions = {}): Build
     const refs = stageDeps(p.stage.instructions, undefined);
     if (p.base.kind === "stage") {
       const triggers = planned[p.base.index]!.stage.instructions.flatMap((i) =>
-        i.kind === "onbuild" ? [i.trigger] : []
+        i.kind === "onbuild" && i.trigger ? [i.trigger] : []
       );
       for (const r of stageDeps(triggers, "onbuild")) refs.push({ ...r, line: p.stage.from.location.startLine });
     }
