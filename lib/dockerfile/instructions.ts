@@ -775,7 +775,7 @@ export function toStages(result: ParseResult, options: InstructionOptions = {}):
     cur.location.endLine = ins.location.endLine;
   }
   if (stages.length === 0) {
-    throw new DockerfileError("no build stage in current context (a Dockerfile must contain FROM)", {
+    throw new DockerfileError("dockerfile contains no stages to build (no FROM)", {
       file: filename,
       line: result.nodes[result.nodes.length - 1]?.endLine ?? 1,
     });

@@ -111,7 +111,7 @@ Deno.test("toStages() validates FROM: arguments, AS, stage names, duplicates (ca
   assertEquals(err("FROM --plat=x a\n"), "Dockerfile:1: unknown flag: plat (allowed: --platform)");
   assertEquals(toStages(parseDockerfile("FROM a as Web.2_x-y\n")).stages[0]!.name, "web.2_x-y");
   assertEquals(err("RUN x\n"), "Dockerfile:1: no build stage in current context (a Dockerfile must start with FROM)");
-  assertEquals(err("ARG x\n"), "Dockerfile:1: no build stage in current context (a Dockerfile must contain FROM)");
+  assertEquals(err("ARG x\n"), "Dockerfile:1: dockerfile contains no stages to build (no FROM)");
   assertEquals(err("FROM a\nFOO bar\n"), "Dockerfile:2: unknown instruction: FOO");
   assertEquals(err("FROM a\nfoo bar\n"), "Dockerfile:2: unknown instruction: foo");
 });
