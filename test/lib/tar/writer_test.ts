@@ -164,3 +164,17 @@ Deno.test("TarWriterStream() round-trips through readTar()", async () => {
   }
   assertEquals(got[2]!.body, "long\n");
 });
+
+Deno.test("TarWriterStream() writes `data` like a body and checks its length", async () => {
+  const viaData = await write([{
+    header: hdr({ path: "f", type: "file", size: 3 }),
+    data: new TextEncoder().encode("abc"),
+  }]);
+  const viaBody = await write([{ header: hdr({ path: "f", type: "file", size: 3 }), body: bodyOf("abc") }]);
+  assertEquals(viaData, viaBody);
+  await assertRejects(
+    () => write([{ header: hdr({ path: "f", type: "file", size: 4 }), data: new Uint8Array(3) }]),
+    TarError,
+    "data has 3 bytes but header.size is 4",
+  );
+});
