@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { autoDecompress } from "../compress/decompress.ts";
+import { extractLayer } from "../fs/extract.ts";
 import { isKilnError } from "../util/errors.ts";
 import { progressStream } from "./_progress.ts";
 import { ContextError, describeError } from "./errors.ts";
@@ -66,16 +68,6 @@ function watchErrors(stream: ReadableStream<Uint8Array>, onError: (e: unknown) =
   }, { highWaterMark: 0 });
 }
 
-type AutoDecompress = (
-  s: ReadableStream<Uint8Array>,
-  o: { signal?: AbortSignal },
-) => Promise<{ compression: string; stream: ReadableStream<Uint8Array> }>;
-type ExtractLayer = (
-  s: ReadableStream<Uint8Array>,
-  root: string,
-  o: { whiteouts: boolean; signal?: AbortSignal },
-) => Promise<unknown>;
-
 /**
  * Extracts `stream` (plain, gzip or zstd tar; bzip2/xz too when those programs exist) into `destDir`.
  *
@@ -88,11 +80,6 @@ export async function extractArchive(
   destDir: string,
   options: ExtractArchiveOptions,
 ): Promise<void> {
-  // TODO(integration): static imports once lib/compress and lib/fs/extract.ts are committed.
-  const compressSpec = "../compress/decompress.ts";
-  const extractSpec = "../fs/extract.ts";
-  const { autoDecompress } = await import(compressSpec) as { autoDecompress: AutoDecompress };
-  const { extractLayer } = await import(extractSpec) as { extractLayer: ExtractLayer };
   let bytes = 0;
   const counted = tagSourceErrors(stream).pipeThrough(progressStream((p) => {
     bytes = p.bytes;
@@ -115,7 +102,14 @@ export async function extractArchive(
       rejectInput(e);
       inner.abort(e);
     });
-    await Promise.race([extractLayer(watched, destDir, { whiteouts: false, signal: inner.signal }), inputFailed]);
+    // Context files belong to the user running kiln (as with a git checkout), whoever owned them in the archive.
+    const extracting = extractLayer(watched, destDir, {
+      whiteouts: false,
+      ownership: false,
+      xattrs: false,
+      signal: inner.signal,
+    });
+    await Promise.race([extracting, inputFailed]);
   } catch (e) {
     if (signal?.aborted) throw e;
     if (e instanceof SourceReadError) {

@@ -17,9 +17,6 @@ import { startS3rver } from "../../fixtures/s3rver.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
 import { makeRepos, tarGz, writeContextTree } from "./_helpers.ts";
 
-// TEMPORARY: archive extraction (lib/fs/extract.ts, tar engineer) has not landed yet; until then only the
-// directory and git sources are built.
-const extractReady = existsSync(join(REPO_ROOT, "lib/fs/extract.ts"));
 const ignore = skipUnless("kiln build from every context source", "git", "node", "tar");
 const DENO = join(REPO_ROOT, "node_modules/.bin/deno");
 
@@ -79,19 +76,17 @@ Deno.test({ name: "kiln build gives the same digest for the same context from ev
       [`git://${git.host}/git/ctx.git#main`, { GIT_PULL_METHOD: "http" }],
       [`${git.url}/ctx.git#main`, {}],
     ];
-    if (extractReady) {
-      cases.push(
-        [`tar://${tgz}`, {}],
-        [`tar://${join(files, "c.tar.zst")}`, {}],
-        ["tar://stdin", {}, tgz],
-        [`${httpUrl}/c.tar.gz`, {}],
-        ["s3://bk/c.tar.gz", s3.env],
-        ["gs://gb/c.tar.gz", { STORAGE_EMULATOR_HOST: gcs.endpoint }],
-        [`${az.blobEndpoint}/ctr/c.tar.gz`, { AZURE_STORAGE_CONNECTION_STRING: az.connectionString }],
-      );
-    }
-    const digests = new Map<string, string>();
-    await Promise.all(cases.map(async ([spec, env, stdin], i) => {
+    cases.push(
+      [`tar://${tgz}`, {}],
+      [`tar://${join(files, "c.tar.zst")}`, {}],
+      ["tar://stdin", {}, tgz],
+      [`${httpUrl}/c.tar.gz`, {}],
+      ["s3://bk/c.tar.gz", s3.env],
+      ["gs://gb/c.tar.gz", { STORAGE_EMULATOR_HOST: gcs.endpoint }],
+      [`${az.blobEndpoint}/ctr/c.tar.gz`, { AZURE_STORAGE_CONNECTION_STRING: az.connectionString }],
+    );
+    // run the builds in parallel, then check (so no build is still running when an assertion fails)
+    const runs = await Promise.all(cases.map(async ([spec, env, stdin], i) => {
       const out = join(tmp, `out-${i}.tar`);
       const r = await kiln(
         [
@@ -107,21 +102,23 @@ Deno.test({ name: "kiln build gives the same digest for the same context from ev
         env,
         stdin,
       );
+      return { spec, out, r };
+    }));
+    const digests = new Map<string, string>();
+    for (const { spec, out, r } of runs) {
       assertEquals(r.code, 0, `${spec}: ${r.stderr}`);
       assertMatch(r.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
       assert(existsSync(out));
       digests.set(spec, r.stdout.trim());
-    }));
+    }
     assertEquals(new Set(digests.values()).size, 1, JSON.stringify(Object.fromEntries(digests), null, 1));
     // every fetched context was removed again
     assertEquals((await readdir(work).catch(() => [])).filter((n) => n.startsWith("context-")), []);
     // a bad source fails with its one-line message and exit status 1
     await writeFile(join(files, "junk.tar.gz"), "junk");
     const bad = await kiln(["build", `--context=tar://${join(files, "junk.tar.gz")}`, "--no-push"], {});
-    if (extractReady) {
-      assertEquals(bad.code, 1, bad.stderr);
-      assertMatch(bad.stderr, /Cannot fetch build context tar:\/\/.*junk\.tar\.gz: not a valid/);
-    }
+    assertEquals(bad.code, 1, bad.stderr);
+    assertMatch(bad.stderr, /Cannot fetch build context tar:\/\/.*junk\.tar\.gz: not a valid/);
     const unknown = await kiln(["build", "--context=ftp://x/c.tar", "--no-push"], {});
     assertEquals(unknown.code, 2, unknown.stderr);
     assertMatch(unknown.stderr, /unknown scheme "ftp:\/\/"/);

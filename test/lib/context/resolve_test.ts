@@ -8,10 +8,6 @@ import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { ContextError, resolveContext } from "../../../lib/context/mod.ts";
 import { createLogger } from "../../../lib/util/logger.ts";
 import { AbortedError } from "../../../lib/util/errors.ts";
-import { REPO_ROOT } from "../../fixtures/tools.ts";
-
-// TEMPORARY: archive extraction (lib/fs/extract.ts, tar engineer) has not landed yet
-const ignore = !existsSync(join(REPO_ROOT, "lib/fs/extract.ts"));
 
 /** A server that sends the gzip magic and a bit more, then stalls until closed. */
 async function stallingServer() {
@@ -26,7 +22,7 @@ async function stallingServer() {
   };
 }
 
-Deno.test({ name: "resolveContext() stops a download when aborted and removes it", ignore }, async () => {
+Deno.test("resolveContext() stops a download when aborted and removes it", async () => {
   const tmp = await mkdtemp(join(tmpdir(), "kiln-ctxabort-"));
   const srv = await stallingServer();
   try {

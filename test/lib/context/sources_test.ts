@@ -3,7 +3,7 @@
  * gzip, zstd), stdin, HTTP, S3 (s3rver), GCS (stand-in), Azure (azurite) and git (git http-backend) must
  * unpack to the same tree; bad input gives one-line errors and leaves nothing in the work directory.
  */
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -16,13 +16,10 @@ import { AZURITE_KEY, startAzurite } from "../../fixtures/azurite.ts";
 import { makeServiceAccount, startGcsServer } from "../../fixtures/gcs_server.ts";
 import { startGitServer } from "../../fixtures/git_server.ts";
 import { startS3rver } from "../../fixtures/s3rver.ts";
-import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
+import { skipUnless } from "../../fixtures/tools.ts";
 import { makeRepos, tarGz, treeSignature, writeContextTree } from "./_helpers.ts";
 
-// TEMPORARY: archive extraction (lib/fs/extract.ts, tar engineer) has not landed yet
-const extractReady = existsSync(join(REPO_ROOT, "lib/fs/extract.ts"));
-if (!extractReady) console.error("SKIP context sources: lib/fs/extract.ts not there yet");
-const ignore = !extractReady || skipUnless("context sources", "git", "node", "tar", "python3");
+const ignore = skipUnless("context sources", "git", "node", "tar", "python3");
 
 async function startFileServer(root: string) {
   const server = createServer(async (req, res) => {
