@@ -16,6 +16,7 @@ import type { SnapshotMode } from "../../lib/fs/snapshot.ts";
 import { loadWalker, parseWalkerPreference } from "../../lib/fs/walker.ts";
 import { dockerConfigKeychain } from "../../lib/registry/auth.ts";
 import { isRemoteContext, parseGitOptions, resolveContext } from "../../lib/context/mod.ts";
+import { parseSecretFlag } from "../../lib/build/secrets.ts";
 
 const S = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
   name,
@@ -68,6 +69,8 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   L("label", "Label K=V for the image (Dockerfile LABELs override it)", { value: "K=V" }),
   L("annotation", "Manifest annotation K=V", { value: "K=V" }),
   S("custom-platform", "Platform os/arch[/variant] to pull and record", { aliases: ["customPlatform"], value: "P" }),
+  L("secret", "Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR", { value: "SPEC" }),
+  S("run-cache-dir", "Directory kept across builds for RUN --mount=type=cache", { value: "DIR" }),
   L("build-context", "Named context NAME=oci-layout://DIR[:TAG] (FROM NAME) or NAME=DIR (COPY --from=NAME)", {
     value: "NAME=VALUE",
   }),
@@ -234,6 +237,8 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     labels: kvMap(list(v, "label"), "label"),
     annotations: kvMap(list(v, "annotation"), "annotation"),
     buildContexts: kvMap(list(v, "build-context"), "build-context"),
+    secrets: list(v, "secret").map((x) => parseSecretFlag(x)),
+    secretEnv: { ...env },
     noPush: bool(v, "no-push"),
     cleanup: bool(v, "cleanup"),
     sandbox: bool(v, "in-place") ? "in-place" : "sandbox",
@@ -242,6 +247,8 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     ignoreVarRun: v["ignore-var-run"] === undefined ? true : bool(v, "ignore-var-run"),
     registry,
   };
+  const runCacheDir = str(v, "run-cache-dir");
+  if (runCacheDir) opts.runCacheDir = resolve(io.cwd, runCacheDir);
   const target = str(v, "target");
   if (target) opts.target = target;
   const platform = str(v, "custom-platform");
