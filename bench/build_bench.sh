@@ -15,7 +15,9 @@ FILES=100000; RUNS=5; BRUNS=3
 [ $SHORT = 1 ] && { FILES=20000; RUNS=3; BRUNS=1; }
 TMPFS=/dev/shm
 [ -d "$TMPFS" ] && [ -w "$TMPFS" ] || TMPFS=$(mktemp -d)
-BASE=$(mktemp -d "$TMPFS/kiln-bench-XXXXXX")
+# buildah derives an image name from the layout path: keep it lower-case.
+BASE="$TMPFS/kiln-bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+mkdir -p "$BASE"
 trap 'rm -rf "$BASE"' EXIT
 
 for w in ts native; do
@@ -53,7 +55,7 @@ buildah_once() {
   CONTAINERS_STORAGE_CONF="$BASE/storage.conf" buildah rmi -a -f >/dev/null 2>&1 || true
   local t0; t0=$(now)
   CONTAINERS_STORAGE_CONF="$BASE/storage.conf" buildah bud --isolation chroot -q -f "$BASE/ctx/Dockerfile.buildah" \
-    -t bench "$BASE/ctx" >/dev/null 2>&1
+    -t bench "$BASE/ctx" >"$BASE/buildah.log" 2>&1 || { cat "$BASE/buildah.log" >&2; exit 1; }
   echo "$(now) - $t0" | bc
 }
 kbest=""; bbest=""

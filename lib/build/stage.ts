@@ -173,7 +173,14 @@ export async function buildStage(
 
   async function commit(createdBy: string): Promise<{ size?: number; digest?: string }> {
     const { snapshotter } = await env.rootfs();
+    const t0 = performance.now();
     const diff = await snapshotter.diff(env.signal ? { signal: env.signal } : {});
+    env.log.debug("snapshot", {
+      ms: Math.round(performance.now() - t0),
+      added: diff.added.length,
+      modified: diff.modified.length,
+      deleted: diff.deleted.length,
+    });
     if (diff.empty) {
       history.push({ created: created(), created_by: createdBy, empty_layer: true });
       return {};
@@ -310,6 +317,7 @@ export async function buildStage(
           },
           ...(env.signal ? { signal: env.signal } : {}),
         }).finally(() => prepared?.release());
+        env.log.debug("run finished", { exitCode: res.exitCode });
         if (res.exitCode !== 0) {
           throw new KilnError(
             `${where}: step ${stepNo}/${env.counter.total} "${oneLine(source.text)}" failed: exit code ${res.exitCode}`,

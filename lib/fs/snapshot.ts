@@ -21,6 +21,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { closeSync, lstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { open, readlink } from "node:fs/promises";
 import { AbortedError, KilnError } from "../util/errors.ts";
 import type { TarEntry, TarEntryType, TarHeader } from "../tar/types.ts";
@@ -139,6 +140,12 @@ function emptyWalk(): WalkResult {
 }
 
 async function hashFile(abs: string, signal?: AbortSignal): Promise<string | undefined> {
+  try {
+    const st = lstatSync(abs);
+    if (st.size <= SMALL_FILE) return createHash("sha256").update(readFileSync(abs)).digest("hex");
+  } catch {
+    return undefined;
+  }
   let fh;
   try {
     fh = await open(abs, "r");
@@ -160,6 +167,9 @@ async function hashFile(abs: string, signal?: AbortSignal): Promise<string | und
   }
 }
 
+/** Files up to this size are read with one synchronous read. */
+const SMALL_FILE = 256 * 1024;
+
 /** Splits a Linux `st_rdev` into major and minor numbers. */
 function devNumbers(rdev: number): { major: number; minor: number } {
   const r = BigInt(Math.trunc(rdev));
@@ -177,6 +187,41 @@ function devNumbers(rdev: number): { major: number; minor: number } {
  * @returns The body stream.
  */
 function fileBody(abs: string, size: number, signal?: AbortSignal): ReadableStream<Uint8Array> {
+  if (size <= SMALL_FILE) {
+    // Small files: one synchronous read (three async syscalls per file dominate layers of many small files).
+    return new ReadableStream<Uint8Array>({
+      pull(controller) {
+        try {
+          if (signal?.aborted) throw new AbortedError("Snapshot aborted");
+          const buf = new Uint8Array(size);
+          let got = 0;
+          if (size > 0) {
+            const fd = openSync(abs, "r");
+            try {
+              while (got < size) {
+                const n = readSync(fd, buf, got, size - got, null);
+                if (n === 0) break;
+                got += n;
+              }
+            } finally {
+              closeSync(fd);
+            }
+          }
+          if (got < size) {
+            throw new KilnError(
+              `Cannot snapshot ${abs}: the file shrank while it was being read (expected ${size} bytes)`,
+            );
+          }
+          if (size > 0) controller.enqueue(buf);
+          controller.close();
+        } catch (e) {
+          controller.error(
+            e instanceof KilnError ? e : new KilnError(`Cannot read ${abs} for the layer: ${errCode(e)}`, { cause: e }),
+          );
+        }
+      },
+    }, { highWaterMark: 0 });
+  }
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   let left = size;
   return new ReadableStream<Uint8Array>({
