@@ -45,7 +45,7 @@
  *
  * @module
  */
-export type { Directive, Heredoc, Node, ParseResult, ParseWarning } from "./ast.ts";
+export type { Directive, Heredoc, Node, Node as DockerfileNode, ParseResult, ParseWarning } from "./ast.ts";
 export { chompHeredoc } from "./ast.ts";
 export { DockerfileError, type DockerfileErrorOptions, ShellExpansionError } from "./errors.ts";
 export { parseDockerfile, parseHeredocWord, type ParseOptions } from "./parser.ts";

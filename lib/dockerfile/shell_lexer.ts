@@ -24,6 +24,8 @@ export interface ShellLexerOptions {
   skipUnsetEnv?: boolean;
   /** Treat quotes as ordinary characters (`SkipProcessQuotes`; used for heredoc bodies). */
   skipProcessQuotes?: boolean;
+  /** Match variable names case-insensitively, as BuildKit does for Windows images. */
+  caseInsensitiveEnv?: boolean;
 }
 
 /** Result of {@linkcode ShellLexer.processWord}. */
@@ -67,7 +69,17 @@ const CH_SLASH = 0x2f;
 const LETTER = /^\p{L}$/u;
 const DIGIT = /^\p{Nd}$/u;
 
-function lookupFn(env: ShellEnv): (name: string) => string | undefined {
+function lookupFn(env: ShellEnv, caseInsensitive: boolean): (name: string) => string | undefined {
+  if (caseInsensitive) {
+    if (env instanceof Map || typeof (env as { get?: unknown }).get !== "function") {
+      const entries = env instanceof Map ? [...env] : Object.entries(env as Readonly<Record<string, string>>);
+      const upper = new Map<string, string>();
+      for (const [k, v] of entries) upper.set(k.toUpperCase(), v);
+      return (n) => upper.get(n.toUpperCase());
+    }
+    const g = env as { get(name: string): string | undefined };
+    return (n) => g.get(n) ?? g.get(n.toUpperCase());
+  }
   if (env instanceof Map) return (n) => env.get(n);
   if (typeof (env as { get?: unknown }).get === "function") {
     const g = env as { get(name: string): string | undefined };
@@ -250,7 +262,7 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
 
   function run(word: string, env: ShellEnv): { value: string; words: string[]; used: string[]; unset: string[] } {
     const cps = Array.from(word, (c) => c.codePointAt(0)!);
-    const get = lookupFn(env);
+    const get = lookupFn(env, options.caseInsensitiveEnv ?? false);
     const used = new Set<string>();
     const unset = new Set<string>();
     let pos = 0;
