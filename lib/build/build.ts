@@ -158,6 +158,31 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
     const layerDir = join(work, "layers");
     await mkdir(layerDir, { recursive: true });
     const needRootfs = stagesNeedingRootfs(plan);
+    // COPY --from=<image> / RUN --mount=from=<image>: each image extracted once per build, on first use.
+    const imageDirs = new Map<string, Promise<string>>();
+    const imageDir = (from: string, where2: string): Promise<string> => {
+      let p = imageDirs.get(from);
+      if (!p) {
+        const n = imageDirs.size;
+        p = (async () => {
+          const img = await resolveBaseImage(from, {
+            where: where2,
+            platform,
+            buildContexts: options.buildContexts ?? {},
+            registry: options.registry ?? {},
+            cwd,
+            log,
+            ...(signal ? { signal } : {}),
+          });
+          const dir = join(work, "from-images", String(n), "rootfs");
+          await mkdir(dir, { recursive: true, mode: 0o755 });
+          await extractImage(img.layers, dir, { where: where2, log, ...(signal ? { signal } : {}) });
+          return dir;
+        })();
+        imageDirs.set(from, p);
+      }
+      return p;
+    };
 
     for (const stage of plan.stages) {
       if (signal?.aborted) throw new AbortedError("Build aborted");
@@ -268,11 +293,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
           if (ctx !== undefined && !ctx.includes("://")) {
             return Promise.resolve({ dir: resolve(cwd, ctx), description: `context ${from}` });
           }
-          return Promise.reject(
-            new KilnError(
-              `${where2}: COPY --from=${from}: copying from an image or a non-directory build context is not supported yet`,
-            ),
-          );
+          return imageDir(from, where2).then((dir) => ({ dir, description: `image ${from}` }));
         },
       };
 
