@@ -202,3 +202,29 @@ Deno.test({
     assertEquals(unpackLayout(b.layout).files["/from-trigger"]?.size, 1);
   },
 });
+
+Deno.test({
+  name: "build() gives the same files in every --snapshot-mode; --custom-platform and --skip-unused-stages apply",
+  ignore,
+  async fn() {
+    const ctx = makeContext({ "a/x": "x", "a/y": "yy", "b": "b" });
+    const df = "FROM scratch AS unused\nCOPY b /b\nFROM scratch\nCOPY a/ /a/\nCOPY b /a/b\nENV M=1\n";
+    const trees: string[] = [];
+    for (const mode of ["full", "redo", "time"] as const) {
+      const built = await buildToLayout(ctx, df, {
+        snapshotMode: mode,
+        platform: "linux/arm64/v8",
+        skipUnusedStages: true,
+        compressionLevel: 1,
+      });
+      trees.push(JSON.stringify(Object.entries(unpackLayout(built.layout).files).map(([p, f]) => [p, f.sha, f.mode])));
+      const cfg = inspectConfig(`oci:${built.layout}:latest`) as { architecture: string; variant?: string; os: string };
+      assertEquals([cfg.os, cfg.architecture, cfg.variant], ["linux", "arm64", "v8"]);
+      assert(
+        !built.log.some((l) => l.includes("FROM scratch AS unused") || /stage=0\b/.test(l) && l.includes("unused")),
+      );
+    }
+    assertEquals(trees[1], trees[0]);
+    assertEquals(trees[2], trees[0]);
+  },
+});
