@@ -100,6 +100,12 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
     throw new KilnError("No --destination given: give one or more, or use --no-push", { exitCode: 2 });
   }
   const mode = options.sandbox ?? "sandbox";
+  if (mode === "in-place" && options.cleanup) {
+    // kaniko deletes the whole filesystem but its ignored paths; kiln does not do that yet, and says so.
+    throw new KilnError("--cleanup is not supported with --in-place yet (sandbox builds always clean up)", {
+      exitCode: 2,
+    });
+  }
   if (mode === "in-place" && !options.force && !detectContainer().inContainer) {
     // Checked before anything is extracted onto "/".
     throw new KilnError(
