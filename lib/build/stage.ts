@@ -20,7 +20,7 @@ import { copyInlineFiles } from "../copy/heredoc.ts";
 import { type PreparedMounts, prepareMounts } from "./mounts/prepare.ts";
 import type { SecretStore } from "./secrets.ts";
 import { type Compression, writeLayerFile } from "./_layer_file.ts";
-import { envMap, shellForm } from "./config.ts";
+import { DEFAULT_PATH, envMap, shellForm } from "./config.ts";
 import { applyMetadata, type MetadataState } from "./instructions/metadata.ts";
 import type { StagePlan, Step, StepSource } from "./steps.ts";
 import { planOnbuildTriggers } from "./plan.ts";
@@ -146,6 +146,10 @@ export async function buildStage(
   config.rootfs = { type: "layers", diff_ids: [...config.rootfs.diff_ids] };
   delete config.created;
   const layers = [...base.layers];
+  // BuildKit gives every image a PATH: Docker's default when the base config has none (FROM scratch included).
+  if (!(config.config?.Env ?? []).some((e) => e.startsWith("PATH="))) {
+    config.config = { ...(config.config ?? {}), Env: [`PATH=${DEFAULT_PATH}`, ...(config.config?.Env ?? [])] };
+  }
   const vars = new Map<string, string>();
   for (const e of config.config?.Env ?? []) {
     const k = e.indexOf("=");

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "../../../lib/build/build.ts";
+import { DEFAULT_PATH } from "../../../lib/build/config.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
@@ -35,7 +36,7 @@ Deno.test({
     assertEquals(cfg.created, "1970-01-01T00:00:00Z");
     assertEquals(cfg.config.User, "1000:1000");
     assertEquals(cfg.config.WorkingDir, "/srv");
-    assertEquals(cfg.config.Env, ["GREETING=hello", "SITE_ROOT=/srv/site"]);
+    assertEquals(cfg.config.Env, [`PATH=${DEFAULT_PATH}`, "GREETING=hello", "SITE_ROOT=/srv/site"]);
     assertEquals(cfg.config.Cmd, ["/srv/site/index.html"]);
     assertEquals(cfg.history.filter((h) => !h.empty_layer).length, a.result.manifest.layers.length);
     assert(a.log.some((l) => /STEP 6\/11 done in [\d.]+s, layer [\d.]+ (B|kB)/.test(l)), a.log.join("\n"));
@@ -75,7 +76,7 @@ Deno.test({
     const cfg = inspectConfig(`oci:${b.layout}:latest`) as { author: string; config: Record<string, unknown> };
     const c = cfg.config;
     assertEquals(cfg.author, "kiln tests <k@example.com>");
-    assertEquals(c.Env, ["A=3", "B=two words", "PATH=/usr/bin"]);
+    assertEquals(c.Env, ["PATH=/usr/bin", "A=3", "B=two words"]);
     assertEquals(c.Labels, { l1: "given", "l 2": "x y", cli: "dockerfile", other: "o" });
     assertEquals(c.User, "1000:1000");
     assertEquals(c.WorkingDir, "/app/sub");
@@ -197,7 +198,7 @@ Deno.test({
       "FROM scratch AS base\nONBUILD COPY a.txt /from-trigger\nONBUILD ENV T=1\nFROM base\nLABEL x=y\n",
     );
     const c = inspectConfig(`oci:${b.layout}:latest`) as { config: Record<string, unknown> };
-    assertEquals(c.config.Env, ["T=1"]);
+    assertEquals(c.config.Env, [`PATH=${DEFAULT_PATH}`, "T=1"]);
     assertEquals(c.config.OnBuild, undefined);
     assertEquals(unpackLayout(b.layout).files["/from-trigger"]?.size, 1);
   },
