@@ -370,6 +370,18 @@ export async function buildStage(
             ...(step.checksum !== undefined ? { checksum: step.checksum } : {}),
             ...(step.keepGitDir ? { keepGitDir: true } : {}),
             ...(step.unpack !== undefined ? { unpack: step.unpack } : {}),
+            // BuildKit's ADD credentials: secrets HTTP_AUTH_HEADER_<host> / HTTP_AUTH_TOKEN_<host>.
+            ...(env.secrets
+              ? {
+                authorization: async (host: string) => {
+                  const dec = (b: Uint8Array | undefined) => b === undefined ? undefined : new TextDecoder().decode(b);
+                  const header = dec(await env.secrets!.get(`HTTP_AUTH_HEADER_${host}`));
+                  if (header !== undefined) return header;
+                  const token = dec(await env.secrets!.get(`HTTP_AUTH_TOKEN_${host}`));
+                  return token === undefined ? undefined : `Bearer ${token}`;
+                },
+              }
+              : {}),
           });
         } else await copyInto(common);
         return;

@@ -38,6 +38,11 @@ export interface AddOptions extends CopyOptions {
   gitClone?: GitCloneFn;
   /** Scratch directory for downloads and clones (default: the directory holding `destRoot`). */
   tmpDir?: string;
+  /**
+   * The `Authorization` header value for downloads from `host` (`host[:port]`), if any: BuildKit takes it from the
+   * secrets `HTTP_AUTH_HEADER_<host>` (whole value) or `HTTP_AUTH_TOKEN_<host>` (sent as `Bearer <token>`).
+   */
+  authorization?: (host: string) => Promise<string | undefined>;
 }
 
 /** True if `s` is an ADD URL source (`http://`, `https://`). */
@@ -291,9 +296,14 @@ async function addUrl(
     want = m[1];
   }
   const doFetch = opts.fetch ?? globalThis.fetch;
+  const auth = opts.authorization ? await opts.authorization(url.host) : undefined;
   let res: Response;
   try {
-    res = await doFetch(url, opts.signal ? { signal: opts.signal, redirect: "follow" } : { redirect: "follow" });
+    res = await doFetch(url, {
+      redirect: "follow",
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(auth !== undefined ? { headers: { authorization: auth } } : {}),
+    });
   } catch (e) {
     c.fail(`cannot download ${shown}: ${(e as Error).message}`, e);
   }

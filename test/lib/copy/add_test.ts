@@ -104,6 +104,9 @@ Deno.test("addInto() downloads URLs: mode 600, Last-Modified, checksum, HTTP err
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     const u = new URL(req.url);
     if (u.pathname === "/missing") return new Response("no", { status: 404 });
+    if (u.pathname === "/private" && req.headers.get("authorization") !== "Bearer tok") {
+      return new Response("denied", { status: 401 });
+    }
     return new Response(body, { headers: { "last-modified": "Wed, 21 Oct 2015 07:28:00 GMT" } });
   });
   const base = `http://127.0.0.1:${server.addr.port}`;
@@ -145,6 +148,20 @@ Deno.test("addInto() downloads URLs: mode 600, Last-Modified, checksum, HTTP err
       KilnError,
       "HTTP 404",
     );
+    await assertRejects(
+      () => addInto({ srcRoot: t.ctx, sources: [`${base}/private`], dest: "/p", destRoot: t.root }),
+      KilnError,
+      "HTTP 401",
+    );
+    const host = `127.0.0.1:${server.addr.port}`;
+    await addInto({
+      srcRoot: t.ctx,
+      sources: [`${base}/private`],
+      dest: "/p",
+      destRoot: t.root,
+      authorization: (h) => Promise.resolve(h === host ? "Bearer tok" : undefined),
+    });
+    assertEquals(fs.readFileSync(`${t.root}/p`, "utf8"), body);
     assertEquals(fs.readdirSync(`${t.base}/work`), ["rootfs"]); // no scratch left behind
   } finally {
     await server.shutdown();
