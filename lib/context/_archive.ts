@@ -8,6 +8,7 @@
  */
 import { autoDecompress } from "../compress/decompress.ts";
 import { extractLayer } from "../fs/extract.ts";
+import { TarError } from "../tar/errors.ts";
 import { isKilnError } from "../util/errors.ts";
 import { progressStream } from "./_progress.ts";
 import { ContextError, describeError } from "./errors.ts";
@@ -95,10 +96,12 @@ export async function extractArchive(
   const inputFailed = new Promise<never>((_, reject) => (rejectInput = reject));
   inputFailed.catch(() => {});
   let compression = "none";
+  let inputError: unknown;
   try {
     const d = await autoDecompress(counted, { signal: inner.signal });
     compression = d.compression;
     const watched = watchErrors(d.stream, (e) => {
+      inputError ??= e;
       rejectInput(e);
       inner.abort(e);
     });
@@ -120,7 +123,12 @@ export async function extractArchive(
       ? "tar archive (nor gzip or zstd compressed)"
       : `${compression}-compressed tar archive`;
     if (bytes === 0) throw new ContextError(options.source, "not a valid tar archive: it is empty", { cause: e });
-    const detail = isKilnError(e) ? e.message : describeError(e);
+    const err = inputError ?? e;
+    const detail = isKilnError(err) ? err.message : describeError(err);
+    if (inputError === undefined && !(e instanceof TarError) && isKilnError(e)) {
+      // the archive was readable but an entry could not be unpacked (e.g. it climbs out of the context)
+      throw new ContextError(options.source, `cannot unpack the archive: ${detail}`, { cause: e });
+    }
     throw new ContextError(options.source, `not a valid ${what}: ${detail}`, { cause: e });
   } finally {
     signal?.removeEventListener("abort", onAbort);

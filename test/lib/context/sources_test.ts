@@ -81,16 +81,22 @@ Deno.test({ name: "resolveContext() fetches the same context from every source",
   await writeFile(join(files, "truncated.tar.gz"), whole.subarray(0, Math.floor(whole.length / 2)));
   // an archive whose entries try to escape the destination
   const evil = join(files, "evil.tar");
+  const evil2 = join(files, "evil-symlinks.tar");
   const py = spawnSync("python3", [
     "-c",
     `import tarfile,io,sys
 t=tarfile.open(sys.argv[1],"w")
 for name in ["../escape.txt","ok/../../escape2.txt","/abs.txt"]:
     d=b"x\\n"; i=tarfile.TarInfo(name); i.size=len(d); t.addfile(i,io.BytesIO(d))
+t.close()
+t=tarfile.open(sys.argv[2],"w")
 i=tarfile.TarInfo("link"); i.type=tarfile.SYMTYPE; i.linkname="/"; t.addfile(i)
-d=b"y\\n"; i=tarfile.TarInfo("link/escape3.txt"); i.size=len(d); t.addfile(i,io.BytesIO(d))
+i=tarfile.TarInfo("up"); i.type=tarfile.SYMTYPE; i.linkname="../../../../.."; t.addfile(i)
+for name in ["link/kiln-escape3.txt","up/kiln-escape4.txt"]:
+    d=b"y\\n"; i=tarfile.TarInfo(name); i.size=len(d); t.addfile(i,io.BytesIO(d))
 t.close()`,
     evil,
+    evil2,
   ]);
   assertEquals(py.status, 0, String(py.stderr));
 
@@ -215,11 +221,19 @@ t.close()`,
     });
 
     await t.step("archive entries cannot escape the context directory", async () => {
-      const ctx = await resolveContext(`tar://${evil}`, { workDir: work }).catch((e) => e);
-      if (!(ctx instanceof Error)) await ctx.cleanup();
+      await assertRejects(
+        () => resolveContext(`tar://${evil}`, { workDir: work }),
+        ContextError,
+        "cannot unpack the archive: ",
+      );
+      assertEquals(await readdir(work), []);
+      // symlinks are resolved inside the context, as if it were "/"
+      const ctx = await resolveContext(`tar://${evil2}`, { workDir: work });
+      assertEquals((await readdir(ctx.dir)).sort(), ["kiln-escape3.txt", "kiln-escape4.txt", "link", "up"]);
+      await ctx.cleanup();
       const outside = (await readdir(tmp)).filter((n) => /escape|abs/.test(n));
       assertEquals(outside, []);
-      assertEquals((await readdir("/")).filter((n) => /escape3/.test(n)), []);
+      assertEquals((await readdir("/")).filter((n) => /kiln-escape/.test(n)), []);
     });
 
     await t.step("bad input gives one clear line and leaves nothing behind", async () => {
