@@ -93,16 +93,26 @@ export interface StageEnv {
   /** Returns the sandbox for RUN (created on first use). */
   sandbox(): Promise<Sandbox>;
   /** Resolves `COPY --from` to a directory to copy from, and whether ownership is kept. */
-  copySource(from: string, where: string): Promise<{ dir: string; description: string }>;
+  copySource(
+    from: string,
+    where: string,
+  ): Promise<{ dir: string; description: string }>;
 }
 
 function nowIso(fixed: number | undefined): string {
-  return new Date(fixed === undefined ? Date.now() : fixed * 1000).toISOString().replace(/\.000Z$/, "Z");
+  return new Date(fixed === undefined ? Date.now() : fixed * 1000).toISOString()
+    .replace(/\.000Z$/, "Z");
 }
 
-function historyText(step: Step, source: StepSource, config: ImageConfig): string {
+function historyText(
+  step: Step,
+  source: StepSource,
+  config: ImageConfig,
+): string {
   if (step.kind === "run") {
-    const argv = step.cmd.shell ? shellForm(config.config ?? {}, step.cmd.command) : step.cmd.argv;
+    const argv = step.cmd.shell
+      ? shellForm(config.config ?? {}, step.cmd.command)
+      : step.cmd.argv;
     return `RUN ${argv.join(" ")}`;
   }
   return source.text;
@@ -122,7 +132,10 @@ function humanSize(n: number): string {
  * @param args Declared ARGs.
  * @returns The variable map.
  */
-export function stageVars(config: ImageConfig, args: ReadonlyMap<string, string>): Map<string, string> {
+export function stageVars(
+  config: ImageConfig,
+  args: ReadonlyMap<string, string>,
+): Map<string, string> {
   const vars = new Map(args);
   for (const [k, v] of envMap(config.config?.Env)) vars.set(k, v);
   return vars;
@@ -138,7 +151,11 @@ export function stageVars(config: ImageConfig, args: ReadonlyMap<string, string>
  */
 export async function buildStage(
   plan: StagePlan,
-  base: { config: ImageConfig; layers: Layer[]; args?: readonly [string, string][] },
+  base: {
+    config: ImageConfig;
+    layers: Layer[];
+    args?: readonly [string, string][];
+  },
   env: StageEnv,
 ): Promise<Omit<StageResult, "rootfs">> {
   const config: ImageConfig = structuredClone(base.config);
@@ -148,7 +165,10 @@ export async function buildStage(
   const layers = [...base.layers];
   // BuildKit gives every image a PATH: Docker's default when the base config has none (FROM scratch included).
   if (!(config.config?.Env ?? []).some((e) => e.startsWith("PATH="))) {
-    config.config = { ...(config.config ?? {}), Env: [`PATH=${DEFAULT_PATH}`, ...(config.config?.Env ?? [])] };
+    config.config = {
+      ...(config.config ?? {}),
+      Env: [`PATH=${DEFAULT_PATH}`, ...(config.config?.Env ?? [])],
+    };
   }
   const vars = new Map<string, string>();
   for (const e of config.config?.Env ?? []) {
@@ -168,17 +188,24 @@ export async function buildStage(
     cmdSet: false,
   };
   if (env.labels && Object.keys(env.labels).length > 0) {
-    config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...env.labels } };
+    config.config = {
+      ...(config.config ?? {}),
+      Labels: { ...(config.config?.Labels ?? {}), ...env.labels },
+    };
   }
   const created = () => nowIso(env.fixedTime);
   const mtime = env.fixedTime;
   const history = config.history;
   let layerNo = 0;
 
-  async function commit(createdBy: string): Promise<{ size?: number; digest?: string }> {
+  async function commit(
+    createdBy: string,
+  ): Promise<{ size?: number; digest?: string }> {
     const { snapshotter } = await env.rootfs();
     const t0 = performance.now();
-    const diff = await snapshotter.diff(env.signal ? { signal: env.signal } : {});
+    const diff = await snapshotter.diff(
+      env.signal ? { signal: env.signal } : {},
+    );
     env.log.debug("snapshot", {
       ms: Math.round(performance.now() - t0),
       added: diff.added.length,
@@ -186,25 +213,38 @@ export async function buildStage(
       deleted: diff.deleted.length,
     });
     if (diff.empty) {
-      history.push({ created: created(), created_by: createdBy, empty_layer: true });
+      history.push({
+        created: created(),
+        created_by: createdBy,
+        empty_layer: true,
+      });
       return {};
     }
     const path = `${env.layerDir}/stage${plan.index}-layer${layerNo++}.tar.${
       env.compression === "zstd" ? "zst" : "gz"
     }`;
     const lf = await writeLayerFile(
-      diff.entries({ ...(mtime === undefined ? {} : { mtime }), ...(env.signal ? { signal: env.signal } : {}) }),
+      diff.entries({
+        ...(mtime === undefined ? {} : { mtime }),
+        ...(env.signal ? { signal: env.signal } : {}),
+      }),
       {
         path,
         compression: env.compression,
-        ...(env.compressionLevel === undefined ? {} : { level: env.compressionLevel }),
+        ...(env.compressionLevel === undefined
+          ? {}
+          : { level: env.compressionLevel }),
         ...(env.signal ? { signal: env.signal } : {}),
       },
     );
     layers.push(lf.layer);
     config.rootfs.diff_ids.push(lf.diffId);
     history.push({ created: created(), created_by: createdBy });
-    env.log.debug("layer written", { entries: diff.entryCount, size: lf.size, digest: lf.digest });
+    env.log.debug("layer written", {
+      entries: diff.entryCount,
+      size: lf.size,
+      digest: lf.digest,
+    });
     return { size: lf.size, digest: lf.digest };
   }
 
@@ -212,7 +252,10 @@ export async function buildStage(
   const triggers = config.config?.OnBuild ?? [];
   let stepsToRun = plan.steps;
   if (triggers.length > 0) {
-    stepsToRun = [...planOnbuildTriggers(triggers, { file: env.file, line: plan.line }), ...plan.steps];
+    stepsToRun = [
+      ...planOnbuildTriggers(triggers, { file: env.file, line: plan.line }),
+      ...plan.steps,
+    ];
     env.counter.total += triggers.length;
     delete config.config!.OnBuild;
   }
@@ -233,15 +276,33 @@ export async function buildStage(
     env.log.info(`STEP ${stepNo}/${env.counter.total}: ${planned.text}`);
     const step = planned.resolve(state.vars);
     let changesFs = false;
-    if (!applyMetadata(state, step, where)) {
-      changesFs = true;
-      await runFsStep(step, planned, where, stepNo);
+    try {
+      if (!applyMetadata(state, step, where)) {
+        changesFs = true;
+        await runFsStep(step, planned, where, stepNo);
+      }
+    } catch (e) {
+      // Every user error names the Dockerfile line (errors from lib/copy, lib/sandbox… may not).
+      if (
+        e instanceof KilnError && !e.message.startsWith(`${env.file}:`) &&
+        !(e instanceof AbortedError)
+      ) {
+        throw new KilnError(`${where}: ${e.message}`, {
+          cause: e,
+          exitCode: e.exitCode,
+        });
+      }
+      throw e;
     }
     const createdBy = historyText(step, planned, config);
     let layer: { size?: number; digest?: string } = {};
     if (changesFs) fsTouched = true;
     if (changesFs && !env.singleSnapshot) layer = await commit(createdBy);
-    else history.push({ created: created(), created_by: createdBy, empty_layer: true });
+    else {history.push({
+        created: created(),
+        created_by: createdBy,
+        empty_layer: true,
+      });}
     const durationMs = performance.now() - t0;
     env.progress({
       type: "step-done",
@@ -250,10 +311,15 @@ export async function buildStage(
       total: env.counter.total,
       instruction: planned.text,
       durationMs,
-      ...(layer.size === undefined ? {} : { layerSize: layer.size, layerDigest: layer.digest as `sha256:${string}` }),
+      ...(layer.size === undefined ? {} : {
+        layerSize: layer.size,
+        layerDigest: layer.digest as `sha256:${string}`,
+      }),
     });
     env.log.info(
-      `STEP ${stepNo}/${env.counter.total} done in ${(durationMs / 1000).toFixed(2)}s, ${
+      `STEP ${stepNo}/${env.counter.total} done in ${
+        (durationMs / 1000).toFixed(2)
+      }s, ${
         layer.size === undefined ? "no layer" : `layer ${humanSize(layer.size)}`
       }`,
     );
@@ -273,14 +339,23 @@ export async function buildStage(
     args: [...state.args],
   };
 
-  async function runFsStep(step: Step, source: StepSource, where: string, stepNo: number): Promise<void> {
+  async function runFsStep(
+    step: Step,
+    source: StepSource,
+    where: string,
+    stepNo: number,
+  ): Promise<void> {
     const { dir } = await env.rootfs();
     const cfg = config.config ?? {};
     const workdir = cfg.WorkingDir || "/";
     switch (step.kind) {
       case "run": {
-        const argv = step.cmd.shell ? shellForm(cfg, step.cmd.command) : step.cmd.argv;
-        if (argv.length === 0) throw new KilnError(`${where}: RUN needs a command`);
+        const argv = step.cmd.shell
+          ? shellForm(cfg, step.cmd.command)
+          : step.cmd.argv;
+        if (argv.length === 0) {
+          throw new KilnError(`${where}: RUN needs a command`);
+        }
         const resolved = await resolveUser(dir, cfg.User ?? "");
         // BuildKit (executor/oci ensureAdditionalGids) and runc list the primary gid among the groups too.
         const user = resolved.groups.includes(resolved.gid)
@@ -296,7 +371,8 @@ export async function buildStage(
           prepared = await prepareMounts(step.mounts ?? [], {
             contextDir: env.contextDir,
             ...(env.ignore ? { contextIgnore: env.ignore } : {}),
-            resolveFrom: async (from) => (await env.copySource(from, where)).dir,
+            resolveFrom: async (from) =>
+              (await env.copySource(from, where)).dir,
             cacheDir: env.runCacheDir ?? `${env.layerDir}/run-cache`,
             scratchDir: env.layerDir,
             ...(env.secrets ? { secrets: env.secrets } : {}),
@@ -313,18 +389,30 @@ export async function buildStage(
           ...(step.network ? { network: step.network } : {}),
           stdout: (line) => {
             env.log.info(line);
-            env.progress({ type: "output", step: stepNo, stream: "stdout", line });
+            env.progress({
+              type: "output",
+              step: stepNo,
+              stream: "stdout",
+              line,
+            });
           },
           stderr: (line) => {
             env.log.info(line);
-            env.progress({ type: "output", step: stepNo, stream: "stderr", line });
+            env.progress({
+              type: "output",
+              step: stepNo,
+              stream: "stderr",
+              line,
+            });
           },
           ...(env.signal ? { signal: env.signal } : {}),
         }).finally(() => prepared?.release());
         env.log.debug("run finished", { exitCode: res.exitCode });
         if (res.exitCode !== 0) {
           throw new KilnError(
-            `${where}: step ${stepNo}/${env.counter.total} "${oneLine(source.text)}" failed: exit code ${res.exitCode}`,
+            `${where}: step ${stepNo}/${env.counter.total} "${
+              oneLine(source.text)
+            }" failed: exit code ${res.exitCode}`,
           );
         }
         return;
@@ -335,7 +423,9 @@ export async function buildStage(
           const u = await resolveUser(dir, step.chown);
           chown = { uid: u.uid, gid: u.gid };
         }
-        const fromStage = step.from !== undefined ? await env.copySource(step.from, where) : undefined;
+        const fromStage = step.from !== undefined
+          ? await env.copySource(step.from, where)
+          : undefined;
         const common = {
           srcRoot: fromStage ? fromStage.dir : env.contextDir,
           sources: step.sources,
@@ -347,7 +437,9 @@ export async function buildStage(
           ...(step.chmod !== undefined ? { chmod: step.chmod } : {}),
           ...(step.parents ? { parents: true } : {}),
           ...(step.exclude?.length ? { exclude: step.exclude } : {}),
-          ...(fromStage === undefined && env.ignore ? { ignore: env.ignore } : {}),
+          ...(fromStage === undefined && env.ignore
+            ? { ignore: env.ignore }
+            : {}),
           ...(step.link ? { link: true } : {}),
           instruction: step.add ? "ADD" : "COPY",
           location: where,
@@ -356,11 +448,21 @@ export async function buildStage(
           ...(env.signal ? { signal: env.signal } : {}),
         };
         if (step.inline?.length) {
-          const { srcRoot: _s, sources: _src, ignore: _i, parents: _p, ...rest } = common as typeof common & {
+          const {
+            srcRoot: _s,
+            sources: _src,
+            ignore: _i,
+            parents: _p,
+            ...rest
+          } = common as typeof common & {
             ignore?: unknown;
             parents?: unknown;
           };
-          await copyInlineFiles({ ...rest, files: step.inline, tmpDir: env.layerDir });
+          await copyInlineFiles({
+            ...rest,
+            files: step.inline,
+            tmpDir: env.layerDir,
+          });
           if (step.sources.length === 0) return;
         }
         if (step.add) {
@@ -374,10 +476,15 @@ export async function buildStage(
             ...(env.secrets
               ? {
                 authorization: async (host: string) => {
-                  const dec = (b: Uint8Array | undefined) => b === undefined ? undefined : new TextDecoder().decode(b);
-                  const header = dec(await env.secrets!.get(`HTTP_AUTH_HEADER_${host}`));
+                  const dec = (b: Uint8Array | undefined) =>
+                    b === undefined ? undefined : new TextDecoder().decode(b);
+                  const header = dec(
+                    await env.secrets!.get(`HTTP_AUTH_HEADER_${host}`),
+                  );
                   if (header !== undefined) return header;
-                  const token = dec(await env.secrets!.get(`HTTP_AUTH_TOKEN_${host}`));
+                  const token = dec(
+                    await env.secrets!.get(`HTTP_AUTH_TOKEN_${host}`),
+                  );
                   return token === undefined ? undefined : `Bearer ${token}`;
                 },
               }
@@ -387,15 +494,20 @@ export async function buildStage(
         return;
       }
       case "workdir": {
-        const path = step.path.startsWith("/") ? step.path : `${workdir.replace(/\/$/, "")}/${step.path}`;
-        const clean = "/" + path.split("/").filter((c) => c !== "" && c !== ".").join("/");
+        const path = step.path.startsWith("/")
+          ? step.path
+          : `${workdir.replace(/\/$/, "")}/${step.path}`;
+        const clean = "/" +
+          path.split("/").filter((c) => c !== "" && c !== ".").join("/");
         config.config = { ...cfg, WorkingDir: clean };
         const user = await resolveUser(dir, cfg.User ?? "");
         await ensureDir(dir, clean, { uid: user.uid, gid: user.gid });
         return;
       }
       default:
-        throw new KilnError(`${where}: ${source.text.split(/\s/)[0]} is not supported`);
+        throw new KilnError(
+          `${where}: ${source.text.split(/\s/)[0]} is not supported`,
+        );
     }
   }
 }
@@ -412,7 +524,11 @@ function oneLine(s: string): string {
  * @param path Image path.
  * @param owner Owner of created directories.
  */
-async function ensureDir(root: string, path: string, owner: { uid: number; gid: number }): Promise<void> {
+async function ensureDir(
+  root: string,
+  path: string,
+  owner: { uid: number; gid: number },
+): Promise<void> {
   const comps = path.split("/").filter((c) => c !== "");
   let cur = "";
   for (const c of comps) {
@@ -424,7 +540,12 @@ async function ensureDir(root: string, path: string, owner: { uid: number; gid: 
       await chmod(host, 0o755);
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST") {
-        throw new KilnError(`Cannot create directory ${cur} in the rootfs: ${(e as Error).message}`, { cause: e });
+        throw new KilnError(
+          `Cannot create directory ${cur} in the rootfs: ${
+            (e as Error).message
+          }`,
+          { cause: e },
+        );
       }
     }
   }
