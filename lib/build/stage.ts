@@ -110,9 +110,7 @@ function historyText(
   config: ImageConfig,
 ): string {
   if (step.kind === "run") {
-    const argv = step.cmd.shell
-      ? shellForm(config.config ?? {}, step.cmd.command)
-      : step.cmd.argv;
+    const argv = step.cmd.shell ? shellForm(config.config ?? {}, step.cmd.command) : step.cmd.argv;
     return `RUN ${argv.join(" ")}`;
   }
   return source.text;
@@ -231,9 +229,7 @@ export async function buildStage(
       {
         path,
         compression: env.compression,
-        ...(env.compressionLevel === undefined
-          ? {}
-          : { level: env.compressionLevel }),
+        ...(env.compressionLevel === undefined ? {} : { level: env.compressionLevel }),
         ...(env.signal ? { signal: env.signal } : {}),
       },
     );
@@ -317,9 +313,7 @@ export async function buildStage(
       }),
     });
     env.log.info(
-      `STEP ${stepNo}/${env.counter.total} done in ${
-        (durationMs / 1000).toFixed(2)
-      }s, ${
+      `STEP ${stepNo}/${env.counter.total} done in ${(durationMs / 1000).toFixed(2)}s, ${
         layer.size === undefined ? "no layer" : `layer ${humanSize(layer.size)}`
       }`,
     );
@@ -350,9 +344,7 @@ export async function buildStage(
     const workdir = cfg.WorkingDir || "/";
     switch (step.kind) {
       case "run": {
-        const argv = step.cmd.shell
-          ? shellForm(cfg, step.cmd.command)
-          : step.cmd.argv;
+        const argv = step.cmd.shell ? shellForm(cfg, step.cmd.command) : step.cmd.argv;
         if (argv.length === 0) {
           throw new KilnError(`${where}: RUN needs a command`);
         }
@@ -371,8 +363,7 @@ export async function buildStage(
           prepared = await prepareMounts(step.mounts ?? [], {
             contextDir: env.contextDir,
             ...(env.ignore ? { contextIgnore: env.ignore } : {}),
-            resolveFrom: async (from) =>
-              (await env.copySource(from, where)).dir,
+            resolveFrom: async (from) => (await env.copySource(from, where)).dir,
             cacheDir: env.runCacheDir ?? `${env.layerDir}/run-cache`,
             scratchDir: env.layerDir,
             ...(env.secrets ? { secrets: env.secrets } : {}),
@@ -410,9 +401,7 @@ export async function buildStage(
         env.log.debug("run finished", { exitCode: res.exitCode });
         if (res.exitCode !== 0) {
           throw new KilnError(
-            `${where}: step ${stepNo}/${env.counter.total} "${
-              oneLine(source.text)
-            }" failed: exit code ${res.exitCode}`,
+            `${where}: step ${stepNo}/${env.counter.total} "${oneLine(source.text)}" failed: exit code ${res.exitCode}`,
           );
         }
         return;
@@ -423,9 +412,7 @@ export async function buildStage(
           const u = await resolveUser(dir, step.chown);
           chown = { uid: u.uid, gid: u.gid };
         }
-        const fromStage = step.from !== undefined
-          ? await env.copySource(step.from, where)
-          : undefined;
+        const fromStage = step.from !== undefined ? await env.copySource(step.from, where) : undefined;
         const common = {
           srcRoot: fromStage ? fromStage.dir : env.contextDir,
           sources: step.sources,
@@ -437,9 +424,7 @@ export async function buildStage(
           ...(step.chmod !== undefined ? { chmod: step.chmod } : {}),
           ...(step.parents ? { parents: true } : {}),
           ...(step.exclude?.length ? { exclude: step.exclude } : {}),
-          ...(fromStage === undefined && env.ignore
-            ? { ignore: env.ignore }
-            : {}),
+          ...(fromStage === undefined && env.ignore ? { ignore: env.ignore } : {}),
           ...(step.link ? { link: true } : {}),
           instruction: step.add ? "ADD" : "COPY",
           location: where,
@@ -476,8 +461,7 @@ export async function buildStage(
             ...(env.secrets
               ? {
                 authorization: async (host: string) => {
-                  const dec = (b: Uint8Array | undefined) =>
-                    b === undefined ? undefined : new TextDecoder().decode(b);
+                  const dec = (b: Uint8Array | undefined) => b === undefined ? undefined : new TextDecoder().decode(b);
                   const header = dec(
                     await env.secrets!.get(`HTTP_AUTH_HEADER_${host}`),
                   );
@@ -494,9 +478,7 @@ export async function buildStage(
         return;
       }
       case "workdir": {
-        const path = step.path.startsWith("/")
-          ? step.path
-          : `${workdir.replace(/\/$/, "")}/${step.path}`;
+        const path = step.path.startsWith("/") ? step.path : `${workdir.replace(/\/$/, "")}/${step.path}`;
         const clean = "/" +
           path.split("/").filter((c) => c !== "" && c !== ".").join("/");
         config.config = { ...cfg, WorkingDir: clean };
@@ -541,9 +523,7 @@ async function ensureDir(
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST") {
         throw new KilnError(
-          `Cannot create directory ${cur} in the rootfs: ${
-            (e as Error).message
-          }`,
+          `Cannot create directory ${cur} in the rootfs: ${(e as Error).message}`,
           { cause: e },
         );
       }
