@@ -18,4 +18,26 @@ export * from "./lib/image/mod.ts";
 export { formatPlatform, parsePlatform } from "./lib/image/mod.ts";
 export * from "./lib/registry/mod.ts";
 export * from "./lib/build/mod.ts";
+export {
+  ContextError,
+  createContextSource,
+  isRemoteContext,
+  parseContextSpec,
+  parseGitOptions,
+  resolveContext,
+  resolveDockerfile,
+} from "./lib/context/mod.ts";
+export type {
+  ContextFetchOptions,
+  ContextKind,
+  ContextProgress,
+  ContextSource,
+  ContextSourceOptions,
+  ContextSpec,
+  GitOptions,
+  ResolveContextOptions,
+  ResolvedContext,
+  ResolvedDockerfile,
+  ResolveDockerfileOptions,
+} from "./lib/context/mod.ts";
 export { VERSION } from "./lib/version.ts";
