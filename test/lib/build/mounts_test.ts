@@ -228,3 +228,66 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "build(): RUN --mount=type=cache persists across builds; secrets and mounts stay out of the image",
+  ignore: skip !== undefined || skipUnlessUmoci(),
+  async fn() {
+    const { build } = await import("../../../lib/build/build.ts");
+    const { makeBusyboxRootfs } = await import("../../fixtures/busybox_rootfs.ts");
+    const { spawnSync } = await import("node:child_process");
+    const base = Deno.makeTempDirSync({ prefix: "kiln-mount-build-" });
+    const sh = (cmd: string, ...args: string[]) => {
+      const r = spawnSync(cmd, args, { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
+    };
+    try {
+      const layout = `${base}/base`;
+      makeBusyboxRootfs(`${base}/rootfs`);
+      sh("umoci", "init", "--layout", layout);
+      sh("umoci", "new", "--image", `${layout}:latest`);
+      sh("umoci", "unpack", "--image", `${layout}:latest`, `${base}/bundle`);
+      fs.rmSync(`${base}/bundle/rootfs`, { recursive: true });
+      sh("cp", "-a", `${base}/rootfs`, `${base}/bundle/rootfs`);
+      sh("umoci", "repack", "--image", `${layout}:latest`, `${base}/bundle`);
+      const ctx = `${base}/ctx`;
+      fs.mkdirSync(ctx);
+      fs.writeFileSync(`${base}/secret`, "TOPSECRET");
+      fs.writeFileSync(
+        `${ctx}/Dockerfile`,
+        "FROM busybox\n" +
+          "RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log > /runs\n" +
+          "RUN --mount=type=secret,id=s,required=true cp /run/secrets/s /tmp/leak && rm /tmp/leak && echo ok > /used\n",
+      );
+      const opts = (n: number) => ({
+        context: ctx,
+        noPush: true,
+        ociLayoutPath: `${base}/out${n}`,
+        buildContexts: { busybox: `oci-layout://${layout}:latest` },
+        secrets: [{ id: "s", src: `${base}/secret` }],
+        runCacheDir: `${base}/run-cache`,
+        workDir: `${base}/work`,
+      });
+      for (const n of [1, 2]) {
+        await build(opts(n));
+        sh("umoci", "unpack", "--image", `${base}/out${n}:latest`, `${base}/b${n}`);
+        assertEquals(fs.readFileSync(`${base}/b${n}/rootfs/runs`, "utf8").trim(), String(n));
+        assert(!fs.existsSync(`${base}/b${n}/rootfs/cache`) && !fs.existsSync(`${base}/b${n}/rootfs/run/secrets`));
+      }
+      // the secret is in no blob of the image
+      for (const blob of fs.readdirSync(`${base}/out2/blobs/sha256`)) {
+        const bytes = fs.readFileSync(`${base}/out2/blobs/sha256/${blob}`);
+        const text = new TextDecoder().decode(bytes);
+        assert(!text.includes("TOPSECRET"), `secret found in blob ${blob}`);
+        const unz = spawnSync("sh", ["-c", `gzip -dc < ${base}/out2/blobs/sha256/${blob} 2>/dev/null`]);
+        assert(!String(unz.stdout).includes("TOPSECRET"), `secret found in layer ${blob}`);
+      }
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  },
+});
+
+function skipUnlessUmoci(): boolean {
+  return new Deno.Command("sh", { args: ["-c", "command -v umoci"] }).outputSync().code !== 0;
+}
