@@ -41,19 +41,19 @@ Deno.bench({
   name: "kiln gzip block-parallel (default)",
   group: "gzip",
   ...opts,
-  fn: () => through(createGzipStream()),
+  fn: async () => await through(createGzipStream()),
 });
 Deno.bench({
   name: "kiln gzip block, in-thread",
   group: "gzip",
   ...opts,
-  fn: () => through(createGzipStream({ parallel: 0 })),
+  fn: async () => await through(createGzipStream({ parallel: 0 })),
 });
 Deno.bench({
   name: "kiln gzip plain zlib stream",
   group: "gzip",
   ...opts,
-  fn: () => through(createGzipStream({ parallel: false })),
+  fn: async () => await through(createGzipStream({ parallel: false })),
 });
 if (has("zstd")) {
   Deno.bench({
@@ -64,4 +64,9 @@ if (has("zstd")) {
     fn: sh(`zstd -3 -q -c '${input}' >/dev/null`),
   });
 }
-Deno.bench({ name: "kiln zstd level 3", group: "zstd", ...opts, fn: () => through(createZstdStream({ level: 3 })) });
+Deno.bench({
+  name: "kiln zstd level 3",
+  group: "zstd",
+  ...opts,
+  fn: async () => await through(createZstdStream({ level: 3 })),
+});

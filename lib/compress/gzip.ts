@@ -87,7 +87,7 @@ function createPool(n: number): Pool {
   const workers: Worker[] = [];
   let next = 0;
   for (let i = 0; i < n; i++) {
-    const w = new Worker(new URL("./_gzip_worker.ts", import.meta.url));
+    const w = new Worker(new URL("./_gzip_worker.js", import.meta.url));
     w.unref();
     w.on("message", (m: { id: number; out?: ArrayBuffer; error?: string }) => {
       const p = pending.get(m.id);
@@ -110,7 +110,7 @@ function createPool(n: number): Pool {
         if (pending.size === 0) { for (const x of workers) x.ref(); }
         pending.set(job.id, { resolve, reject });
         const w = workers[next++ % workers.length]!;
-        // A plain ArrayBuffer (see _gzip_worker.ts); `data` always owns its whole buffer.
+        // A plain ArrayBuffer (see _gzip_worker.js); `data` always owns its whole buffer.
         const data = job.data.buffer as ArrayBuffer;
         const wire = { id: job.id, level: job.level, data };
         w.postMessage(wire, [data]);
@@ -135,12 +135,13 @@ function parallelGzip(level: number, workers: number, blockSize: number): Transf
   const inFlight: Promise<Uint8Array>[] = [];
   const maxInFlight = Math.max(2, workers * 2);
 
-  function dispatch(): void {
+  function dispatch(last: boolean): void {
     const data = fill === blockSize ? block : block.slice(0, fill);
     crc = zlib.crc32(data, crc);
     total += fill;
     const job: BlockJob = { id: id++, data, level };
-    pool ??= createPool(workers);
+    // Workers start with the first full block; a stream of one block (small layers) never pays for them.
+    pool ??= createPool(last && id === 1 ? 0 : workers);
     const p = pool.run(job);
     p.catch(() => {});
     inFlight.push(p);
@@ -161,7 +162,7 @@ function parallelGzip(level: number, workers: number, blockSize: number): Transf
           fill += n;
           off += n;
           if (fill === blockSize) {
-            dispatch();
+            dispatch(false);
             while (inFlight.length >= maxInFlight) c.enqueue(await inFlight.shift()!);
           }
         }
@@ -172,7 +173,7 @@ function parallelGzip(level: number, workers: number, blockSize: number): Transf
     },
     async flush(c) {
       try {
-        if (fill > 0) dispatch();
+        if (fill > 0) dispatch(true);
         while (inFlight.length) c.enqueue(await inFlight.shift()!);
         const trailer = new Uint8Array(10);
         trailer.set(FINAL_BLOCK, 0);
