@@ -274,6 +274,15 @@ Deno.test({
         assertEquals(fs.readFileSync(`${base}/b${n}/rootfs/runs`, "utf8").trim(), String(n));
         assert(!fs.existsSync(`${base}/b${n}/rootfs/cache`) && !fs.existsSync(`${base}/b${n}/rootfs/run/secrets`));
       }
+      // a stage read only through RUN --mount from= is built (and kept) even with --skip-unused-stages
+      fs.writeFileSync(
+        `${ctx}/Dockerfile`,
+        "FROM busybox AS data\nRUN echo d > /d\nFROM busybox AS unused\nRUN exit 1\n" +
+          "FROM busybox\nRUN --mount=from=data,target=/m cat /m/d > /got\n",
+      );
+      await build({ ...opts(3), skipUnusedStages: true });
+      sh("umoci", "unpack", "--image", `${base}/out3:latest`, `${base}/b3`);
+      assertEquals(fs.readFileSync(`${base}/b3/rootfs/got`, "utf8"), "d\n");
       // the secret is in no blob of the image
       for (const blob of fs.readdirSync(`${base}/out2/blobs/sha256`)) {
         const bytes = fs.readFileSync(`${base}/out2/blobs/sha256/${blob}`);
