@@ -63,6 +63,8 @@ COPY --from=build /out /opt/out
 COPY files/a.txt files/b.txt /opt/multi/
 WORKDIR /w
 COPY files/b.txt rel.txt
+ADD files/archive.tar.gz /opt/unpacked/
+ADD files/a.txt /opt/added.txt
 `,
 };
 
@@ -176,6 +178,14 @@ Deno.test({
         await t.step(name, async () => {
           const ctx = makeContext({ "files/a.txt": "aaa\n", "files/b.txt": "bb\n", "files/d/c.txt": "c\n" });
           mkdirSync(join(ctx, "files/empty"), { recursive: true });
+          sh("python3", [
+            "-c",
+            "import io,sys,tarfile\nwith tarfile.open(sys.argv[1], 'w:gz') as t:\n" +
+            "  for n, d in [('top/one.txt', b'1\\n'), ('top/sub/two.txt', b'22\\n')]:\n" +
+            "    ti = tarfile.TarInfo(n); ti.size = len(d); ti.mode = 0o640; ti.uid = 7; ti.gid = 8; ti.mtime = 1000\n" +
+            "    t.addfile(ti, io.BytesIO(d))",
+            join(ctx, "files/archive.tar.gz"),
+          ]);
           const k = await viaKiln(ctx, df, layout);
           const b = viaBuildah(ctx, df, layout, state, `kiln-diff-${name}`);
           assertEquals(normalizeFiles(k.files, true), normalizeFiles(b.files, true), `${name}: rootfs`);
