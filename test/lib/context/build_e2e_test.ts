@@ -42,6 +42,18 @@ function kiln(args: string[], env: Record<string, string>, stdinFile?: string): 
   });
 }
 
+async function pool<T, R>(items: T[], width: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  }));
+  return out;
+}
+
 Deno.test({ name: "kiln build gives the same digest for the same context from every source", ignore }, async () => {
   const tmp = await mkdtemp(join(tmpdir(), "kiln-ctxe2e-"));
   const ref = join(tmp, "ref");
@@ -85,8 +97,8 @@ Deno.test({ name: "kiln build gives the same digest for the same context from ev
       ["gs://gb/c.tar.gz", { STORAGE_EMULATOR_HOST: gcs.endpoint }],
       [`${az.blobEndpoint}/ctr/c.tar.gz`, { AZURE_STORAGE_CONNECTION_STRING: az.connectionString }],
     );
-    // run the builds in parallel, then check (so no build is still running when an assertion fails)
-    const runs = await Promise.all(cases.map(async ([spec, env, stdin], i) => {
+    // run the builds 4 at a time, then check (so no build is still running when an assertion fails)
+    const runs = await pool(cases, 4, async ([spec, env, stdin], i) => {
       const out = join(tmp, `out-${i}.tar`);
       const r = await kiln(
         [
@@ -103,7 +115,7 @@ Deno.test({ name: "kiln build gives the same digest for the same context from ev
         stdin,
       );
       return { spec, out, r };
-    }));
+    });
     const digests = new Map<string, string>();
     for (const { spec, out, r } of runs) {
       assertEquals(r.code, 0, `${spec}: ${r.stderr}`);
