@@ -147,7 +147,9 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       ...(options.target ? { target: options.target } : {}),
       skipUnusedStages: options.skipUnusedStages ?? false,
       platform,
+      buildPlatform: hostPlatform(),
     });
+    for (const w of plan.warnings ?? []) log.warn(w);
     const walker: Walker = run.walker ?? loadWalker({ logger: log });
     const sc = trySyscalls();
     const xattrReader = sc ? xattrReaderOf(sc) : undefined;
@@ -195,14 +197,16 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       const where = `${file}:${stage.line}`;
       progress({ type: "stage", stage: stage.index, ...(stage.name ? { name: stage.name } : {}), base: stage.base });
       log.info(`FROM ${stage.base}${stage.name ? ` AS ${stage.name}` : ""}`, { stage: stage.index });
-      const fromStage = findStage(results, plan, stage.base);
+      const fromStage = stage.baseStage === undefined ? undefined : results.get(stage.baseStage);
       let baseConfig: ImageConfig;
       let baseLayers: Layer[];
       let baseArgs: [string, string][] | undefined;
+      let baseScope: StageResult["scope"];
       if (fromStage) {
         baseConfig = fromStage.config;
         baseLayers = fromStage.layers;
         baseArgs = fromStage.args;
+        baseScope = fromStage.scope;
       } else {
         const b = await resolveBaseImage(stage.base, {
           where,
@@ -266,6 +270,8 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
         ...(fixedTime === undefined ? {} : { fixedTime }),
         buildArgs: plan.buildArgs,
         metaArgs: plan.metaArgs,
+        ...(plan.proxyEnv ? { proxyEnv: plan.proxyEnv } : {}),
+        ...(plan.escapeToken ? { escapeToken: plan.escapeToken } : {}),
         ...(stage.index === plan.stages[plan.target]!.index && options.labels ? { labels: options.labels } : {}),
         counter,
         rootfs: () => rootfsReady ??= materialize(),
@@ -307,6 +313,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
         config: baseConfig,
         layers: baseLayers,
         ...(baseArgs ? { args: baseArgs } : {}),
+        ...(baseScope ? { scope: baseScope } : {}),
       }, env);
       if (needRootfs.has(stage.index)) {
         await env.rootfs(); // later stages read it (COPY --from / FROM <stage>)
@@ -364,6 +371,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       platform: { architecture: config.architecture, os: config.os },
       outputs,
       steps,
+      warnings: plan.warnings ?? [],
     };
   } catch (e) {
     if (signal?.aborted && !(e instanceof KilnError)) throw new AbortedError("Build aborted");

@@ -1,15 +1,18 @@
 /**
- * `planFromDockerfile()`: turns Dockerfile text into the executor's {@linkcode BuildPlan} over lib/dockerfile's
- * typed stages (`toStages`): global ARGs resolved with `--build-arg`, FROM expanded with them, the target chosen
- * and, on request, unused stages dropped; each instruction becomes a {@linkcode PlannedStep} that expands its words
- * (BuildKit's shell lexer) only when the executor reaches it, with the variables in effect there.
+ * `planFromDockerfile()`: a thin adapter from lib/dockerfile's {@linkcode planBuild} (stages, bases, dependencies,
+ * target, needed stages, global and automatic platform args, proxy args, unused-build-arg warnings) to the
+ * executor's {@linkcode BuildPlan}. Each instruction becomes a {@linkcode PlannedStep} whose words are expanded only
+ * when the executor reaches it, by lib/dockerfile's {@linkcode expandInstruction}, with the variables of the
+ * stage's {@linkcode createStageScope} (lib/build/stage.ts): one implementation of BuildKit's ARG/ENV scoping.
  *
  * @module
  */
 import { parseDockerfile } from "../dockerfile/parser.ts";
 import { type Instruction, toStages } from "../dockerfile/instructions.ts";
-import { createShellLexer, type ShellLexer } from "../dockerfile/shell_lexer.ts";
-import { DockerfileError } from "../dockerfile/errors.ts";
+import { createShellLexer, type ShellEnv, type ShellLexer } from "../dockerfile/shell_lexer.ts";
+import { DockerfileError, ShellExpansionError } from "../dockerfile/errors.ts";
+import { expandInstruction } from "../dockerfile/expand.ts";
+import { planBuild } from "../dockerfile/plan.ts";
 import type { Platform } from "../image/types.ts";
 import { formatPlatform } from "../image/platform.ts";
 import type { BuildPlan, CommandForm, PlannedStep, StagePlan, Step } from "./steps.ts";
@@ -20,26 +23,16 @@ import type { StepFile } from "./mounts/heredoc_run.ts";
 export interface PlanOptions {
   /** Dockerfile name for messages (default `Dockerfile`). */
   file?: string;
-  /** `--build-arg` values. */
+  /** `--build-arg` values (a bare `--build-arg K` is resolved from the caller's environment before this). */
   buildArgs?: ReadonlyMap<string, string>;
-  /** `--target` stage name or index (default: the last stage). */
+  /** `--target` stage name (default: the last stage). */
   target?: string;
-  /** Build only the stages the target needs. */
+  /** Build only the stages the target needs (BuildKit always does; kaniko's default builds every earlier stage). */
   skipUnusedStages?: boolean;
-  /** Target platform (sets TARGETPLATFORM/TARGETOS/TARGETARCH and the BUILD* equivalents). */
+  /** Target platform: TARGETPLATFORM/TARGETOS/TARGETARCH/TARGETVARIANT (default: `buildPlatform`). */
   platform?: Platform;
-}
-
-function platformArgs(p: Platform | undefined): Map<string, string> {
-  const m = new Map<string, string>();
-  if (!p) return m;
-  for (const pre of ["TARGET", "BUILD"]) {
-    m.set(`${pre}PLATFORM`, formatPlatform(p));
-    m.set(`${pre}OS`, p.os);
-    m.set(`${pre}ARCH`, p.architecture);
-    m.set(`${pre}VARIANT`, p.variant ?? "");
-  }
-  return m;
+  /** Platform of the build machine: BUILDPLATFORM/BUILDOS/BUILDARCH/BUILDVARIANT (default: `platform`). */
+  buildPlatform?: Platform;
 }
 
 function commandOf(command: readonly string[], prependShell: boolean): CommandForm {
@@ -47,90 +40,74 @@ function commandOf(command: readonly string[], prependShell: boolean): CommandFo
 }
 
 /**
- * Parses `text` and plans the build.
+ * Parses `text` and plans the build with lib/dockerfile's {@linkcode planBuild}.
  *
  * @param text Dockerfile contents.
- * @param options Build args, target, file name.
- * @returns The plan.
+ * @param options Build args, target, platforms, file name.
+ * @returns The plan: the stages to build (the target's dependencies with `skipUnusedStages`, else every stage up
+ *   to the target), global args, proxy args and warnings.
+ * @throws {DockerfileError} `FILE:LINE: ...` for invalid Dockerfiles; a `KilnError` for an unknown target.
  *
  * @example Usage
  * ```ts
  * import { planFromDockerfile } from "./plan.ts";
- * const plan = planFromDockerfile("FROM scratch AS a\nENV A=1\nFROM a\nLABEL x=$A\n");
- * console.assert(plan.stages.length === 2 && plan.target === 1);
+ * const plan = planFromDockerfile("FROM scratch AS a\nENV A=1\nFROM a\nLABEL x=$A\n", {
+ *   buildArgs: new Map([["UNUSED", "1"]]),
+ * });
+ * console.assert(plan.stages.length === 2 && plan.target === 1 && plan.stages[1]!.baseStage === 0);
+ * console.assert(plan.warnings.some((w) => w.includes("UNUSED")));
  * ```
  */
 export function planFromDockerfile(text: string, options: PlanOptions = {}): BuildPlan {
   const file = options.file ?? "Dockerfile";
   const parsed = parseDockerfile(text, { filename: file });
-  const { stages: typed, metaArgs: metaArgInstrs } = toStages(parsed, { filename: file });
-  const lexer = createShellLexer(parsed.escapeToken);
-  const buildArgs = options.buildArgs ?? new Map<string, string>();
-  const metaArgs = new Map<string, string>(platformArgs(options.platform));
-  const expand = (w: string, vars: ReadonlyMap<string, string>, line: number): string => {
-    try {
-      return lexer.processWord(w, vars).value;
-    } catch (e) {
-      throw new DockerfileError((e as Error).message, { file, line, cause: e });
-    }
-  };
-  for (const ins of metaArgInstrs) {
-    for (const a of ins.args) {
-      const def = a.value === undefined ? undefined : expand(a.value, metaArgs, ins.location.startLine);
-      const v = buildArgs.get(a.key) ?? def;
-      if (v !== undefined) metaArgs.set(a.key, v);
-    }
+  const targetPlatform = options.platform ?? options.buildPlatform;
+  const buildPlatform = options.buildPlatform ?? options.platform;
+  const p = planBuild(parsed, {
+    buildArgs: Object.fromEntries(options.buildArgs ?? []),
+    ...(options.target !== undefined && options.target !== "" ? { target: options.target } : {}),
+    ...(buildPlatform ? { buildPlatform } : {}),
+    ...(targetPlatform ? { targetPlatform } : {}),
+    filename: file,
+  });
+  const lexer = createShellLexer(p.escapeToken);
+  const needed = new Set(p.order);
+  // A `--from` with a variable names its stage only at dispatch: every stage before it is kept.
+  let keepBefore = -1;
+  for (const i of p.order) {
+    if (p.stages[i]!.dependencies.some((d) => d.kind === "image" && d.ref?.includes("$"))) keepBefore = i;
   }
-  const stages: StagePlan[] = typed.map((st) => {
-    const line = st.from.location.startLine;
-    const base = expand(st.from.image, metaArgs, line);
-    if (base === "") {
-      throw new DockerfileError(`FROM ${st.from.image}: base name expands to an empty string`, { file, line });
-    }
-    const platform = st.from.platform === undefined ? undefined : expand(st.from.platform, metaArgs, line);
+  const kept = p.stages.filter((s) =>
+    s.index <= p.target && (!options.skipUnusedStages || needed.has(s.index) || s.index < keepBefore)
+  );
+  const stages: StagePlan[] = kept.map((s) => {
+    const base = s.base.kind === "image"
+      ? s.base.ref
+      : s.base.kind === "stage"
+      ? (p.stages[s.base.index]!.name ?? String(s.base.index))
+      : "scratch";
     return {
-      index: st.index,
-      ...(st.name !== undefined ? { name: st.name } : {}),
+      index: s.index,
+      ...(s.name !== undefined ? { name: s.name } : {}),
       base,
-      ...(platform !== undefined ? { platform } : {}),
-      line,
-      text: st.from.original,
-      steps: st.instructions.map((ins) => planStep(ins, lexer, file, expand)),
+      ...(s.base.kind === "stage" ? { baseStage: s.base.index } : {}),
+      ...(s.platform ? { platform: formatPlatform(s.platform) } : {}),
+      line: s.stage.from.location.startLine,
+      text: s.stage.from.original,
+      steps: s.instructions.map((ins) => planStep(ins, lexer, file)),
     };
   });
-
-  let target = stages.length - 1;
-  if (options.target !== undefined && options.target !== "") {
-    const t = stages.find((s) => s.name === options.target!.toLowerCase() || String(s.index) === options.target);
-    if (!t) throw new DockerfileError(`target stage "${options.target}" could not be found`, { file, line: 0 });
-    target = t.index;
-  }
-  let kept = stages.slice(0, target + 1);
-  if (options.skipUnusedStages) {
-    const need = new Set<number>([target]);
-    const ref = (r: string) => stages.find((s) => s.name === r.toLowerCase() || String(s.index) === r);
-    for (let i = target; i >= 0; i--) {
-      if (!need.has(i)) continue;
-      const s = stages[i]!;
-      const b = ref(s.base);
-      if (b && b.index < i) need.add(b.index);
-      for (const ins of typed[i]!.instructions) {
-        // COPY --from and RUN --mount=…,from= both read another stage.
-        const froms = ins.kind === "copy" && ins.from !== undefined
-          ? [ins.from]
-          : ins.kind === "run"
-          ? ins.mountSpecs.flatMap((m) => [...m.matchAll(/(?:^|,)from=([^,]+)/gi)].map((x) => x[1]!))
-          : [];
-        for (const from of froms) {
-          const f = ref(from);
-          if (f && f.index < i) need.add(f.index);
-          else if (from.includes("$")) { for (let k = 0; k < i; k++) need.add(k); }
-        }
-      }
-    }
-    kept = kept.filter((s) => need.has(s.index));
-  }
-  return { stages: kept, target: kept.findIndex((s) => s.index === target), metaArgs, buildArgs, file };
+  return {
+    stages,
+    target: stages.findIndex((s) => s.index === p.target),
+    metaArgs: new Map(Object.entries(p.globalArgs)),
+    globalArgs: p.globalArgs,
+    buildArgs: new Map(Object.entries(p.buildArgs)),
+    proxyEnv: p.proxyEnv,
+    escapeToken: p.escapeToken,
+    warnings: p.warnings,
+    file,
+  };
 }
 
 /**
@@ -152,13 +129,6 @@ export function planOnbuildTriggers(
   options: { file: string; line: number },
 ): PlannedStep[] {
   const lexer = createShellLexer("\\");
-  const expand = (w: string, vars: ReadonlyMap<string, string>, line: number): string => {
-    try {
-      return lexer.processWord(w, vars).value;
-    } catch (e) {
-      throw new DockerfileError((e as Error).message, { file: options.file, line, cause: e });
-    }
-  };
   return triggers.map((t) => {
     let ins: Instruction;
     try {
@@ -182,7 +152,7 @@ export function planOnbuildTriggers(
       location: { startLine: options.line, endLine: options.line },
       original: `ONBUILD ${t}`,
     } as Instruction;
-    return planStep(ins, lexer, options.file, expand);
+    return planStep(ins, lexer, options.file);
   });
 }
 
@@ -191,19 +161,25 @@ function body(data: string, chomp: boolean): string {
   return chomp ? data.replace(/(^|\n)\t+/g, "$1") : data;
 }
 
-function planStep(
-  ins: Instruction,
-  lexer: ShellLexer,
-  file: string,
-  expand: (w: string, vars: ReadonlyMap<string, string>, line: number) => string,
-): PlannedStep {
+function planStep(ins: Instruction, lexer: ShellLexer, file: string): PlannedStep {
   const line = ins.location.startLine;
   const base = { line, text: ins.original };
-  const x = (w: string, vars: ReadonlyMap<string, string>) => expand(w, vars, line);
   const fail = (msg: string): never => {
     throw new DockerfileError(msg, { file, line, endLine: ins.location.endLine });
   };
-  const mk = (resolve: (vars: ReadonlyMap<string, string>) => Step): PlannedStep => ({
+  /** One word expanded with BuildKit's lexer (words expandInstruction leaves alone: `COPY --from`, mounts). */
+  const word = (w: string, vars: ShellEnv): string => {
+    try {
+      return lexer.processWord(w, vars).value;
+    } catch (e) {
+      if (e instanceof ShellExpansionError) fail(e.message);
+      throw e;
+    }
+  };
+  /** The instruction with lib/dockerfile's dispatch-time expansion. */
+  const expand = <T extends Instruction>(i: T, vars: ShellEnv): T =>
+    expandInstruction(i, vars, { lexer, filename: file });
+  const mk = (resolve: (vars: ShellEnv) => Step): PlannedStep => ({
     ...base,
     kind: ins.kind === "add" ? "copy" : ins.kind === "from" ? "run" : ins.kind,
     resolve,
@@ -247,7 +223,7 @@ function planStep(
       const network = ins.network;
       const where = `${file}:${line}`;
       return mk((vars) => {
-        const mounts = ins.mountSpecs.map((m) => parseMountFlag(x(m, vars), { location: where }));
+        const mounts = ins.mountSpecs.map((m) => parseMountFlag(word(m, vars), { location: where }));
         return {
           kind: "run",
           cmd,
@@ -258,56 +234,49 @@ function planStep(
       });
     }
     case "copy":
-    case "add": {
-      // Heredoc bodies expand like BuildKit's: quotes and escapes kept as written.
-      const rawLexer = createShellLexer("\\", { rawQuotes: true, rawEscapes: true });
+    case "add":
       return mk((vars) => {
-        const from = ins.kind === "copy" && ins.from !== undefined ? x(ins.from, vars) : undefined;
+        const x = expand(ins, vars);
+        const from = x.kind === "copy" && x.from !== undefined ? word(x.from, vars) : undefined;
         return {
           kind: "copy",
-          add: ins.kind === "add",
-          sources: ins.sources.map((s) => x(s, vars)),
-          dest: x(ins.dest, vars),
+          add: x.kind === "add",
+          sources: x.sources,
+          dest: x.dest,
           ...(from !== undefined ? { from } : {}),
-          ...(ins.chown !== undefined ? { chown: x(ins.chown, vars) } : {}),
-          ...(ins.chmod !== undefined ? { chmod: x(ins.chmod, vars) } : {}),
-          ...(ins.link ? { link: true } : {}),
-          ...(ins.kind === "copy" && ins.parents ? { parents: true } : {}),
-          ...(ins.excludes.length ? { exclude: ins.excludes.map((e) => x(e, vars)) } : {}),
-          ...(ins.sourceContents.length
-            ? {
-              inline: ins.sourceContents.map((h) => ({
-                name: h.name,
-                content: h.expand ? rawLexer.processWord(h.data, vars).value : h.data,
-              })),
-            }
+          ...(x.chown !== undefined ? { chown: x.chown } : {}),
+          ...(x.chmod !== undefined ? { chmod: x.chmod } : {}),
+          ...(x.link ? { link: true } : {}),
+          ...(x.kind === "copy" && x.parents ? { parents: true } : {}),
+          ...(x.excludes.length ? { exclude: x.excludes } : {}),
+          ...(x.sourceContents.length
+            ? { inline: x.sourceContents.map((h) => ({ name: h.name, content: h.data })) }
             : {}),
-          ...(ins.kind === "add" && ins.checksum !== undefined ? { checksum: x(ins.checksum, vars) } : {}),
-          ...(ins.kind === "add" && ins.keepGitDir ? { keepGitDir: true } : {}),
-          ...(ins.kind === "add" && ins.unpack !== undefined ? { unpack: ins.unpack } : {}),
+          ...(x.kind === "add" && x.checksum !== undefined ? { checksum: x.checksum } : {}),
+          ...(x.kind === "add" && x.keepGitDir ? { keepGitDir: true } : {}),
+          ...(x.kind === "add" && x.unpack !== undefined ? { unpack: x.unpack } : {}),
         };
       });
-    }
     case "env":
-      return mk((vars) => ({ kind: "env", pairs: ins.pairs.map((p) => [x(p.key, vars), x(p.value, vars)]) }));
     case "label":
-      return mk((vars) => ({ kind: "label", pairs: ins.pairs.map((p) => [x(p.key, vars), x(p.value, vars)]) }));
+      return mk((vars) => {
+        const pairs = expand(ins, vars).pairs.map((p): [string, string] => [p.key, p.value]);
+        return ins.kind === "env" ? { kind: "env", pairs } : { kind: "label", pairs };
+      });
     case "arg":
-      return mk((vars) => ({
-        kind: "arg",
-        args: ins.args.map((a) => ({
-          name: a.key,
-          ...(a.value === undefined ? {} : { value: x(a.value, vars) }),
-        })),
-      }));
+      // The stage's scope applies ARG (lib/dockerfile createStageScope().declareArgs(step.arg)).
+      return {
+        ...mk(() => ({ kind: "arg", args: ins.args.map((a) => ({ name: a.key })) })),
+        arg: ins,
+      };
     case "user":
-      return mk((vars) => ({ kind: "user", user: x(ins.user, vars) }));
+      return mk((vars) => ({ kind: "user", user: expand(ins, vars).user }));
     case "workdir":
-      return mk((vars) => ({ kind: "workdir", path: x(ins.path, vars) }));
+      return mk((vars) => ({ kind: "workdir", path: expand(ins, vars).path }));
     case "expose":
-      return mk((vars) => ({ kind: "expose", ports: ins.ports.flatMap((p) => lexer.processWords(p, vars).words) }));
+      return mk((vars) => ({ kind: "expose", ports: expand(ins, vars).ports }));
     case "volume":
-      return mk((vars) => ({ kind: "volume", paths: ins.paths.map((p) => x(p, vars)) }));
+      return mk((vars) => ({ kind: "volume", paths: expand(ins, vars).paths }));
     case "cmd":
       return mk(() => ({ kind: "cmd", cmd: commandOf(ins.command, ins.prependShell) }));
     case "entrypoint":
@@ -315,7 +284,7 @@ function planStep(
     case "shell":
       return mk(() => ({ kind: "shell", argv: [...ins.shell] }));
     case "stopsignal":
-      return mk((vars) => ({ kind: "stopsignal", signal: x(ins.signal, vars) }));
+      return mk((vars) => ({ kind: "stopsignal", signal: expand(ins, vars).signal }));
     case "maintainer":
       return mk(() => ({ kind: "maintainer", name: ins.maintainer }));
     case "onbuild":

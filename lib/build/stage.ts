@@ -20,7 +20,9 @@ import { copyInlineFiles } from "../copy/heredoc.ts";
 import { type PreparedMounts, prepareMounts } from "./mounts/prepare.ts";
 import type { SecretStore } from "./secrets.ts";
 import { type Compression, writeLayerFile } from "./_layer_file.ts";
-import { DEFAULT_PATH, envMap, shellForm } from "./config.ts";
+import { DEFAULT_PATH, shellForm } from "./config.ts";
+import { createStageScope, type StageScopeState } from "../dockerfile/expand.ts";
+import { createShellLexer } from "../dockerfile/shell_lexer.ts";
 import { applyMetadata, type MetadataState } from "./instructions/metadata.ts";
 import type { StagePlan, Step, StepSource } from "./steps.ts";
 import { planOnbuildTriggers } from "./plan.ts";
@@ -50,6 +52,8 @@ export interface StageResult {
   rootfs?: string;
   /** ARGs declared in the stage with their values (inherited by `FROM <stage>`, as BuildKit does). */
   args?: [string, string][];
+  /** The stage's final ARG/ENV scope (lib/dockerfile `createStageScope`), the `parent` of a `FROM <stage>`. */
+  scope?: StageScopeState;
 }
 
 /** What the stage builder needs from the build. */
@@ -82,8 +86,12 @@ export interface StageEnv {
   fixedTime?: number;
   /** `--build-arg` values. */
   buildArgs: ReadonlyMap<string, string>;
-  /** Global ARG values. */
+  /** Global args: automatic platform args (TARGET*, BUILD*) and global ARG values (plan `globalArgs`). */
   metaArgs: ReadonlyMap<string, string>;
+  /** Predefined proxy build args (plan `proxyEnv`): added to every RUN, never persisted. */
+  proxyEnv?: Readonly<Record<string, string>>;
+  /** The Dockerfile's escape token (default backslash). */
+  escapeToken?: "\\" | "`";
   /** Labels applied before the stage's own instructions (the target stage's `--label`s). */
   labels?: Record<string, string>;
   /** Step counter shared by the build. */
@@ -93,22 +101,14 @@ export interface StageEnv {
   /** Returns the sandbox for RUN (created on first use). */
   sandbox(): Promise<Sandbox>;
   /** Resolves `COPY --from` to a directory to copy from, and whether ownership is kept. */
-  copySource(
-    from: string,
-    where: string,
-  ): Promise<{ dir: string; description: string }>;
+  copySource(from: string, where: string): Promise<{ dir: string; description: string }>;
 }
 
 function nowIso(fixed: number | undefined): string {
-  return new Date(fixed === undefined ? Date.now() : fixed * 1000).toISOString()
-    .replace(/\.000Z$/, "Z");
+  return new Date(fixed === undefined ? Date.now() : fixed * 1000).toISOString().replace(/\.000Z$/, "Z");
 }
 
-function historyText(
-  step: Step,
-  source: StepSource,
-  config: ImageConfig,
-): string {
+function historyText(step: Step, source: StepSource, config: ImageConfig): string {
   if (step.kind === "run") {
     const argv = step.cmd.shell ? shellForm(config.config ?? {}, step.cmd.command) : step.cmd.argv;
     return `RUN ${argv.join(" ")}`;
@@ -124,36 +124,16 @@ function humanSize(n: number): string {
 }
 
 /**
- * Variables visible to an instruction: declared ARGs, overridden by ENV.
- *
- * @param config Current config.
- * @param args Declared ARGs.
- * @returns The variable map.
- */
-export function stageVars(
-  config: ImageConfig,
-  args: ReadonlyMap<string, string>,
-): Map<string, string> {
-  const vars = new Map(args);
-  for (const [k, v] of envMap(config.config?.Env)) vars.set(k, v);
-  return vars;
-}
-
-/**
  * Builds one stage on top of its base.
  *
  * @param plan The stage.
- * @param base The base config and layers.
+ * @param base The base config and layers; for `FROM <stage>` also that stage's final scope (`scope`).
  * @param env Build environment.
  * @returns The stage result.
  */
 export async function buildStage(
   plan: StagePlan,
-  base: {
-    config: ImageConfig;
-    layers: Layer[];
-    args?: readonly [string, string][];
-  },
+  base: { config: ImageConfig; layers: Layer[]; args?: readonly [string, string][]; scope?: StageScopeState },
   env: StageEnv,
 ): Promise<Omit<StageResult, "rootfs">> {
   const config: ImageConfig = structuredClone(base.config);
@@ -163,47 +143,31 @@ export async function buildStage(
   const layers = [...base.layers];
   // BuildKit gives every image a PATH: Docker's default when the base config has none (FROM scratch included).
   if (!(config.config?.Env ?? []).some((e) => e.startsWith("PATH="))) {
-    config.config = {
-      ...(config.config ?? {}),
-      Env: [`PATH=${DEFAULT_PATH}`, ...(config.config?.Env ?? [])],
-    };
+    config.config = { ...(config.config ?? {}), Env: [`PATH=${DEFAULT_PATH}`, ...(config.config?.Env ?? [])] };
   }
-  const vars = new Map<string, string>();
-  for (const e of config.config?.Env ?? []) {
-    const k = e.indexOf("=");
-    vars.set(k < 0 ? e : e.slice(0, k), k < 0 ? "" : e.slice(k + 1));
-  }
-  for (const [k, v] of base.args ?? []) {
-    vars.delete(k);
-    vars.set(k, v);
-  }
-  const state: MetadataState = {
-    config,
-    args: new Map(base.args ?? []),
-    vars,
-    metaArgs: env.metaArgs,
-    buildArgs: env.buildArgs,
-    cmdSet: false,
-  };
+  // ARG/ENV scoping is lib/dockerfile's (BuildKit's rules): the base image's Env, or the parent stage's scope (its
+  // ENV and ARG values) for `FROM <stage>`; global args only through `ARG name`; build args override defaults.
+  const scope = createStageScope({
+    ...(base.scope ? { parent: base.scope } : { baseImageEnv: config.config?.Env ?? [] }),
+    globalArgs: Object.fromEntries(env.metaArgs),
+    buildArgs: Object.fromEntries(env.buildArgs),
+    lexer: createShellLexer(env.escapeToken ?? "\\"),
+    filename: env.file,
+    ...(config.os ? { os: config.os } : {}),
+  });
+  const state: MetadataState = { config, cmdSet: false };
   if (env.labels && Object.keys(env.labels).length > 0) {
-    config.config = {
-      ...(config.config ?? {}),
-      Labels: { ...(config.config?.Labels ?? {}), ...env.labels },
-    };
+    config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...env.labels } };
   }
   const created = () => nowIso(env.fixedTime);
   const mtime = env.fixedTime;
   const history = config.history;
   let layerNo = 0;
 
-  async function commit(
-    createdBy: string,
-  ): Promise<{ size?: number; digest?: string }> {
+  async function commit(createdBy: string): Promise<{ size?: number; digest?: string }> {
     const { snapshotter } = await env.rootfs();
     const t0 = performance.now();
-    const diff = await snapshotter.diff(
-      env.signal ? { signal: env.signal } : {},
-    );
+    const diff = await snapshotter.diff(env.signal ? { signal: env.signal } : {});
     env.log.debug("snapshot", {
       ms: Math.round(performance.now() - t0),
       added: diff.added.length,
@@ -211,21 +175,14 @@ export async function buildStage(
       deleted: diff.deleted.length,
     });
     if (diff.empty) {
-      history.push({
-        created: created(),
-        created_by: createdBy,
-        empty_layer: true,
-      });
+      history.push({ created: created(), created_by: createdBy, empty_layer: true });
       return {};
     }
     const path = `${env.layerDir}/stage${plan.index}-layer${layerNo++}.tar.${
       env.compression === "zstd" ? "zst" : "gz"
     }`;
     const lf = await writeLayerFile(
-      diff.entries({
-        ...(mtime === undefined ? {} : { mtime }),
-        ...(env.signal ? { signal: env.signal } : {}),
-      }),
+      diff.entries({ ...(mtime === undefined ? {} : { mtime }), ...(env.signal ? { signal: env.signal } : {}) }),
       {
         path,
         compression: env.compression,
@@ -236,11 +193,7 @@ export async function buildStage(
     layers.push(lf.layer);
     config.rootfs.diff_ids.push(lf.diffId);
     history.push({ created: created(), created_by: createdBy });
-    env.log.debug("layer written", {
-      entries: diff.entryCount,
-      size: lf.size,
-      digest: lf.digest,
-    });
+    env.log.debug("layer written", { entries: diff.entryCount, size: lf.size, digest: lf.digest });
     return { size: lf.size, digest: lf.digest };
   }
 
@@ -248,10 +201,7 @@ export async function buildStage(
   const triggers = config.config?.OnBuild ?? [];
   let stepsToRun = plan.steps;
   if (triggers.length > 0) {
-    stepsToRun = [
-      ...planOnbuildTriggers(triggers, { file: env.file, line: plan.line }),
-      ...plan.steps,
-    ];
+    stepsToRun = [...planOnbuildTriggers(triggers, { file: env.file, line: plan.line }), ...plan.steps];
     env.counter.total += triggers.length;
     delete config.config!.OnBuild;
   }
@@ -270,23 +220,25 @@ export async function buildStage(
       line: planned.line,
     });
     env.log.info(`STEP ${stepNo}/${env.counter.total}: ${planned.text}`);
-    const step = planned.resolve(state.vars);
+    let step: Step;
+    if (planned.arg) {
+      const declared = scope.declareArgs(planned.arg);
+      step = {
+        kind: "arg",
+        args: declared.map((a) => ({ name: a.key, ...(a.value === undefined ? {} : { value: a.value }) })),
+      };
+    } else step = planned.resolve(scope.env());
     let changesFs = false;
     try {
       if (!applyMetadata(state, step, where)) {
         changesFs = true;
         await runFsStep(step, planned, where, stepNo);
       }
+      if (step.kind === "env") scope.setEnv(step.pairs.map(([key, value]) => ({ key, value })));
     } catch (e) {
       // Every user error names the Dockerfile line (errors from lib/copy, lib/sandbox… may not).
-      if (
-        e instanceof KilnError && !e.message.startsWith(`${env.file}:`) &&
-        !(e instanceof AbortedError)
-      ) {
-        throw new KilnError(`${where}: ${e.message}`, {
-          cause: e,
-          exitCode: e.exitCode,
-        });
+      if (e instanceof KilnError && !e.message.startsWith(`${env.file}:`) && !(e instanceof AbortedError)) {
+        throw new KilnError(`${where}: ${e.message}`, { cause: e, exitCode: e.exitCode });
       }
       throw e;
     }
@@ -294,11 +246,7 @@ export async function buildStage(
     let layer: { size?: number; digest?: string } = {};
     if (changesFs) fsTouched = true;
     if (changesFs && !env.singleSnapshot) layer = await commit(createdBy);
-    else {history.push({
-        created: created(),
-        created_by: createdBy,
-        empty_layer: true,
-      });}
+    else history.push({ created: created(), created_by: createdBy, empty_layer: true });
     const durationMs = performance.now() - t0;
     env.progress({
       type: "step-done",
@@ -307,10 +255,7 @@ export async function buildStage(
       total: env.counter.total,
       instruction: planned.text,
       durationMs,
-      ...(layer.size === undefined ? {} : {
-        layerSize: layer.size,
-        layerDigest: layer.digest as `sha256:${string}`,
-      }),
+      ...(layer.size === undefined ? {} : { layerSize: layer.size, layerDigest: layer.digest as `sha256:${string}` }),
     });
     env.log.info(
       `STEP ${stepNo}/${env.counter.total} done in ${(durationMs / 1000).toFixed(2)}s, ${
@@ -324,37 +269,37 @@ export async function buildStage(
     await commit(last?.created_by ?? "kiln single snapshot");
   }
   if (stepsToRun.length > 0) config.created = created();
+  const snapshot = scope.snapshot();
   return {
     index: plan.index,
     ...(plan.name ? { name: plan.name } : {}),
     config,
     layers,
     baseLayerCount: base.layers.length,
-    args: [...state.args],
+    args: snapshot.args.flatMap((a): [string, string][] => (a.value === undefined ? [] : [[a.key, a.value]])),
+    scope: snapshot,
   };
 
-  async function runFsStep(
-    step: Step,
-    source: StepSource,
-    where: string,
-    stepNo: number,
-  ): Promise<void> {
+  async function runFsStep(step: Step, source: StepSource, where: string, stepNo: number): Promise<void> {
     const { dir } = await env.rootfs();
     const cfg = config.config ?? {};
     const workdir = cfg.WorkingDir || "/";
     switch (step.kind) {
       case "run": {
         const argv = step.cmd.shell ? shellForm(cfg, step.cmd.command) : step.cmd.argv;
-        if (argv.length === 0) {
-          throw new KilnError(`${where}: RUN needs a command`);
-        }
+        if (argv.length === 0) throw new KilnError(`${where}: RUN needs a command`);
         const resolved = await resolveUser(dir, cfg.User ?? "");
         // BuildKit (executor/oci ensureAdditionalGids) and runc list the primary gid among the groups too.
         const user = resolved.groups.includes(resolved.gid)
           ? resolved
           : { ...resolved, groups: [resolved.gid, ...resolved.groups] };
         // ENV and declared ARGs, the last writer of a name winning (BuildKit's dispatch environment).
-        const runEnv = [...state.vars].map(([k, v]) => `${k}=${v}`);
+        // Proxy build args reach RUN without an ARG, unless the stage set the name itself.
+        const vars = scope.env();
+        const runEnv = [
+          ...Object.entries(vars),
+          ...Object.entries(env.proxyEnv ?? {}).filter(([k]) => !Object.hasOwn(vars, k)),
+        ].map(([k, v]) => `${k}=${v}`);
         await ensureDir(dir, workdir, { uid: 0, gid: 0 });
         const sb = await env.sandbox();
         // RUN --mount and heredoc script files (lib/build/mounts); released after the step.
@@ -380,21 +325,11 @@ export async function buildStage(
           ...(step.network ? { network: step.network } : {}),
           stdout: (line) => {
             env.log.info(line);
-            env.progress({
-              type: "output",
-              step: stepNo,
-              stream: "stdout",
-              line,
-            });
+            env.progress({ type: "output", step: stepNo, stream: "stdout", line });
           },
           stderr: (line) => {
             env.log.info(line);
-            env.progress({
-              type: "output",
-              step: stepNo,
-              stream: "stderr",
-              line,
-            });
+            env.progress({ type: "output", step: stepNo, stream: "stderr", line });
           },
           ...(env.signal ? { signal: env.signal } : {}),
         }).finally(() => prepared?.release());
@@ -433,21 +368,11 @@ export async function buildStage(
           ...(env.signal ? { signal: env.signal } : {}),
         };
         if (step.inline?.length) {
-          const {
-            srcRoot: _s,
-            sources: _src,
-            ignore: _i,
-            parents: _p,
-            ...rest
-          } = common as typeof common & {
+          const { srcRoot: _s, sources: _src, ignore: _i, parents: _p, ...rest } = common as typeof common & {
             ignore?: unknown;
             parents?: unknown;
           };
-          await copyInlineFiles({
-            ...rest,
-            files: step.inline,
-            tmpDir: env.layerDir,
-          });
+          await copyInlineFiles({ ...rest, files: step.inline, tmpDir: env.layerDir });
           if (step.sources.length === 0) return;
         }
         if (step.add) {
@@ -462,13 +387,9 @@ export async function buildStage(
               ? {
                 authorization: async (host: string) => {
                   const dec = (b: Uint8Array | undefined) => b === undefined ? undefined : new TextDecoder().decode(b);
-                  const header = dec(
-                    await env.secrets!.get(`HTTP_AUTH_HEADER_${host}`),
-                  );
+                  const header = dec(await env.secrets!.get(`HTTP_AUTH_HEADER_${host}`));
                   if (header !== undefined) return header;
-                  const token = dec(
-                    await env.secrets!.get(`HTTP_AUTH_TOKEN_${host}`),
-                  );
+                  const token = dec(await env.secrets!.get(`HTTP_AUTH_TOKEN_${host}`));
                   return token === undefined ? undefined : `Bearer ${token}`;
                 },
               }
@@ -479,17 +400,14 @@ export async function buildStage(
       }
       case "workdir": {
         const path = step.path.startsWith("/") ? step.path : `${workdir.replace(/\/$/, "")}/${step.path}`;
-        const clean = "/" +
-          path.split("/").filter((c) => c !== "" && c !== ".").join("/");
+        const clean = "/" + path.split("/").filter((c) => c !== "" && c !== ".").join("/");
         config.config = { ...cfg, WorkingDir: clean };
         const user = await resolveUser(dir, cfg.User ?? "");
         await ensureDir(dir, clean, { uid: user.uid, gid: user.gid });
         return;
       }
       default:
-        throw new KilnError(
-          `${where}: ${source.text.split(/\s/)[0]} is not supported`,
-        );
+        throw new KilnError(`${where}: ${source.text.split(/\s/)[0]} is not supported`);
     }
   }
 }
@@ -506,11 +424,7 @@ function oneLine(s: string): string {
  * @param path Image path.
  * @param owner Owner of created directories.
  */
-async function ensureDir(
-  root: string,
-  path: string,
-  owner: { uid: number; gid: number },
-): Promise<void> {
+async function ensureDir(root: string, path: string, owner: { uid: number; gid: number }): Promise<void> {
   const comps = path.split("/").filter((c) => c !== "");
   let cur = "";
   for (const c of comps) {
@@ -522,10 +436,7 @@ async function ensureDir(
       await chmod(host, 0o755);
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST") {
-        throw new KilnError(
-          `Cannot create directory ${cur} in the rootfs: ${(e as Error).message}`,
-          { cause: e },
-        );
+        throw new KilnError(`Cannot create directory ${cur} in the rootfs: ${(e as Error).message}`, { cause: e });
       }
     }
   }

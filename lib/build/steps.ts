@@ -7,6 +7,8 @@
  * @module
  */
 import type { HealthcheckFlags } from "./config.ts";
+import type { ArgInstruction } from "../dockerfile/instructions.ts";
+import type { ShellEnv } from "../dockerfile/shell_lexer.ts";
 import type { RunMount } from "./mounts/parse.ts";
 import type { StepFile } from "./mounts/heredoc_run.ts";
 
@@ -157,12 +159,14 @@ export interface PlannedStep extends StepSource {
   /** Kind of the step (known before expansion). */
   kind: Step["kind"];
   /**
-   * Expands the instruction with the variables in effect (ENV over ARG).
+   * Expands the instruction with the variables in effect (the stage scope's `env()`: ENV and declared ARGs).
    *
    * @param vars Variable values.
    * @returns The expanded step.
    */
-  resolve(vars: ReadonlyMap<string, string>): Step;
+  resolve(vars: ShellEnv): Step;
+  /** For ARG: the typed instruction, applied by the stage's scope (lib/dockerfile `createStageScope().declareArgs`). */
+  arg?: ArgInstruction;
 }
 
 /** One stage of the build. */
@@ -173,6 +177,8 @@ export interface StagePlan {
   name?: string;
   /** The base: `scratch`, an image reference, a named build context, or an earlier stage's name or index. */
   base: string;
+  /** Index of the earlier stage `FROM` names (BuildKit's resolution: stage names only, case-insensitive). */
+  baseStage?: number;
   /** `FROM --platform`, expanded. */
   platform?: string;
   /** Dockerfile line of the FROM. */
@@ -193,6 +199,14 @@ export interface BuildPlan {
   metaArgs: ReadonlyMap<string, string>;
   /** The `--build-arg` values (only declared ARGs take effect). */
   buildArgs: ReadonlyMap<string, string>;
+  /** Global args for stage scopes: automatic platform args (TARGET*, BUILD*) and global ARG values. */
+  globalArgs?: Readonly<Record<string, string>>;
+  /** Predefined proxy args given as build args: in every RUN's environment, never in the config or history. */
+  proxyEnv?: Readonly<Record<string, string>>;
+  /** The Dockerfile's escape token (for the shell lexer). */
+  escapeToken?: "\\" | "`";
+  /** Warnings (unused build args, parser warnings), one line each. */
+  warnings?: string[];
   /** Dockerfile name for messages. */
   file: string;
 }

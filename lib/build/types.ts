@@ -198,4 +198,6 @@ export interface BuildResult {
   outputs: BuildOutput[];
   /** Per-step timings. */
   steps: { instruction: string; durationMs: number; layerSize?: number }[];
+  /** Warnings of the plan (unused build args, Dockerfile parser warnings), also logged. */
+  warnings?: string[];
 }

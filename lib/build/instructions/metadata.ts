@@ -11,16 +11,8 @@ import type { CommandForm, Step } from "../steps.ts";
 
 /** The mutable per-stage state metadata instructions touch. */
 export interface MetadataState {
-  /** The image config being built (mutated in place). */
+  /** The image config being built (mutated in place). ARG/ENV variables live in the stage's scope (lib/build/stage.ts). */
   config: ImageConfig;
-  /** ARGs declared in this stage, with their values. */
-  args: Map<string, string>;
-  /** Variables for expansion and RUN: image Env, then ARG and ENV as dispatched (the last writer of a name wins). */
-  vars: Map<string, string>;
-  /** Global ARGs (for `ARG NAME` without a default that redeclares one). */
-  metaArgs: ReadonlyMap<string, string>;
-  /** `--build-arg` values. */
-  buildArgs: ReadonlyMap<string, string>;
   /** True once this stage set CMD (ENTRYPOINT then keeps it). */
   cmdSet: boolean;
 }
@@ -45,7 +37,7 @@ function commandArgv(config: ContainerConfig, cmd: CommandForm): string[] {
  * ```ts
  * import { applyMetadata } from "./metadata.ts";
  * const state = { config: { architecture: "amd64", os: "linux", rootfs: { type: "layers" as const, diff_ids: [] } },
- *   args: new Map(), vars: new Map(), metaArgs: new Map(), buildArgs: new Map(), cmdSet: false };
+ *   cmdSet: false };
  * applyMetadata(state, { kind: "env", pairs: [["A", "1"]] }, "Dockerfile:2");
  * console.assert(state.config.config?.Env?.[0] === "A=1");
  * ```
@@ -58,24 +50,13 @@ export function applyMetadata(state: MetadataState, step: Step, where: string): 
       for (const [k, v] of step.pairs) {
         if (k === "") throw new KilnError(`${where}: ENV names can not be blank`);
         env = setEnv(env, k, v);
-        state.vars.delete(k);
-        state.vars.set(k, v);
       }
       cc(config).Env = env;
       return true;
     }
-    case "arg": {
-      for (const a of step.args) {
-        const value = state.buildArgs.get(a.name) ?? a.value ?? state.metaArgs.get(a.name);
-        // A declared ARG without any value is in scope but unset (expands to empty, not exported to RUN).
-        if (value !== undefined) {
-          state.args.set(a.name, value);
-          state.vars.delete(a.name);
-          state.vars.set(a.name, value);
-        } else state.args.delete(a.name);
-      }
+    case "arg":
+      // ARG never touches the config: the stage's scope (lib/dockerfile createStageScope) declares it.
       return true;
-    }
     case "label": {
       const labels = { ...(cc(config).Labels ?? {}) };
       for (const [k, v] of step.pairs) labels[k] = v;
