@@ -80,6 +80,8 @@ export interface LayerDiff {
   readonly opaque: readonly string[];
   /** Number of tar entries {@linkcode entries} yields. */
   readonly entryCount: number;
+  /** Total size of the file contents the layer will hold (hardlinks counted once). */
+  readonly contentBytes: number;
   /** The changeset as tar entries in archive order; each call returns a fresh stream reading the files again. */
   entries(options?: DiffEntriesOptions): ReadableStream<TarEntry>;
 }
@@ -591,7 +593,18 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       }, { highWaterMark: 0 });
     }
 
-    return { empty, added, modified, deleted, opaque, entryCount: recs.length, entries };
+    let contentBytes = 0;
+    const seenInodes = new Set<string>();
+    for (const r of recs) {
+      if (r.i < 0 || cur.type[r.i] !== FileType.file) continue;
+      if (cur.nlink[r.i]! > 1) {
+        const key = `${cur.dev[r.i]}:${cur.ino[r.i]}`;
+        if (seenInodes.has(key)) continue;
+        seenInodes.add(key);
+      }
+      contentBytes += cur.size[r.i]!;
+    }
+    return { empty, added, modified, deleted, opaque, entryCount: recs.length, contentBytes, entries };
   }
 
   return {
