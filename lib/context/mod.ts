@@ -25,3 +25,10 @@ export { resolveContext } from "./resolve.ts";
 export type { ResolveContextOptions, ResolvedContext } from "./resolve.ts";
 export { resolveDockerfile } from "./dockerfile.ts";
 export type { ResolvedDockerfile, ResolveDockerfileOptions } from "./dockerfile.ts";
+export {
+  createIgnoreMatcher,
+  dockerignoreCandidates,
+  type IgnoreMatcher,
+  loadDockerignore,
+  parseDockerignore,
+} from "./dockerignore.ts";
