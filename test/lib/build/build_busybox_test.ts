@@ -223,6 +223,28 @@ Deno.test({
 });
 
 Deno.test({
+  name: "build() runs several builds at once, each in its own sandbox and work dir",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const b = await busybox();
+    const ctx = makeContext({});
+    const results = await Promise.all(
+      [1, 2, 3].map((n) =>
+        buildToLayout(ctx, `FROM base\nRUN echo build-${n} > /which && sleep 0.2\n`, {
+          buildContexts: { base: `oci-layout://${b.layoutDir}:latest` },
+        })
+      ),
+    );
+    for (const [i, r] of results.entries()) {
+      const { rootfs } = unpackLayout(r.layout);
+      assertEquals(readFileSync(join(rootfs, "which"), "utf8"), `build-${i + 1}\n`);
+    }
+    assertEquals(new Set(results.map((r) => r.result.digest)).size, 3);
+  },
+});
+
+Deno.test({
   name: "busybox fixture teardown",
   ignore,
   sanitizeResources: false,
