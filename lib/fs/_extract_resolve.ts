@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { lstat, readlink } from "node:fs/promises";
+import { lstatSync, readlinkSync } from "node:fs";
 import { KilnError } from "../util/errors.ts";
 
 const MAX_HOPS = 255;
@@ -23,12 +23,12 @@ export function components(p: string): string[] {
  * @param followLast Whether a symlink in the last component is followed too.
  * @param cache Resolutions of directory paths, reused while nothing that could change them was modified.
  */
-export async function resolveInRoot(
+export function resolveInRoot(
   root: string,
   rel: string,
   followLast: boolean,
   cache?: Map<string, string>,
-): Promise<string> {
+): string {
   const queue = components(rel);
   if (queue.length === 0) return "";
   let resolved: string[] = [];
@@ -59,8 +59,8 @@ export async function resolveInRoot(
     const host = `${root}/${[...resolved, c].join("/")}`;
     let target: string | undefined;
     try {
-      const st = await lstat(host);
-      if (st.isSymbolicLink()) target = await readlink(host);
+      const st = lstatSync(host);
+      if (st.isSymbolicLink()) target = readlinkSync(host);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT" && (e as NodeJS.ErrnoException).code !== "ENOTDIR") throw e;
       missing = true;

@@ -6,22 +6,28 @@
  */
 import { spawnSync } from "node:child_process";
 import {
-  chmod,
-  chown,
+  chmodSync,
+  chownSync,
+  closeSync,
   constants,
-  lchown,
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  open,
-  readdir,
-  realpath,
-  rm,
-  symlink,
-  unlink,
-  utimes,
-} from "node:fs/promises";
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  type Stats,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from "node:fs";
 import { readTar } from "../tar/reader.ts";
 import type { TarEntry } from "../tar/types.ts";
 import { AbortedError, KilnError } from "../util/errors.ts";
@@ -141,9 +147,12 @@ export async function extractEntries(
     if (sc === undefined) sc = trySyscalls() ?? null;
     return sc ?? undefined;
   };
-  const root = await realpath(rootDir).catch((e) => {
+  let root: string;
+  try {
+    root = realpathSync(rootDir);
+  } catch (e) {
     throw new KilnError(`Cannot extract into ${rootDir}: ${(e as Error).message}`, { cause: e });
-  });
+  }
   const stats: ExtractStats = {
     entries: 0,
     files: 0,
@@ -158,11 +167,13 @@ export async function extractEntries(
   };
   const cache = new Map<string, string>();
   const ensured = new Set<string>(); // parent directories known to exist (cleared with the cache)
+  const fresh = new Set<string>(); // directories this extraction created empty: no need to lstat new names in them
   const created = new Set<string>(); // resolved rootfs-relative paths written by this layer
   const deferred = new Map<string, Deferred>();
   const clearCaches = (): void => {
     cache.clear();
     ensured.clear();
+    fresh.clear();
   };
   const isIgnored = (rel: string): boolean => ignore.some((ig) => rel === ig || rel.startsWith(ig + "/"));
   const hostOf = (rel: string): string => rel === "" ? root : `${root}/${rel}`;
@@ -184,7 +195,7 @@ export async function extractEntries(
       // Whiteouts.
       if (whiteouts && base.startsWith(WH)) {
         await entry.body?.cancel();
-        const dirRel = await resolveInRoot(root, parentRel, true, cache);
+        const dirRel = resolveInRoot(root, parentRel, true, cache);
         if (isIgnored(dirRel) || isIgnored(parentRel)) {
           stats.ignored++;
           continue;
@@ -193,20 +204,20 @@ export async function extractEntries(
         if (base === OPAQUE) {
           let names: string[] = [];
           try {
-            names = await readdir(hostOf(dirRel));
+            names = readdirSync(hostOf(dirRel));
           } catch (e) {
             if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
           }
           for (const name of names) {
             const childRel = dirRel ? `${dirRel}/${name}` : name;
             if (isIgnored(childRel) || keptByLayer(created, childRel)) continue;
-            await rm(hostOf(childRel), { recursive: true, force: true });
+            rmSync(hostOf(childRel), { recursive: true, force: true });
           }
         } else {
           const name = base.slice(WH.length);
           if (name === "" || name === "." || name === "..") throw new KilnError(`invalid whiteout name`);
           const victim = dirRel ? `${dirRel}/${name}` : name;
-          if (!isIgnored(victim)) await rm(hostOf(victim), { recursive: true, force: true });
+          if (!isIgnored(victim)) rmSync(hostOf(victim), { recursive: true, force: true });
         }
         clearCaches();
         continue;
@@ -216,13 +227,13 @@ export async function extractEntries(
       if (parts.length === 0) {
         await entry.body?.cancel();
         if (h.type !== "dir") throw new KilnError(`the archive root must be a directory, not a ${h.type}`);
-        if (ownership) await chown(root, h.uid, h.gid);
+        if (ownership) chownSync(root, h.uid, h.gid);
         deferred.set(root, { host: root, mode: h.mode, mtime: h.mtime });
         stats.dirs++;
         continue;
       }
 
-      const dirRel = await resolveInRoot(root, parentRel, true, cache);
+      const dirRel = resolveInRoot(root, parentRel, true, cache);
       const rel = dirRel ? `${dirRel}/${base}` : base;
       if (isIgnored(rawRel) || isIgnored(rel)) {
         await entry.body?.cancel();
@@ -232,9 +243,11 @@ export async function extractEntries(
       const host = hostOf(rel);
       if (dirRel !== "" && !ensured.has(dirRel)) {
         ensured.add(dirRel);
-        await mkdir(hostOf(dirRel), { recursive: true, mode: 0o755 }).catch((e) => {
+        try {
+          mkdirSync(hostOf(dirRel), { recursive: true, mode: 0o755 });
+        } catch (e) {
           throw new KilnError(`parent "${dirRel}" is not a directory (${(e as NodeJS.ErrnoException).code})`);
-        });
+        }
       }
 
       // Resolve a hardlink target before anything is removed.
@@ -244,7 +257,7 @@ export async function extractEntries(
         if (target.length === 0 || target.includes("..")) {
           throw new KilnError(`hardlink target "${h.linkname}" is outside the rootfs`);
         }
-        const tRel = await resolveInRoot(root, target.join("/"), false, cache);
+        const tRel = resolveInRoot(root, target.join("/"), false, cache);
         if (isIgnored(tRel)) {
           stats.ignored++;
           continue;
@@ -252,7 +265,7 @@ export async function extractEntries(
         linkSource = hostOf(tRel);
         let st;
         try {
-          st = await lstat(linkSource);
+          st = lstatSync(linkSource);
         } catch {
           throw new KilnError(`hardlink target "${h.linkname}" does not exist`);
         }
@@ -265,30 +278,36 @@ export async function extractEntries(
       }
 
       // Replace what is there unless it is a directory over a directory.
-      let existing: Awaited<ReturnType<typeof lstat>> | undefined;
-      try {
-        existing = await lstat(host);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      let existing: Stats | undefined;
+      if (!fresh.has(dirRel) || created.has(rel)) {
+        try {
+          existing = lstatSync(host);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        }
       }
       if (existing && !(existing.isDirectory() && h.type === "dir")) {
-        if (existing.isDirectory()) await rm(host, { recursive: true, force: true });
-        else await unlink(host);
+        if (existing.isDirectory()) rmSync(host, { recursive: true, force: true });
+        else unlinkSync(host);
         if (existing.isDirectory() || existing.isSymbolicLink()) clearCaches();
       }
       created.add(rel);
 
       switch (h.type) {
         case "dir": {
-          if (!existing?.isDirectory()) await mkdir(host, { mode: 0o700 });
-          if (ownership) await lchown(host, h.uid, h.gid);
+          if (!existing?.isDirectory()) {
+            mkdirSync(host, { mode: 0o700 });
+            fresh.add(rel);
+          }
+          if (ownership) lchownSync(host, h.uid, h.gid);
           setXattrs(host, h.xattrs);
           deferred.set(host, { host, mode: h.mode, mtime: h.mtime });
           stats.dirs++;
           break;
         }
         case "file": {
-          const fh = await open(
+          // Sync syscalls: through Deno's node:fs they cost microseconds, the promise versions ~10× more.
+          const fd = openSync(
             host,
             constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
             0o600,
@@ -298,34 +317,31 @@ export async function extractEntries(
               for await (const chunk of entry.body) {
                 if (signal?.aborted) throw signal.reason ?? new AbortedError();
                 let off = 0;
-                while (off < chunk.length) {
-                  const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-                  off += bytesWritten;
-                }
+                while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
                 stats.bytes += chunk.length;
               }
             }
-            if (ownership) await fh.chown(h.uid, h.gid);
-            await fh.chmod(h.mode & 0o7777);
+            if (ownership) fchownSync(fd, h.uid, h.gid);
+            fchmodSync(fd, h.mode & 0o7777);
+            setXattrs(host, h.xattrs);
+            futimesSync(fd, h.mtime, h.mtime);
           } finally {
-            await fh.close();
+            closeSync(fd);
           }
-          setXattrs(host, h.xattrs);
-          await utimes(host, h.mtime, h.mtime);
           stats.files++;
           break;
         }
         case "symlink": {
-          await symlink(h.linkname ?? "", host);
+          symlinkSync(h.linkname ?? "", host);
           clearCaches();
-          if (ownership) await lchown(host, h.uid, h.gid);
+          if (ownership) lchownSync(host, h.uid, h.gid);
           setXattrs(host, h.xattrs);
-          await lutimes(host, h.mtime, h.mtime);
+          lutimesSync(host, h.mtime, h.mtime);
           stats.symlinks++;
           break;
         }
         case "hardlink": {
-          await link(linkSource!, host);
+          linkSync(linkSource!, host);
           stats.hardlinks++;
           break;
         }
@@ -333,10 +349,10 @@ export async function extractEntries(
         case "block":
         case "fifo": {
           makeNode(host, h.type, h.mode & 0o7777, h.devmajor ?? 0, h.devminor ?? 0);
-          if (ownership) await lchown(host, h.uid, h.gid);
-          await chmod(host, h.mode & 0o7777);
+          if (ownership) lchownSync(host, h.uid, h.gid);
+          chmodSync(host, h.mode & 0o7777);
           setXattrs(host, h.xattrs);
-          await utimes(host, h.mtime, h.mtime);
+          utimesSync(host, h.mtime, h.mtime);
           stats.nodes++;
           break;
         }
@@ -353,8 +369,8 @@ export async function extractEntries(
   const dirs = [...deferred.values()].sort((a, b) => b.host.length - a.host.length);
   for (const d of dirs) {
     try {
-      await chmod(d.host, d.mode & 0o7777);
-      await utimes(d.host, d.mtime, d.mtime);
+      chmodSync(d.host, d.mode & 0o7777);
+      utimesSync(d.host, d.mtime, d.mtime);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
         throw new KilnError(`Cannot set metadata of "${d.host}": ${describe(e)}`, { cause: e });
