@@ -191,6 +191,7 @@ async function loadCompressLayer(): Promise<CompressLayer | undefined> {
 
 const metrics: Metric[] = [];
 const notes: string[] = [];
+const errors: string[] = [];
 
 function record(name: string, ratio: number, higherIsBetter: boolean, detail: string): void {
   metrics.push({ name, ratio, higherIsBetter, detail });
@@ -227,7 +228,6 @@ try {
   tg = performance.now();
 
   const findCmd = `find '${tree}' -printf '%p %m %s %T@ %U %G %i %n\\n' >/dev/null`;
-  let findMs = 0;
   if (needTree) {
     // Warm the dentry/inode caches once so every contender sees the same state.
     sh(findCmd)();
@@ -235,12 +235,10 @@ try {
   }
   if (want("walk_native") && nativeWalker) {
     const [k, f] = await bestOf([() => nativeWalker.walk(tree, { readlinks: true }), sh(findCmd)]);
-    findMs = f!;
     record("walk_native", k! / f!, false, `native walk+statx+readlink ${ms(k!)} vs find -printf ${ms(f!)}`);
   }
   if (want("walk_ts")) {
     const [k, f] = await bestOf([() => tsWalker.walk(tree, { readlinks: true }), sh(findCmd)]);
-    findMs = findMs || f!;
     record("walk_ts", k! / f!, false, `TS walk (statx over FFI) ${ms(k!)} vs find -printf ${ms(f!)}`);
   }
   const snapWalker = nativeWalker ?? tsWalker;
@@ -300,8 +298,7 @@ try {
       const d = await snap.diff();
       const tar = d.entries().pipeThrough(new TarWriterStream());
       const { stream, result } = compressLayer(tar, { compression: "gzip", level: 6 });
-      await stream.pipeTo(new WritableStream());
-      await result;
+      await Promise.all([stream.pipeTo(new WritableStream()), result]);
     };
     const exportRuns = short ? 2 : 3;
     const tasks: Task[] = [exportOnce, sh(`tar -C '${root}' -cf - . | gzip -6 >/dev/null`)];
@@ -316,6 +313,9 @@ try {
     }
   }
   console.log(`measured in ${ms(performance.now() - tg)}; total ${ms(performance.now() - t0)}`);
+} catch (e) {
+  errors.push((e as Error).message ?? String(e));
+  console.log(`bench error (remaining metrics not measured): ${(e as Error).message ?? e}`);
 } finally {
   if (!values.keep && !values.dir) rmSync(base, { recursive: true, force: true });
 }
@@ -329,7 +329,7 @@ interface Threshold {
 }
 const thresholds = JSON.parse(readFileSync(values.thresholds!, "utf8")) as Record<string, unknown>;
 const table = (thresholds[mode] ?? {}) as Record<string, Threshold>;
-let failed = 0;
+let failed = errors.length;
 for (const m of metrics) {
   const t = table[m.name];
   if (!t) continue;
@@ -342,7 +342,7 @@ for (const m of metrics) {
   }
 }
 if (values.json) {
-  writeFileSync(values.json, JSON.stringify({ mode, runs, metrics, notes, failed }, null, 2) + "\n");
+  writeFileSync(values.json, JSON.stringify({ mode, runs, metrics, notes, errors, failed }, null, 2) + "\n");
 }
 if (values.gate) {
   console.log(failed ? `benchmark gate: ${failed} ratio(s) worse than thresholds` : "benchmark gate: ok");
