@@ -83,37 +83,62 @@ function createPool(n: number): Pool {
       close: () => {},
     };
   }
-  const pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: unknown) => void }>();
+  interface Pending {
+    job: BlockJob;
+    resolve: (b: Uint8Array) => void;
+    reject: (e: unknown) => void;
+  }
+  const pending = new Map<number, Pending>();
   const workers: Worker[] = [];
+  let broken = false; // a worker failed to start or crashed: compress in-thread from now on
   let next = 0;
-  for (let i = 0; i < n; i++) {
-    const w = new Worker(new URL("./_gzip_worker.js", import.meta.url));
-    w.unref();
-    w.on("message", (m: { id: number; out?: ArrayBuffer; error?: string }) => {
-      const p = pending.get(m.id);
-      if (!p) return;
-      pending.delete(m.id);
-      if (pending.size === 0) { for (const x of workers) x.unref(); // idle workers never keep the process alive
-       }
-      if (m.out) p.resolve(new Uint8Array(m.out));
-      else p.reject(zlibError(new Error(m.error)));
-    });
-    w.on("error", (e) => {
-      for (const p of pending.values()) p.reject(zlibError(e));
-      pending.clear();
-    });
-    workers.push(w);
+  const inThread = (p: Pending): void => {
+    try {
+      p.resolve(compressBlock(p.job));
+    } catch (e) {
+      p.reject(zlibError(e));
+    }
+  };
+  const idle = (): void => {
+    if (pending.size === 0) { for (const x of workers) x.unref(); // idle workers never keep the process alive
+     }
+  };
+  try {
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(new URL("./_gzip_worker.js", import.meta.url));
+      w.unref();
+      w.on("message", (m: { id: number; out?: ArrayBuffer; error?: string }) => {
+        const p = pending.get(m.id);
+        if (!p) return;
+        pending.delete(m.id);
+        idle();
+        if (m.out) p.resolve(new Uint8Array(m.out));
+        else p.reject(zlibError(new Error(m.error)));
+      });
+      w.on("error", () => {
+        // E.g. the worker file is missing from a `deno compile` binary: finish the pending blocks here.
+        broken = true;
+        const all = [...pending.values()];
+        pending.clear();
+        idle();
+        for (const p of all) inThread(p);
+      });
+      workers.push(w);
+    }
+  } catch {
+    broken = true;
   }
   return {
     run(job) {
       return new Promise((resolve, reject) => {
+        const p: Pending = { job, resolve, reject };
+        if (broken || workers.length === 0) return inThread(p);
         if (pending.size === 0) { for (const x of workers) x.ref(); }
-        pending.set(job.id, { resolve, reject });
+        pending.set(job.id, p);
         const w = workers[next++ % workers.length]!;
-        // A plain ArrayBuffer (see _gzip_worker.js); `data` always owns its whole buffer.
-        const data = job.data.buffer as ArrayBuffer;
-        const wire = { id: job.id, level: job.level, data };
-        w.postMessage(wire, [data]);
+        // A plain ArrayBuffer, copied rather than transferred (see _gzip_worker.js) so the block can still be
+        // compressed here if the worker dies. `data` always owns its whole buffer.
+        w.postMessage({ id: job.id, level: job.level, data: job.data.buffer as ArrayBuffer });
       });
     },
     close() {
