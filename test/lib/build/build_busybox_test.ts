@@ -245,6 +245,36 @@ Deno.test({
 });
 
 Deno.test({
+  name: "build() fails with one line when a --destination registry is unreachable, and writes no digest file",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const b = await busybox();
+    const ctx = makeContext({});
+    const out = mkdtempSync(join(tmpdir(), "kiln-out-"));
+    const port = await freePort();
+    const e = await assertRejects(
+      () =>
+        build({
+          context: ctx,
+          dockerfileText: "FROM base\nRUN echo x > /x\n",
+          buildContexts: { base: `oci-layout://${b.layoutDir}:latest` },
+          destinations: [`127.0.0.1:${port}/app:1`],
+          digestFile: join(out, "digest"),
+          registry: { insecureRegistries: [`127.0.0.1:${port}`], pushRetry: 0 },
+          workDir: join(out, "work"),
+        }),
+      KilnError,
+    );
+    assert(!e.message.includes("\n"), e.message);
+    assertMatch(e.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+    assertEquals(leftovers(out).sort(), ["work"]);
+    assertEquals(leftovers(join(out, "work")), []);
+    rmSync(out, { recursive: true, force: true });
+  },
+});
+
+Deno.test({
   name: "busybox fixture teardown",
   ignore,
   sanitizeResources: false,
