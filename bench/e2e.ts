@@ -41,7 +41,7 @@ const { values } = parseArgs({
 });
 const short = values.short!;
 const mode = short ? "short" : "full";
-const runs = Number(values.runs ?? (short ? 5 : 5));
+const runs = Number(values.runs ?? (short ? 7 : 5));
 const only = values.only ? new Set(values.only.split(",")) : undefined;
 const want = (name: string) => only === undefined || only.has(name);
 const SIZES = short
