@@ -31,22 +31,11 @@ import { resolveDockerfile } from "../context/dockerfile.ts";
 import { writeOutputs } from "../output/write.ts";
 import { buildStage, type StageEnv, type StageResult } from "./stage.ts";
 import { planFromDockerfile } from "./plan.ts";
+import { resolveBuildArgs } from "../dockerfile/plan.ts";
 import { extractImage, resolveBaseImage } from "./_base.ts";
 import type { BuildPlan, StagePlan } from "./steps.ts";
 import type { BuildOptions, BuildProgressEvent, BuildResult, BuildRunOptions } from "./types.ts";
 import { createSecretStore } from "./secrets.ts";
-
-function parseKv(list: readonly string[] | undefined, env: Record<string, string | undefined>): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const a of list ?? []) {
-    const k = a.indexOf("=");
-    if (k < 0) {
-      const v = env[a];
-      if (v !== undefined) m.set(a, v);
-    } else m.set(a.slice(0, k), a.slice(k + 1));
-  }
-  return m;
-}
 
 /** Stage lookup by name or index. */
 function findStage(results: Map<number, StageResult>, plan: BuildPlan, ref: string): StageResult | undefined {
@@ -143,7 +132,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
     const runCacheDir = options.runCacheDir ?? join(workRoot, "kiln-run-cache");
     const plan = planFromDockerfile(text, {
       file,
-      buildArgs: parseKv(options.buildArgs, buildArgEnv),
+      buildArgs: new Map(Object.entries(resolveBuildArgs(options.buildArgs ?? [], { env: buildArgEnv }))),
       ...(options.target ? { target: options.target } : {}),
       skipUnusedStages: options.skipUnusedStages ?? false,
       platform,
@@ -389,6 +378,11 @@ function stagesNeedingRootfs(plan: BuildPlan): Set<number> {
   const byRef = (ref: string): StagePlan | undefined =>
     plan.stages.find((s) => s.name === ref.toLowerCase() || String(s.index) === ref);
   for (const s of plan.stages) {
+    if (s.readsStages) {
+      // lib/dockerfile's dependency graph (planFromDockerfile).
+      for (const i of s.readsStages) out.add(i);
+      continue;
+    }
     const b = byRef(s.base);
     if (b && b.index < s.index) out.add(b.index);
     for (const st of s.steps) {

@@ -91,6 +91,9 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Bui
       ...(s.name !== undefined ? { name: s.name } : {}),
       base,
       ...(s.base.kind === "stage" ? { baseStage: s.base.index } : {}),
+      readsStages: s.dependencies.some((d) => d.kind === "image" && d.ref?.includes("$"))
+        ? p.stages.filter((x) => x.index < s.index).map((x) => x.index)
+        : [...new Set(s.dependencies.flatMap((d) => (d.kind === "stage" ? [d.index!] : [])))],
       ...(s.platform ? { platform: formatPlatform(s.platform) } : {}),
       line: s.stage.from.location.startLine,
       text: s.stage.from.original,

@@ -179,6 +179,11 @@ export interface StagePlan {
   base: string;
   /** Index of the earlier stage `FROM` names (BuildKit's resolution: stage names only, case-insensitive). */
   baseStage?: number;
+  /**
+   * Earlier stages whose filesystem this stage reads (FROM, `COPY --from`, `RUN --mount from=`, ONBUILD triggers of
+   * a base stage; every earlier stage when a `--from` holds a variable), from lib/dockerfile's dependency graph.
+   */
+  readsStages?: number[];
   /** `FROM --platform`, expanded. */
   platform?: string;
   /** Dockerfile line of the FROM. */
