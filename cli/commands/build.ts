@@ -84,6 +84,10 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   B("sandbox", "Run RUN steps in a namespaced chroot of a per-stage rootfs (default)"),
   B("in-place", "Build on / as kaniko does (only inside a container, or with --force)"),
   B("force", "Allow --in-place outside a container"),
+  S("sandbox-helper", "Path of the kiln-run RUN helper (default: native/helper/build/kiln-run in the checkout)", {
+    value: "PATH",
+    env: "KILN_RUN_HELPER",
+  }),
   L("ignore-path", "Path left out of snapshots", { value: "PATH" }),
   B("ignore-var-run", "Leave /var/run out of snapshots (in-place mode; default true)", {
     aliases: ["whitelist-var-run"],
@@ -240,9 +244,11 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     secrets: list(v, "secret").map((x) => parseSecretFlag(x)),
     secretEnv: { ...env },
     noPush: bool(v, "no-push"),
+    skipPushPermissionCheck: bool(v, "skip-push-permission-check"),
     cleanup: bool(v, "cleanup"),
     sandbox: bool(v, "in-place") ? "in-place" : "sandbox",
     force: bool(v, "force"),
+    ...(str(v, "sandbox-helper") ? { sandboxHelper: str(v, "sandbox-helper")! } : {}),
     ignorePaths: list(v, "ignore-path"),
     ignoreVarRun: v["ignore-var-run"] === undefined ? true : bool(v, "ignore-var-run"),
     registry,

@@ -29,6 +29,7 @@ import { loadDockerignore } from "../context/dockerignore.ts";
 import type { PathMatcher } from "../copy/types.ts";
 import { resolveDockerfile } from "../context/dockerfile.ts";
 import { writeOutputs } from "../output/write.ts";
+import { checkPushPermission } from "../registry/push.ts";
 import { buildStage, type StageEnv, type StageResult } from "./stage.ts";
 import { planFromDockerfile } from "./plan.ts";
 import { resolveBuildArgs } from "../dockerfile/plan.ts";
@@ -101,6 +102,19 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       "Refusing to build in place outside a container: it would overwrite this machine's / (use the sandbox mode, or --force if you really mean it)",
       { exitCode: 2 },
     );
+  }
+  if (!options.noPush && !options.skipPushPermissionCheck) {
+    // kaniko's up-front probe: fail before a long build when a destination cannot be pushed to.
+    try {
+      await checkPushPermission(destinations, {
+        ...(options.registry ?? {}),
+        logger: log,
+        ...(signal ? { signal } : {}),
+      });
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new KilnError(`Cannot push to ${destinations.join(", ")}: ${msg}`, { cause: e });
+    }
   }
   const fixedTime = options.reproducible ? (options.sourceDateEpoch ?? 0) : undefined;
   const platform: Platform = options.platform ? parsePlatform(options.platform) : hostPlatform();

@@ -61,6 +61,8 @@ export interface BuildOptions {
   buildContexts?: Record<string, string>;
   /** `--no-push`. */
   noPush?: boolean;
+  /** `--skip-push-permission-check`: do not probe the destinations for push access before building. */
+  skipPushPermissionCheck?: boolean;
   /** `--tar-path`: also write a `docker save` tarball. */
   tarPath?: string;
   /** `--oci-layout-path`: also write an OCI layout. */

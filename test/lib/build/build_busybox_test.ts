@@ -268,7 +268,7 @@ Deno.test({
     );
     assert(!e.message.includes("\n"), e.message);
     assertMatch(e.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
-    assertEquals(leftovers(out).sort(), ["work"]);
+    assert(!leftovers(out).includes("digest"), "no digest file");
     assertEquals(leftovers(join(out, "work")), []);
     rmSync(out, { recursive: true, force: true });
   },
