@@ -1,24 +1,28 @@
 // @ts-check
 /**
  * Private worker for the parallel gzip writer: raw-deflates one block on its own, ending in a sync flush, exactly
- * like `compressBlock` in _deflate_block.ts (keep the two in step). Plain JavaScript so that `deno test`/`deno bench`
- * do not type-check it again for every worker (that cost seconds per layer), and messages carry plain ArrayBuffers:
- * Deno's node:worker_threads clones typed arrays slowly (~150 ms/MiB) but transfers ArrayBuffers in microseconds.
+ * like `compressBlock` in _deflate_block.ts (keep the two in step). It says `{ready: true}` once loaded, and hands
+ * the input buffer back with the output so the main thread can reuse it.
+ *
+ * Plain JavaScript so that `deno test`/`deno bench` do not type-check it again for every worker (seconds per layer).
+ * Messages carry plain ArrayBuffers: Deno's node:worker_threads clones typed arrays slowly (~150 ms/MiB) but
+ * transfers ArrayBuffers in microseconds.
  *
  * @module
  */
 import zlib from "node:zlib";
 import { parentPort } from "node:worker_threads";
 
-parentPort?.on("message", (/** @type {{ id: number; data: ArrayBuffer; level: number }} */ job) => {
+parentPort?.on("message", (/** @type {{ id: number; data: ArrayBuffer; len: number; level: number }} */ job) => {
   try {
-    const b = zlib.deflateRawSync(new Uint8Array(job.data), {
+    const b = zlib.deflateRawSync(new Uint8Array(job.data, 0, job.len), {
       level: job.level,
       finishFlush: zlib.constants.Z_SYNC_FLUSH,
     });
     const out = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b.buffer : new Uint8Array(b).buffer;
-    parentPort?.postMessage({ id: job.id, out }, [out]);
+    parentPort?.postMessage({ id: job.id, out, data: job.data }, [out, job.data]);
   } catch (e) {
-    parentPort?.postMessage({ id: job.id, error: String(e) });
+    parentPort?.postMessage({ id: job.id, error: String(e), data: job.data }, [job.data]);
   }
 });
+parentPort?.postMessage({ ready: true });

@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { KilnError } from "../util/errors.ts";
 import { fromNodeTransform } from "./_node.ts";
-import { type BlockJob, compressBlock } from "./_deflate_block.ts";
+import { compressBlock } from "./_deflate_block.ts";
 import { checkLevel } from "./_level.ts";
 
 /** Options for {@linkcode createGzipStream}. */
@@ -66,83 +66,104 @@ export function createGzipStream(options: GzipOptions = {}): TransformStream<Uin
 }
 
 interface Pool {
-  run(job: BlockJob): Promise<Uint8Array>;
+  /** Compresses `buf[0, len)`; `buf` (blockSize bytes) is handed back through `recycle` when done. */
+  run(id: number, buf: Uint8Array, len: number): Promise<Uint8Array>;
   close(): void;
 }
 
-function createPool(n: number): Pool {
-  if (n === 0) {
-    return {
-      run: (job) => {
-        try {
-          return Promise.resolve(compressBlock(job));
-        } catch (e) {
-          return Promise.reject(zlibError(e));
-        }
-      },
-      close: () => {},
-    };
-  }
-  interface Pending {
-    job: BlockJob;
-    resolve: (b: Uint8Array) => void;
-    reject: (e: unknown) => void;
-  }
-  const pending = new Map<number, Pending>();
-  const workers: Worker[] = [];
-  let broken = false; // a worker failed to start or crashed: compress in-thread from now on
-  let next = 0;
-  const inThread = (p: Pending): void => {
+interface Slot {
+  w: Worker;
+  ready: boolean;
+  queue: Array<{ id: number; buf: Uint8Array; len: number }>;
+}
+
+interface Pending {
+  resolve: (b: Uint8Array) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * A pool of `n` deflate workers (0: in-thread). Block buffers are transferred to a worker and back, then reused,
+ * so steady state allocates only the compressed output. A worker that fails before its ready message (e.g. its
+ * file is missing from a compiled binary) turns the pool into in-thread compression; nothing is lost.
+ */
+function createPool(n: number, level: number, recycle: (buf: Uint8Array) => void): Pool {
+  const inThread = (id: number, buf: Uint8Array, len: number): Promise<Uint8Array> => {
     try {
-      p.resolve(compressBlock(p.job));
+      const out = compressBlock({ id, data: buf.subarray(0, len), level });
+      recycle(buf);
+      return Promise.resolve(out);
     } catch (e) {
-      p.reject(zlibError(e));
+      return Promise.reject(zlibError(e));
     }
   };
-  const idle = (): void => {
-    if (pending.size === 0) { for (const x of workers) x.unref(); // idle workers never keep the process alive
-     }
+  if (n === 0) return { run: inThread, close: () => {} };
+  const pending = new Map<number, Pending>();
+  const slots: Slot[] = [];
+  let broken = false;
+  let next = 0;
+  const refresh = (): void => {
+    // Workers keep the process alive only while they have work.
+    const busy = pending.size > 0 || slots.some((s) => s.queue.length > 0);
+    for (const s of slots) busy ? s.w.ref() : s.w.unref();
+  };
+  const post = (slot: Slot, id: number, buf: Uint8Array, len: number): void => {
+    const data = buf.buffer as ArrayBuffer;
+    slot.w.postMessage({ id, data, len, level }, [data]);
   };
   try {
     for (let i = 0; i < n; i++) {
-      const w = new Worker(new URL("./_gzip_worker.js", import.meta.url));
-      w.unref();
-      w.on("message", (m: { id: number; out?: ArrayBuffer; error?: string }) => {
-        const p = pending.get(m.id);
-        if (!p) return;
-        pending.delete(m.id);
-        idle();
-        if (m.out) p.resolve(new Uint8Array(m.out));
-        else p.reject(zlibError(new Error(m.error)));
+      const slot: Slot = { w: new Worker(new URL("./_gzip_worker.js", import.meta.url)), ready: false, queue: [] };
+      slot.w.unref();
+      slot.w.on(
+        "message",
+        (m: { ready?: boolean; id: number; out?: ArrayBuffer; data?: ArrayBuffer; error?: string }) => {
+          if (m.ready) {
+            slot.ready = true;
+            for (const q of slot.queue.splice(0)) post(slot, q.id, q.buf, q.len);
+            return;
+          }
+          if (m.data) recycle(new Uint8Array(m.data));
+          const p = pending.get(m.id);
+          if (!p) return;
+          pending.delete(m.id);
+          refresh();
+          if (m.out) p.resolve(new Uint8Array(m.out));
+          else p.reject(zlibError(new Error(m.error)));
+        },
+      );
+      slot.w.on("error", (e) => {
+        if (!slot.ready) {
+          broken = true; // never started: compress its queued blocks here
+          for (const q of slot.queue.splice(0)) {
+            const p = pending.get(q.id);
+            pending.delete(q.id);
+            inThread(q.id, q.buf, q.len).then(p?.resolve, p?.reject);
+          }
+        } else {
+          for (const p of pending.values()) p.reject(zlibError(e));
+          pending.clear();
+        }
+        refresh();
       });
-      w.on("error", () => {
-        // E.g. the worker file is missing from a `deno compile` binary: finish the pending blocks here.
-        broken = true;
-        const all = [...pending.values()];
-        pending.clear();
-        idle();
-        for (const p of all) inThread(p);
-      });
-      workers.push(w);
+      slots.push(slot);
     }
   } catch {
     broken = true;
   }
   return {
-    run(job) {
+    run(id, buf, len) {
+      if (broken || slots.length === 0) return inThread(id, buf, len);
       return new Promise((resolve, reject) => {
-        const p: Pending = { job, resolve, reject };
-        if (broken || workers.length === 0) return inThread(p);
-        if (pending.size === 0) { for (const x of workers) x.ref(); }
-        pending.set(job.id, p);
-        const w = workers[next++ % workers.length]!;
-        // A plain ArrayBuffer, copied rather than transferred (see _gzip_worker.js) so the block can still be
-        // compressed here if the worker dies. `data` always owns its whole buffer.
-        w.postMessage({ id: job.id, level: job.level, data: job.data.buffer as ArrayBuffer });
+        pending.set(id, { resolve, reject });
+        const slot = slots[next++ % slots.length]!;
+        if (slot.ready) post(slot, id, buf, len);
+        else slot.queue.push({ id, buf, len });
+        refresh();
       });
     },
     close() {
-      for (const w of workers) void w.terminate();
+      for (const s of slots) void s.w.terminate();
     },
   };
 }
@@ -152,7 +173,11 @@ function parallelGzip(level: number, workers: number, blockSize: number): Transf
     throw new RangeError(`Cannot compress with gzip: block size ${blockSize} is below 64 KiB`);
   }
   let pool: Pool | undefined;
-  let block = new Uint8Array(blockSize);
+  const free: Uint8Array[] = [];
+  const recycle = (buf: Uint8Array): void => {
+    if (buf.byteLength === blockSize && free.length < 8) free.push(buf);
+  };
+  let block: Uint8Array = new Uint8Array(blockSize);
   let fill = 0;
   let crc = 0;
   let total = 0;
@@ -161,16 +186,14 @@ function parallelGzip(level: number, workers: number, blockSize: number): Transf
   const maxInFlight = Math.max(2, workers * 2);
 
   function dispatch(last: boolean): void {
-    const data = fill === blockSize ? block : block.slice(0, fill);
-    crc = zlib.crc32(data, crc);
+    crc = zlib.crc32(block.subarray(0, fill), crc);
     total += fill;
-    const job: BlockJob = { id: id++, data, level };
     // Workers start with the first full block; a stream of one block (small layers) never pays for them.
-    pool ??= createPool(last && id === 1 ? 0 : workers);
-    const p = pool.run(job);
+    pool ??= createPool(last && id === 0 ? 0 : workers, level, recycle);
+    const p = pool.run(id++, block, fill);
     p.catch(() => {});
     inFlight.push(p);
-    block = new Uint8Array(blockSize);
+    block = free.pop() ?? new Uint8Array(blockSize);
     fill = 0;
   }
 
