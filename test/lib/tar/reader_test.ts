@@ -139,6 +139,24 @@ async function sample(): Promise<Uint8Array> {
   );
 }
 
+Deno.test("readTar() applies PAX global headers to every entry", { ignore: skipUnless("py", "python3") }, async () => {
+  const hex = run("python3", [
+    "-c",
+    `
+import tarfile, io, sys
+b = io.BytesIO()
+with tarfile.open(fileobj=b, mode="w", format=tarfile.PAX_FORMAT, pax_headers={"comment": "hello", "uid": "42"}) as t:
+    for n in ("x", "y"):
+        ti = tarfile.TarInfo(n); ti.size = 1; t.addfile(ti, io.BytesIO(b"z"))
+sys.stdout.write(b.getvalue().hex())`,
+  ]);
+  const got = await readAll(Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16))));
+  assertEquals(got.map((g) => [g.path, g.uid, g.pax, g.body]), [
+    ["x", 42, { comment: "hello" }, "z"],
+    ["y", 42, { comment: "hello" }, "z"],
+  ]);
+});
+
 Deno.test("readTar() reports a bad checksum with its offset", async () => {
   const tar = await sample();
   tar[1536 + 10] = tar[1536 + 10]! ^ 1; // header of "b" (after a's header + 2 data blocks)

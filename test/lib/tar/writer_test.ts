@@ -178,3 +178,29 @@ Deno.test("TarWriterStream() writes `data` like a body and checks its length", a
     "data has 3 bytes but header.size is 4",
   );
 });
+
+Deno.test(
+  "TarWriterStream() encodes paths around the USTAR limits exactly",
+  { ignore: skipUnless("py", "python3") },
+  async () => {
+    const paths: string[] = [];
+    for (const len of [99, 100, 101, 155, 156, 199, 255, 256, 257, 300]) {
+      for (const slashAt of [10, 50, 99, 120, 155, 156]) {
+        if (slashAt >= len - 1) continue;
+        paths.push(("a".repeat(slashAt) + "/" + "b".repeat(len - slashAt - 1)).slice(0, len));
+      }
+    }
+    paths.push("c".repeat(150)); // a single long component cannot be split
+    const entries = paths.map((p, i) => ({
+      header: hdr({ path: `${i}/${p}`, type: "file", size: 1 }),
+      body: bodyOf("x"),
+    }));
+    const tar = await write(entries);
+    const script = `
+import tarfile, sys, json
+with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as t:
+    print(json.dumps([m.name for m in t]))
+`;
+    assertEquals(JSON.parse(run("python3", ["-c", script], { input: tar })), paths.map((p, i) => `${i}/${p}`));
+  },
+);
