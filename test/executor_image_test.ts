@@ -57,42 +57,46 @@ Deno.test({
         assertStringIncludes(v.out, "kiln ");
       });
 
-      await t.step("a build with COPY and RUN inside the container", () => {
-        const ctx = join(work, "ctx");
-        mkdirSync(ctx);
-        copyFileSync("/bin/busybox", join(ctx, "busybox"));
-        writeFileSync(
-          join(ctx, "Dockerfile"),
-          [
-            "FROM scratch",
-            "COPY busybox /bin/busybox",
-            'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /out && /bin/busybox id -u > /out/uid"]',
-            'CMD ["/bin/busybox", "cat", "/out/uid"]',
-            "",
-          ].join("\n"),
-        );
-        const b = sh("podman", [
-          ...RUN,
-          "--privileged",
-          "-v",
-          `${ctx}:/workspace`,
-          tag,
-          "--context",
-          "/workspace",
-          "--no-push",
-          "--destination",
-          "localhost/kiln-built:1",
-          "--tar-path",
-          "/workspace/image.tar",
-        ]);
-        assertEquals(b.code, 0, b.err.slice(-2000));
-        const l = sh("podman", [...PODMAN, "load", "-i", join(ctx, "image.tar")]);
-        assertEquals(l.code, 0, l.err);
-        const r = sh("podman", [...RUN, "localhost/kiln-built:1"]);
-        assertEquals(r.code, 0, r.err);
-        assertEquals(r.out.trim(), "0");
-        sh("podman", [...PODMAN, "rmi", "localhost/kiln-built:1"]);
-      });
+      for (const mode of ["in-place", "sandbox"] as const) {
+        await t.step(`a build with COPY and RUN inside the container (${mode})`, () => {
+          const ctx = join(work, `ctx-${mode}`);
+          mkdirSync(ctx);
+          copyFileSync("/bin/busybox", join(ctx, "busybox"));
+          writeFileSync(
+            join(ctx, "Dockerfile"),
+            [
+              "FROM scratch",
+              "COPY busybox /bin/busybox",
+              'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /out && /bin/busybox id -u > /out/uid"]',
+              'CMD ["/bin/busybox", "cat", "/out/uid"]',
+              "",
+            ].join("\n"),
+          );
+          // In place (the image's default, kaniko's model) needs no privileges; the sandbox needs namespaces.
+          const b = sh("podman", [
+            ...RUN,
+            ...(mode === "sandbox" ? ["--privileged"] : []),
+            "-v",
+            `${ctx}:/workspace`,
+            tag,
+            ...(mode === "sandbox" ? ["--sandbox"] : []),
+            "--context",
+            "/workspace",
+            "--no-push",
+            "--destination",
+            `localhost/kiln-built-${mode}:1`,
+            "--tar-path",
+            "/workspace/image.tar",
+          ]);
+          assertEquals(b.code, 0, b.err.slice(-2000));
+          const l = sh("podman", [...PODMAN, "load", "-i", join(ctx, "image.tar")]);
+          assertEquals(l.code, 0, l.err);
+          const r = sh("podman", [...RUN, `localhost/kiln-built-${mode}:1`]);
+          assertEquals(r.code, 0, r.err);
+          assertEquals(r.out.trim(), "0");
+          sh("podman", [...PODMAN, "rmi", `localhost/kiln-built-${mode}:1`]);
+        });
+      }
 
       await t.step("bad input inside the container is one line with exit status 1", () => {
         const ctx = join(work, "bad");

@@ -82,7 +82,13 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   S("image-name-tag-with-digest-file", "Write repo:tag@digest lines to this file", { value: "FILE" }),
   B("cleanup", "Remove the build's filesystem afterwards (always done in sandbox mode)"),
   B("sandbox", "Run RUN steps in a namespaced chroot of a per-stage rootfs (default)"),
-  B("in-place", "Build on / as kaniko does (only inside a container, or with --force)"),
+  B(
+    "in-place",
+    "Build on / as kaniko does (only inside a container, or with --force); --sandbox overrides the env default",
+    {
+      env: "KILN_IN_PLACE",
+    },
+  ),
   B("force", "Allow --in-place outside a container"),
   S("sandbox-helper", "Path of the kiln-run RUN helper (default: native/helper/build/kiln-run in the checkout)", {
     value: "PATH",
@@ -168,7 +174,11 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
   if (bool(v, "force-build-metadata")) {
     throw new UsageError("--force-build-metadata is not supported: kiln never adds layers for metadata-only steps");
   }
-  if (bool(v, "sandbox") && bool(v, "in-place")) throw new UsageError("--sandbox and --in-place exclude each other");
+  // With KILN_IN_PLACE set (the executor image), an explicit --sandbox wins over that default.
+  const inPlaceGiven = !env.KILN_IN_PLACE;
+  if (bool(v, "sandbox") && bool(v, "in-place") && inPlaceGiven) {
+    throw new UsageError("--sandbox and --in-place exclude each other");
+  }
   const snapshotMode = (str(v, "snapshot-mode") ?? "full") as SnapshotMode;
   if (!["full", "redo", "time"].includes(snapshotMode)) {
     throw new UsageError(`Invalid --snapshot-mode "${snapshotMode}": expected full, redo or time`);
@@ -246,7 +256,7 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     noPush: bool(v, "no-push"),
     skipPushPermissionCheck: bool(v, "skip-push-permission-check"),
     cleanup: bool(v, "cleanup"),
-    sandbox: bool(v, "in-place") ? "in-place" : "sandbox",
+    sandbox: bool(v, "in-place") && !bool(v, "sandbox") ? "in-place" : "sandbox",
     force: bool(v, "force"),
     ...(str(v, "sandbox-helper") ? { sandboxHelper: str(v, "sandbox-helper")! } : {}),
     ignorePaths: list(v, "ignore-path"),
