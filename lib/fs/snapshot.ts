@@ -558,7 +558,8 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
             mode: cur.mode[i]!,
             uid: cur.uid[i]!,
             gid: cur.gid[i]!,
-            mtime: fixed ?? Number(cur.mtimeNs[i]! / 1000n) / 1e6,
+            // Whole seconds, as Docker's and buildah's archivers write them: no PAX header per entry.
+            mtime: fixed ?? Number(cur.mtimeNs[i]! / 1_000_000_000n),
             size: 0,
           };
           if (options.xattrReader && t !== FileType.symlink) {
