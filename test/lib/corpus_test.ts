@@ -229,7 +229,11 @@ async function buildWithKiln(
       cwd: work,
     });
   }
-  if (r.code !== 0) return { error: r.out.trim().split("\n").slice(-3).join(" | ") };
+  if (r.code !== 0) {
+    // The message lines, not a stack trace's frames.
+    const lines = r.out.trim().split("\n").filter((l) => !/^\s+at /.test(l) && l.trim() !== "");
+    return { error: lines.slice(-3).join(" | ") };
+  }
   const tag = JSON.parse(fs.readFileSync(`${layout}/index.json`, "utf8")).manifests?.[0]?.annotations?.[
     "org.opencontainers.image.ref.name"
   ];
