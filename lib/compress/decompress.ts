@@ -149,7 +149,8 @@ function processStream(format: "bzip2" | "xz", signal?: AbortSignal): TransformS
     child.on("close", (code) => {
       if (code === 0) resolve();
       else {
-        reject(new KilnError(`Cannot decompress ${format} data: ${format} exited with ${code}: ${stderr.trim()}`));
+        const first = stderr.trim().split("\n")[0] ?? "";
+        reject(new KilnError(`Cannot decompress ${format} data: ${format} exited with ${code}: ${first}`));
       }
     });
   });

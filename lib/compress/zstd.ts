@@ -8,6 +8,7 @@ import { KilnError } from "../util/errors.ts";
 import { fromNodeTransform } from "./_node.ts";
 import { checkLevel } from "./_level.ts";
 import { rechunk } from "./_rechunk.ts";
+import { zstdFrameCheck } from "./_zstd_frames.ts";
 
 /** Options for {@linkcode createZstdStream}. */
 export interface ZstdOptions {
@@ -58,8 +59,14 @@ export function createZstdStream(options: ZstdOptions = {}): TransformStream<Uin
  * ```
  */
 export function createZstdDecompressStream(): TransformStream<Uint8Array, Uint8Array> {
-  return fromNodeTransform(
+  // node:zlib's zstd decoder ends quietly on truncated input; the frame check reports it.
+  const check = zstdFrameCheck();
+  const z = fromNodeTransform(
     zlib.createZstdDecompress(),
     (e) => new KilnError(`Cannot decompress zstd data: ${(e as Error).message ?? e}`, { cause: e }),
   );
+  return { writable: check.writable, readable: check.readable.pipeThrough(z) } as TransformStream<
+    Uint8Array,
+    Uint8Array
+  >;
 }

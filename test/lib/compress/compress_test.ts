@@ -149,6 +149,21 @@ Deno.test(
   },
 );
 
+Deno.test("createDecompressStream() reports truncated zstd and accepts multi-frame zstd", {
+  ignore: skipUnless("zstd", "zstd"),
+}, async () => {
+  const small = DATA.subarray(0, 200000);
+  const z = tool("zstd", ["-c", "-19", "--check"], small);
+  await assertRejects(
+    () => bytes(chunked(z.subarray(0, z.length - 3), 1000).pipeThrough(createDecompressStream("zstd"))),
+    Error,
+    "Cannot decompress zstd data: unexpected end of input",
+  );
+  const ours = await bytes(chunked(small, 70000).pipeThrough(createZstdStream({ level: 1 })));
+  const two = new Uint8Array([...z, ...ours]);
+  assertEquals((await bytes(chunked(two, 777).pipeThrough(createDecompressStream("zstd")))).length, 400000);
+});
+
 Deno.test("compressLayer() computes digest, size and diffID in one pass", async () => {
   for (const compression of ["gzip", "zstd", "none"] as const) {
     const { stream, result } = compressLayer(chunked(DATA, 50000), { compression });
