@@ -55,7 +55,7 @@ function commandOf(command: readonly string[], prependShell: boolean): CommandFo
  *   buildArgs: new Map([["UNUSED", "1"]]),
  * });
  * console.assert(plan.stages.length === 2 && plan.target === 1 && plan.stages[1]!.baseStage === 0);
- * console.assert(plan.warnings.some((w) => w.includes("UNUSED")));
+ * console.assert(plan.warnings?.some((w) => w.includes("UNUSED")));
  * ```
  */
 export function planFromDockerfile(text: string, options: PlanOptions = {}): BuildPlan {

@@ -35,9 +35,11 @@ function commandArgv(config: ContainerConfig, cmd: CommandForm): string[] {
  *
  * @example Usage
  * ```ts
- * import { applyMetadata } from "./metadata.ts";
- * const state = { config: { architecture: "amd64", os: "linux", rootfs: { type: "layers" as const, diff_ids: [] } },
- *   cmdSet: false };
+ * import { applyMetadata, type MetadataState } from "./metadata.ts";
+ * const state: MetadataState = {
+ *   config: { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } },
+ *   cmdSet: false,
+ * };
  * applyMetadata(state, { kind: "env", pairs: [["A", "1"]] }, "Dockerfile:2");
  * console.assert(state.config.config?.Env?.[0] === "A=1");
  * ```
