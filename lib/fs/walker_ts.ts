@@ -1,5 +1,5 @@
 /**
- * The TypeScript walker: `node:fs.readdirSync` plus one lstat per entry, through statx over Deno's FFI when that
+ * The TypeScript walker: a directory listing (`Deno.readDirSync`, or `node:fs.readdirSync` off Deno) plus one lstat per entry, through statx over Deno's FFI when that
  * is available (nanosecond times; Deno's `node:fs` bigint stats only carry millisecond mtime and second ctime),
  * else `node:fs.lstatSync(…, {bigint: true})`. It is the fallback when the native addon is not available; both
  * pass the same contract tests. Names that are not valid UTF-8 cannot be represented (as with `node:fs`).
@@ -24,8 +24,25 @@ export interface TsWalkerOptions {
   xattrReader?: XattrReader;
   /** Directories read between yields to the event loop (default 256), so a signal can abort the walk. */
   yieldEvery?: number;
-  /** `"node-fs"` forces `node:fs.lstatSync`; `"auto"` (default) uses statx over Deno FFI when available. */
+  /**
+   * `"node-fs"` forces `node:fs` (`readdirSync` + `lstatSync`); `"auto"` (default) lists with `Deno.readDirSync` and
+   * stats with statx over Deno FFI when available.
+   */
   lstat?: "auto" | "node-fs";
+}
+
+type DenoReadDir = { readDirSync?: (path: string) => Iterable<{ name: string }> };
+
+/** Lists a directory: `Deno.readDirSync` where available (about 1.5× faster under Deno), else `node:fs`. */
+function dirLister(): (path: string) => string[] {
+  const D = (globalThis as unknown as { Deno?: DenoReadDir }).Deno;
+  const readDirSync = D?.readDirSync;
+  if (typeof readDirSync !== "function") return (path) => readdirSync(path);
+  return (path) => {
+    const out: string[] = [];
+    for (const e of readDirSync(path)) out.push(e.name);
+    return out;
+  };
 }
 
 const S_IFMT = 0o170000;
@@ -74,6 +91,7 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
   const xattrReader = options.xattrReader;
   const yieldEvery = options.yieldEvery ?? 256;
   const lstat: LstatFn = options.lstat === "node-fs" ? nodeLstat() : bestLstat().lstat;
+  const listDir = options.lstat === "node-fs" ? (path: string) => readdirSync(path) : dirLister();
   return {
     name: "ts",
     supportsXattrs: xattrReader !== undefined,
@@ -109,7 +127,7 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
         if (signal?.aborted) throw new AbortedError(`Walk of ${base} aborted`);
         let names: string[];
         try {
-          names = readdirSync(absDir);
+          names = listDir(absDir);
         } catch (e) {
           throw new KilnError(`Cannot read directory ${absDir}: ${errCode(e)}`, { cause: e });
         }
