@@ -1,8 +1,9 @@
 /**
- * The TypeScript walker: a directory listing (`Deno.readDirSync`, or `node:fs.readdirSync` off Deno) plus one lstat per entry, through statx over Deno's FFI when that
- * is available (nanosecond times; Deno's `node:fs` bigint stats only carry millisecond mtime and second ctime),
- * else `node:fs.lstatSync(…, {bigint: true})`. It is the fallback when the native addon is not available; both
- * pass the same contract tests. Names that are not valid UTF-8 cannot be represented (as with `node:fs`).
+ * The TypeScript walker: a directory listing (`Deno.readDirSync`, or `node:fs.readdirSync` off Deno) plus one
+ * lstat per entry, through statx over Deno's FFI when that is available (nanosecond times; Deno's `node:fs` bigint
+ * stats only carry millisecond mtime and second ctime), else `node:fs.lstatSync(…, {bigint: true})`. It is the
+ * fallback when the native addon is not available; both pass the same contract tests. Names that are not valid
+ * UTF-8 are an error here (the native walker lists them, lossily).
  *
  * @module
  */
