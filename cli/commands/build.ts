@@ -56,7 +56,8 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   L("destination", "Image reference to push to", { short: "d", value: "REF" }),
   L("build-arg", "Build argument K=V (bare K takes the value from the environment)", { value: "K=V" }),
   S("target", "Stage to build (default: the last)", { value: "STAGE" }),
-  B("skip-unused-stages", "Build only the stages the target depends on"),
+  B("skip-unused-stages", "Build only the stages the target depends on (default: true with --target)"),
+  S("jobs", "Most stages built in parallel (default: the number of CPUs; 1 = sequential)", { short: "j", value: "N" }),
   S("snapshot-mode", "Change detection: full, redo or time", {
     aliases: ["snapshotMode"],
     value: "MODE",
@@ -241,7 +242,7 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     destinations: list(v, "destination"),
     buildArgs: list(v, "build-arg"),
     buildArgEnv: { ...env },
-    skipUnusedStages: bool(v, "skip-unused-stages"),
+    ...(v["skip-unused-stages"] === undefined ? {} : { skipUnusedStages: bool(v, "skip-unused-stages") }),
     snapshotMode,
     singleSnapshot: bool(v, "single-snapshot"),
     reproducible: bool(v, "reproducible"),
@@ -265,6 +266,11 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
   };
   const runCacheDir = str(v, "run-cache-dir");
   if (runCacheDir) opts.runCacheDir = resolve(io.cwd, runCacheDir);
+  const jobs = intFlag(v, "jobs");
+  if (jobs !== undefined) {
+    if (jobs < 1) throw new UsageError(`Invalid --jobs "${jobs}": expected a number of stages, at least 1`);
+    opts.jobs = jobs;
+  }
   const target = str(v, "target");
   if (target) opts.target = target;
   const platform = str(v, "custom-platform");

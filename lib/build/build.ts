@@ -6,7 +6,7 @@
  */
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { copyInto } from "../copy/copy.ts";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import type { Digest } from "../util/digest.ts";
@@ -37,6 +37,7 @@ import { extractImage, resolveBaseImage } from "./_base.ts";
 import type { BuildPlan, StagePlan } from "./steps.ts";
 import type { BuildOptions, BuildProgressEvent, BuildResult, BuildRunOptions } from "./types.ts";
 import { createSecretStore } from "./secrets.ts";
+import { createScheduler, prefixLogger, stagePrefix, stageTasks } from "./scheduler.ts";
 
 /** Stage lookup by name or index. */
 function findStage(results: Map<number, StageResult>, plan: BuildPlan, ref: string): StageResult | undefined {
@@ -148,7 +149,8 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       file,
       buildArgs: new Map(Object.entries(resolveBuildArgs(options.buildArgs ?? [], { env: buildArgEnv }))),
       ...(options.target ? { target: options.target } : {}),
-      skipUnusedStages: options.skipUnusedStages ?? false,
+      // BuildKit builds only what the target needs; kaniko (no --target, no flag) builds every stage.
+      skipUnusedStages: options.skipUnusedStages ?? (options.target !== undefined && options.target !== ""),
       platform,
       buildPlatform: hostPlatform(),
     });
@@ -169,6 +171,10 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
     const layerDir = join(work, "layers");
     await mkdir(layerDir, { recursive: true });
     const needRootfs = stagesNeedingRootfs(plan);
+    // Independent stages run in parallel (lib/build/scheduler.ts); in-place builds share "/" and run one at a time.
+    const jobs = mode === "in-place" ? 1 : Math.max(1, Math.floor(options.jobs ?? availableParallelism()) || 1);
+    const scheduler = createScheduler({ jobs, ...(signal ? { signal } : {}) });
+    const buildLog = log;
     // COPY --from=<image> / RUN --mount=from=<image>: each image extracted once per build, on first use.
     const imageDirs = new Map<string, Promise<string>>();
     const imageDir = (from: string, where2: string): Promise<string> => {
@@ -183,11 +189,11 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
             registry: options.registry ?? {},
             cwd,
             log,
-            ...(signal ? { signal } : {}),
+            signal: scheduler.signal,
           });
           const dir = join(work, "from-images", String(n), "rootfs");
           await mkdir(dir, { recursive: true, mode: 0o755 });
-          await extractImage(img.layers, dir, { where: where2, log, ...(signal ? { signal } : {}) });
+          await extractImage(img.layers, dir, { where: where2, log, signal: scheduler.signal });
           return dir;
         })();
         imageDirs.set(from, p);
@@ -195,7 +201,10 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       return p;
     };
 
-    for (const stage of plan.stages) {
+    await scheduler.run<StageResult>(stageTasks(plan), async (index, sched) => {
+      const stage = plan.stages.find((s) => s.index === index)!;
+      const signal = sched.signal;
+      const log = plan.stages.length > 1 ? prefixLogger(buildLog, stagePrefix(stage)) : buildLog;
       if (signal?.aborted) throw new AbortedError("Build aborted");
       const where = `${file}:${stage.line}`;
       progress({ type: "stage", stage: stage.index, ...(stage.name ? { name: stage.name } : {}), base: stage.base });
@@ -292,8 +301,13 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
           sandboxes.push(sandbox);
           return sandbox;
         },
-        copySource: (from, where2) => {
-          const s = findStage(results, plan, from);
+        copySource: async (from, where2) => {
+          let s = findStage(results, plan, from);
+          const earlier = plan.stages.find((p) =>
+            p.index < stage.index && (p.name === from.toLowerCase() || String(p.index) === from)
+          );
+          // A stage not in the dependency graph (named by an ONBUILD trigger of an image) may still be running.
+          if (!s && earlier) s = await sched.waitFor(earlier.index);
           if (s) {
             if (!s.rootfs) {
               return Promise.reject(new KilnError(`${where2}: COPY --from=${from}: that stage has no filesystem`));
@@ -331,7 +345,8 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
         await sandbox.close();
         sandboxes.splice(sandboxes.indexOf(sandbox), 1);
       }
-    }
+      return results.get(stage.index)!;
+    });
 
     const final = results.get(plan.stages[plan.target]!.index)!;
     const config: ImageConfig = { ...final.config, architecture: final.config.architecture || platform.architecture };

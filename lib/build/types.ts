@@ -39,8 +39,13 @@ export interface BuildOptions {
   runCacheDir?: string;
   /** `--target`: the stage to build (default the last). */
   target?: string;
-  /** `--skip-unused-stages`: build only the stages the target depends on. */
+  /**
+   * `--skip-unused-stages`: build only the stages the target depends on. Default: true when `target` is set
+   * (BuildKit), else false (kaniko builds every stage).
+   */
   skipUnusedStages?: boolean;
+  /** `--jobs`: most stages built at once (default: the number of CPUs; 1 = one after the other; in-place: 1). */
+  jobs?: number;
   /** `--snapshot-mode` (default `full`). */
   snapshotMode?: SnapshotMode;
   /** `--single-snapshot`: one layer per stage. */
