@@ -188,6 +188,9 @@ export async function copyOne(
   } else if (destSt?.isDirectory()) {
     const base = m.path.split("/").pop() || "file";
     target = resolveInRoot(c.destRoot, dest.path + "/" + base, { followLast: false });
+  } else if (target !== c.destRoot) {
+    // The destination may be a (dangling) symlink: BuildKit writes at its target, creating the missing parents.
+    await c.mkdirAll(c.inRoot(parentOf(target)));
   }
   await c.copyEntry(m.host, target, "", false);
 }

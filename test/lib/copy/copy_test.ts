@@ -259,3 +259,20 @@ Deno.test("copyInto() leaves out .dockerignored directories whole unless an exce
     t.cleanup();
   }
 });
+
+Deno.test("copyInto() writes through a destination symlink to a file, even a dangling one, inside the rootfs", async () => {
+  const t = setup();
+  try {
+    fs.writeFileSync(`${t.root}/etc/target`, "old");
+    fs.symlinkSync("/etc/target", `${t.root}/to-file`);
+    fs.symlinkSync("/nonexistent/deep", `${t.root}/dangling`);
+    await copyInto({ srcRoot: t.ctx, sources: ["a.txt"], dest: "/to-file", destRoot: t.root });
+    await copyInto({ srcRoot: t.ctx, sources: ["b.txt"], dest: "/dangling", destRoot: t.root });
+    assertEquals(fs.readFileSync(`${t.root}/etc/target`, "utf8"), "A");
+    assert(fs.lstatSync(`${t.root}/to-file`).isSymbolicLink());
+    assertEquals(fs.readFileSync(`${t.root}/nonexistent/deep`, "utf8"), "B");
+    assert(!fs.existsSync("/nonexistent"));
+  } finally {
+    t.cleanup();
+  }
+});
