@@ -40,6 +40,8 @@ export function unescapeGlob(s: string): string {
 /** Thrown for a malformed pattern (Go's `ErrBadPattern`). */
 export class BadPatternError extends KilnError {
   /**
+   * Creates the error.
+   *
    * @param pattern The pattern.
    */
   constructor(pattern: string) {

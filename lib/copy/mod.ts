@@ -23,3 +23,4 @@ export type { ChmodSpec } from "./chmod.ts";
 export { BadPatternError, compilePatterns, hasGlobMeta, matchGlob } from "./glob.ts";
 export type { PatternMatcher } from "./glob.ts";
 export { resolveInRoot } from "./resolve.ts";
+export type { ResolveInRootOptions } from "./resolve.ts";

@@ -16,5 +16,6 @@ export { checkSecurityFlag, parseMountFlag, parseNetworkFlag } from "./parse.ts"
 export type { CacheSharing, RunMount } from "./parse.ts";
 export { prepareMounts } from "./prepare.ts";
 export type { MountContext, PreparedMounts } from "./prepare.ts";
+export type { MountSpec } from "../../sandbox/types.ts";
 export { chompTabs, DEFAULT_PIPES_DIR, heredocRunCommand, isSingleHeredoc } from "./heredoc_run.ts";
 export type { HeredocRun, RunHeredoc, StepFile } from "./heredoc_run.ts";
