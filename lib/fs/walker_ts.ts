@@ -74,6 +74,16 @@ function errCode(e: unknown): string {
 }
 
 /**
+ * Whether an error says a listed entry is gone: removed (ENOENT) or replaced by something else (ENOTDIR for a
+ * directory, EINVAL for a symlink) between the parent's listing and the read. A live tree (`/` with `/proc`, a
+ * rootfs a process still writes) changes during a walk; such entries are skipped, as `find` does.
+ */
+function vanished(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === "ENOENT" || code === "ENOTDIR" || code === "EINVAL";
+}
+
+/**
  * Creates the pure-TS walker.
  *
  * @param options Optional xattr reader.
@@ -105,6 +115,7 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
       const wantXattrs = opts.xattrs === true && xattrReader !== undefined;
       const base = root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
       const st = newStatRecord();
+      const scratch = newStatRecord();
       try {
         if (!lstat(base, st)) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
       } catch (e) {
@@ -130,6 +141,8 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
         try {
           names = listDir(absDir);
         } catch (e) {
+          // A listed subdirectory removed (or replaced by a non-directory) before we read it: it is gone, skip it.
+          if (rel !== "" && vanished(e)) continue;
           throw new KilnError(`Cannot read directory ${absDir}: ${errCode(e)}`, { cause: e });
         }
         const prefix = rel === "" ? "" : rel + "/";
@@ -152,19 +165,27 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
             continue; // removed between readdir and lstat: it no longer exists
           }
           const t = typeOf(st.mode);
-          cols.push(relPath, t, st);
-          if (readlinks) {
-            let target: string | undefined;
-            if (t === FileType.symlink) {
-              try {
-                target = readlinkSync(abs);
-              } catch (e) {
-                throw new KilnError(`Cannot read symlink ${abs}: ${errCode(e)}`, { cause: e });
-              }
+          let target: string | undefined;
+          if (readlinks && t === FileType.symlink) {
+            try {
+              target = readlinkSync(abs);
+            } catch (e) {
+              if (vanished(e)) continue; // removed (or replaced) between lstat and readlink
+              throw new KilnError(`Cannot read symlink ${abs}: ${errCode(e)}`, { cause: e });
             }
-            links.push(target);
           }
-          if (wantXattrs) xattrs.push(xattrReader!(abs));
+          let xa: Record<string, Uint8Array> | undefined;
+          if (wantXattrs) {
+            try {
+              xa = xattrReader!(abs);
+            } catch (e) {
+              if (!lstat(abs, scratch)) continue; // removed while its xattrs were read
+              throw e;
+            }
+          }
+          cols.push(relPath, t, st);
+          if (readlinks) links.push(target);
+          if (wantXattrs) xattrs.push(xa);
           if (t === FileType.dir && (!opts.oneFileSystem || st.dev === rootDev)) stack.push(relPath);
         }
       }

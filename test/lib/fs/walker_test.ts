@@ -498,3 +498,28 @@ Deno.test("createSyscalls() makes device nodes the walkers see", { ignore: skipU
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+Deno.test("createTsWalker() skips directories that vanish between listing and reading them", async () => {
+  for (const lstat of ["auto", "node-fs"] as const) {
+    const root = mkdtempSync(`${tmpdir()}/kiln-walk-`);
+    try {
+      writeFileSync(`${root}/keep`, "k");
+      for (let i = 0; i < 10; i++) {
+        mkdirSync(`${root}/d${i}/sub`, { recursive: true });
+        writeFileSync(`${root}/d${i}/sub/f`, "x");
+      }
+      // yieldEvery 1: the walk lists the root, then yields before reading each subdirectory. This test's timer,
+      // queued right after the walk's first one, fires in that gap: it removes nine listed directories (ENOENT)
+      // and replaces the tenth with a file (ENOTDIR).
+      const walk = createTsWalker({ yieldEvery: 1, lstat }).walk(root, { readlinks: true });
+      await new Promise((r) => setTimeout(r, 0));
+      for (let i = 0; i < 10; i++) rmSync(`${root}/d${i}`, { recursive: true });
+      writeFileSync(`${root}/d9`, "now a file");
+      const r = await walk;
+      const paths = [...r.paths].sort();
+      assertEquals(paths, ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "keep"], lstat);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+});
