@@ -228,6 +228,15 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
           cwd,
           log,
           ...(signal ? { signal } : {}),
+        }).catch((e) => {
+          // `FROM b` before `AS b`: an image for BuildKit too, but the user most likely meant the stage.
+          const later = plan.stages.find((p) => p.index > stage.index && p.name === stage.base.toLowerCase());
+          if (!later || !(e instanceof KilnError) || signal.aborted) throw e;
+          const why = e.cause instanceof Error ? e.cause.message : e.message;
+          throw new KilnError(
+            `${where}: FROM ${stage.base}: the stage "${later.name}" is defined later (line ${later.line}), and a FROM can only name an earlier stage; pulling it as an image failed: ${why}`,
+            { cause: e },
+          );
         });
         baseConfig = b.config;
         baseLayers = b.layers;
@@ -322,7 +331,15 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
           if (ctx !== undefined && !ctx.includes("://")) {
             return Promise.resolve({ dir: resolve(cwd, ctx), description: `context ${from}` });
           }
-          return imageDir(from, where2).then((dir) => ({ dir, description: `image ${from}` }));
+          // BuildKit takes a name that is no stage for an image: say both when that fails too.
+          return imageDir(from, where2).then((dir) => ({ dir, description: `image ${from}` }), (e) => {
+            if (!(e instanceof KilnError) || e instanceof AbortedError || sched.signal.aborted) throw e;
+            const why = e.cause instanceof Error ? e.cause.message : e.message;
+            throw new KilnError(
+              `${where2}: --from=${from}: no build stage is named "${from}", and pulling it as an image failed: ${why}`,
+              { cause: e },
+            );
+          });
         },
       };
 
