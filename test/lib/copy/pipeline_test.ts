@@ -84,3 +84,43 @@ Deno.test("build() FROM scratch: COPY heredocs, symbolic --chmod, --parents, ADD
     fs.rmSync(base, { recursive: true, force: true });
   }
 });
+
+Deno.test("build(): parallel stages give the same image as a sequential build (--reproducible)", async () => {
+  const base = Deno.makeTempDirSync({ prefix: "kiln-copy-jobs-" });
+  try {
+    const ctx = `${base}/ctx`;
+    fs.mkdirSync(`${ctx}/d`, { recursive: true });
+    for (const n of ["a", "b", "c"]) fs.writeFileSync(`${ctx}/d/${n}.txt`, n.repeat(1000));
+    fs.writeFileSync(
+      `${ctx}/Dockerfile`,
+      [
+        "FROM scratch AS a",
+        "COPY d/a.txt /a/",
+        "FROM scratch AS b",
+        "COPY --chmod=0600 d/b.txt /b/",
+        "FROM scratch AS c",
+        "COPY --from=a /a /c/from-a/",
+        "COPY d/c.txt /c/",
+        "FROM scratch",
+        "COPY --from=c /c /final/c/",
+        "COPY --from=b /b /final/b/",
+        "",
+      ].join("\n"),
+    );
+    const digests: string[] = [];
+    for (const jobs of [1, 3]) {
+      const r = await build({
+        context: ctx,
+        noPush: true,
+        reproducible: true,
+        jobs,
+        ociLayoutPath: `${base}/out${jobs}`,
+        workDir: `${base}/work`,
+      });
+      digests.push(r.digest);
+    }
+    assertEquals(digests[0], digests[1]);
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+});
