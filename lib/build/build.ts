@@ -37,6 +37,7 @@ import { extractImage, resolveBaseImage } from "./_base.ts";
 import type { BuildPlan, StagePlan } from "./steps.ts";
 import type { BuildOptions, BuildProgressEvent, BuildResult, BuildRunOptions } from "./types.ts";
 import { createSecretStore } from "./secrets.ts";
+import { cannotExecute } from "./_exec_platform.ts";
 import { createScheduler, prefixLogger, stagePrefix, stageTasks } from "./scheduler.ts";
 
 /** Stage lookup by name or index. */
@@ -240,6 +241,24 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
         });
         baseConfig = b.config;
         baseLayers = b.layers;
+      }
+      // RUN executes the base's programs: refuse up front a platform this machine cannot run (no binfmt emulator).
+      const firstRun = stage.steps.find((s) => s.kind === "run") ??
+        ((baseConfig.config?.OnBuild ?? []).some((t) => /^\s*run\b/i.test(t)) ? stage : undefined);
+      if (firstRun) {
+        const p: Platform = {
+          os: baseConfig.os || platform.os,
+          architecture: baseConfig.architecture || platform.architecture,
+          ...(baseConfig.variant ? { variant: baseConfig.variant } : {}),
+        };
+        const why = cannotExecute(p, { host: hostPlatform() });
+        if (why) {
+          throw new KilnError(
+            `${file}:${firstRun.line}: RUN cannot execute ${formatPlatform(p)} programs (stage ${
+              stage.name ?? stage.index
+            }, ${stage.text.trim()}): ${why}`,
+          );
+        }
       }
       const rootDir = mode === "in-place" ? "/" : join(work, `stage${stage.index}`, "rootfs");
       let rootfsReady: Promise<{ dir: string; snapshotter: Snapshotter }> | undefined;

@@ -3,9 +3,11 @@
  * fails: both are said), forward and self references, a FROM naming a later stage, a bad stage index, a glob
  * matching nothing, an unsupported mount type. Each is one `Dockerfile:LINE:` line, and the build leaves nothing
  * behind: the work dir is empty, no output or digest file is written, the context is untouched.
- * Also: `--target` builds only the stages the target needs unless `--skip-unused-stages=false` (kaniko's default).
+ * Also: `--target` builds only the stages the target needs unless `--skip-unused-stages=false` (kaniko's default);
+ * `FROM --platform` selects the base from an index, and a stage whose RUN this machine cannot execute (no binfmt_misc
+ * emulator) fails before anything runs, while a COPY-only stage of that platform builds.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "../../../lib/build/build.ts";
@@ -14,7 +16,10 @@ import { KilnError } from "../../../lib/util/errors.ts";
 import { freePort } from "../../fixtures/registry.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
-import { leftovers, makeContext } from "./_helpers.ts";
+import { leftovers, makeContext, sh } from "./_helpers.ts";
+import { cannotExecute } from "../../../lib/build/_exec_platform.ts";
+import { hostPlatform } from "../../../lib/image/platform.ts";
+import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
 
 const ignore = skipUnless("multi-stage error builds", "root");
 
@@ -128,6 +133,110 @@ Deno.test({
       const { target: _target, ...noTarget } = opts;
       await assertRejects(() => build(noTarget), KilnError, "missing");
       await build({ ...opts, target: "last", skipUnusedStages: true });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  },
+});
+
+Deno.test("cannotExecute() reads binfmt_misc: native and 386 on amd64 run; others need an enabled F handler", () => {
+  const dir = mkdtempSync(join(tmpdir(), "kiln-binfmt-"));
+  try {
+    const host = { os: "linux", architecture: "amd64" };
+    const arm64 = { os: "linux", architecture: "arm64" };
+    assertEquals(cannotExecute({ os: "linux", architecture: "amd64" }, { host, binfmtDir: dir }), undefined);
+    assertEquals(cannotExecute({ os: "linux", architecture: "386" }, { host, binfmtDir: dir }), undefined);
+    assertMatch(cannotExecute({ os: "windows", architecture: "amd64" }, { host })!, /not windows/);
+    assertMatch(cannotExecute(arm64, { host, binfmtDir: join(dir, "absent") })!, /is not mounted/);
+    writeFileSync(join(dir, "status"), "enabled\n");
+    writeFileSync(join(dir, "register"), "");
+    assertMatch(cannotExecute(arm64, { host, binfmtDir: dir })!, /no binfmt_misc handler for arm64/);
+    // qemu-user-static's registration (magic and mask as the kernel prints them), flag F missing, then given.
+    const entry = (flags: string, state = "enabled") =>
+      `${state}\ninterpreter /usr/bin/qemu-aarch64-static\nflags: ${flags}\noffset 0\n` +
+      "magic 7f454c460201010000000000000000000200b700\nmask ffffffffffffff00fffffffffffffffffeffffff\n";
+    writeFileSync(join(dir, "qemu-aarch64"), entry("OC"));
+    assertMatch(cannotExecute(arm64, { host, binfmtDir: dir })!, /lacks the F flag/);
+    writeFileSync(join(dir, "qemu-aarch64"), entry("OCF", "disabled"));
+    assertMatch(cannotExecute(arm64, { host, binfmtDir: dir })!, /is disabled/);
+    writeFileSync(join(dir, "qemu-aarch64"), entry("OCF"));
+    assertEquals(cannotExecute(arm64, { host, binfmtDir: dir }), undefined);
+    assertMatch(cannotExecute({ os: "linux", architecture: "s390x" }, { host, binfmtDir: dir })!, /s390x/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The busybox layout turned into an index of linux/amd64 (as built) and linux/arm64 (config ARCH=arm64 only). */
+function twoPlatformLayout(dir: string): string {
+  buildBusyboxLayout(dir);
+  const py = `
+import hashlib, json, os, sys
+d = sys.argv[1]
+def blob(b):
+    h = hashlib.sha256(b).hexdigest()
+    open(os.path.join(d, "blobs", "sha256", h), "wb").write(b)
+    return {"digest": "sha256:" + h, "size": len(b)}
+def read(desc):
+    return open(os.path.join(d, "blobs", "sha256", desc["digest"].split(":")[1]), "rb").read()
+idx = json.load(open(os.path.join(d, "index.json")))
+m = idx["manifests"][0]
+man = json.loads(read(m))
+cfg = json.loads(read(man["config"]))
+cfg["architecture"], cfg["os"], cfg["variant"] = "arm64", "linux", "v8"
+cfg["config"]["Env"] = cfg["config"].get("Env", []) + ["ARCH=arm64"]
+arm_man = dict(man, config=dict(man["config"], **blob(json.dumps(cfg).encode())))
+arm = dict(mediaType="application/vnd.oci.image.manifest.v1+json", **blob(json.dumps(arm_man).encode()))
+amd = {"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"]}
+amd["platform"] = {"architecture": "amd64", "os": "linux"}
+arm["platform"] = {"architecture": "arm64", "os": "linux", "variant": "v8"}
+ix = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [amd, arm]}
+top = dict(mediaType="application/vnd.oci.image.index.v1+json", **blob(json.dumps(ix).encode()))
+top["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
+idx["manifests"] = [top]
+json.dump(idx, open(os.path.join(d, "index.json"), "w"))
+`;
+  sh("python3", ["-c", py, dir]);
+  return dir;
+}
+
+Deno.test({
+  name: "build() honours FROM --platform: selects the base, builds without RUN, fails clearly on RUN it cannot execute",
+  ignore: ignore || skipUnless("FROM --platform builds", "umoci", "busybox", "python3"),
+  sanitizeResources: false,
+  async fn() {
+    const root = mkdtempSync(join(tmpdir(), "kiln-platform-"));
+    try {
+      const layout = twoPlatformLayout(join(root, "busybox"));
+      const ctx = makeContext({ f: "f" });
+      const common = {
+        context: ctx,
+        noPush: true,
+        workDir: join(root, "work"),
+        buildContexts: { base: `oci-layout://${layout}:latest` },
+      };
+      const arm = await build({ ...common, dockerfileText: "FROM --platform=linux/arm64 base\nCOPY f /f\n" });
+      assertEquals([arm.config.architecture, arm.config.variant], ["arm64", "v8"]);
+      assert(arm.config.config?.Env?.includes("ARCH=arm64"), "the arm64 manifest was selected");
+      // A COPY-only arm64 stage read by a native one.
+      const mixed = await build({
+        ...common,
+        dockerfileText: "FROM --platform=linux/arm64 base AS arm\nCOPY f /f\nFROM base\nCOPY --from=arm /f /g\n" +
+          "RUN test -f /g\n",
+      });
+      assertEquals(mixed.config.architecture, "amd64");
+      assert(!mixed.config.config?.Env?.includes("ARCH=arm64"), "no --platform: the host's manifest");
+      const host = hostPlatform();
+      const why = cannotExecute({ os: "linux", architecture: "arm64" }, { host });
+      if (host.architecture === "amd64" && why) {
+        const df = "FROM scratch AS other\nFROM --platform=linux/arm64 base AS cross\nCOPY f /f\nRUN true\n";
+        const e = await assertRejects(() => build({ ...common, dockerfileText: df }), KilnError);
+        assertEquals(
+          e.message,
+          `Dockerfile:4: RUN cannot execute linux/arm64/v8 programs (stage cross, FROM --platform=linux/arm64 base AS cross): ${why}`,
+        );
+        assertEquals(leftovers(join(root, "work")), []);
+      } else console.log(`this machine can run linux/arm64 programs: the RUN refusal is not checked`);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
