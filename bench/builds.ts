@@ -1,0 +1,310 @@
+/**
+ * kiln's end-to-end build benchmark (issue 7 §2–3): full cold builds (build + push) of the Dockerfiles in
+ * bench/dockerfiles/ by kiln and by `buildah bud --layers`, alternated, best of N, with both builders' state (work
+ * dirs, buildah's vfs storage, temp files, the registry's storage) on one tmpfs. Prints, per Dockerfile, kiln/buildah
+ * ratios of wall time and CPU time (user + system of the whole process tree) and kiln's peak RSS; in full mode also
+ * the peak RSS of a build writing a 2 GiB layer. With `--gate`, exits 1 when a value is worse than its threshold in
+ * bench/thresholds.json (`builds.short` / `builds.full`). Driven by bench/run.sh.
+ *
+ * Usage: deno run -A bench/builds.ts [--short] [--gate] [--runs N] [--only small,files20k,multistage,big2g]
+ *                                    [--json FILE] [--keep]
+ *
+ * - Base image: the busybox of test/fixtures/busybox_image.ts (umoci), pushed by skopeo to a docker-registry started
+ *   here (test/fixtures/registry.ts); both builders pull it from there (`--build-arg BASE=127.0.0.1:PORT/busybox`)
+ *   and push their result to a new repository of the same registry each run.
+ * - Cold: every run starts with an empty kiln work dir and an empty buildah storage (graphroot, runroot, TMPDIR).
+ * - kiln: `deno run -A cli/main.ts build … -d REG/…` (RUN in its sandbox). buildah: `buildah bud --layers
+ *   --isolation chroot --tls-verify=false` then `buildah push --tls-verify=false`, in one timed shell.
+ * - Time, CPU and peak RSS come from GNU time (`/usr/bin/time -f`, package `time`): peak RSS is that of the largest
+ *   single process of the tree (kiln's deno process; buildah's), from wait4's rusage.
+ * - Needs root (both builders' RUN isolation), umoci, skopeo, docker-registry and GNU time; without buildah only
+ *   kiln's numbers are printed and the ratios are skipped.
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { parseArgs } from "node:util";
+import { startBusyboxRegistry } from "../test/fixtures/busybox_image.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    short: { type: "boolean", default: false },
+    gate: { type: "boolean", default: false },
+    runs: { type: "string" },
+    json: { type: "string" },
+    only: { type: "string" },
+    thresholds: { type: "string", default: new URL("./thresholds.json", import.meta.url).pathname },
+    keep: { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
+  },
+});
+const short = values.short!;
+const mode = short ? "short" : "full";
+const runs = Number(values.runs ?? (short ? 3 : 5));
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const DENO = Deno.execPath();
+/** The compared builds; `big2g` is kiln only (peak RSS), full mode or `--only big2g`. */
+const BUILDS = ["small", "files20k", "multistage"] as const;
+const only = values.only ? new Set(values.only.split(",")) : undefined;
+const selected = BUILDS.filter((b) => only ? only.has(b) : !short || b === "small");
+const wantBig = only ? only.has("big2g") : !short;
+
+interface Metric {
+  name: string;
+  value: number;
+  /** "ratio" (kiln/buildah, lower is better) or "MiB" (peak RSS, lower is better). */
+  unit: "ratio" | "MiB";
+  detail: string;
+}
+const metrics: Metric[] = [];
+const notes: string[] = [];
+const errors: string[] = [];
+
+function record(name: string, value: number, unit: Metric["unit"], detail: string): void {
+  metrics.push({ name, value, unit, detail });
+  const v = unit === "MiB" ? `${value.toFixed(0)} MiB` : value.toFixed(3);
+  console.log(`${name.padEnd(22)} ${v.padStart(9)}  ${detail}`);
+}
+
+function has(cmd: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+}
+
+/** One measured run: wall seconds, CPU seconds (user + sys of the tree), peak RSS in KiB. */
+interface Sample {
+  wall: number;
+  cpu: number;
+  rssKiB: number;
+}
+
+/** Runs `argv` under GNU time with `env`; throws with the output's tail on failure. */
+function timed(argv: string[], env: Record<string, string>, log: string): Sample {
+  const out = `${log}.time`;
+  const r = spawnSync("/usr/bin/time", ["-f", "%e %U %S %M", "-o", out, ...argv], {
+    env: { ...Deno.env.toObject(), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  writeFileSync(log, `${r.stdout ?? ""}${r.stderr ?? ""}`);
+  if (r.status !== 0) {
+    const tail = `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n").slice(-8).join("\n");
+    throw new Error(`${argv.slice(0, 4).join(" ")} … exited ${r.status}:\n${tail}`);
+  }
+  const [e, u, s, m] = readFileSync(out, "utf8").trim().split("\n").at(-1)!.split(/\s+/).map(Number);
+  return { wall: e!, cpu: u! + s!, rssKiB: m! };
+}
+
+/** A tmpfs directory for all state: /dev/shm when it has room, else a tmpfs mounted here (root), else a temp dir. */
+function pickBase(needGiB: number): { base: string; unmount?: string } {
+  const df = spawnSync("df", ["-Pk", "/dev/shm"]).stdout?.toString().split("\n")[1]?.split(/\s+/);
+  const freeKiB = Number(df?.[3] ?? 0);
+  if (freeKiB > needGiB * 1024 * 1024) {
+    return { base: Deno.makeTempDirSync({ dir: "/dev/shm", prefix: "kiln-builds-" }) };
+  }
+  const dir = Deno.makeTempDirSync({ prefix: "kiln-builds-" });
+  const m = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${needGiB + 2}g`, "tmpfs", dir]);
+  if (m.status === 0) return { base: dir, unmount: dir };
+  notes.push(`no tmpfs with ${needGiB} GiB free: state on ${dir} (disk; noisy, see field-notes.md)`);
+  return { base: dir };
+}
+
+function best(xs: Sample[]): Sample {
+  return {
+    wall: Math.min(...xs.map((x) => x.wall)),
+    cpu: Math.min(...xs.map((x) => x.cpu)),
+    rssKiB: Math.max(...xs.map((x) => x.rssKiB)),
+  };
+}
+
+/** Layer count and total compressed size of a pushed image (and so a check that the push happened). */
+async function pushedLayers(host: string, repo: string, tag: number): Promise<string> {
+  const res = await fetch(`http://${host}/v2/${repo}/manifests/${tag}`, {
+    headers: {
+      accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+    },
+  });
+  if (!res.ok) throw new Error(`${host}/${repo}:${tag} was not pushed: HTTP ${res.status}`);
+  const m = await res.json() as { layers: { size: number }[] };
+  const total = m.layers.reduce((a, l) => a + l.size, 0);
+  return `${m.layers.length} (${(total / 1048576).toFixed(1)} MiB)`;
+}
+
+const mib = (kib: number) => kib / 1024;
+const fmt = (s: Sample) => `${s.wall.toFixed(2)} s wall, ${s.cpu.toFixed(2)} s CPU, ${mib(s.rssKiB).toFixed(0)} MiB`;
+
+const missing = ["umoci", "skopeo", "docker-registry"].filter((c) => !has(c));
+if (!Deno.build.os.startsWith("linux") || Deno.uid() !== 0) missing.push("root");
+if (!has("/usr/bin/time")) missing.push("GNU time (/usr/bin/time)");
+const buildah = has("buildah");
+if (!buildah) notes.push("buildah not installed: kiln/buildah ratios skipped");
+
+const t0 = performance.now();
+if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
+  console.log(
+    missing.length > 0 ? `kiln build bench skipped: needs ${missing.join(", ")}` : "kiln build bench: nothing selected",
+  );
+} else {
+  const { base, unmount } = pickBase(wantBig ? 8 : 2);
+  const tmp = `${base}/tmp`;
+  mkdirSync(tmp, { recursive: true });
+  // The fixture's registry storage and busybox layout go under os.tmpdir(): on the tmpfs too.
+  const oldTmp = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", tmp);
+  let reg: Awaited<ReturnType<typeof startBusyboxRegistry>> | undefined;
+  try {
+    reg = await startBusyboxRegistry();
+    const host = reg.registry.host;
+    console.log(
+      `kiln build bench (${mode}, best of ${runs}, ${cpus().length} cores, state in ${base}, registry ${host}): ` +
+        `${[...selected, ...(wantBig ? ["big2g (kiln only)"] : [])].join(", ")}`,
+    );
+    const storageConf = `${base}/storage.conf`;
+    const graph = `${base}/buildah-graph`;
+    const run = `${base}/buildah-run`;
+    writeFileSync(storageConf, `[storage]\ndriver = "vfs"\nrunroot = "${run}"\ngraphroot = "${graph}"\n`);
+    const btmp = `${base}/builder-tmp`;
+    const env = { TMPDIR: btmp, CONTAINERS_STORAGE_CONF: storageConf, BUILDAH_ISOLATION: "chroot" };
+    const clean = () => {
+      for (const d of [graph, run, `${base}/kiln-work`, btmp]) rmSync(d, { recursive: true, force: true });
+      mkdirSync(btmp, { recursive: true });
+      mkdirSync(`${base}/kiln-work`, { recursive: true });
+    };
+    let seq = 0;
+    const kilnOnce = (name: string, ctx: string, extra: string[] = []): Sample => {
+      clean();
+      const dest = `${host}/bench/kiln-${name}:${++seq}`;
+      return timed(
+        [
+          DENO,
+          "run",
+          "-A",
+          `${ROOT}/cli/main.ts`,
+          "build",
+          "-c",
+          ctx,
+          "-f",
+          "Dockerfile",
+          "-d",
+          dest,
+          "--insecure-registry",
+          host,
+          "--work-dir",
+          `${base}/kiln-work`,
+          "--build-arg",
+          `BASE=${reg!.ref}`,
+          ...extra,
+          "-v",
+          "warn",
+        ],
+        env,
+        `${base}/kiln-${name}.log`,
+      );
+    };
+    const buildahOnce = (name: string, ctx: string): Sample => {
+      clean();
+      const dest = `${host}/bench/buildah-${name}:${++seq}`;
+      const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+      const script = `buildah bud --layers --isolation chroot --tls-verify=false -q --build-arg BASE=${q(reg!.ref)} ` +
+        `-f ${q(`${ctx}/Dockerfile`)} -t ${q(dest)} ${q(ctx)} >/dev/null && ` +
+        `buildah push --tls-verify=false -q ${q(dest)} ${q(`docker://${dest}`)}`;
+      return timed(["sh", "-c", script], env, `${base}/buildah-${name}.log`);
+    };
+
+    for (const name of selected) {
+      // The context is copied onto the tmpfs too, so both builders read it from memory.
+      const ctx = `${base}/ctx-${name}`;
+      cpSync(`${ROOT}/bench/dockerfiles/${name}`, ctx, { recursive: true });
+      // Untimed warm-up of each (deno's transpile cache, binaries in the page cache); checks both pushed an image.
+      kilnOnce(name, ctx);
+      const kLayers = await pushedLayers(host, `bench/kiln-${name}`, seq);
+      let bLayers = "";
+      if (buildah) {
+        buildahOnce(name, ctx);
+        bLayers = `, buildah ${await pushedLayers(host, `bench/buildah-${name}`, seq)}`;
+      }
+      console.log(`  ${name}: pushed layers (base included): kiln ${kLayers}${bLayers}`);
+      const ks: Sample[] = [];
+      const bs: Sample[] = [];
+      for (let i = 0; i < runs; i++) {
+        const kFirst = i % 2 === 0;
+        if (kFirst) ks.push(kilnOnce(name, ctx));
+        if (buildah) bs.push(buildahOnce(name, ctx));
+        if (!kFirst) ks.push(kilnOnce(name, ctx));
+      }
+      const k = best(ks);
+      if (values.verbose) {
+        console.log(`  kiln    runs: ${ks.map(fmt).join(" | ")}`);
+        if (buildah) console.log(`  buildah runs: ${bs.map(fmt).join(" | ")}`);
+      }
+      if (buildah) {
+        const b = best(bs);
+        console.log(`  ${name}: kiln ${fmt(k)}; buildah ${fmt(b)}`);
+        record(
+          `build_${name}_wall`,
+          k.wall / b.wall,
+          "ratio",
+          `kiln ${k.wall.toFixed(2)} s vs buildah ${b.wall.toFixed(2)} s`,
+        );
+        record(
+          `build_${name}_cpu`,
+          k.cpu / b.cpu,
+          "ratio",
+          `kiln ${k.cpu.toFixed(2)} s vs buildah ${b.cpu.toFixed(2)} s CPU`,
+        );
+      } else {
+        console.log(`  ${name}: kiln ${fmt(k)}`);
+      }
+      record(`build_${name}_rss`, mib(k.rssKiB), "MiB", `kiln peak RSS (worst of ${runs})`);
+    }
+    if (wantBig) {
+      const ctx = `${base}/ctx-big2g`;
+      cpSync(`${ROOT}/bench/dockerfiles/big2g`, ctx, { recursive: true });
+      const k = kilnOnce("big2g", ctx);
+      console.log(`  big2g: kiln ${fmt(k)}`);
+      record(
+        "build_big2g_rss",
+        mib(k.rssKiB),
+        "MiB",
+        `kiln peak RSS, build + push of a 2 GiB layer (${k.wall.toFixed(1)} s)`,
+      );
+    }
+    console.log(`measured in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  } catch (e) {
+    errors.push((e as Error).message ?? String(e));
+    console.log(`build bench error (remaining builds not measured): ${(e as Error).message ?? e}`);
+  } finally {
+    await reg?.stop();
+    if (oldTmp === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", oldTmp);
+    if (!values.keep) {
+      if (unmount) spawnSync("umount", [unmount]);
+      rmSync(base, { recursive: true, force: true });
+    }
+  }
+}
+for (const n of notes) console.log(`note: ${n}`);
+
+// ---- gate -----------------------------------------------------------------------------------------------------
+
+const thresholds = JSON.parse(readFileSync(values.thresholds!, "utf8")) as {
+  builds?: Record<string, Record<string, { max?: number }>>;
+};
+const table = thresholds.builds?.[mode] ?? {};
+let failed = errors.length;
+for (const m of metrics) {
+  const max = table[m.name]?.max;
+  if (max !== undefined && m.value > max) {
+    failed++;
+    console.log(`GATE FAIL ${m.name}: ${m.value.toFixed(3)} (threshold ≤ ${max})`);
+  }
+}
+if (values.json) {
+  writeFileSync(values.json, JSON.stringify({ mode, runs, metrics, notes, errors, failed }, null, 2) + "\n");
+}
+if (values.gate) {
+  console.log(failed ? `build benchmark gate: ${failed} value(s) worse than thresholds` : "build benchmark gate: ok");
+  if (failed) Deno.exit(1);
+}
