@@ -61,7 +61,7 @@ export async function writeLayerFile(
   const level = options.level !== undefined && options.level > 0 ? options.level : undefined;
   const { stream, result } = compressLayer(entries.pipeThrough(new TarWriterStream()), {
     compression: options.compression,
-    parallel: options.parallel ?? false,
+    parallel: options.parallel ?? true,
     ...(level === undefined ? {} : { level }),
   });
   const fh = await open(tmp, "w");

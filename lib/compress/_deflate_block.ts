@@ -20,7 +20,7 @@ export interface BlockJob {
  * deflate stream. Returns a standalone buffer (safe to transfer).
  */
 export function compressBlock(job: BlockJob): Uint8Array {
-  const opts: zlib.ZlibOptions = { level: job.level, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  const opts: zlib.ZlibOptions = { level: job.level, memLevel: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH };
   const b = zlib.deflateRawSync(job.data, opts);
   if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return new Uint8Array(b.buffer);
   return new Uint8Array(b);

@@ -17,6 +17,7 @@ parentPort?.on("message", (/** @type {{ id: number; data: ArrayBuffer; len: numb
   try {
     const b = zlib.deflateRawSync(new Uint8Array(job.data, 0, job.len), {
       level: job.level,
+      memLevel: 9,
       finishFlush: zlib.constants.Z_SYNC_FLUSH,
     });
     const out = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b.buffer : new Uint8Array(b).buffer;

@@ -35,6 +35,8 @@ export interface GzipOptions {
 const GZIP_HEADER = new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
 /** An empty final fixed-Huffman deflate block, ending the stream after sync-flushed blocks. */
 const FINAL_BLOCK = new Uint8Array([0x03, 0x00]);
+/** Uncompressed bytes after which a block-parallel stream starts its worker threads. */
+const WORKER_THRESHOLD = 4 * 1024 * 1024;
 
 function zlibError(e: unknown): KilnError {
   return new KilnError(`Cannot gzip stream: ${(e as Error).message ?? e}`, { cause: e });
@@ -154,11 +156,13 @@ function createPool(n: number, level: number, recycle: (buf: Uint8Array) => void
   return {
     run(id, buf, len) {
       if (broken || slots.length === 0) return inThread(id, buf, len);
+      // Until a worker is ready (start-up takes 40 ms on a quiet machine, far more under load), blocks are
+      // compressed here: the stream never waits for threads, whatever the machine's load.
+      const ready = slots.filter((s) => s.ready);
+      if (ready.length === 0) return inThread(id, buf, len);
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        const slot = slots[next++ % slots.length]!;
-        if (slot.ready) post(slot, id, buf, len);
-        else slot.queue.push({ id, buf, len });
+        post(ready[next++ % ready.length]!, id, buf, len);
         refresh();
       });
     },
@@ -184,13 +188,15 @@ function parallelGzip(level: number, workers: number, blockSize: number): Transf
   let id = 0;
   const inFlight: Promise<Uint8Array>[] = [];
   const maxInFlight = Math.max(2, workers * 2);
+  let local: Pool | undefined;
 
-  function dispatch(last: boolean): void {
+  function dispatch(): void {
     crc = zlib.crc32(block.subarray(0, fill), crc);
     total += fill;
-    // Workers start with the first full block; a stream of one block (small layers) never pays for them.
-    pool ??= createPool(last && id === 0 ? 0 : workers, level, recycle);
-    const p = pool.run(id++, block, fill);
+    // Small streams (most layers) are compressed in this thread and never pay for workers; workers start once a
+    // stream passes `WORKER_THRESHOLD` and take blocks as soon as they are ready.
+    if (pool === undefined && (workers === 0 || total >= WORKER_THRESHOLD)) pool = createPool(workers, level, recycle);
+    const p = (pool ?? (local ??= createPool(0, level, recycle))).run(id++, block, fill);
     p.catch(() => {});
     inFlight.push(p);
     block = free.pop() ?? new Uint8Array(blockSize);
@@ -210,7 +216,7 @@ function parallelGzip(level: number, workers: number, blockSize: number): Transf
           fill += n;
           off += n;
           if (fill === blockSize) {
-            dispatch(false);
+            dispatch();
             while (inFlight.length >= maxInFlight) c.enqueue(await inFlight.shift()!);
           }
         }
@@ -221,7 +227,7 @@ function parallelGzip(level: number, workers: number, blockSize: number): Transf
     },
     async flush(c) {
       try {
-        if (fill > 0) dispatch(true);
+        if (fill > 0) dispatch();
         while (inFlight.length) c.enqueue(await inFlight.shift()!);
         const trailer = new Uint8Array(10);
         trailer.set(FINAL_BLOCK, 0);
