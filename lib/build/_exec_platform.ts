@@ -9,6 +9,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import type { Platform } from "../image/types.ts";
 
+export type { Platform };
+
 /** ELF identification of each architecture: e_machine, EI_CLASS (1 = 32-bit, 2 = 64-bit), EI_DATA (1 LE, 2 BE). */
 const ELF: Record<string, { machine: number; cls: number; data: number; qemu: string }> = {
   amd64: { machine: 62, cls: 2, data: 1, qemu: "x86_64" },

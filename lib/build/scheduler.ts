@@ -7,7 +7,9 @@
  */
 import { AbortedError, KilnError } from "../util/errors.ts";
 import type { LogFields, Logger, LogLevel } from "../util/logger.ts";
-import type { BuildPlan, StagePlan } from "./steps.ts";
+import type { BuildPlan, PlannedStep, StagePlan } from "./steps.ts";
+
+export type { BuildPlan, LogFields, Logger, LogLevel, PlannedStep, StagePlan };
 
 /** One stage to run and the stages it must wait for. */
 export interface StageTask {
