@@ -259,7 +259,7 @@ function parallelGzip(level: number, workers: number, blockSize: number): Transf
  */
 export function createGunzipStream(): TransformStream<Uint8Array, Uint8Array> {
   return fromNodeTransform(
-    zlib.createGunzip(),
+    zlib.createGunzip({ chunkSize: 128 * 1024 }),
     (e) => new KilnError(`Cannot decompress gzip data: ${(e as Error).message ?? e}`, { cause: e }),
   );
 }

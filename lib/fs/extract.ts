@@ -313,13 +313,17 @@ export async function extractEntries(
             0o600,
           );
           try {
-            if (entry.body) {
-              for await (const chunk of entry.body) {
-                if (signal?.aborted) throw signal.reason ?? new AbortedError();
-                let off = 0;
-                while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-                stats.bytes += chunk.length;
-              }
+            const write = (chunk: Uint8Array): void => {
+              if (signal?.aborted) throw signal.reason ?? new AbortedError();
+              let off = 0;
+              while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+              stats.bytes += chunk.length;
+            };
+            if (entry.read) {
+              // The reader's direct pull: no stream per file (a third of the time for many small files).
+              for (let chunk = await entry.read(); chunk; chunk = await entry.read()) write(chunk);
+            } else if (h.size > 0 && entry.body) {
+              for await (const chunk of entry.body) write(chunk);
             }
             if (ownership) fchownSync(fd, h.uid, h.gid);
             fchmodSync(fd, h.mode & 0o7777);
@@ -333,7 +337,9 @@ export async function extractEntries(
         }
         case "symlink": {
           symlinkSync(h.linkname ?? "", host);
-          clearCaches();
+          // A new name cannot be in a cached resolution (only existing paths are cached); a replaced one is
+          // cleared above when it was a directory or symlink, and a file has no paths below it.
+          if (existing) clearCaches();
           if (ownership) lchownSync(host, h.uid, h.gid);
           setXattrs(host, h.xattrs);
           lutimesSync(host, h.mtime, h.mtime);

@@ -229,46 +229,63 @@ export async function* readTar(
         yield { header };
         continue;
       }
-      // File: stream the body.
+      // File: the body streams from the input, through `read` or a lazily created `body` stream.
       let remaining = size;
       let pulling: Promise<void> | undefined;
       let state: "open" | "done" | "cancelled" | "detached" = size === 0 ? "done" : "open";
-      let bodyCtrl!: ReadableStreamDefaultController<Uint8Array>;
-      const body = new ReadableStream<Uint8Array>({
-        start(c) {
-          bodyCtrl = c;
-          if (size === 0) c.close();
-        },
-        pull(c) {
-          if (state !== "open") return;
-          const p = (async () => {
-            const chunk = await src.readSome(Math.min(remaining, 1 << 20));
-            if (chunk.length === 0) {
-              const err = fail("unexpected end of archive in the body of " + JSON.stringify(header.path), src.offset);
-              state = "cancelled";
-              c.error(err);
-              throw err;
+      let bodyCtrl: ReadableStreamDefaultController<Uint8Array> | undefined;
+      let bodyStream: ReadableStream<Uint8Array> | undefined;
+      const next = async (): Promise<Uint8Array | undefined> => {
+        if (state === "detached") {
+          throw new TypeError(`Cannot read body of "${header.path}": the reader moved to the next entry`);
+        }
+        if (state !== "open") return undefined;
+        const chunk = await src.readSome(Math.min(remaining, 1 << 20));
+        if (chunk.length === 0) {
+          state = "cancelled";
+          throw fail("unexpected end of archive in the body of " + JSON.stringify(header.path), src.offset);
+        }
+        remaining -= chunk.length;
+        if (remaining === 0) state = "done";
+        return chunk;
+      };
+      const read = (): Promise<Uint8Array | undefined> => {
+        const p = next();
+        pulling = p.then(() => {}, () => {});
+        return p;
+      };
+      const makeBody = (): ReadableStream<Uint8Array> =>
+        new ReadableStream<Uint8Array>({
+          start(c) {
+            bodyCtrl = c;
+            if (state === "done") c.close();
+          },
+          async pull(c) {
+            if (state !== "open") return;
+            try {
+              const chunk = await read();
+              if (chunk) c.enqueue(chunk);
+              if (remaining === 0) c.close();
+            } catch (e) {
+              c.error(e);
             }
-            remaining -= chunk.length;
-            c.enqueue(chunk);
-            if (remaining === 0) {
-              state = "done";
-              c.close();
-            }
-          })();
-          pulling = p.catch(() => {});
-          return p.catch(() => {});
+          },
+          cancel() {
+            if (state === "open") state = "cancelled";
+          },
+        }, { highWaterMark: 0 });
+      yield {
+        header,
+        get body() {
+          return bodyStream ??= makeBody();
         },
-        cancel() {
-          if (state === "open") state = "cancelled";
-        },
-      }, { highWaterMark: 0 });
-      yield { header, body };
+        read,
+      };
       if (pulling) await pulling;
       if (state === "open") {
         state = "detached";
         try {
-          bodyCtrl.error(new TypeError(`Cannot read body of "${header.path}": the reader moved to the next entry`));
+          bodyCtrl?.error(new TypeError(`Cannot read body of "${header.path}": the reader moved to the next entry`));
         } catch { /* already closed */ }
       }
       if (remaining > 0 && (await src.skip(remaining)) < remaining) {

@@ -53,4 +53,9 @@ export interface TarEntry {
    * 20k small files write about 2× faster). Must be exactly `header.size` bytes. Never set by the reader.
    */
   data?: Uint8Array;
+  /**
+   * Reader only (files): returns the next chunk of the body, `undefined` at its end — the same bytes as `body`
+   * without a stream per entry (extracting many small files is faster). Use either `read` or `body` for an entry.
+   */
+  read?: () => Promise<Uint8Array | undefined>;
 }

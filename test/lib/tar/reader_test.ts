@@ -200,3 +200,35 @@ Deno.test("TarReaderStream() pipes bytes to entries", async () => {
   for await (const e of entries) got.push(`${e.header.path}:${(await new Response(e.body).text()).length}`);
   assertEquals(got, ["a:1000", "b:3"]);
 });
+
+Deno.test("readTar() entry.read() pulls the same body bytes without a stream and fails once the reader moved on", async () => {
+  const tar = await sample();
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < tar.length; i += 100) parts.push(tar.subarray(i, i + 100));
+  const got: Record<string, string> = {};
+  let stale: (() => Promise<Uint8Array | undefined>) | undefined;
+  for await (const e of readTar(ReadableStream.from(parts))) {
+    if (stale) await assertRejects(() => stale!(), TypeError, "the reader moved to the next entry");
+    let s = "";
+    if (e.header.path === "a") {
+      const first = await e.read!();
+      s = new TextDecoder().decode(first);
+      stale = e.read; // left unfinished on purpose
+    } else {
+      for (let c = await e.read!(); c; c = await e.read!()) s += new TextDecoder().decode(c);
+      assertEquals(await e.read!(), undefined);
+    }
+    got[e.header.path] = s;
+  }
+  assert(got.a!.length > 0 && got.a!.length <= 100);
+  assertEquals(got.b, "bbb");
+  await assertRejects(
+    async () => {
+      for await (const e of readTar(ReadableStream.from([tar.subarray(0, 700)]))) {
+        while (await e.read!());
+      }
+    },
+    TarError,
+    'unexpected end of archive in the body of "a"',
+  );
+});
