@@ -7,9 +7,22 @@
  */
 import { AbortedError, KilnError } from "../util/errors.ts";
 import type { LogFields, Logger, LogLevel } from "../util/logger.ts";
-import type { BuildPlan, PlannedStep, StagePlan } from "./steps.ts";
 
-export type { BuildPlan, LogFields, Logger, LogLevel, PlannedStep, StagePlan };
+export type { LogFields, Logger, LogLevel };
+
+/** What the scheduler reads of a stage of a plan (lib/build/steps.ts `StagePlan` has it). */
+export interface SchedulableStage {
+  /** Stage index. */
+  index: number;
+  /** `AS name`, lower-cased. */
+  name?: string;
+  /** Index of the earlier stage FROM names. */
+  baseStage?: number;
+  /** Earlier stages whose filesystem the stage reads (lib/dockerfile's dependency graph). */
+  readsStages?: number[];
+  /** The instructions: kind and text (`COPY --from=…`, `RUN --mount=…,from=…`) when `readsStages` is absent. */
+  steps: readonly { kind: string; text: string }[];
+}
 
 /** One stage to run and the stages it must wait for. */
 export interface StageTask {
@@ -209,8 +222,8 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
  * console.assert(JSON.stringify(stageTasks(plan).map((t) => t.deps)) === "[[],[],[0]]");
  * ```
  */
-export function stageTasks(plan: BuildPlan): StageTask[] {
-  const byRef = (ref: string): StagePlan | undefined =>
+export function stageTasks(plan: { stages: readonly SchedulableStage[] }): StageTask[] {
+  const byRef = (ref: string): SchedulableStage | undefined =>
     plan.stages.find((s) => s.name === ref.toLowerCase() || String(s.index) === ref);
   return plan.stages.map((s) => {
     const deps = new Set<number>(s.readsStages ?? []);
@@ -269,6 +282,6 @@ export function prefixLogger(log: Logger, prefix: string): Logger {
  * @param stage The stage.
  * @returns The prefix.
  */
-export function stagePrefix(stage: Pick<StagePlan, "index" | "name">): string {
+export function stagePrefix(stage: Pick<SchedulableStage, "index" | "name">): string {
   return `[${stage.name ?? `stage-${stage.index}`}]`;
 }
