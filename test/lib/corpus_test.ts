@@ -196,6 +196,8 @@ async function buildWithKiln(
     layout,
     "--build-context",
     `busybox=oci-layout://${env.baseLayout}:latest`,
+    "--run-cache-dir",
+    `${env.tmp}/run-cache`,
   ];
   for (const a of buildArgsOf(spec, env)) args.push("--build-arg", a);
   if (spec.target) args.push("--target", spec.target);
@@ -207,7 +209,8 @@ async function buildWithKiln(
   let r: { code: number; out: string };
   const cli = `${REPO_ROOT}/cli/commands/build.ts`;
   const cliUsable = fs.existsSync(cli) &&
-    (spec.secrets === undefined || fs.readFileSync(cli, "utf8").includes('"secret"'));
+    (spec.secrets === undefined || fs.readFileSync(cli, "utf8").includes('"secret"')) &&
+    fs.readFileSync(cli, "utf8").includes('"run-cache-dir"');
   if (cliUsable) {
     r = await run(Deno.execPath(), args, { env: { ...secretEnv, NO_COLOR: "1" }, cwd: work });
   } else {
