@@ -138,6 +138,11 @@ Deno.test("prepareMounts() makes cache, bind, tmpfs and secret mounts and cleans
     const p2 = await prepareMounts([parseMountFlag("type=cache,target=/c")], ctx);
     assert(fs.existsSync(`${p2.mounts[0]!.type === "bind" ? p2.mounts[0]!.source : ""}/persist`));
     await p2.release();
+    // a new cache can be seeded from a stage (from= + source=)
+    const seeded = await prepareMounts([parseMountFlag("type=cache,id=seeded,target=/s,from=build,source=out")], ctx);
+    const sm = seeded.mounts[0]!;
+    assert(sm.type === "bind" && fs.readFileSync(`${sm.source}/b`, "utf8") === "stage-b");
+    await seeded.release();
     await assertRejects(
       () => prepareMounts([parseMountFlag("type=secret,id=missing,required=true")], ctx),
       KilnError,
