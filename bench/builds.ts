@@ -80,18 +80,24 @@ interface Sample {
   rssKiB: number;
 }
 
-/** Runs `argv` under GNU time with `env`; throws with the output's tail on failure. */
-function timed(argv: string[], env: Record<string, string>, log: string): Sample {
+/**
+ * Runs `argv` under GNU time with `env`; throws with the output's tail on failure. Asynchronous: the registry this
+ * process started logs to a pipe it drains, so the event loop must keep running during a build.
+ */
+async function timed(argv: string[], env: Record<string, string>, log: string): Promise<Sample> {
   const out = `${log}.time`;
-  const r = spawnSync("/usr/bin/time", ["-f", "%e %U %S %M", "-o", out, ...argv], {
-    env: { ...Deno.env.toObject(), ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  writeFileSync(log, `${r.stdout ?? ""}${r.stderr ?? ""}`);
-  if (r.status !== 0) {
-    const tail = `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n").slice(-8).join("\n");
-    throw new Error(`${argv.slice(0, 4).join(" ")} … exited ${r.status}:\n${tail}`);
+  const r = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "%e %U %S %M", "-o", out, ...argv],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
+  writeFileSync(log, text);
+  if (!r.success) {
+    const tail = text.trim().split("\n").slice(-8).join("\n");
+    throw new Error(`${argv.slice(0, 4).join(" ")} … exited ${r.code}:\n${tail}`);
   }
   const [e, u, s, m] = readFileSync(out, "utf8").trim().split("\n").at(-1)!.split(/\s+/).map(Number);
   return { wall: e!, cpu: u! + s!, rssKiB: m! };
@@ -173,7 +179,7 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
       mkdirSync(`${base}/kiln-work`, { recursive: true });
     };
     let seq = 0;
-    const kilnOnce = (name: string, ctx: string, extra: string[] = []): Sample => {
+    const kilnOnce = (name: string, ctx: string, extra: string[] = []): Promise<Sample> => {
       clean();
       const dest = `${host}/bench/kiln-${name}:${++seq}`;
       return timed(
@@ -203,7 +209,7 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
         `${base}/kiln-${name}.log`,
       );
     };
-    const buildahOnce = (name: string, ctx: string): Sample => {
+    const buildahOnce = (name: string, ctx: string): Promise<Sample> => {
       clean();
       const dest = `${host}/bench/buildah-${name}:${++seq}`;
       const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
@@ -218,11 +224,11 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
       const ctx = `${base}/ctx-${name}`;
       cpSync(`${ROOT}/bench/dockerfiles/${name}`, ctx, { recursive: true });
       // Untimed warm-up of each (deno's transpile cache, binaries in the page cache); checks both pushed an image.
-      kilnOnce(name, ctx);
+      await kilnOnce(name, ctx);
       const kLayers = await pushedLayers(host, `bench/kiln-${name}`, seq);
       let bLayers = "";
       if (buildah) {
-        buildahOnce(name, ctx);
+        await buildahOnce(name, ctx);
         bLayers = `, buildah ${await pushedLayers(host, `bench/buildah-${name}`, seq)}`;
       }
       console.log(`  ${name}: pushed layers (base included): kiln ${kLayers}${bLayers}`);
@@ -230,9 +236,9 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
       const bs: Sample[] = [];
       for (let i = 0; i < runs; i++) {
         const kFirst = i % 2 === 0;
-        if (kFirst) ks.push(kilnOnce(name, ctx));
-        if (buildah) bs.push(buildahOnce(name, ctx));
-        if (!kFirst) ks.push(kilnOnce(name, ctx));
+        if (kFirst) ks.push(await kilnOnce(name, ctx));
+        if (buildah) bs.push(await buildahOnce(name, ctx));
+        if (!kFirst) ks.push(await kilnOnce(name, ctx));
       }
       const k = best(ks);
       if (values.verbose) {
@@ -262,7 +268,7 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
     if (wantBig) {
       const ctx = `${base}/ctx-big2g`;
       cpSync(`${ROOT}/bench/dockerfiles/big2g`, ctx, { recursive: true });
-      const k = kilnOnce("big2g", ctx);
+      const k = await kilnOnce("big2g", ctx);
       console.log(`  big2g: kiln ${fmt(k)}`);
       record(
         "build_big2g_rss",

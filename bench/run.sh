@@ -3,10 +3,13 @@
 # against floors measured in the same run (find -printf, sha256sum, tar|gzip -6, tar|pigz -6), best of N with
 # A/B alternation, and prints every ratio. Thresholds: bench/thresholds.json.
 #
-#   bash bench/run.sh [--short] [--gate] [--micro] [--json FILE] [--only name,name]
+#   bash bench/run.sh [--short] [--gate] [--micro] [--no-builds] [--json FILE] [--only name,name]
 #
 #   --short   small fixtures (50k-file tree, 5k small files, 64 MB tree); about 40 s. CI runs this with --gate.
 #   --gate    exit 1 when a ratio is worse than its threshold for this mode.
+#   --no-builds  skip bench/builds.ts: full cold builds (build + push) of bench/dockerfiles/* by kiln vs
+#             `buildah bud --layers`, both on one tmpfs (short: `small` only, ~35 s; full: small, files20k,
+#             multistage, and kiln's peak RSS on a 2 GiB layer, several minutes). --only also selects its builds.
 #   --micro   also run the `deno bench` micro-benchmarks (bench/*_bench.ts that use Deno.bench) with --json
 #             into .work/bench-micro.json and print their summary.
 set -uo pipefail
@@ -14,11 +17,14 @@ cd "$(dirname "$0")/.."
 DENO=${DENO:-node_modules/.bin/deno}
 [ -x "$DENO" ] || DENO=deno
 mkdir -p .work
-args=() micro=0
+args=() bargs=() micro=0 builds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --micro) micro=1 ;;
-    --json|--only|--runs|--dir) args+=("$1" "$2"); shift ;;
+    --no-builds) builds=0 ;;
+    --short|--gate) args+=("$1"); bargs+=("$1") ;;
+    --only) args+=("$1" "$2"); bargs+=("$1" "$2"); shift ;;
+    --json|--runs|--dir) args+=("$1" "$2"); shift ;;
     *) args+=("$1") ;;
   esac
   shift
@@ -29,6 +35,9 @@ for a in "${args[@]}"; do [ "$a" = --json ] && has_json=1; done
 
 rc=0
 "$DENO" run -A bench/e2e.ts "${args[@]}" || rc=$?
+if [ $builds = 1 ]; then
+  "$DENO" run -A bench/builds.ts "${bargs[@]}" --json .work/bench-builds.json || rc=$?
+fi
 
 if [ $micro = 1 ]; then
   files=()
