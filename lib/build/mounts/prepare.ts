@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { copyInto } from "../../copy/copy.ts";
 import { resolveInRoot } from "../../copy/resolve.ts";
 import type { MountSpec } from "../../sandbox/types.ts";
@@ -185,7 +185,8 @@ export async function prepareMounts(
           if (path === data && !fs.existsSync(data)) {
             await fsp.mkdir(dir, { recursive: true });
             await fsp.writeFile(`${dir}/id`, m.id + "\n");
-            const tmp = `${dir}/data.tmp-${process.pid}-${n++}`;
+            // Unique per call: parallel stages may create the same cache id at the same moment.
+            const tmp = `${dir}/data.tmp-${randomUUID()}`;
             await createCacheDir(tmp, m, ctx, fail);
             try {
               await fsp.rename(tmp, data);

@@ -181,6 +181,28 @@ Deno.test("prepareMounts() serialises locked caches and gives private ones a fre
   }
 });
 
+Deno.test("prepareMounts() lets parallel steps create the same shared cache id at once", async () => {
+  const d = ctxDirs();
+  try {
+    const mk = (i: number) =>
+      prepareMounts([parseMountFlag("type=cache,id=shared,target=/c")], {
+        contextDir: d.ctx,
+        cacheDir: d.cache,
+        scratchDir: `${d.scratch}/${i}`,
+      });
+    fs.mkdirSync(`${d.scratch}/0`, { recursive: true });
+    fs.mkdirSync(`${d.scratch}/1`, { recursive: true });
+    const [a, b] = await Promise.all([mk(0), mk(1)]);
+    const [ma, mb] = [a.mounts[0]!, b.mounts[0]!];
+    assert(ma.type === "bind" && mb.type === "bind");
+    assertEquals(ma.source, mb.source, "both steps see the one shared cache directory");
+    await a.release();
+    await b.release();
+  } finally {
+    fs.rmSync(d.base, { recursive: true, force: true });
+  }
+});
+
 const skip = sandboxSkipReason();
 Deno.test({
   name: "prepareMounts() mounts work in the sandbox and leave nothing in the rootfs",
