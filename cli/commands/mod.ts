@@ -13,8 +13,8 @@ import { parseCommand } from "./parse.ts";
 /** All subcommands, in help order. */
 export const commands: readonly CliCommand[] = [
   buildCommand,
-  versionCommand,
+  parseCommand,
   copyCommand,
   inspectCommand,
-  parseCommand,
+  versionCommand,
 ];
