@@ -119,7 +119,7 @@ function createPool(n: number, level: number, recycle: (buf: Uint8Array) => void
       slot.w.unref();
       slot.w.on(
         "message",
-        (m: { ready?: boolean; id: number; out?: ArrayBuffer; data?: ArrayBuffer; error?: string }) => {
+        (m: { ready?: boolean; id: number; out?: ArrayBuffer; len?: number; data?: ArrayBuffer; error?: string }) => {
           if (m.ready) {
             slot.ready = true;
             for (const q of slot.queue.splice(0)) post(slot, q.id, q.buf, q.len);
@@ -130,7 +130,7 @@ function createPool(n: number, level: number, recycle: (buf: Uint8Array) => void
           if (!p) return;
           pending.delete(m.id);
           refresh();
-          if (m.out) p.resolve(new Uint8Array(m.out));
+          if (m.out) p.resolve(new Uint8Array(m.out, 0, m.len ?? m.out.byteLength));
           else p.reject(zlibError(new Error(m.error)));
         },
       );
