@@ -29,14 +29,17 @@ export interface GzipOptions {
   parallel?: boolean | number;
   /** Uncompressed block size in block mode (default 1 MiB). */
   blockSize?: number;
+  /**
+   * Block mode: uncompressed bytes after which the worker threads start (default 32 MiB). Below it blocks are
+   * compressed in this thread, so small layers pay neither the threads' start-up nor their memory (~15 MiB each).
+   */
+  workerThreshold?: number;
 }
 
 /** gzip header: magic, CM=deflate, no flags, mtime 0, XFL 0, OS 255 (unknown) — like Go's compress/gzip. */
 const GZIP_HEADER = new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
 /** An empty final fixed-Huffman deflate block, ending the stream after sync-flushed blocks. */
 const FINAL_BLOCK = new Uint8Array([0x03, 0x00]);
-/** Uncompressed bytes after which a block-parallel stream starts its worker threads. */
-const WORKER_THRESHOLD = 4 * 1024 * 1024;
 
 function zlibError(e: unknown): KilnError {
   return new KilnError(`Cannot gzip stream: ${(e as Error).message ?? e}`, { cause: e });
@@ -64,7 +67,7 @@ export function createGzipStream(options: GzipOptions = {}): TransformStream<Uin
   const workers = parallel === true
     ? (availableParallelism() > 1 ? Math.min(availableParallelism(), 4) : 0)
     : Math.max(0, Math.floor(parallel));
-  return parallelGzip(level, workers, options.blockSize ?? 1024 * 1024);
+  return parallelGzip(level, workers, options.blockSize ?? 1024 * 1024, options.workerThreshold ?? 32 * 1024 * 1024);
 }
 
 interface Pool {
@@ -172,7 +175,12 @@ function createPool(n: number, level: number, recycle: (buf: Uint8Array) => void
   };
 }
 
-function parallelGzip(level: number, workers: number, blockSize: number): TransformStream<Uint8Array, Uint8Array> {
+function parallelGzip(
+  level: number,
+  workers: number,
+  blockSize: number,
+  threshold: number,
+): TransformStream<Uint8Array, Uint8Array> {
   if (!Number.isInteger(blockSize) || blockSize < 64 * 1024) {
     throw new RangeError(`Cannot compress with gzip: block size ${blockSize} is below 64 KiB`);
   }
@@ -194,8 +202,8 @@ function parallelGzip(level: number, workers: number, blockSize: number): Transf
     crc = zlib.crc32(block.subarray(0, fill), crc);
     total += fill;
     // Small streams (most layers) are compressed in this thread and never pay for workers; workers start once a
-    // stream passes `WORKER_THRESHOLD` and take blocks as soon as they are ready.
-    if (pool === undefined && (workers === 0 || total >= WORKER_THRESHOLD)) pool = createPool(workers, level, recycle);
+    // stream passes `threshold` bytes and take blocks as soon as they are ready.
+    if (pool === undefined && (workers === 0 || total >= threshold)) pool = createPool(workers, level, recycle);
     const p = (pool ?? (local ??= createPool(0, level, recycle))).run(id++, block, fill);
     p.catch(() => {});
     inFlight.push(p);
