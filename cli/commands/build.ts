@@ -254,6 +254,7 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     buildContexts: kvMap(list(v, "build-context"), "build-context"),
     secrets: list(v, "secret").map((x) => parseSecretFlag(x)),
     secretEnv: { ...env },
+    gitEnv: { GIT_USERNAME: env.GIT_USERNAME, GIT_PASSWORD: env.GIT_PASSWORD, GIT_TOKEN: env.GIT_TOKEN },
     noPush: bool(v, "no-push"),
     skipPushPermissionCheck: bool(v, "skip-push-permission-check"),
     cleanup: bool(v, "cleanup"),

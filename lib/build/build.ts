@@ -300,6 +300,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
         ...(ignore ? { ignore } : {}),
         layerDir,
         secrets,
+        ...(options.gitEnv ? { gitEnv: options.gitEnv } : {}),
         runCacheDir,
         log,
         ...(signal ? { signal } : {}),
@@ -323,6 +324,10 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
             rootDir: dir,
             workDir: work,
             logger: log,
+            // BuildKit's BUILDKIT_SANDBOX_HOSTNAME build arg names the RUN steps' host.
+            ...(plan.buildArgs?.get("BUILDKIT_SANDBOX_HOSTNAME")
+              ? { hostname: plan.buildArgs.get("BUILDKIT_SANDBOX_HOSTNAME")! }
+              : {}),
             ...(options.sandboxHelper ? { helperPath: options.sandboxHelper } : {}),
             ...(options.force ? { force: true } : {}),
           });

@@ -68,6 +68,8 @@ export interface StageEnv {
   layerDir: string;
   /** Secrets for `RUN --mount=type=secret` (`--secret`). */
   secrets?: SecretStore;
+  /** GIT_USERNAME / GIT_PASSWORD / GIT_TOKEN for ADD of git sources (`BuildOptions.gitEnv`). */
+  gitEnv?: Readonly<Record<string, string | undefined>>;
   /** Persistent directory of `RUN --mount=type=cache` caches (default: `<layerDir>/run-cache`, not persistent). */
   runCacheDir?: string;
   /** Logger. */
@@ -382,6 +384,7 @@ export async function buildStage(
             ...(step.checksum !== undefined ? { checksum: step.checksum } : {}),
             ...(step.keepGitDir ? { keepGitDir: true } : {}),
             ...(step.unpack !== undefined ? { unpack: step.unpack } : {}),
+            ...(env.gitEnv ? { gitEnv: env.gitEnv } : {}),
             // BuildKit's ADD credentials: secrets HTTP_AUTH_HEADER_<host> / HTTP_AUTH_TOKEN_<host>.
             ...(env.secrets
               ? {

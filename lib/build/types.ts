@@ -35,6 +35,11 @@ export interface BuildOptions {
   secrets?: SecretSpec[];
   /** Environment `--secret …,env=VAR` reads (library code never reads the process environment). */
   secretEnv?: Record<string, string | undefined>;
+  /**
+   * Credentials for `ADD https://…/repo.git#ref` (as for `--context git://…`): `GIT_USERNAME`/`GIT_PASSWORD` or
+   * `GIT_TOKEN`; credentials in the URL win.
+   */
+  gitEnv?: Record<string, string | undefined>;
   /** Persistent directory for `RUN --mount=type=cache` (default `<workDir or tmpdir>/kiln-run-cache`). */
   runCacheDir?: string;
   /** `--target`: the stage to build (default the last). */

@@ -8,8 +8,10 @@
 import { rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { gitHttpClient } from "./_git_http.ts";
+import { KilnError } from "../util/errors.ts";
+import type { Logger } from "../util/logger.ts";
 import { ContextError, describeError, redact } from "./errors.ts";
-import type { ContextEnv, ContextFetchOptions, ContextSource, GitOptions } from "./types.ts";
+import type { ContextEnv, ContextFetchOptions, ContextProgress, ContextSource, GitOptions } from "./types.ts";
 
 /** What to clone: a parsed git spec (see parseContextSpec). */
 export interface GitSpec {
@@ -43,6 +45,7 @@ interface Credentials {
 }
 
 const HASH = /^[0-9a-f]{40}$/i;
+const SHORT_HASH = /^[0-9a-f]{7,39}$/i;
 
 /**
  * Credentials for a repository URL: user info in the URL wins, then GIT_USERNAME/GIT_PASSWORD, then GIT_TOKEN
@@ -66,9 +69,205 @@ export function gitCredentials(url: URL, env: ContextEnv): Credentials | undefin
   return undefined;
 }
 
+/** Options for {@linkcode cloneGitRef}. */
+export interface CloneGitRefOptions {
+  /** Branch, tag, full ref (`refs/pull/1/head`) or commit sha (40 hex; a 7–39 hex prefix when no ref has that name). */
+  ref?: string;
+  /** Commit to check out after fetching `ref` (kaniko's `#REF#COMMIT`). */
+  commit?: string;
+  /** Keep `.git` in `destDir` (ADD `--keep-git-dir`); by default it is removed, as for contexts. */
+  keepGitDir?: boolean;
+  /** Also clone submodules, recursively (their `.git` is always removed). */
+  recurseSubmodules?: boolean;
+  /** Do not verify TLS certificates. */
+  insecureSkipTls?: boolean;
+  /** GIT_USERNAME, GIT_PASSWORD, GIT_TOKEN (credentials in the URL win). */
+  env?: ContextEnv;
+  /** Cancels the clone. */
+  signal?: AbortSignal;
+  /** Debug messages. */
+  logger?: Logger;
+  /** Called as bytes arrive. */
+  onProgress?: (progress: ContextProgress) => void;
+}
+
 /**
- * Creates the source for a git repository. `fetch` clones into the destination (history is fetched only as
- * deep as needed), checks out the ref, clones submodules when `recurseSubmodules` is set, and removes `.git`.
+ * A git repository could not be cloned: `reason` is one line (credentials redacted), e.g. `access denied (HTTP 401)`
+ * or `unknown ref "v9"`; the message is `Cannot clone URL#REF: reason`.
+ */
+export class GitCloneError extends KilnError {
+  /** The repository (and ref), credentials redacted. */
+  readonly repo: string;
+  /** The cause, one line. */
+  readonly reason: string;
+  /**
+   * Creates the error.
+   *
+   * @param repo Repository URL and ref, redacted.
+   * @param reason What went wrong.
+   * @param options Underlying cause.
+   */
+  constructor(repo: string, reason: string, options: { cause?: unknown } = {}) {
+    super(`Cannot clone ${repo}: ${reason}`, options);
+    this.name = "GitCloneError";
+    this.repo = repo;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Clones one ref of an http(s) git repository into `destDir` (which must exist and be empty) and checks it out:
+ * only that ref is fetched, with depth 1 when possible (a commit sha fetches the branches and tags); annotated tags
+ * are peeled to their commit; submodules are cloned when `recurseSubmodules` is set (relative URLs resolved against
+ * the parent's); `.git` is removed unless `keepGitDir`. The one git implementation behind `--context git://…` and
+ * `ADD https://…/repo.git#ref`.
+ *
+ * @param url Repository URL (http or https), possibly with `user:token@`.
+ * @param destDir Empty directory to check out into.
+ * @param options Ref, credentials, TLS, cancellation.
+ * @returns The commit checked out.
+ * @throws {GitCloneError} For anything the user can fix (access denied, unknown ref, not a repository).
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { cloneGitRef } from "./git.ts";
+ * const { commit } = await cloneGitRef("https://github.com/org/repo.git", "/tmp/checkout", {
+ *   ref: "v1.2",
+ *   env: { GIT_TOKEN: "ghp_..." },
+ *   keepGitDir: true,
+ * });
+ * ```
+ */
+export async function cloneGitRef(
+  url: string,
+  destDir: string,
+  options: CloneGitRefOptions = {},
+): Promise<{ commit: string }> {
+  const env = options.env ?? {};
+  const description = redact(
+    url + (options.ref ? `#${options.ref}` : "") + (options.commit ? `#${options.commit}` : ""),
+  );
+  if (!/^https?:\/\//i.test(url)) {
+    throw new GitCloneError(description, "only http(s) git URLs are supported (no ssh)");
+  }
+  const git = await import("isomorphic-git");
+  const fs = await import("node:fs");
+  let bytes = 0;
+  const onProgress = options.onProgress;
+  const http = gitHttpClient({
+    ...(options.insecureSkipTls ? { insecureSkipTls: true } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    onBytes: (n) => {
+      bytes += n;
+      onProgress?.({ bytes });
+    },
+  });
+  const log = options.logger;
+  async function cloneInto(
+    repoUrl: string,
+    dir: string,
+    ref: string | undefined,
+    commit: string | undefined,
+  ): Promise<string> {
+    const u = new URL(repoUrl);
+    const creds = gitCredentials(u, env);
+    u.username = "";
+    u.password = "";
+    // name the repository in messages only for submodules (the top level is the source itself)
+    const shown = repoUrl === url ? "" : ` in submodule ${redact(repoUrl)}`;
+    let triedAuth = false;
+    const auth = {
+      onAuth: () => {
+        if (!creds || triedAuth) return { cancel: true };
+        triedAuth = true;
+        return creds;
+      },
+      onAuthFailure: () => ({ cancel: true }),
+    };
+    const common = { fs, http, dir, ...auth };
+    await git.init({ fs, dir, defaultBranch: "main" });
+    await git.addRemote({ fs, dir, remote: "origin", url: u.href });
+    const want = ref;
+    const fetchAll = () => git.fetch({ ...common, remote: "origin", singleBranch: false, tags: true });
+    let target: string;
+    try {
+      if (want !== undefined && HASH.test(want)) {
+        log?.debug("Fetching all branches to find a commit", { repo: redact(repoUrl), commit: want });
+        await fetchAll();
+        target = want.toLowerCase();
+      } else {
+        const prefix = want !== undefined && commit === undefined && SHORT_HASH.test(want);
+        let head: string | null | undefined;
+        try {
+          head = (await git.fetch({
+            ...common,
+            remote: "origin",
+            singleBranch: true,
+            tags: false,
+            ...(want !== undefined ? { ref: want } : {}),
+            ...(commit === undefined ? { depth: 1 } : {}),
+          })).fetchHead;
+        } catch (e) {
+          if (!prefix || (e as { code?: string }).code !== "NotFoundError") throw e;
+        }
+        if (head) target = commit?.toLowerCase() ?? head;
+        else if (prefix) {
+          // no ref of that name: an abbreviated commit sha
+          log?.debug("Fetching all branches to find a commit", { repo: redact(repoUrl), commit: want });
+          await fetchAll();
+          target = await git.expandOid({ fs, dir, oid: want.toLowerCase() });
+        } else throw new GitCloneError(description, `unknown ref "${want ?? "HEAD"}"${shown}`);
+      }
+    } catch (e) {
+      throw translate(e, description, shown, want, creds !== undefined, options.signal);
+    }
+    // peel annotated tags down to their commit
+    let oid = target;
+    try {
+      for (let i = 0; i < 10; i++) {
+        const o = await git.readObject({ fs, dir, oid, format: "parsed" });
+        if (o.type === "commit") break;
+        if (o.type === "tag") oid = (o.object as { object: string }).object;
+        else throw new GitCloneError(description, `${want ?? oid} is a ${o.type}, not a commit`);
+      }
+    } catch (e) {
+      if (e instanceof GitCloneError) throw e;
+      throw new GitCloneError(description, `unknown commit "${target}"${shown}`, { cause: e });
+    }
+    await git.checkout({ fs, dir, ref: oid, force: true });
+    if (options.recurseSubmodules) await submodules(repoUrl, dir, oid);
+    return oid;
+  }
+  async function submodules(parentUrl: string, dir: string, commit: string): Promise<void> {
+    let text: string;
+    try {
+      text = await fs.promises.readFile(join(dir, ".gitmodules"), "utf8");
+    } catch {
+      return;
+    }
+    for (const m of parseGitmodules(text)) {
+      const parent = posix.dirname(m.path);
+      const { tree } = await git.readTree({ fs, dir, oid: commit, ...(parent !== "." ? { filepath: parent } : {}) })
+        .catch(() => ({ tree: [] as { path: string; type: string; oid: string }[] }));
+      const entry = tree.find((t) => t.path === posix.basename(m.path) && t.type === "commit");
+      if (!entry) continue;
+      const subUrl = /^\.\.?\//.test(m.url) ? new URL(m.url, parentUrl.replace(/\/*$/, "/")).href : m.url;
+      log?.debug("Cloning submodule", { path: m.path, url: redact(subUrl) });
+      const subDir = join(dir, m.path);
+      await fs.promises.mkdir(subDir, { recursive: true });
+      await cloneInto(subUrl, subDir, entry.oid, undefined);
+      await rm(join(subDir, ".git"), { recursive: true, force: true });
+    }
+  }
+  const commit = await cloneInto(url, destDir, options.ref, options.commit);
+  if (!options.keepGitDir) await rm(join(destDir, ".git"), { recursive: true, force: true });
+  return { commit };
+}
+
+/**
+ * Creates the source for a git repository. `fetch` clones into the destination with {@linkcode cloneGitRef}
+ * (history is fetched only as deep as needed), checks out the ref, clones submodules when `recurseSubmodules` is
+ * set, and removes `.git`.
  *
  * @param spec URL, ref, commit and subdirectory.
  * @param options Environment and `--git` options.
@@ -82,7 +281,6 @@ export function gitCredentials(url: URL, env: ContextEnv): Credentials | undefin
  * ```
  */
 export function gitSource(spec: GitSpec, options: GitSourceOptions = {}): GitContextSource {
-  const env = options.env ?? {};
   const gitOptions = options.gitOptions ?? {};
   const description = redact(
     spec.url + (spec.ref ? `#${spec.ref}` : "") + (spec.commit ? `#${spec.commit}` : "") +
@@ -93,101 +291,23 @@ export function gitSource(spec: GitSpec, options: GitSourceOptions = {}): GitCon
     description,
     ...(spec.subdir ? { subDir: spec.subdir } : {}),
     async fetch(destDir: string, fetchOptions: ContextFetchOptions = {}): Promise<void> {
-      const git = await import("isomorphic-git");
-      const fs = await import("node:fs");
-      let bytes = 0;
-      const onProgress = fetchOptions.onProgress;
-      const http = gitHttpClient({
-        ...(gitOptions.insecureSkipTls ? { insecureSkipTls: true } : {}),
-        ...(fetchOptions.signal ? { signal: fetchOptions.signal } : {}),
-        onBytes: (n) => {
-          bytes += n;
-          onProgress?.({ bytes });
-        },
-      });
-      const log = fetchOptions.logger;
-      async function cloneInto(url: string, dir: string, ref: string | undefined, commit: string | undefined) {
-        const u = new URL(url);
-        const creds = gitCredentials(u, env);
-        u.username = "";
-        u.password = "";
-        // name the repository in messages only for submodules (the top level is the source itself)
-        const shown = url === spec.url ? "" : ` in submodule ${redact(url)}`;
-        let triedAuth = false;
-        const auth = {
-          onAuth: () => {
-            if (!creds || triedAuth) return { cancel: true };
-            triedAuth = true;
-            return creds;
-          },
-          onAuthFailure: () => ({ cancel: true }),
-        };
-        const common = { fs, http, dir, ...auth };
-        await git.init({ fs, dir, defaultBranch: "main" });
-        await git.addRemote({ fs, dir, remote: "origin", url: u.href });
-        const want = ref;
-        let target: string;
-        try {
-          if (want !== undefined && HASH.test(want)) {
-            log?.debug("Fetching all branches to find a commit", { repo: redact(url), commit: want });
-            await git.fetch({ ...common, remote: "origin", singleBranch: false, tags: true });
-            target = want.toLowerCase();
-          } else {
-            const r = await git.fetch({
-              ...common,
-              remote: "origin",
-              singleBranch: true,
-              tags: false,
-              ...(want !== undefined ? { ref: want } : {}),
-              ...(commit === undefined ? { depth: 1 } : {}),
-            });
-            if (!r.fetchHead) throw new ContextError(description, `unknown ref "${want ?? "HEAD"}"${shown}`);
-            target = commit?.toLowerCase() ?? r.fetchHead;
-          }
-        } catch (e) {
-          throw translate(e, description, shown, want, creds !== undefined, fetchOptions.signal);
-        }
-        // peel annotated tags down to their commit
-        let oid = target;
-        try {
-          for (let i = 0; i < 10; i++) {
-            const o = await git.readObject({ fs, dir, oid, format: "parsed" });
-            if (o.type === "commit") break;
-            if (o.type === "tag") oid = (o.object as { object: string }).object;
-            else throw new ContextError(description, `${want ?? oid} is a ${o.type}, not a commit`);
-          }
-        } catch (e) {
-          if (e instanceof ContextError) throw e;
-          throw new ContextError(description, `unknown commit "${target}"${shown}`, { cause: e });
-        }
-        await git.checkout({ fs, dir, ref: oid, force: true });
-        if (gitOptions.recurseSubmodules) await submodules(url, dir, oid);
-      }
-      async function submodules(parentUrl: string, dir: string, commit: string): Promise<void> {
-        let text: string;
-        try {
-          text = await fs.promises.readFile(join(dir, ".gitmodules"), "utf8");
-        } catch {
-          return;
-        }
-        for (const m of parseGitmodules(text)) {
-          const parent = posix.dirname(m.path);
-          const { tree } = await git.readTree({ fs, dir, oid: commit, ...(parent !== "." ? { filepath: parent } : {}) })
-            .catch(() => ({ tree: [] as { path: string; type: string; oid: string }[] }));
-          const entry = tree.find((t) => t.path === posix.basename(m.path) && t.type === "commit");
-          if (!entry) continue;
-          const subUrl = /^\.\.?\//.test(m.url) ? new URL(m.url, parentUrl.replace(/\/*$/, "/")).href : m.url;
-          log?.debug("Cloning submodule", { path: m.path, url: redact(subUrl) });
-          const subDir = join(dir, m.path);
-          await fs.promises.mkdir(subDir, { recursive: true });
-          await cloneInto(subUrl, subDir, entry.oid, undefined);
-          await rm(join(subDir, ".git"), { recursive: true, force: true });
-        }
-      }
+      fetchOptions.logger?.info("Cloning git context", { repo: description });
       const ref = spec.ref ?? gitOptions.branch;
-      log?.info("Cloning git context", { repo: description });
-      await cloneInto(spec.url, destDir, ref, spec.commit);
-      await rm(join(destDir, ".git"), { recursive: true, force: true });
+      try {
+        await cloneGitRef(spec.url, destDir, {
+          ...(ref !== undefined ? { ref } : {}),
+          ...(spec.commit !== undefined ? { commit: spec.commit } : {}),
+          ...(gitOptions.recurseSubmodules ? { recurseSubmodules: true } : {}),
+          ...(gitOptions.insecureSkipTls ? { insecureSkipTls: true } : {}),
+          ...(options.env ? { env: options.env } : {}),
+          ...(fetchOptions.signal ? { signal: fetchOptions.signal } : {}),
+          ...(fetchOptions.logger ? { logger: fetchOptions.logger } : {}),
+          ...(fetchOptions.onProgress ? { onProgress: fetchOptions.onProgress } : {}),
+        });
+      } catch (e) {
+        if (e instanceof GitCloneError) throw new ContextError(description, e.reason, { cause: e });
+        throw e;
+      }
     },
   };
 }
@@ -230,10 +350,10 @@ function translate(
   hadCreds: boolean,
   signal: AbortSignal | undefined,
 ): unknown {
-  if (signal?.aborted || e instanceof ContextError) return e;
+  if (signal?.aborted || e instanceof GitCloneError) return e;
   const err = e as { code?: string; data?: { statusCode?: number; statusMessage?: string }; message?: string };
   if (err.code === "UserCanceledError") {
-    return new ContextError(
+    return new GitCloneError(
       description,
       hadCreds
         ? `access denied${repo}: the server rejected the credentials`
@@ -244,16 +364,16 @@ function translate(
   if (err.code === "HttpError") {
     const status = err.data?.statusCode;
     if (status === 401 || status === 403) {
-      return new ContextError(description, `access denied${repo} (HTTP ${status})`, { cause: e });
+      return new GitCloneError(description, `access denied${repo} (HTTP ${status})`, { cause: e });
     }
-    if (status === 404) return new ContextError(description, `no such repository${repo} (HTTP 404)`, { cause: e });
-    return new ContextError(description, `HTTP ${status}${repo}`, { cause: e });
+    if (status === 404) return new GitCloneError(description, `no such repository${repo} (HTTP 404)`, { cause: e });
+    return new GitCloneError(description, `HTTP ${status}${repo}`, { cause: e });
   }
   if (err.code === "NotFoundError") {
-    return new ContextError(description, `unknown ref "${ref ?? "HEAD"}"${repo}`, { cause: e });
+    return new GitCloneError(description, `unknown ref "${ref ?? "HEAD"}"${repo}`, { cause: e });
   }
   if (err.code === "SmartHttpError" || err.code === "ParseError") {
-    return new ContextError(description, `not a git repository${repo}: ${describeError(e)}`, { cause: e });
+    return new GitCloneError(description, `not a git repository${repo}: ${describeError(e)}`, { cause: e });
   }
-  return new ContextError(description, `cannot clone${repo}: ${describeError(e)}`, { cause: e });
+  return new GitCloneError(description, `cannot clone${repo}: ${describeError(e)}`, { cause: e });
 }

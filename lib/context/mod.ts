@@ -19,6 +19,8 @@ export * from "./errors.ts";
 export { isRemoteContext, parseContextSpec } from "./spec.ts";
 export type { ContextSpec } from "./spec.ts";
 export { parseGitOptions } from "./git_options.ts";
+export { cloneGitRef, GitCloneError } from "./git.ts";
+export type { CloneGitRefOptions } from "./git.ts";
 export { createContextSource } from "./source.ts";
 export type { AnyContextSource } from "./source.ts";
 export { resolveContext } from "./resolve.ts";

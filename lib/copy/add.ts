@@ -10,19 +10,13 @@ import { Readable } from "node:stream";
 import { autoDecompress } from "../compress/decompress.ts";
 import { readTar } from "../tar/reader.ts";
 import { trySyscalls } from "../fs/syscalls.ts";
-import { KilnError } from "../util/errors.ts";
+import { cloneGitRef, GitCloneError } from "../context/git.ts";
+import { describeError, redact } from "../context/errors.ts";
 import { type Copier, createCopier, statOrUndefined } from "./_copier.ts";
 import { copyOne, expandSource, parentOf, resolveDest } from "./copy.ts";
 import { compilePatterns } from "./glob.ts";
 import { resolveInRoot } from "./resolve.ts";
 import type { CopyOptions, CopyResult } from "./types.ts";
-
-/** Clones a git repository: the hook {@linkcode AddOptions.gitClone} fills (default: isomorphic-git over http). */
-export type GitCloneFn = (
-  url: string,
-  dir: string,
-  options: { ref?: string; signal?: AbortSignal },
-) => Promise<{ commit: string }>;
 
 /** Options of {@linkcode addInto}: COPY's plus ADD's own flags. */
 export interface AddOptions extends CopyOptions {
@@ -34,8 +28,12 @@ export interface AddOptions extends CopyOptions {
   unpack?: boolean;
   /** The `fetch` used for http(s) sources (default: the global one). */
   fetch?: typeof globalThis.fetch;
-  /** Clones git sources (default: isomorphic-git). */
-  gitClone?: GitCloneFn;
+  /**
+   * Environment for git sources (kaniko's variables, as for `--context git://…`): `GIT_USERNAME`/`GIT_PASSWORD`,
+   * or `GIT_TOKEN` (sent as the user name, or as the password when `GIT_USERNAME` is set). Credentials in the URL
+   * (`https://user:token@host/repo.git`) win.
+   */
+  gitEnv?: Readonly<Record<string, string | undefined>>;
   /** Scratch directory for downloads and clones (default: the directory holding `destRoot`). */
   tmpDir?: string;
   /**
@@ -371,48 +369,35 @@ async function addGit(
 ): Promise<void> {
   const g = parseGitSource(source);
   if (!isUrlSource(g.url)) c.fail(`git source ${g.url}: only http(s) git URLs are supported (no ssh)`);
+  const shown = redact(g.url);
   const tmpDir = opts.tmpDir ?? parentOf(c.destRoot);
   const tmp = await fsp.mkdtemp(`${tmpDir}/.kiln-git-`);
   try {
-    const clone = opts.gitClone ?? defaultGitClone;
     let commit: string;
     try {
-      commit =
-        (await clone(g.url, tmp, { ...(g.ref ? { ref: g.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }))
-          .commit;
+      // BuildKit's git source: submodules are always checked out; `.git` is kept only with --keep-git-dir.
+      commit = (await cloneGitRef(g.url, tmp, {
+        ...(g.ref ? { ref: g.ref } : {}),
+        recurseSubmodules: true,
+        ...(opts.keepGitDir ? { keepGitDir: true } : {}),
+        ...(opts.gitEnv ? { env: opts.gitEnv } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      })).commit;
     } catch (e) {
-      c.fail(`cannot clone ${g.url}${g.ref ? "#" + g.ref : ""}: ${(e as Error).message}`, e);
+      c.checkAbort();
+      c.fail(
+        `cannot clone ${shown}${g.ref ? "#" + g.ref : ""}: ${e instanceof GitCloneError ? e.reason : describeError(e)}`,
+        e,
+      );
     }
     if (opts.checksum !== undefined && !commit.startsWith(opts.checksum.toLowerCase())) {
-      c.fail(`checksum mismatch for ${g.url}: expected commit ${opts.checksum}, got ${commit}`);
+      c.fail(`checksum mismatch for ${shown}: expected commit ${opts.checksum}, got ${commit}`);
     }
-    if (!opts.keepGitDir) await fsp.rm(`${tmp}/.git`, { recursive: true, force: true });
     const srcHost = g.subdir ? resolveInRoot(tmp, g.subdir) : tmp;
     const st = await statOrUndefined(srcHost);
-    if (!st) c.fail(`git source ${g.url}: subdirectory ${g.subdir} not found`);
+    if (!st) c.fail(`git source ${shown}: subdirectory ${g.subdir} not found`);
     await copyOne(c, { path: g.subdir ?? "", host: srcHost }, st.isDirectory() ? { ...dest, isDir: true } : dest);
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
   }
-}
-
-async function defaultGitClone(
-  url: string,
-  dir: string,
-  options: { ref?: string; signal?: AbortSignal },
-): Promise<{ commit: string }> {
-  const git = await import("isomorphic-git");
-  const http = (await import("isomorphic-git/http/node")).default;
-  const isSha = options.ref !== undefined && /^[0-9a-f]{7,40}$/.test(options.ref);
-  if (options.ref && !isSha) {
-    await git.clone({ fs, http, dir, url, ref: options.ref, singleBranch: true, depth: 1 });
-  } else {
-    await git.clone({ fs, http, dir, url, ...(isSha ? {} : { singleBranch: true, depth: 1 }) });
-    if (isSha) {
-      const full = await git.expandOid({ fs, dir, oid: options.ref! });
-      await git.checkout({ fs, dir, ref: full, force: true });
-    }
-  }
-  if (options.signal?.aborted) throw new KilnError("clone aborted");
-  return { commit: await git.resolveRef({ fs, dir, ref: "HEAD" }) };
 }

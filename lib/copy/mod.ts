@@ -15,7 +15,7 @@ export * from "./types.ts";
 export { copyInto, expandSource, resolveDest } from "./copy.ts";
 export type { ResolvedSource } from "./copy.ts";
 export { addInto, isGitSource, isTarArchive, isUrlSource, parseGitSource } from "./add.ts";
-export type { AddOptions, GitCloneFn } from "./add.ts";
+export type { AddOptions } from "./add.ts";
 export { copyInlineFiles } from "./heredoc.ts";
 export type { CopyInlineOptions, InlineFile } from "./heredoc.ts";
 export { parseChmod } from "./chmod.ts";

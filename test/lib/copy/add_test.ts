@@ -226,6 +226,11 @@ Deno.test("addInto() adds git sources (ref, subdir, --keep-git-dir, commit check
     });
     assertEquals(fs.readFileSync(`${t.root}/kept/README`, "utf8"), "v1\n");
     assert(fs.existsSync(`${t.root}/kept/.git`));
+    // the kept .git is a usable repository at the tagged commit
+    assertEquals(git(`${t.root}/kept`, "-c", "safe.directory=*", "rev-parse", "HEAD").trim(), v1);
+    // an abbreviated commit sha as the ref
+    await addInto({ srcRoot: t.ctx, sources: [`${url}#${v1.slice(0, 10)}`], dest: "/short/", destRoot: t.root });
+    assertEquals(fs.readFileSync(`${t.root}/short/README`, "utf8"), "v1\n");
     await assertRejects(
       () =>
         addInto({
@@ -240,6 +245,52 @@ Deno.test("addInto() adds git sources (ref, subdir, --keep-git-dir, commit check
       KilnError,
       "Dockerfile:5: ADD: checksum mismatch",
     );
+  } finally {
+    await server.close();
+    t.cleanup();
+  }
+});
+
+Deno.test("addInto() clones private git repositories with GIT_USERNAME/GIT_PASSWORD or GIT_TOKEN", {
+  ignore: skipUnless("addInto git auth", "git"),
+}, async () => {
+  const { git, startGitServer } = await import("../../fixtures/git_server.ts");
+  const t = setup();
+  const src = `${t.base}/src`;
+  fs.mkdirSync(src);
+  git(src, "init", "-q", "-b", "main");
+  fs.writeFileSync(`${src}/secret.txt`, "private\n");
+  git(src, "add", ".");
+  git(src, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "one");
+  fs.mkdirSync(`${t.base}/repos/private`, { recursive: true });
+  git(t.base, "clone", "-q", "--bare", src, `${t.base}/repos/private/repo.git`);
+  const server = await startGitServer({ projectRoot: `${t.base}/repos` });
+  try {
+    const url = `${server.url}/private/repo.git#main`;
+    const add = (dest: string, gitEnv?: Record<string, string>) =>
+      addInto({
+        srcRoot: t.ctx,
+        sources: [url],
+        dest,
+        destRoot: t.root,
+        tmpDir: t.base,
+        location: "Dockerfile:3",
+        ...(gitEnv ? { gitEnv } : {}),
+      });
+    await add("/a/", { GIT_USERNAME: "kiln", GIT_PASSWORD: "s3cret" });
+    assertEquals(fs.readFileSync(`${t.root}/a/secret.txt`, "utf8"), "private\n");
+    await add("/b/", { GIT_USERNAME: "kiln", GIT_TOKEN: "s3cret" });
+    assertEquals(fs.readFileSync(`${t.root}/b/secret.txt`, "utf8"), "private\n");
+    await assertRejects(() => add("/c/"), KilnError, "Dockerfile:3: ADD: cannot clone");
+    const e = await assertRejects(() => add("/c/"), KilnError, "credentials required (GIT_USERNAME/GIT_PASSWORD");
+    assert(!e.message.includes("\n"));
+    const wrong = await assertRejects(
+      () => add("/d/", { GIT_USERNAME: "kiln", GIT_PASSWORD: "wrong" }),
+      KilnError,
+      "the server rejected the credentials",
+    );
+    assert(!wrong.message.includes("wrong"), wrong.message);
+    assert(!fs.existsSync(`${t.root}/c`) && fs.readdirSync(t.base).every((n) => !n.startsWith(".kiln-git-")));
   } finally {
     await server.close();
     t.cleanup();
