@@ -7,7 +7,7 @@
  * bench/thresholds.json (`builds.short` / `builds.full`). Driven by bench/run.sh.
  *
  * Usage: deno run -A bench/builds.ts [--short] [--gate] [--runs N] [--only small,files20k,multistage,big2g]
- *                                    [--json FILE] [--keep]
+ *                                    [--json FILE] [--keep] [--verbose] [--kiln-args "--walker=ts …"]
  *
  * - Base image: the busybox of test/fixtures/busybox_image.ts (umoci), pushed by skopeo to a docker-registry started
  *   here (test/fixtures/registry.ts); both builders pull it from there (`--build-arg BASE=127.0.0.1:PORT/busybox`)
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     thresholds: { type: "string", default: new URL("./thresholds.json", import.meta.url).pathname },
     keep: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
+    "kiln-args": { type: "string" },
   },
 });
 const short = values.short!;
