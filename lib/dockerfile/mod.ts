@@ -112,3 +112,12 @@ export {
   type StageBase,
   type StageDependency,
 } from "./plan.ts";
+export {
+  applyChecks,
+  type CheckFinding,
+  type CheckOptions,
+  type FrontendDirectives,
+  frontendDirectives,
+  KILN_CHECK_RULES,
+  parseCheckDirective,
+} from "./frontend.ts";

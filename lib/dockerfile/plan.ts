@@ -12,6 +12,7 @@ import { toStages } from "./instructions.ts";
 import { parseCsvRecord } from "./mount.ts";
 import { formatPlatform, parsePlatform, type Platform } from "./platform.ts";
 import { createShellLexer } from "./shell_lexer.ts";
+import { applyChecks, type CheckFinding, frontendDirectives } from "./frontend.ts";
 import { goQuote } from "./_go.ts";
 
 /** Where a stage starts from. */
@@ -206,7 +207,14 @@ export function planBuild(result: ParseResult, options: PlanOptions = {}): Build
   const fail = (msg: string, line: number): never => {
     throw new DockerfileError(msg, { file: filename, line });
   };
-  const warnings: string[] = result.warnings.map((w) => `${filename}:${w.line}: ${w.message}`);
+  const frontend = frontendDirectives(result, { buildArgs, filename });
+  const warnings: string[] = [...frontend.warnings];
+  const findings: CheckFinding[] = [];
+  for (const w of result.warnings) {
+    if (w.url?.includes("no-empty-continuation")) {
+      findings.push({ rule: "NoEmptyContinuation", line: w.line, message: w.message });
+    } else warnings.push(`${filename}:${w.line}: ${w.message}`);
+  }
 
   // Target (needed for TARGETSTAGE).
   let target = stages.length - 1;
@@ -308,12 +316,14 @@ export function planBuild(result: ParseResult, options: PlanOptions = {}): Build
     p.usedGlobalArgs = [...used];
     if (st.name !== undefined) {
       if (st.name === "scratch" || st.name === "context") {
-        warnings.push(`${filename}:${line}: stage name ${goQuote(st.name)} is reserved`);
+        findings.push({ rule: "ReservedStageName", line, message: `stage name ${goQuote(st.name)} is reserved` });
       }
       byName.set(st.name, st.index);
     }
     planned.push(p);
   }
+
+  warnings.push(...applyChecks(findings, { checks: frontend.checks, filename }));
 
   // Dependencies from COPY --from, RUN --mount from=, and ONBUILD triggers inherited from a base stage.
   for (const p of planned) {

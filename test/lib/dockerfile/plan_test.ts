@@ -112,7 +112,10 @@ Deno.test("predefined proxy args reach RUN without ARG, are not warned about, no
     buildArgs: { HTTP_PROXY: "h", no_proxy: "n", UNUSED: "u", BUILDKIT_INLINE_CACHE: "1" },
   });
   assertEquals(p.proxyEnv, { HTTP_PROXY: "h", no_proxy: "n" });
-  assertEquals(p.warnings, ["One or more build-args [UNUSED] were not consumed"]);
+  assertEquals(p.warnings, [
+    "build-arg BUILDKIT_INLINE_CACHE has no effect in kiln (BuildKit-specific)",
+    "One or more build-args [UNUSED] were not consumed",
+  ]);
   assertEquals(envOf(p, 0).HTTP_PROXY, undefined);
   const declared = plan("FROM a\nARG HTTP_PROXY\nARG USED\n", { buildArgs: { HTTP_PROXY: "h", USED: "1" } });
   assertEquals([envOf(declared, 0).HTTP_PROXY, declared.warnings], ["h", []]);
