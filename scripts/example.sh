@@ -9,7 +9,7 @@ if [ ! -x node_modules/.bin/deno ]; then
 fi
 DENO=node_modules/.bin/deno
 rm -rf out/hello
-"$DENO" run -A cli/main.ts build \
+"$DENO" run -A --v8-flags=--max-semi-space-size=1 cli/main.ts build \
   --context examples/hello \
   --dockerfile Dockerfile \
   --no-push \
