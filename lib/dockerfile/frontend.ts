@@ -5,7 +5,8 @@
  * kiln has one built-in Dockerfile frontend and cannot run frontend images: `# syntax=docker/dockerfile:*` (and
  * `docker/dockerfile-upstream`) is accepted silently, any other frontend image gets a warning naming it. Of BuildKit's
  * build checks kiln runs `NoEmptyContinuation` and `ReservedStageName`; `# check=skip=` silences them and
- * `# check=error=true` makes them fail the build, and says that the other rules are not checked.
+ * `# check=error=true` makes them fail the build, and says that the other rules are not checked. A
+ * `SOURCE_DATE_EPOCH` build arg warns too: kiln's timestamps come from `--reproducible`.
  *
  * @module
  */
@@ -162,6 +163,12 @@ export function frontendDirectives(
 
   for (const k of Object.keys(options.buildArgs).sort()) {
     if (IGNORED_BUILDKIT_ARGS.has(k)) warnings.push(`build-arg ${k} has no effect in kiln (BuildKit-specific)`);
+    if (k === "SOURCE_DATE_EPOCH") {
+      warnings.push(
+        "build-arg SOURCE_DATE_EPOCH does not set kiln's timestamps (use --reproducible with the SOURCE_DATE_EPOCH " +
+          "environment variable); it only reaches the Dockerfile as an ARG",
+      );
+    }
   }
   return { warnings, checks, checkLine };
 }

@@ -90,11 +90,14 @@ Deno.test("planBuild() warns for BuildKit-steering build args kiln does not act 
     BUILDKIT_CONTEXT_KEEP_GIT_DIR: "1",
     BUILDKIT_SANDBOX_HOSTNAME: "h",
     BUILDKIT_SYNTAX: "docker/dockerfile:1",
+    SOURCE_DATE_EPOCH: "0",
   }).warnings;
   assertEquals(w, [
     "build-arg BUILDKIT_CACHE_MOUNT_NS has no effect in kiln (BuildKit-specific)",
     "build-arg BUILDKIT_CONTEXT_KEEP_GIT_DIR has no effect in kiln (BuildKit-specific)",
     "build-arg BUILDKIT_INLINE_CACHE has no effect in kiln (BuildKit-specific)",
     "build-arg BUILDKIT_MULTI_PLATFORM has no effect in kiln (BuildKit-specific)",
+    "build-arg SOURCE_DATE_EPOCH does not set kiln's timestamps (use --reproducible with the SOURCE_DATE_EPOCH " +
+    "environment variable); it only reaches the Dockerfile as an ARG",
   ]);
 });
