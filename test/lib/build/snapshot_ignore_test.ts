@@ -1,0 +1,129 @@
+/**
+ * withoutPaths(): a RUN step's mount targets (in-place mode) are left out of that step's snapshot — entries,
+ * whiteouts, opaque markers — with a real snapshotter on a scratch directory (never the machine's /).
+ */
+import { linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { withoutPaths } from "../../../lib/build/_snapshot_ignore.ts";
+import { createSnapshotter, type LayerDiff } from "../../../lib/fs/snapshot.ts";
+import { createTsWalker } from "../../../lib/fs/walker_ts.ts";
+import type { TarHeader } from "../../../lib/tar/types.ts";
+import { assert, assertEquals } from "../../assert.ts";
+
+async function collect(diff: LayerDiff): Promise<{ header: TarHeader; text?: string }[]> {
+  const out: { header: TarHeader; text?: string }[] = [];
+  for await (const e of diff.entries()) {
+    out.push({ header: e.header, ...(e.body ? { text: await new Response(e.body).text() } : {}) });
+  }
+  return out;
+}
+
+Deno.test("withoutPaths() leaves mount targets out of a snapshot, whiteouts and hardlinks included", async () => {
+  const root = mkdtempSync(`${tmpdir()}/kiln-snapignore-`);
+  try {
+    mkdirSync(`${root}/run`);
+    mkdirSync(`${root}/cache/sub`, { recursive: true });
+    writeFileSync(`${root}/cache/old`, "old");
+    mkdirSync(`${root}/keep`);
+    mkdirSync(`${root}/data/x`, { recursive: true });
+    const snap = createSnapshotter({ root, walker: createTsWalker() });
+    await snap.init();
+    // what an in-place RUN with --mount=type=secret,target=/run/secrets/s and --mount=type=cache,target=/cache,
+    // --mount=type=bind,target=/data could leave on "/", next to its real changes (/keep/*)
+    mkdirSync(`${root}/run/secrets`);
+    writeFileSync(`${root}/run/secrets/s`, "TOPSECRET");
+    writeFileSync(`${root}/cache/new`, "cached");
+    rmSync(`${root}/cache/old`);
+    rmSync(`${root}/cache/sub`, { recursive: true });
+    writeFileSync(`${root}/cache/h1`, "linked");
+    linkSync(`${root}/cache/h1`, `${root}/keep/h2`);
+    renameSync(`${root}/data`, `${root}/data-old`);
+    mkdirSync(`${root}/data/x`, { recursive: true });
+    rmSync(`${root}/data-old`, { recursive: true });
+    writeFileSync(`${root}/keep/f`, "real");
+    const raw = await snap.diff();
+    const rawPaths = (await collect(raw)).map((e) => e.header.path);
+    for (const p of ["run/secrets/s", "cache/.wh.old", "cache/.wh.sub", "data/.wh..wh..opq", "cache/h1"]) {
+      assert(rawPaths.includes(p), `the unfiltered diff has ${p}: ${rawPaths.join(" ")}`);
+    }
+    const diff = withoutPaths(raw, ["/run/secrets/", "/cache", "data"], root);
+    const got = await collect(diff);
+    const paths = got.map((e) => e.header.path);
+    for (const p of paths) assert(!/^(run\/secrets|cache|data)(\/|$)/.test(p), `${p} is in the layer`);
+    assert(paths.includes("keep/f") && paths.includes("keep/h2"), paths.join(" "));
+    const h2 = got.find((e) => e.header.path === "keep/h2")!;
+    assertEquals([h2.header.type, h2.header.size, h2.text], ["file", 6, "linked"]);
+    assertEquals([...diff.added].sort(), ["keep/f", "keep/h2"]);
+    assertEquals(diff.deleted, []);
+    assertEquals(diff.opaque, []);
+    assert(!diff.empty);
+    // only mount targets changed: no layer at all
+    writeFileSync(`${root}/cache/again`, "x");
+    const only = withoutPaths(await snap.diff(), ["/cache"], root);
+    assert(only.empty);
+    assertEquals(await collect(only), []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+Deno.test("buildStage() in in-place mode refuses RUN --mount (the in-place runner cannot mount) and runs plain RUNs", async () => {
+  const { buildStage } = await import("../../../lib/build/stage.ts");
+  const { planFromDockerfile } = await import("../../../lib/build/plan.ts");
+  const { KilnError } = await import("../../../lib/util/errors.ts");
+  const { nullLogger } = await import("../../../lib/util/logger.ts");
+  const { assertRejects } = await import("../../assert.ts");
+  const base = mkdtempSync(`${tmpdir()}/kiln-inplace-stage-`);
+  try {
+    const root = `${base}/rootfs`; // stands in for "/": the fake runner below never touches the real one
+    mkdirSync(root);
+    mkdirSync(`${base}/layers`);
+    const ran: string[][] = [];
+    const sandbox = {
+      mode: "in-place" as const,
+      rootDir: root,
+      ignorePaths: [],
+      run(step: { argv: string[]; mounts?: unknown[] }) {
+        ran.push(step.argv);
+        assertEquals(step.mounts, undefined);
+        writeFileSync(`${root}/out`, "ran");
+        return Promise.resolve({ exitCode: 0, leftovers: [] });
+      },
+      close: () => Promise.resolve(),
+    };
+    const snapshotter = createSnapshotter({ root, walker: createTsWalker() });
+    await snapshotter.init({ empty: true });
+    const stageFor = (df: string) => {
+      const plan = planFromDockerfile(df);
+      return buildStage(plan.stages[0]!, {
+        config: { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } },
+        layers: [],
+      }, {
+        file: "Dockerfile",
+        contextDir: base,
+        layerDir: `${base}/layers`,
+        log: nullLogger,
+        progress: () => {},
+        compression: "gzip",
+        singleSnapshot: false,
+        buildArgs: new Map(),
+        metaArgs: plan.metaArgs,
+        counter: { step: 0, total: plan.stages[0]!.steps.length },
+        rootfs: () => Promise.resolve({ dir: root, snapshotter }),
+        sandbox: () => Promise.resolve(sandbox),
+        copySource: () => Promise.reject(new Error("no copy sources")),
+      });
+    };
+    await assertRejects(
+      () => stageFor("FROM scratch\nRUN --mount=type=tmpfs,target=/t true\n"),
+      KilnError,
+      "Dockerfile:2: RUN --mount and #! heredoc scripts need the sandbox",
+    );
+    assertEquals(ran, []);
+    const r = await stageFor("FROM scratch\nRUN true\n");
+    assertEquals(ran.length, 1);
+    assertEquals(r.layers.length, 1);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
