@@ -164,6 +164,25 @@ function body(data: string, chomp: boolean): string {
   return chomp ? data.replace(/(^|\n)\t+/g, "$1") : data;
 }
 
+/**
+ * BuildKit reads `?ref=`, `?tag=`, `?branch=`, `?subdir=`, `?checksum=`… on an http(s) `.git` URL as git options;
+ * kiln's git source takes only the `#ref:subdir` fragment, and such a URL would otherwise be downloaded as a file.
+ */
+function rejectGitQuery(src: string, fail: (msg: string) => never): void {
+  if (!/^https?:\/\//i.test(src)) return;
+  let u: URL;
+  try {
+    u = new URL(src);
+  } catch {
+    return;
+  }
+  if (u.search !== "" && /\.git\/?$/.test(u.pathname)) {
+    fail(
+      `ADD ${src}: git URL query parameters (${u.search}) are not supported by kiln; use ${u.origin}${u.pathname}#<ref>[:<subdir>]`,
+    );
+  }
+}
+
 function planStep(ins: Instruction, lexer: ShellLexer, file: string): PlannedStep {
   const line = ins.location.startLine;
   const base = { line, text: ins.original };
@@ -240,6 +259,7 @@ function planStep(ins: Instruction, lexer: ShellLexer, file: string): PlannedSte
     case "add":
       return mk((vars) => {
         const x = expand(ins, vars);
+        if (x.kind === "add") x.sources.forEach((src) => rejectGitQuery(src, fail));
         const from = x.kind === "copy" && x.from !== undefined ? word(x.from, vars) : undefined;
         return {
           kind: "copy",
