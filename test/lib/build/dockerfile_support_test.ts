@@ -148,7 +148,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "build(): SHELL runs later shell-form RUN steps; BUILDKIT_SANDBOX_HOSTNAME names the RUN host",
+  name:
+    "build(): SHELL runs later shell-form RUN steps; BUILDKIT_SANDBOX_HOSTNAME names the RUN host; --network=host|none",
   ignore: skipUnless("SHELL/hostname e2e", "umoci", "python3", "busybox", "root"),
   sanitizeResources: false,
   async fn() {
@@ -160,6 +161,8 @@ Deno.test({
         dockerfileText: [
           "FROM base",
           "RUN hostname > /host.txt",
+          "RUN --network=host cat /proc/net/dev > /net-host.txt",
+          "RUN --network=none cat /proc/net/dev > /net-none.txt",
           `SHELL ["/bin/sh", "-c", "echo \\"shell got: $0\\" > /shell.txt"]`,
           "RUN this is not run by /bin/sh -c",
           "",
@@ -173,6 +176,13 @@ Deno.test({
       const { rootfs } = unpackLayout(`${root}/layout`);
       assertEquals(readFileSync(join(rootfs, "shell.txt"), "utf8"), "shell got: this is not run by /bin/sh -c\n");
       assertEquals(readFileSync(join(rootfs, "host.txt"), "utf8"), "kiln-test-host\n");
+      // --network=host shares this machine's interfaces; --network=none has only loopback.
+      const ifaces = (text: string) => text.split("\n").slice(2).map((l) => l.split(":")[0]!.trim()).filter(Boolean);
+      assertEquals(
+        ifaces(readFileSync(join(rootfs, "net-host.txt"), "utf8")),
+        ifaces(readFileSync("/proc/net/dev", "utf8")),
+      );
+      assertEquals(ifaces(readFileSync(join(rootfs, "net-none.txt"), "utf8")), ["lo"]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
