@@ -157,7 +157,7 @@ Deno.test({
       const df = "FROM busybox\n" +
         "RUN --mount=type=bind,source=src,target=/mnt/src,rw --mount=type=cache,target=/var/cache/x " +
         "--mount=type=tmpfs,target=/scratch --mount=type=secret,id=s,target=/etc/s <<EOF\n" +
-        "#!/bin/sh\ncat /mnt/src/a > /out; test -s /etc/s; echo w > /mnt/src/b; echo c > /var/cache/x/c; echo t > /scratch/t\n" +
+        "#!/bin/sh -e\ncat /mnt/src/a > /out; test -s /etc/s; echo w > /mnt/src/b; echo c > /var/cache/x/c; echo t > /scratch/t\n" +
         "EOF\n";
       const built = await buildToLayout(`${base}/ctx`, df, {
         buildContexts: { busybox: `oci-layout://${layout}:latest` },
