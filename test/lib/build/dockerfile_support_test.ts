@@ -71,6 +71,11 @@ Deno.test("build() leaves an ARG without default unset, keeps legacy LABEL/ENV f
   assert(config.config!.Env!.includes("K=v w"), config.config!.Env!.join(" "));
 });
 
+Deno.test("build() expands every word of one instruction with the values from before it", async () => {
+  const df = "FROM scratch\nENV A=old\nENV A=new B=$A\nLABEL a=$A b=$B\n";
+  assertEquals((await buildScratch(df)).config.config!.Labels, { a: "new", b: "old" });
+});
+
 Deno.test("build() defines the undocumented TARGETOSVERSION, BUILDOSVERSION and TARGETSTAGE args", async () => {
   const df = "FROM scratch AS first\nFROM scratch AS final\nARG TARGETOSVERSION BUILDOSVERSION TARGETSTAGE\n" +
     "LABEL t=[$TARGETOSVERSION] b=[$BUILDOSVERSION] s=$TARGETSTAGE\n";
@@ -92,6 +97,7 @@ Deno.test("build() passes a custom # syntax= warning through and honours # check
 Deno.test("build() rejects unsupported instructions and flags with one Dockerfile:LINE: error", async () => {
   const cases: [string, string][] = [
     ["STOPSIGNAL NOTASIG", 'Dockerfile:2: STOPSIGNAL: unknown signal "NOTASIG"'],
+    ["EXPOSE 80/tcp abc", 'Dockerfile:2: EXPOSE: invalid port "abc"'],
     ["ONBUILD ONBUILD RUN x", "Dockerfile:2: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"],
     ["ONBUILD FROM alpine", "Dockerfile:2: FROM isn't allowed as an ONBUILD trigger"],
     ["ONBUILD MAINTAINER me", "Dockerfile:2: MAINTAINER isn't allowed as an ONBUILD trigger"],
