@@ -235,6 +235,7 @@ export async function cloneGitRef(
       throw new GitCloneError(description, `unknown commit "${target}"${shown}`, { cause: e });
     }
     await git.checkout({ fs, dir, ref: oid, force: true });
+    await normalizeModes(dir);
     if (options.recurseSubmodules) await submodules(repoUrl, dir, oid);
     return oid;
   }
@@ -310,6 +311,28 @@ export function gitSource(spec: GitSpec, options: GitSourceOptions = {}): GitCon
       }
     },
   };
+}
+
+/**
+ * Gives a checkout git's modes whatever the process umask: files 0644, or 0755 when git records them executable
+ * (the checkout sets the owner's x bit for those), directories 0755, as `git clone` under umask 022 and BuildKit.
+ */
+async function normalizeModes(dir: string): Promise<void> {
+  const { lstat, chmod, readdir } = await import("node:fs/promises");
+  await chmod(dir, 0o755);
+  const walk = async (d: string): Promise<void> => {
+    for (const ent of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, ent.name);
+      if (ent.isDirectory()) {
+        if (d === dir && ent.name === ".git") continue;
+        await chmod(p, 0o755);
+        await walk(p);
+      } else if (ent.isFile()) {
+        await chmod(p, ((await lstat(p)).mode & 0o100) !== 0 ? 0o755 : 0o644);
+      }
+    }
+  };
+  await walk(dir);
 }
 
 /**

@@ -199,6 +199,7 @@ Deno.test("addInto() adds git sources (ref, subdir, --keep-git-dir, commit check
   git(src, "init", "-q", "-b", "main");
   fs.writeFileSync(`${src}/README`, "v1\n");
   fs.writeFileSync(`${src}/docs/guide.md`, "guide\n");
+  fs.writeFileSync(`${src}/docs/run.sh`, "#!/bin/sh\n", { mode: 0o700 });
   git(src, "add", ".");
   git(src, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "one");
   git(src, "tag", "v1");
@@ -228,6 +229,19 @@ Deno.test("addInto() adds git sources (ref, subdir, --keep-git-dir, commit check
     assert(fs.existsSync(`${t.root}/kept/.git`));
     // the kept .git is a usable repository at the tagged commit
     assertEquals(git(`${t.root}/kept`, "-c", "safe.directory=*", "rev-parse", "HEAD").trim(), v1);
+    // git's modes (644, 755 for executables and directories), whatever the umask
+    const mask = Deno.umask(0o077);
+    try {
+      await addInto({ srcRoot: t.ctx, sources: [url], dest: "/modes/", destRoot: t.root, tmpDir: t.base });
+    } finally {
+      Deno.umask(mask);
+    }
+    assertEquals(
+      ["/modes", "/modes/README", "/modes/docs", "/modes/docs/run.sh"].map((p) =>
+        fs.statSync(`${t.root}${p}`).mode & 0o7777
+      ),
+      [0o755, 0o644, 0o755, 0o755],
+    );
     // an abbreviated commit sha as the ref
     await addInto({ srcRoot: t.ctx, sources: [`${url}#${v1.slice(0, 10)}`], dest: "/short/", destRoot: t.root });
     assertEquals(fs.readFileSync(`${t.root}/short/README`, "utf8"), "v1\n");
