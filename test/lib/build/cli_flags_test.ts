@@ -91,6 +91,11 @@ Deno.test("kiln build flags: environment fallbacks and SOURCE_DATE_EPOCH", () =>
   assertEquals(opts(["--in-place", "--force"]).sandbox, "in-place");
 });
 
+Deno.test("kiln build flags: GIT_USERNAME/GIT_PASSWORD/GIT_TOKEN reach BuildOptions.gitEnv (ADD of git URLs)", () => {
+  const o = opts([], { GIT_USERNAME: "u", GIT_PASSWORD: "p", GIT_TOKEN: "t", OTHER: "x" });
+  assertEquals(o.gitEnv, { GIT_USERNAME: "u", GIT_PASSWORD: "p", GIT_TOKEN: "t" });
+});
+
 Deno.test("kiln build flags: --cache=true and bad values are usage errors", () => {
   assertThrows(() => opts(["--cache=true"]), UsageError, "--cache is not supported");
   assertEquals(opts(["--cache=false"]).noPush, false);
