@@ -11,6 +11,7 @@
  * - hash_big ↑, hash_small ↑: sha256sum time / kiln time on the 500 MB tree and on 20k small files
  * - export_vs_gzip, export_vs_pigz: snapshot → tar → gzip -6 (+ sha256 digests) of the 500 MB tree vs
  *   `tar -cf - . | gzip -6` and `tar -cf - . | pigz -6`
+ * - extract_vs_tar: gunzip + `extractLayer` of a .tar.gz of the small files and the 100 KiB files vs `tar -xzf`
  *
  * @module
  */
@@ -18,7 +19,9 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { parseArgs } from "node:util";
+import { createGunzipStream } from "../lib/compress/gzip.ts";
 import { loadAddon } from "../lib/fs/_addon.ts";
+import { extractLayer } from "../lib/fs/extract.ts";
 import { createTsHasher } from "../lib/fs/hasher_ts.ts";
 import { createSnapshotter } from "../lib/fs/snapshot.ts";
 import type { FileHasher, Walker } from "../lib/fs/types.ts";
@@ -218,8 +221,8 @@ try {
   );
   const tree = `${base}/tree`;
   const needTree = ["walk_native", "walk_ts", "snapshot_noop", "snapshot_1change"].some(want);
-  const needSmall = want("hash_small");
-  const needBig = ["hash_big", "export_vs_gzip", "export_vs_pigz"].some(want);
+  const needSmall = want("hash_small") || want("extract_vs_tar");
+  const needBig = ["hash_big", "export_vs_gzip", "export_vs_pigz", "extract_vs_tar"].some(want);
   let tg = performance.now();
   if (needTree) makeTree(tree, SIZES.treeFiles);
   const small = needSmall ? makeSmall(`${base}/small`, SIZES.smallFiles) : [];
@@ -311,6 +314,20 @@ try {
       if (p === undefined) notes.push("pigz not installed: export_vs_pigz skipped");
       else record("export_vs_pigz", k! / p, false, `kiln ${ms(k!)} vs tar|pigz -6 ${ms(p)}`);
     }
+  }
+  if (want("extract_vs_tar") && has("tar") && has("gzip")) {
+    // A base-layer-like archive: the small files (4 KiB) and the 100 KiB files, gzip -6 by GNU tar.
+    const archive = `${base}/extract.tar.gz`;
+    sh(`tar -C '${base}' -czf '${archive}' small bigtree/med`)();
+    const kilnOut = `${base}/x-kiln`;
+    const tarOut = `${base}/x-tar`;
+    const [k, g] = await bestOf([async () => {
+      rmSync(kilnOut, { recursive: true, force: true });
+      mkdirSync(kilnOut);
+      const file = await Deno.open(archive);
+      await extractLayer(file.readable.pipeThrough(createGunzipStream()), kilnOut);
+    }, sh(`rm -rf '${tarOut}' && mkdir '${tarOut}' && tar -xzf '${archive}' -C '${tarOut}'`)]);
+    record("extract_vs_tar", k! / g!, false, `kiln gunzip+extractLayer ${ms(k!)} vs tar -xzf ${ms(g!)}`);
   }
   console.log(`measured in ${ms(performance.now() - tg)}; total ${ms(performance.now() - t0)}`);
 } catch (e) {
