@@ -108,6 +108,7 @@ Deno.test("build() rejects unsupported instructions and flags with one Dockerfil
     ["RUN --mount=type=tmpfs,target=/t,uid=1 true", 'Dockerfile:2: uid not allowed for "tmpfs" type mounts'],
     ["ADD ssh://git@example.com/r.git /x", "Dockerfile:2: ADD: git source ssh://git@example.com/r.git"],
     ["ADD git@example.com:r.git /x", "only http(s) git URLs are supported (no ssh)"],
+    ["ADD git://example.com/r.git /x", "only http(s) git URLs are supported"],
     [
       "ADD https://example.com/r.git?ref=v1&subdir=docs /x",
       "Dockerfile:2: ADD https://example.com/r.git?ref=v1&subdir=docs: git URL query parameters (?ref=v1&subdir=docs) " +
