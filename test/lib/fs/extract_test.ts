@@ -256,3 +256,24 @@ Deno.test("extractEntries() stops on abort", () =>
       "stop",
     );
   }));
+
+Deno.test("extractLayer() resolves through symlinks created or replaced earlier in the same layer", () =>
+  withDirs(1, async (root) => {
+    await extractLayer(
+      tarOf([
+        { header: hdr({ path: "real", type: "dir" }) },
+        { header: hdr({ path: "d", type: "dir" }) },
+        { header: hdr({ path: "d/x", type: "file", size: 1 }), body: bodyOf("x") },
+        { header: hdr({ path: "d", type: "symlink", linkname: "real" }) },
+        { header: hdr({ path: "d/y", type: "file", size: 1 }), body: bodyOf("y") },
+        { header: hdr({ path: "s", type: "symlink", linkname: "/real" }) },
+        { header: hdr({ path: "s/z", type: "file", size: 1 }), body: bodyOf("z") },
+      ]),
+      root,
+      { ownership: false },
+    );
+    assert(lstatSync(join(root, "d")).isSymbolicLink());
+    assertEquals(readFileSync(join(root, "real/y"), "utf8"), "y");
+    assertEquals(readFileSync(join(root, "real/z"), "utf8"), "z");
+    assert(!existsSync(join(root, "real/x")));
+  }));
