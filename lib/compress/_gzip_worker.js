@@ -23,7 +23,8 @@ parentPort?.on("message", (/** @type {{ id: number; data: ArrayBuffer; len: numb
       chunkSize: job.len + 65536,
       finishFlush: zlib.constants.Z_SYNC_FLUSH,
     });
-    const out = b.byteOffset === 0 ? b.buffer : new Uint8Array(b).buffer;
+    // (A small Buffer may sit in a shared allocation pool: never transfer that one, copy it.)
+    const out = b.byteOffset === 0 && b.buffer.byteLength >= 65536 ? b.buffer : new Uint8Array(b).buffer;
     parentPort?.postMessage({ id: job.id, out, len: b.byteLength, data: job.data }, [out, job.data]);
   } catch (e) {
     parentPort?.postMessage({ id: job.id, error: String(e), data: job.data }, [job.data]);
