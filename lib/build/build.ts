@@ -34,7 +34,7 @@ import { buildStage, type StageEnv, type StageResult } from "./stage.ts";
 import { planFromDockerfile } from "./plan.ts";
 import { resolveBuildArgs } from "../dockerfile/plan.ts";
 import { extractImage, resolveBaseImage } from "./_base.ts";
-import type { BuildPlan, StagePlan } from "./steps.ts";
+import type { BuildPlan } from "./steps.ts";
 import type { BuildOptions, BuildProgressEvent, BuildResult, BuildRunOptions } from "./types.ts";
 import { createSecretStore } from "./secrets.ts";
 import { cannotExecute } from "./_exec_platform.ts";
@@ -442,32 +442,8 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
   }
 }
 
-/** Stages whose rootfs later stages read (FROM <stage>, COPY --from=<stage>). */
+/** Stages whose rootfs later stages read (FROM <stage>, COPY --from=<stage>, RUN --mount from=<stage>). */
 function stagesNeedingRootfs(plan: BuildPlan): Set<number> {
-  const out = new Set<number>();
-  const byRef = (ref: string): StagePlan | undefined =>
-    plan.stages.find((s) => s.name === ref.toLowerCase() || String(s.index) === ref);
-  for (const s of plan.stages) {
-    if (s.readsStages) {
-      // lib/dockerfile's dependency graph (planFromDockerfile).
-      for (const i of s.readsStages) out.add(i);
-      continue;
-    }
-    const b = byRef(s.base);
-    if (b && b.index < s.index) out.add(b.index);
-    for (const st of s.steps) {
-      // COPY --from=X, and RUN --mount=…,from=X (bind or cache seeded from a stage).
-      const froms = st.kind === "copy"
-        ? [/--from=(\S+)/.exec(st.text)?.[1]].filter((x): x is string => x !== undefined)
-        : st.kind === "run"
-        ? [...st.text.matchAll(/--mount=(?:\S*?,)?from=([^,\s]+)/gi)].map((m) => m[1]!)
-        : [];
-      for (const from of froms) {
-        const f = byRef(from);
-        if (f) out.add(f.index);
-        else if (from.includes("$")) { for (const x of plan.stages) if (x.index < s.index) out.add(x.index); }
-      }
-    }
-  }
-  return out;
+  // The same dependency graph the scheduler waits on.
+  return new Set(stageTasks(plan).flatMap((t) => t.deps));
 }
