@@ -30,7 +30,14 @@ class SourceReadError extends Error {
   }
 }
 
-function tagSourceErrors(stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+/**
+ * Passes `stream` through unchanged; an error from reading it is handed to `mapError`, and what that returns is thrown
+ * in its place.
+ */
+function mapReadErrors(
+  stream: ReadableStream<Uint8Array>,
+  mapError: (e: unknown) => unknown,
+): ReadableStream<Uint8Array> {
   const reader = stream.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -38,27 +45,7 @@ function tagSourceErrors(stream: ReadableStream<Uint8Array>): ReadableStream<Uin
       try {
         r = await reader.read();
       } catch (e) {
-        throw new SourceReadError(e);
-      }
-      if (r.done) controller.close();
-      else controller.enqueue(r.value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-}
-
-function watchErrors(stream: ReadableStream<Uint8Array>, onError: (e: unknown) => void): ReadableStream<Uint8Array> {
-  const reader = stream.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let r;
-      try {
-        r = await reader.read();
-      } catch (e) {
-        onError(e);
-        throw e;
+        throw mapError(e);
       }
       if (r.done) controller.close();
       else controller.enqueue(r.value);
@@ -82,7 +69,7 @@ export async function extractArchive(
   options: ExtractArchiveOptions,
 ): Promise<void> {
   let bytes = 0;
-  const counted = tagSourceErrors(stream).pipeThrough(progressStream((p) => {
+  const counted = mapReadErrors(stream, (e) => new SourceReadError(e)).pipeThrough(progressStream((p) => {
     bytes = p.bytes;
     options.onProgress?.(p);
   }, options.total));
@@ -100,10 +87,11 @@ export async function extractArchive(
   try {
     const d = await autoDecompress(counted, { signal: inner.signal });
     compression = d.compression;
-    const watched = watchErrors(d.stream, (e) => {
+    const watched = mapReadErrors(d.stream, (e) => {
       inputError ??= e;
       rejectInput(e);
       inner.abort(e);
+      return e;
     });
     // Context files belong to the user running kiln (as with a git checkout), whoever owned them in the archive.
     const extracting = extractLayer(watched, destDir, {

@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { build } from "../../../lib/build/build.ts";
 import type { BuildOptions, BuildResult } from "../../../lib/build/types.ts";
 import { createLogger } from "../../../lib/util/logger.ts";
+import type { CliIO } from "../../../cli/command.ts";
 
 /** Runs a command, returning stdout; throws with stderr on failure. */
 export function sh(cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string } = {}): string {
@@ -166,4 +167,25 @@ export function podmanRun(image: string, args: string[], storage: string): strin
     image,
     ...args,
   ]);
+}
+
+/** An in-memory CliIO for calling CLI commands in-process: what they print lands in `out` and `err`. */
+export function memoryIO(cwd: string, env: Record<string, string> = {}): CliIO & { out: string[]; err: string[] } {
+  const out: string[] = [], err: string[] = [];
+  return {
+    out,
+    err,
+    stdout: (d) => {
+      out.push(typeof d === "string" ? d : new TextDecoder().decode(d));
+      return Promise.resolve();
+    },
+    stderr: (d) => {
+      err.push(d);
+      return Promise.resolve();
+    },
+    stdin: () => new ReadableStream(),
+    env,
+    cwd,
+    signal: new AbortController().signal,
+  };
 }

@@ -14,29 +14,13 @@ import type { CliIO } from "../../../cli/command.ts";
 import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals } from "../../assert.ts";
-import { inspectConfig, unpackLayout } from "./_helpers.ts";
+import { inspectConfig, memoryIO, unpackLayout } from "./_helpers.ts";
 
 const ignore = skipUnless("kiln build ARG/ENV e2e", "umoci", "skopeo", "python3", "busybox", "root");
 const scratchIgnore = skipUnless("kiln build .dockerignore e2e", "umoci", "skopeo", "python3", "root");
 
 function io(cwd: string, env: Record<string, string> = {}): CliIO & { out: string[]; err: string[] } {
-  const out: string[] = [], err: string[] = [];
-  return {
-    out,
-    err,
-    stdout: (d) => {
-      out.push(typeof d === "string" ? d : new TextDecoder().decode(d));
-      return Promise.resolve();
-    },
-    stderr: (d) => {
-      err.push(d);
-      return Promise.resolve();
-    },
-    stdin: () => new ReadableStream(),
-    env,
-    cwd,
-    signal: new AbortController().signal,
-  };
+  return memoryIO(cwd, env);
 }
 
 let busyboxLayout: string | undefined;

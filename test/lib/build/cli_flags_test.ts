@@ -6,25 +6,10 @@ import type { CliIO } from "../../../cli/command.ts";
 import { UsageError } from "../../../lib/util/errors.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "../../assert.ts";
+import { memoryIO } from "./_helpers.ts";
 
 function io(env: Record<string, string> = {}): CliIO & { out: string[]; err: string[] } {
-  const out: string[] = [], err: string[] = [];
-  return {
-    out,
-    err,
-    stdout: (d) => {
-      out.push(typeof d === "string" ? d : new TextDecoder().decode(d));
-      return Promise.resolve();
-    },
-    stderr: (d) => {
-      err.push(d);
-      return Promise.resolve();
-    },
-    stdin: () => new ReadableStream(),
-    env,
-    cwd: "/work/ctx-parent",
-    signal: new AbortController().signal,
-  };
+  return memoryIO("/work/ctx-parent", env);
 }
 
 function opts(args: string[], env: Record<string, string> = {}) {
