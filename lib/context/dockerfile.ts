@@ -4,13 +4,14 @@
  *
  * @module
  */
-import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { Writable } from "node:stream";
 import { createWriteStream } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { KilnError } from "../util/errors.ts";
 import { redact } from "./errors.ts";
 import { download } from "./https.ts";
+import { contextPath, fileKind, relativeToContext } from "./_in_context.ts";
 
 /** Options for {@linkcode resolveDockerfile}. */
 export interface ResolveDockerfileOptions {
@@ -26,26 +27,35 @@ export interface ResolveDockerfileOptions {
 
 /** The Dockerfile to build. */
 export interface ResolvedDockerfile {
-  /** Absolute path of the Dockerfile. */
+  /** Absolute path of the Dockerfile (for one in the context: with its symlinks resolved inside the context). */
   path: string;
-  /** `<Dockerfile>.dockerignore` if it exists, else `<context>/.dockerignore` if it exists. */
+  /** `<Dockerfile>.dockerignore` if it exists, else `<context>/.dockerignore` if it exists (resolved likewise). */
   ignoreFile?: string;
   /** Removes a downloaded Dockerfile (no-op otherwise). */
   cleanup(): Promise<void>;
 }
 
 async function isFile(path: string): Promise<boolean> {
+  return (await fileKind(path)) === "file";
+}
+
+/** `path` opened as kiln opens it (see lib/context/_in_context.ts), or undefined when it is no regular file. */
+async function findFile(contextDir: string, path: string): Promise<string | undefined> {
+  let host: string;
   try {
-    return (await stat(path)).isFile();
+    host = contextPath(contextDir, path).host;
   } catch {
-    return false;
+    return undefined; // e.g. a symlink loop in the context: no such file
   }
+  return (await isFile(host)) ? host : undefined;
 }
 
 /**
  * Finds the Dockerfile named by `--dockerfile`. An `http(s)://` URL is downloaded into `workDir`; an absolute
- * path is used as is; a relative path is looked up in the context, then (if `cwd` is given) in `cwd`. Throws a
- * KilnError (exit code 2) naming the places tried when there is no such file.
+ * path is used as is; a relative path is looked up in the context, then (if `cwd` is given) in `cwd`. A path
+ * inside the context (and its `.dockerignore`) is resolved like a COPY source: symlinks are followed only within
+ * the context, as if it were `/`, so the returned `path` is always inside it. Throws a KilnError (exit code 2)
+ * naming the places tried when there is no such file.
  *
  * @param spec The `--dockerfile` value (kaniko's default is `Dockerfile`).
  * @param contextDir The resolved context directory.
@@ -64,11 +74,9 @@ export async function resolveDockerfile(
   contextDir: string,
   options: ResolveDockerfileOptions,
 ): Promise<ResolvedDockerfile> {
-  const ignoreFor = async (path: string): Promise<string | undefined> => {
-    if (await isFile(`${path}.dockerignore`)) return `${path}.dockerignore`;
-    const ctx = join(contextDir, ".dockerignore");
-    return (await isFile(ctx)) ? ctx : undefined;
-  };
+  const ignoreFor = async (path: string): Promise<string | undefined> =>
+    (await findFile(contextDir, `${path}.dockerignore`)) ??
+      (await findFile(contextDir, join(contextDir, ".dockerignore")));
   if (/^https?:\/\//i.test(spec)) {
     const shown = redact(spec);
     await mkdir(options.workDir, { recursive: true });
@@ -81,8 +89,8 @@ export async function resolveDockerfile(
       });
       const path = join(dir, "Dockerfile");
       await res.body!.pipeTo(Writable.toWeb(createWriteStream(path)) as WritableStream<Uint8Array>);
-      const ctxIgnore = join(contextDir, ".dockerignore");
-      return { path, ...((await isFile(ctxIgnore)) ? { ignoreFile: ctxIgnore } : {}), cleanup };
+      const ctxIgnore = await findFile(contextDir, join(contextDir, ".dockerignore"));
+      return { path, ...(ctxIgnore ? { ignoreFile: ctxIgnore } : {}), cleanup };
     } catch (e) {
       await cleanup();
       if (e instanceof KilnError) {
@@ -98,10 +106,13 @@ export async function resolveDockerfile(
     ? [spec]
     : [resolve(contextDir, spec), ...(options.cwd ? [resolve(options.cwd, spec)] : [])];
   for (const c of candidates) {
-    tried.push(c);
-    if (await isFile(c)) {
-      const ignoreFile = await ignoreFor(c);
-      return { path: c, ...(ignoreFile ? { ignoreFile } : {}), cleanup: async () => {} };
+    // A path in the context is read like a COPY source: its symlinks cannot lead out of the context.
+    const rel = relativeToContext(contextDir, c);
+    tried.push(rel === undefined ? c : `${rel || "."} in the build context`);
+    const path = await findFile(contextDir, c);
+    if (path) {
+      const ignoreFile = await ignoreFor(path);
+      return { path, ...(ignoreFile ? { ignoreFile } : {}), cleanup: async () => {} };
     }
   }
   throw new KilnError(`Cannot find Dockerfile "${spec}": no such file (tried ${tried.join(", ")})`, { exitCode: 2 });

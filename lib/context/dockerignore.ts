@@ -8,6 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { KilnError } from "../util/errors.ts";
+import { contextPath, fileKind, relativeToContext } from "./_in_context.ts";
 
 /** A compiled ignore list; see {@linkcode createIgnoreMatcher}. */
 export interface IgnoreMatcher {
@@ -279,11 +280,14 @@ export function dockerignoreCandidates(contextDir: string, dockerfilePath?: stri
 }
 
 /**
- * Reads the effective ignore file (see {@linkcode dockerignoreCandidates}) and compiles it.
+ * Reads the effective ignore file (see {@linkcode dockerignoreCandidates}) and compiles it. A candidate inside
+ * the context is read like a COPY source: its symlinks are followed only within the context, as if it were `/`
+ * (so a `.dockerignore -> /etc/shadow` in a downloaded context reads `<context>/etc/shadow`, which is missing).
+ * Messages name such files relative to the context, never by their host path.
  *
  * @param contextDir The build context directory.
  * @param options The Dockerfile path.
- * @returns The matcher (empty when no ignore file exists) and the file used.
+ * @returns The matcher (empty when no ignore file exists) and the file used (its host path).
  * @throws {KilnError} When an ignore file exists but cannot be read or has a bad pattern.
  *
  * @example Usage
@@ -296,21 +300,36 @@ export async function loadDockerignore(
   contextDir: string,
   options: { dockerfilePath?: string } = {},
 ): Promise<{ matcher: IgnoreMatcher; file?: string }> {
-  for (const file of dockerignoreCandidates(contextDir, options.dockerfilePath)) {
+  for (const candidate of dockerignoreCandidates(contextDir, options.dockerfilePath)) {
+    const rel = relativeToContext(contextDir, candidate);
+    const shown = rel === undefined ? candidate : `${rel} in the build context`;
     let text: string;
+    let file: string;
     try {
+      file = contextPath(contextDir, candidate).host;
+      const kind = await fileKind(file);
+      if (kind === undefined) continue;
+      if (kind !== "file") throw new Error(kind === "dir" ? "is a directory" : "not a regular file");
       text = await readFile(file, "utf8");
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === "ENOENT" || code === "ENOTDIR") continue;
-      throw new KilnError(`Cannot read ${file}: ${(e as Error).message}`, { cause: e });
+      throw new KilnError(`Cannot read ${shown}: ${reasonOf(e)}`, { cause: e });
     }
     try {
       return { matcher: createIgnoreMatcher(parseDockerignore(text)), file };
     } catch (e) {
-      if (e instanceof KilnError) throw new KilnError(`${file}: ${e.message}`, { cause: e });
+      if (e instanceof KilnError) throw new KilnError(`${shown}: ${e.message}`, { cause: e });
       throw e;
     }
   }
   return { matcher: createIgnoreMatcher([]) };
+}
+
+/** An error's reason without the host path node puts after a comma (`EACCES: permission denied, open '…'`). */
+function reasonOf(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (msg.includes("too many levels of symbolic links")) return "too many levels of symbolic links";
+  const m = /^[A-Z0-9]+: ([^,]+)/.exec(msg);
+  return (m ? m[1]! : msg).replace(/\s+/g, " ").trim();
 }
