@@ -20,8 +20,12 @@ import type { RunMount } from "./parse.ts";
 export interface MountContext {
   /** Host directory of the build context (default source of bind mounts). */
   contextDir: string;
-  /** `.dockerignore` of the context, applied to writable binds from it. */
-  contextIgnore?: { matches(path: string): boolean };
+  /**
+   * `.dockerignore` of the context (paths relative to `contextDir`), applied to every bind from it: ignored files
+   * are not visible in the step, as in BuildKit, which mounts the filtered context. `canSkipDir` (optional) lets
+   * the walk skip an ignored directory whole.
+   */
+  contextIgnore?: { matches(path: string): boolean; canSkipDir?(path: string): boolean };
   /** Resolves `from=` (stage name or index, named context, image) to the host root of its filesystem. */
   resolveFrom?: (from: string) => Promise<string>;
   /** kiln's persistent directory for cache mounts (kept across builds). */
@@ -141,12 +145,21 @@ export async function prepareMounts(
           out.push({ type: "tmpfs", target: m.target });
           break;
         case "bind": {
-          const root = m.from ? await resolveFromOrFail(ctx, m.from, fail) : ctx.contextDir;
-          const src = resolveInRoot(root.replace(/\/+$/, ""), m.source);
-          const st = await fsp.stat(src).catch(() => undefined);
+          const root = (m.from ? await resolveFromOrFail(ctx, m.from, fail) : ctx.contextDir).replace(/\/+$/, "");
+          const src = resolveInRoot(root, m.source);
+          // The context is mounted as BuildKit does: filtered by .dockerignore (an ignored source is not there).
+          const ignore = m.from ? undefined : ctx.contextIgnore;
+          const rel = src === root ? "" : src.slice(root.length + 1);
+          const st = ignore && rel !== "" && ignore.matches(rel)
+            ? undefined
+            : await fsp.stat(src).catch(() => undefined);
           if (!st) fail(`bind source ${JSON.stringify(m.source)} not found in ${m.from ?? "the build context"}`);
           if (!m.readwrite) {
-            out.push({ type: "bind", source: src, target: m.target, readonly: true });
+            let source = src;
+            if (ignore && st!.isDirectory()) {
+              source = await filteredView(src, rel, ignore, `${scratch}/bind-${n++}`, ctx);
+            }
+            out.push({ type: "bind", source, target: m.target, readonly: true });
           } else {
             // Writable bind: a private copy, discarded after the step.
             const copyRoot = `${scratch}/bind-${n++}`;
@@ -229,6 +242,115 @@ export async function prepareMounts(
     throw e;
   }
   return { mounts: out, env, snapshotIgnore: [...targets], release };
+}
+
+/** One entry of a context subtree: its path below the subtree, and its lstat. */
+interface ViewEntry {
+  sub: string;
+  st: fs.Stats;
+}
+
+/**
+ * Lists the subtree `src` of the context (context-relative `rel`) without what `ignore` leaves out: a directory
+ * that is ignored stays when something below it is re-included (`!` exceptions), like COPY's walk. Returns whether
+ * anything was left out and the kept entries, parents before children.
+ */
+async function walkKept(
+  src: string,
+  rel: string,
+  ignore: NonNullable<MountContext["contextIgnore"]>,
+  signal?: AbortSignal,
+): Promise<{ excluded: boolean; entries: ViewEntry[] }> {
+  let excluded = false;
+  const entries: ViewEntry[] = [];
+  const walk = async (sub: string): Promise<boolean> => {
+    if (signal?.aborted) throw new AbortedError();
+    let kept = false;
+    for (const name of (await fsp.readdir(sub ? `${src}/${sub}` : src)).sort()) {
+      const childSub = sub ? `${sub}/${name}` : name;
+      const childRel = rel ? `${rel}/${childSub}` : childSub;
+      const st = await fsp.lstat(`${src}/${childSub}`);
+      const ignored = ignore.matches(childRel);
+      if (!st.isDirectory()) {
+        if (ignored) excluded = true;
+        else {
+          entries.push({ sub: childSub, st });
+          kept = true;
+        }
+        continue;
+      }
+      if (ignored && ignore.canSkipDir?.(childRel)) {
+        excluded = true;
+        continue;
+      }
+      const at = entries.length;
+      entries.push({ sub: childSub, st });
+      const below = await walk(childSub);
+      if (ignored && !below) {
+        entries.splice(at, 1); // an ignored directory with nothing re-included below it
+        excluded = true;
+      } else kept = true;
+    }
+    return kept;
+  };
+  await walk("");
+  return { excluded, entries };
+}
+
+/**
+ * The directory to bind for the context subtree `src`: `src` itself when `.dockerignore` leaves nothing in it
+ * out; else a view at `dest` (in the step's scratch dir, removed by release) holding only the kept files, as
+ * hardlinks (no data copied; the bind is read-only, so the step cannot change them) under directories with the
+ * source's owners, modes and times. Where hardlinks are not possible (another filesystem), the kept files are
+ * copied instead.
+ */
+async function filteredView(
+  src: string,
+  rel: string,
+  ignore: NonNullable<MountContext["contextIgnore"]>,
+  dest: string,
+  ctx: MountContext,
+): Promise<string> {
+  const { excluded, entries } = await walkKept(src, rel, ignore, ctx.signal);
+  if (!excluded) return src;
+  const top = await fsp.stat(src);
+  try {
+    await fsp.mkdir(dest, { mode: 0o700 });
+    const dirs: ViewEntry[] = [{ sub: "", st: top }];
+    for (const e of entries) {
+      const to = `${dest}/${e.sub}`;
+      if (e.st.isDirectory()) {
+        await fsp.mkdir(to, { mode: 0o700 });
+        dirs.push(e);
+      } else await fsp.link(`${src}/${e.sub}`, to);
+    }
+    // Directory metadata last (children first, so writing into them does not change their times again).
+    for (const d of dirs.reverse()) {
+      const to = d.sub ? `${dest}/${d.sub}` : dest;
+      await fsp.chown(to, d.st.uid, d.st.gid);
+      await fsp.chmod(to, d.st.mode & 0o7777);
+      await fsp.utimes(to, d.st.atime, d.st.mtime);
+    }
+    return dest;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "EXDEV" && code !== "EPERM" && code !== "EMLINK") throw e;
+    await fsp.rm(dest, { recursive: true, force: true });
+  }
+  // No hardlinks here: copy the kept files (COPY's engine, with the same filter).
+  await fsp.mkdir(dest, { mode: 0o700 });
+  await copyInto({
+    srcRoot: ctx.contextDir,
+    sources: [rel || "/"],
+    dest: "/data/",
+    destRoot: dest,
+    keepOwnership: true,
+    ignore,
+    instruction: "RUN --mount",
+    ...(ctx.location ? { location: ctx.location } : {}),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+  return `${dest}/data`;
 }
 
 async function resolveFromOrFail(ctx: MountContext, from: string, fail: (m: string) => never): Promise<string> {
