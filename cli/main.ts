@@ -11,7 +11,7 @@ import { Readable } from "node:stream";
 import { commands } from "./commands/mod.ts";
 import type { CliCommand, CliIO } from "./command.ts";
 import { formatFlagHelp } from "./flags.ts";
-import { isKilnError, UsageError } from "../lib/util/errors.ts";
+import { AbortedError, isKilnError, UsageError } from "../lib/util/errors.ts";
 
 function topHelp(): string {
   const w = Math.max(...commands.map((c) => c.name.length));
@@ -74,6 +74,11 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     }
     return await cmd.run(args, io);
   } catch (err) {
+    if (err instanceof AbortedError && io.signal.aborted && io.signal.reason instanceof AbortedError) {
+      // Interrupted (SIGINT/SIGTERM): say so, whatever the step that noticed it called it.
+      await io.stderr(`kiln: ${io.signal.reason.message}\n`);
+      return err.exitCode;
+    }
     if (isKilnError(err)) {
       await io.stderr(
         `${err.message.startsWith("kiln") || /^[^\s:]+:\d+:/.test(err.message) ? "" : "kiln: "}${err.message}\n`,
@@ -97,14 +102,18 @@ function writeTo(stream: NodeJS.WriteStream): (data: string | Uint8Array) => Pro
     });
 }
 
+/** Exit status after a signal, as shells and kaniko report it: 128 + the signal number. */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
 if (import.meta.main) {
   const ac = new AbortController();
-  let signalled = false;
+  let signalled: keyof typeof SIGNAL_EXIT | undefined;
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {
-      if (signalled) process.exit(130);
-      signalled = true;
-      ac.abort(new Error(`Interrupted by ${sig}`));
+      // The first signal aborts the build, which removes its work dir on the way out; a second one exits now.
+      if (signalled) process.exit(SIGNAL_EXIT[sig]);
+      signalled = sig;
+      ac.abort(new AbortedError(`Interrupted by ${sig}`));
     });
   }
   const io: CliIO = {
@@ -116,5 +125,5 @@ if (import.meta.main) {
     signal: ac.signal,
   };
   const code = await main(process.argv.slice(2), io);
-  process.exit(code);
+  process.exit(signalled ? SIGNAL_EXIT[signalled] : code);
 }

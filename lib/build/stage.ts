@@ -107,6 +107,14 @@ export interface StageEnv {
   copySource(from: string, where: string): Promise<{ dir: string; description: string }>;
 }
 
+/** Longest a stage's step loop runs without giving the event loop a turn (signals, aborts, other stages). */
+const YIELD_EVERY_MS = 50;
+
+/** Resolves after one turn of the event loop (timers, I/O, signal handlers), unlike a resolved promise. */
+function macrotask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 function nowIso(fixed: number | undefined): string {
   return new Date(fixed === undefined ? Date.now() : fixed * 1000).toISOString().replace(/\.000Z$/, "Z");
 }
@@ -213,7 +221,14 @@ export async function buildStage(
     delete config.config!.OnBuild;
   }
   let fsTouched = false;
+  let yieldedAt = performance.now();
   for (const planned of stepsToRun) {
+    // Metadata steps never await: without a macrotask now and then, a stage of 100,000 LABELs would run to its end
+    // before a SIGTERM (or any other abort) is even seen.
+    if (performance.now() - yieldedAt > YIELD_EVERY_MS) {
+      await macrotask();
+      yieldedAt = performance.now();
+    }
     if (env.signal?.aborted) throw new AbortedError("Build aborted");
     const stepNo = ++env.counter.step;
     const where = `${env.file}:${planned.line}`;
@@ -234,7 +249,7 @@ export async function buildStage(
         kind: "arg",
         args: declared.map((a) => ({ name: a.key, ...(a.value === undefined ? {} : { value: a.value }) })),
       };
-    } else step = planned.resolve(scope.env());
+    } else step = planned.resolve(scope.vars());
     let changesFs = false;
     try {
       if (!applyMetadata(state, step, where)) {

@@ -141,8 +141,13 @@ export interface StageScopeOptions {
 
 /** A stage's ARG/ENV scope during dispatch; see {@linkcode createStageScope}. */
 export interface StageScope {
-  /** Variables visible to expansion and to RUN now (ENV and declared ARGs; last writer wins). */
+  /** Variables visible to expansion and to RUN now (ENV and declared ARGs; last writer wins): a new record. */
   env(): Record<string, string>;
+  /**
+   * The same variables as {@linkcode StageScope.env}, as a live read-only view (no copy: O(1) per call, for the
+   * expansion of each instruction); it changes with the scope, so read it before the next ARG or ENV.
+   */
+  vars(): ReadonlyMap<string, string>;
   /** Applies an ARG instruction with BuildKit's rules; returns the resolved declarations. */
   declareArgs(instr: ArgInstruction): ArgValue[];
   /** Applies an ENV instruction that was already expanded with {@linkcode expandInstruction}. */
@@ -207,8 +212,15 @@ export function createStageScope(options: StageScopeOptions = {}): StageScope {
     for (const e of imageEnv) env.set(...splitKV(e));
     args = [];
   }
+  // Position of each name in imageEnv (the first entry of that name), so an ENV costs O(1), not O(variables).
+  const imageEnvAt = new Map<string, number>();
+  imageEnv.forEach((e, i) => {
+    const k = splitKV(e)[0];
+    if (!imageEnvAt.has(k)) imageEnvAt.set(k, i);
+  });
   const scope: StageScope = {
     env: () => Object.fromEntries(env),
+    vars: () => env,
     declareArgs(instr) {
       const out: ArgValue[] = [];
       for (const decl of instr.args) {
@@ -243,9 +255,12 @@ export function createStageScope(options: StageScopeOptions = {}): StageScope {
       for (const { key, value } of pairs) {
         env.delete(key);
         env.set(key, value);
-        const i = imageEnv.findIndex((e) => splitKV(e)[0] === key);
-        if (i >= 0) imageEnv[i] = `${key}=${value}`;
-        else imageEnv.push(`${key}=${value}`);
+        const i = imageEnvAt.get(key);
+        if (i !== undefined) imageEnv[i] = `${key}=${value}`;
+        else {
+          imageEnvAt.set(key, imageEnv.length);
+          imageEnv.push(`${key}=${value}`);
+        }
       }
     },
     expand: (instr) => expandInstruction(instr, env, { lexer, filename }),

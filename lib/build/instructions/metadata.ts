@@ -6,7 +6,7 @@
  */
 import type { ContainerConfig, ImageConfig } from "../../image/types.ts";
 import { KilnError } from "../../util/errors.ts";
-import { checkStopSignal, exposedPortKeys, healthConfig, setEnv, shellForm } from "../config.ts";
+import { checkStopSignal, exposedPortKeys, healthConfig, shellForm } from "../config.ts";
 import type { CommandForm, Step } from "../steps.ts";
 
 /** The mutable per-stage state metadata instructions touch. */
@@ -15,6 +15,11 @@ export interface MetadataState {
   config: ImageConfig;
   /** True once this stage set CMD (ENTRYPOINT then keeps it). */
   cmdSet: boolean;
+  /**
+   * Position of each name in `config.config.Env`, kept by {@linkcode applyMetadata} so that an ENV costs O(1) however
+   * many variables there are (rebuilt when `Env` is replaced by another array).
+   */
+  envIndex?: { env: string[]; at: Map<string, number> };
 }
 
 function cc(config: ImageConfig): ContainerConfig {
@@ -48,39 +53,42 @@ export function applyMetadata(state: MetadataState, step: Step, where: string): 
   const config = state.config;
   switch (step.kind) {
     case "env": {
-      let env = cc(config).Env ?? [];
+      // In place, through an index: copying Env on every ENV made n ENV lines cost O(n²).
+      const env = cc(config).Env ??= [];
+      const index = envIndexOf(state, env);
       for (const [k, v] of step.pairs) {
         if (k === "") throw new KilnError(`${where}: ENV names can not be blank`);
-        env = setEnv(env, k, v);
+        const i = index.get(k);
+        if (i === undefined) {
+          index.set(k, env.length);
+          env.push(`${k}=${v}`);
+        } else env[i] = `${k}=${v}`;
       }
-      cc(config).Env = env;
       return true;
     }
     case "arg":
       // ARG never touches the config: the stage's scope (lib/dockerfile createStageScope) declares it.
       return true;
     case "label": {
-      const labels = { ...(cc(config).Labels ?? {}) };
+      // The stage owns its config (a copy of the base's): updated in place, so n LABELs cost O(n), not O(n²).
+      const labels = cc(config).Labels ??= {};
       for (const [k, v] of step.pairs) labels[k] = v;
-      cc(config).Labels = labels;
       return true;
     }
     case "user":
       cc(config).User = step.user;
       return true;
     case "expose": {
-      const ports = { ...(cc(config).ExposedPorts ?? {}) };
+      const ports = cc(config).ExposedPorts ??= {};
       for (const w of step.ports) for (const k of exposedPortKeys(w, where)) ports[k] = {};
-      cc(config).ExposedPorts = ports;
       return true;
     }
     case "volume": {
-      const vols = { ...(cc(config).Volumes ?? {}) };
       for (const p of step.paths) {
         if (p.trim() === "") throw new KilnError(`${where}: VOLUME specified can not be an empty string`);
-        vols[p] = {};
       }
-      cc(config).Volumes = vols;
+      const vols = cc(config).Volumes ??= {};
+      for (const p of step.paths) vols[p] = {};
       return true;
     }
     case "cmd":
@@ -111,9 +119,22 @@ export function applyMetadata(state: MetadataState, step: Step, where: string): 
       config.author = step.name;
       return true;
     case "onbuild":
-      cc(config).OnBuild = [...(cc(config).OnBuild ?? []), step.expression];
+      (cc(config).OnBuild ??= []).push(step.expression);
       return true;
     default:
       return false;
   }
+}
+
+/** The name → position index of `env` (what `setEnv` finds: the first entry named so). */
+function envIndexOf(state: MetadataState, env: string[]): Map<string, number> {
+  if (state.envIndex?.env === env) return state.envIndex.at;
+  const at = new Map<string, number>();
+  env.forEach((e, i) => {
+    const k = e.indexOf("=");
+    const name = k < 0 ? e : e.slice(0, k);
+    if (!at.has(name)) at.set(name, i);
+  });
+  state.envIndex = { env, at };
+  return at;
 }
