@@ -11,8 +11,10 @@ if ! command -v "$cc" >/dev/null 2>&1; then
 fi
 mkdir -p "$here/build"
 flags="-O2 -Wall -Wextra -std=c11"
-if ! "$cc" $flags -static -o "$out.tmp" "$here/kiln-run.c" 2>/dev/null; then
-  "$cc" $flags -o "$out.tmp" "$here/kiln-run.c"
+srcs="$here/kiln-run.c $here/seccomp.c $here/seccomp_compat32.c"
+# shellcheck disable=SC2086
+if ! "$cc" $flags -static -o "$out.tmp" $srcs 2>/dev/null; then
+  "$cc" $flags -o "$out.tmp" $srcs
 fi
 mv "$out.tmp" "$out"
 echo "kiln: built $out"

@@ -11,6 +11,13 @@
  * written as one line to fd 3 (if open) and the exit status is then 125. Otherwise the exit status is the
  * command's (128+N when it was killed by signal N). SIGTERM/SIGINT/SIGHUP to this process kill the whole step.
  *
+ * Confinement (unless --insecure, RUN --security=insecure): Docker's default capabilities only (bounding,
+ * effective, permitted, inheritable; ambient cleared), a seccomp filter equivalent to Docker's default profile
+ * (seccomp.c), Docker's masked and read-only /proc and /sys paths, the rootfs and every bind mount nodev (device
+ * nodes in the image or made by a step are unusable; only the minimal /dev works), every fd but 0-2 closed, and
+ * this process's argv wiped so a step reading /proc/1/cmdline sees no host path. In in-place mode the same
+ * capabilities and filter apply as far as the container lets kiln install them.
+ *
  * `kiln-run --set-times PATH ATIME_NS MTIME_NS` restores a path's times with nanosecond precision.
  * `kiln-run --probe` only checks that the namespaces can be created (exit 0, or 125 and the reason on fd 3).
  *
@@ -28,17 +35,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "seccomp.h"
 
 #define MAX_MOUNTS 256
 #define MAX_GROUPS 256
@@ -64,9 +75,13 @@ static int net_none;
 static int in_place;
 static int userns;
 static int probe;
+static int insecure;
+static int chrooted;
 static volatile pid_t child_pid;
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void confine(uint64_t keep, int required);
+static void limit_caps(uint64_t keep);
 static void fail(const char *fmt, ...) {
   char buf[4096];
   va_list ap;
@@ -111,19 +126,50 @@ static void do_mount(const char *src, const char *dst, const char *type, unsigne
   }
 }
 
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NODEV 0x00000004
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+struct kiln_mount_attr {
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+/*
+ * Adds read-only and/or nodev to the mount at dst and every mount below it (mount_setattr, Linux 5.12), or to
+ * dst alone with a bind remount that keeps its other flags (older kernels: locked flags must be kept in a user ns).
+ */
+static void restrict_mount(const char *dst, int ro, int nodev) {
+  struct kiln_mount_attr attr = {(ro ? MOUNT_ATTR_RDONLY : 0) | (nodev ? MOUNT_ATTR_NODEV : 0), 0, 0, 0};
+  if (syscall(SYS_mount_setattr, AT_FDCWD, dst, AT_RECURSIVE, &attr, sizeof attr) == 0) return;
+  if (errno != ENOSYS && errno != EINVAL) fail("cannot restrict the mount %s: %s", dst, strerror(errno));
+  struct statvfs sv;
+  if (statvfs(dst, &sv) != 0) fail("cannot inspect the mount %s: %s", dst, strerror(errno));
+  unsigned long flags = MS_BIND | MS_REMOUNT | (ro ? MS_RDONLY : 0) | (nodev ? MS_NODEV : 0);
+  static const struct { unsigned long st, ms; } keep[] = {
+      {ST_RDONLY, MS_RDONLY},     {ST_NOSUID, MS_NOSUID},         {ST_NODEV, MS_NODEV},
+      {ST_NOEXEC, MS_NOEXEC},     {ST_NOATIME, MS_NOATIME},       {ST_NODIRATIME, MS_NODIRATIME},
+      {ST_RELATIME, MS_RELATIME},
+  };
+  for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
+    if (sv.f_flag & keep[k].st) flags |= keep[k].ms;
+  }
+  if (mount(NULL, dst, NULL, flags, NULL) != 0) fail("cannot restrict the mount %s: %s", dst, strerror(errno));
+}
+
+/* A bind mount for the step: never usable for device nodes, read-only if asked. */
 static void bind_mount(const char *src, const char *dst, int ro, int rec) {
   do_mount(src, dst, NULL, MS_BIND | (rec ? MS_REC : 0), NULL);
-  if (ro) {
-    /* A read-only bind needs a remount; keep the flags the source mount has that an unprivileged user cannot drop. */
-    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | (rec ? MS_REC : 0);
-    if (mount(NULL, dst, NULL, flags, NULL) != 0) {
-      if (mount(NULL, dst, NULL, flags | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0 &&
-          mount(NULL, dst, NULL, flags | MS_NOSUID | MS_NODEV, NULL) != 0) {
-        fail("cannot make %s read-only: %s", dst, strerror(errno));
-      }
-    }
-  }
+  restrict_mount(dst, ro, 1);
 }
+
+/* A bind mount of one of the host's device nodes into the sandbox's /dev (it must stay usable as a device). */
+static void bind_device(const char *src, const char *dst) { do_mount(src, dst, NULL, MS_BIND, NULL); }
 
 static void make_file(const char *path, mode_t mode) {
   int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -139,12 +185,13 @@ static void make_symlink(const char *target, const char *path) {
 static void setup_dev(const char *dst) {
   static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
   char path[PATH_MAX], host[64];
-  do_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k");
+  /* nodev: a node a step makes in /dev is unusable; the bind-mounted host nodes below keep their own mounts. */
+  do_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=755,size=65536k");
   for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", dst, nodes[i]);
     snprintf(host, sizeof host, "/dev/%s", nodes[i]);
     make_file(path, 0666);
-    bind_mount(host, path, 0, 0);
+    bind_device(host, path);
   }
   snprintf(path, sizeof path, "%s/pts", dst);
   if (mkdir(path, 0755) != 0) fail("cannot create %s: %s", path, strerror(errno));
@@ -166,11 +213,49 @@ static void setup_dev(const char *dst) {
   make_symlink("/proc/kcore", path);
 }
 
+/* Hides dst/rel: /dev/null over a file, an empty read-only tmpfs over a directory; absent paths are skipped. */
+static void mask_path(const char *dst, const char *rel) {
+  char path[PATH_MAX];
+  struct stat st;
+  if (snprintf(path, sizeof path, "%s/%s", dst, rel) >= (int)sizeof path) fail("path too long: %s/%s", dst, rel);
+  if (stat(path, &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    do_mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555");
+  } else {
+    do_mount("/dev/null", path, NULL, MS_BIND, NULL);
+  }
+}
+
+/* Makes dst/rel read-only (a bind onto itself, then read-only); absent paths are skipped. */
+static void readonly_path(const char *dst, const char *rel) {
+  char path[PATH_MAX];
+  struct stat st;
+  if (snprintf(path, sizeof path, "%s/%s", dst, rel) >= (int)sizeof path) fail("path too long: %s/%s", dst, rel);
+  if (stat(path, &st) != 0) return;
+  do_mount(path, path, NULL, MS_BIND | MS_REC, NULL);
+  restrict_mount(path, 1, 1);
+}
+
+/* Docker's masked and read-only paths of /proc. */
+static void setup_proc(const char *dst) {
+  static const char *const masked[] = {"asound",       "acpi",        "interrupts", "kcore", "keys", "latency_stats",
+                                       "timer_list",   "timer_stats", "sched_debug", "scsi"};
+  static const char *const readonly[] = {"bus", "fs", "irq", "sys", "sysrq-trigger"};
+  do_mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  if (insecure) return;
+  for (size_t k = 0; k < sizeof masked / sizeof masked[0]; k++) mask_path(dst, masked[k]);
+  for (size_t k = 0; k < sizeof readonly / sizeof readonly[0]; k++) readonly_path(dst, readonly[k]);
+}
+
 static void setup_sys(const char *dst) {
   unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
-  if (mount("sysfs", dst, "sysfs", flags, NULL) == 0) return;
-  /* In a user namespace without a net namespace of its own, sysfs cannot be mounted: show the host's, read-only. */
-  bind_mount("/sys", dst, 1, 1);
+  if (mount("sysfs", dst, "sysfs", flags, NULL) != 0) {
+    /* In a user namespace without a net namespace of its own, sysfs cannot be mounted: show the host's, read-only. */
+    bind_mount("/sys", dst, 1, 1);
+  }
+  if (insecure) return;
+  mask_path(dst, "firmware");
+  mask_path(dst, "devices/virtual/powercap");
 }
 
 /* Creates a missing mount target (and its parents); kiln creates targets in the rootfs itself, so this only
@@ -200,7 +285,7 @@ static void setup_mounts(void) {
     const struct mnt *m = &mounts[i];
     switch (m->kind) {
     case M_PROC:
-      do_mount("proc", m->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+      setup_proc(m->dst);
       break;
     case M_SYS:
       setup_sys(m->dst);
@@ -234,6 +319,8 @@ static void enter_root(int pivot) {
     if (umount2(".", MNT_DETACH) != 0) fail("cannot detach the host's root: %s", strerror(errno));
   } else if (chroot(".") != 0) {
     fail("cannot chroot to %s: %s", root_dir, strerror(errno));
+  } else {
+    chrooted = 1;
   }
   if (chdir("/") != 0) fail("cannot change to / in %s: %s", root_dir, strerror(errno));
 }
@@ -285,25 +372,38 @@ static int lo_up(void) {
 /* PID 1 of the step's PID namespace: start the command, reap orphans, exit with the command's status. */
 static int init_main(char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* Not dumpable: a step cannot ptrace PID 1 or read its memory (the child becomes dumpable again at exec). */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (hostname && sethostname(hostname, strlen(hostname)) != 0) fail("cannot set hostname: %s", strerror(errno));
   /* Nothing we mount may propagate back to the host. */
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("cannot make mounts private: %s", strerror(errno));
-  /* The rootfs becomes a mount of its own so that pivot_root can detach the host's root entirely. */
-  int pivot = mount(root_dir, root_dir, NULL, MS_BIND | MS_REC, NULL) == 0;
+  /* The rootfs becomes a mount of its own, so that pivot_root can detach the host's root entirely and so that
+   * it can be nodev: device nodes in the image (or made by a step: Docker's capabilities include MKNOD) are
+   * unusable; only the minimal /dev below works. */
+  if (mount(root_dir, root_dir, NULL, MS_BIND | MS_REC, NULL) != 0) {
+    fail("cannot mount the rootfs %s: %s", root_dir, strerror(errno));
+  }
+  restrict_mount(root_dir, 0, !insecure);
   setup_mounts();
-  enter_root(pivot);
+  enter_root(1);
   if (net_none) {
     /* Bring loopback up with an ioctl: no tools are needed in the image. */
     if (lo_up() != 0) fail("cannot bring up loopback: %s", strerror(errno));
   }
+  uint64_t keep = KILN_DEFAULT_CAPS;
+  if (chrooted) keep &= ~(1ull << CAP_SYS_CHROOT); /* a chroot can be escaped with CAP_SYS_CHROOT */
+  if (!insecure) confine(keep, 1);
   pid_t pid = fork();
   if (pid < 0) fail("cannot fork: %s", strerror(errno));
   if (pid == 0) {
     if (chdir(cwd) != 0) fail("cannot change to working directory %s: %s", cwd, strerror(errno));
     switch_user();
+    if (!insecure) limit_caps(keep);
     exec_command(argv);
   }
   close(3);
+  /* PID 1 only waits from now on: it keeps no capability a step could borrow. */
+  if (!insecure) limit_caps(0);
   for (;;) {
     int status;
     pid_t w = wait(&status);
@@ -313,6 +413,22 @@ static int init_main(char **argv) {
     }
     if (w == pid) return status_to_code(status); /* the kernel kills what is left when PID 1 exits */
   }
+}
+
+/* Limits the bounding set to `keep` and installs the seccomp filter; both are inherited by everything forked. */
+static void confine(uint64_t keep, int required) {
+  int rc = kiln_caps_drop_bounding(keep);
+  if (rc != 0 && required) fail("cannot drop capabilities: %s", strerror(-rc));
+  /* Installing a filter without no_new_privs needs CAP_SYS_ADMIN (setuid programs in the step keep working). */
+  if (!required && !kiln_caps_have_sys_admin()) return;
+  rc = kiln_seccomp_install();
+  if (rc != 0) fail("cannot install the seccomp filter: %s", strerror(-rc));
+}
+
+/* Limits the effective, permitted and inheritable capabilities to `keep` (after the user switch). */
+static void limit_caps(uint64_t keep) {
+  int rc = kiln_caps_limit(keep);
+  if (rc != 0) fail("cannot limit capabilities: %s", strerror(-rc));
 }
 
 static void on_signal(int sig) {
@@ -351,7 +467,10 @@ static int in_place_main(char **argv) {
   if (setsid() < 0 && getsid(0) != getpid()) fail("cannot start a new session: %s", strerror(errno));
   if (chdir(cwd) != 0) fail("cannot change to working directory %s: %s", cwd, strerror(errno));
   if (geteuid() == 0) {
+    /* As far as the container allows: a container without CAP_SETPCAP or CAP_SYS_ADMIN has its own limits. */
+    if (!insecure) confine(KILN_DEFAULT_CAPS, 0);
     switch_user();
+    if (!insecure) limit_caps(KILN_DEFAULT_CAPS);
   } else if (uid != geteuid() || gid != getegid()) {
     fail("cannot switch to user %u:%u: kiln is not running as root", (unsigned)uid, (unsigned)gid);
   }
@@ -359,9 +478,35 @@ static int in_place_main(char **argv) {
   return STATUS_SETUP;
 }
 
+/* Closes every fd >= lo (close_range, else one by one). */
+static void close_fds_from(int lo) {
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, (unsigned)lo, ~0u, 0u) == 0) return;
+#endif
+  long max = sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 1 << 20) max = 1 << 20;
+  for (int fd = lo; fd < max; fd++) close(fd);
+}
+
+/*
+ * Copies argv to the heap and wipes the original: /proc/PID/cmdline reads that memory, and PID 1 of the step's
+ * namespace is this process, so a step would otherwise read the host paths kiln passed (rootfs, mount sources).
+ */
+static char **take_argv(int argc, char **argv) {
+  char **copy = calloc((size_t)argc + 1, sizeof *copy);
+  if (copy == NULL) fail("out of memory");
+  for (int k = 0; k < argc; k++) {
+    copy[k] = strdup(argv[k]);
+    if (copy[k] == NULL) fail("out of memory");
+  }
+  char *start = argv[0], *end = argv[argc - 1] + strlen(argv[argc - 1]);
+  memset(start, 0, (size_t)(end - start));
+  return copy;
+}
+
 static void usage(void) {
   fail("usage: kiln-run [--in-place] --root DIR [--cwd DIR] [--uid N] [--gid N] [--groups N,N] [--hostname H] "
-       "[--net-none] [--proc|--sys|--dev|--tmpfs DST] [--bind|--bind-ro SRC DST] -- COMMAND [ARG...]");
+       "[--net-none] [--insecure] [--proc|--sys|--dev|--tmpfs DST] [--bind|--bind-ro SRC DST] -- COMMAND [ARG...]");
 }
 
 int main(int argc, char **argv) {
@@ -381,8 +526,10 @@ int main(int argc, char **argv) {
   }
   /* Deno's child_process announces extra stdio fds in the environment; it is not the step's. */
   unsetenv("DENO_EXTRA_STDIO_FDS");
-  /* fd 3 is the status pipe: keep it away from the command. */
+  /* fd 3 is the status pipe: keep it away from the command; no other inherited fd reaches the step. */
+  close_fds_from(4);
   if (fcntl(3, F_GETFD) >= 0) fcntl(3, F_SETFD, FD_CLOEXEC);
+  argv = take_argv(argc, argv);
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -396,6 +543,8 @@ int main(int argc, char **argv) {
       in_place = 1;
     } else if (strcmp(a, "--probe") == 0) {
       probe = 1;
+    } else if (strcmp(a, "--insecure") == 0) {
+      insecure = 1;
     } else if (strcmp(a, "--net-none") == 0) {
       net_none = 1;
     } else if (strcmp(a, "--root") == 0) {

@@ -13,8 +13,11 @@ import { isRoot, REPO_ROOT } from "../../fixtures/tools.ts";
 
 /** Builds the helper if it is missing (needs cc); returns whether it exists. */
 export function ensureHelper(): boolean {
-  const src = `${REPO_ROOT}/native/helper/kiln-run.c`;
-  const stale = !existsSync(DEFAULT_HELPER_PATH) || statSync(src).mtimeMs > statSync(DEFAULT_HELPER_PATH).mtimeMs;
+  const dir = `${REPO_ROOT}/native/helper`;
+  const newest = Math.max(
+    ...readdirSync(dir).filter((n) => /\.[ch]$/.test(n)).map((n) => statSync(`${dir}/${n}`).mtimeMs),
+  );
+  const stale = !existsSync(DEFAULT_HELPER_PATH) || newest > statSync(DEFAULT_HELPER_PATH).mtimeMs;
   if (stale) spawnSync("sh", [`${REPO_ROOT}/native/helper/build.sh`], { stdio: "ignore" });
   return existsSync(DEFAULT_HELPER_PATH);
 }
