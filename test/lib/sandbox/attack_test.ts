@@ -282,3 +282,38 @@ Deno.test({
       assert(!(out[1] ?? "").includes("/"), `paths in /proc/1/cmdline: ${out[1]}`);
     }),
 });
+
+Deno.test({
+  name: "sandbox attack: in-place steps (root, with the privileges to confine) get the same capabilities and filter",
+  ignore,
+  async fn() {
+    const fx = await makeFixture();
+    const sb = await createSandbox({ mode: "in-place", rootDir: "/", workDir: fx.work, force: true });
+    try {
+      const escape = `${fx.dir}/escape`;
+      compileEscape(escape);
+      const target = `${fx.dir}/mnt`;
+      mkdirSync(target);
+      const out: string[] = [];
+      const r = await sb.run({
+        argv: ["/bin/sh", "-c", `grep -E '^Cap(Eff|Bnd)' /proc/self/status; exec ${escape} safe ${target}`],
+        env: [],
+        cwd: "/",
+        user: ROOT_USER,
+        stdout: (l) => out.push(l.replace(/\s+/, " ")),
+      });
+      assertEquals(r.exitCode, 0);
+      assertEquals(out.slice(0, 2), ["CapEff: 00000000a80425fb", "CapBnd: 00000000a80425fb"]);
+      const results = new Map(out.slice(2).map((l) => l.split(" ") as [string, string]));
+      for (const name of ["unshare-user", "clone-newuser", "mount-tmpfs", "keyctl", "bpf", "open_by_handle_at"]) {
+        assertEquals(results.get(name), "EPERM", name);
+      }
+      assertEquals(results.get("clone3"), "ENOSYS");
+      assertEquals(results.get("getpid"), "ok");
+      assertEquals(readdirSync(target), []);
+    } finally {
+      await sb.close();
+      await fx.dispose();
+    }
+  },
+});
