@@ -313,6 +313,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
         metaArgs: plan.metaArgs,
         ...(plan.proxyEnv ? { proxyEnv: plan.proxyEnv } : {}),
         ...(plan.escapeToken ? { escapeToken: plan.escapeToken } : {}),
+        ...(options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion }),
         ...(stage.index === plan.stages[plan.target]!.index && options.labels ? { labels: options.labels } : {}),
         counter,
         rootfs: () => rootfsReady ??= materialize(),

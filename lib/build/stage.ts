@@ -95,6 +95,8 @@ export interface StageEnv {
   proxyEnv?: Readonly<Record<string, string>>;
   /** The Dockerfile's escape token (default backslash). */
   escapeToken?: "\\" | "`";
+  /** Most that substitutions may add to one word (`BuildOptions.maxExpansion`; default the lexer's 1 MiB). */
+  maxExpansion?: number;
   /** Labels applied before the stage's own instructions (the target stage's `--label`s). */
   labels?: Record<string, string>;
   /** Step counter shared by the build. */
@@ -162,7 +164,10 @@ export async function buildStage(
     ...(base.scope ? { parent: base.scope } : { baseImageEnv: config.config?.Env ?? [] }),
     globalArgs: Object.fromEntries(env.metaArgs),
     buildArgs: Object.fromEntries(env.buildArgs),
-    lexer: createShellLexer(env.escapeToken ?? "\\"),
+    lexer: createShellLexer(
+      env.escapeToken ?? "\\",
+      env.maxExpansion === undefined ? {} : { maxExpansion: env.maxExpansion },
+    ),
     filename: env.file,
     ...(config.os ? { os: config.os } : {}),
   });

@@ -65,6 +65,12 @@ export interface BuildOptions {
   compressionLevel?: number;
   /** `--label K=V`, applied before the Dockerfile's own LABELs of the final stage. */
   labels?: Record<string, string>;
+  /**
+   * Most that variable substitution may add to one word of the Dockerfile (an ARG default, an ENV value, a heredoc
+   * body…), in UTF-16 units; past it the build fails with `Dockerfile:LINE: …`. Default 1 MiB
+   * (lib/dockerfile `DEFAULT_MAX_EXPANSION`): `ARG a=${a}${a}` thirty times would otherwise reach 16 GiB.
+   */
+  maxExpansion?: number;
   /** `--custom-platform` `os/arch[/variant]` (default: the host's). */
   platform?: string;
   /** `--build-context NAME=VALUE`: `oci-layout://DIR[:TAG]` (or `oci-layout://DIR@sha256:…`) or a local dir. */

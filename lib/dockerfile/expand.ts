@@ -42,7 +42,7 @@ export interface ExpandOptions {
 export function expandInstruction<T extends Instruction>(instr: T, env: ShellEnv, options: ExpandOptions = {}): T {
   const lexer = options.lexer ?? createShellLexer("\\");
   const word = (w: string): string => lexer.processWord(w, env).value;
-  const raw = createShellLexer("\\", { skipProcessQuotes: true });
+  const raw = createShellLexer("\\", { skipProcessQuotes: true, maxExpansion: lexer.maxExpansion });
   const pairs = (p: KeyValue[]) => p.map((kv) => ({ key: word(kv.key), value: word(kv.value) }));
   const contents = (c: HeredocFile[]) =>
     c.map((h) => (h.expand ? { ...h, data: raw.processWord(h.data, env).value } : { ...h }));

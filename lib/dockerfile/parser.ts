@@ -59,22 +59,25 @@ function stripContinuation(line: string, escape: string): string | undefined {
 }
 
 /** Splits like Go's bufio.Scanner with BuildKit's scanLines: each line keeps its `\n`; no empty last token. */
-function splitLines(text: string): string[] {
-  const lines: string[] = [];
+/**
+ * Where each line of `text` starts (each line keeps its newline), plus one entry for the end. Lines are sliced
+ * from `text` only when read: a 10 MB heredoc is then not 160,000 strings kept alive for the whole parse.
+ */
+function lineStarts(text: string): number[] {
+  const starts: number[] = [];
   let start = 0;
   while (start < text.length) {
+    starts.push(start);
     const i = text.indexOf("\n", start);
-    if (i < 0) {
-      lines.push(text.slice(start));
-      break;
-    }
-    lines.push(text.slice(start, i + 1));
-    start = i + 1;
+    start = i < 0 ? text.length : i + 1;
   }
-  return lines;
+  starts.push(start);
+  return starts;
 }
 
-function tooLong(line: string): boolean {
+function tooLong(text: string, start: number, end: number): boolean {
+  if ((end - start) * 3 <= MAX_LINE) return false;
+  const line = text.slice(start, end);
   const content = line.endsWith("\n") ? line.slice(0, -1) : line;
   return content.length * 3 > MAX_LINE && utf8Length(content) > MAX_LINE;
 }
@@ -187,15 +190,18 @@ function nodeFromLine(line: string, escapeToken: string, lines: [number, number]
 export function parseDockerfile(input: string | Uint8Array, options: ParseOptions = {}): ParseResult {
   const filename = options.filename ?? "Dockerfile";
   const text = typeof input === "string" ? input : decodeUtf8Lossless(input);
-  let lines = splitLines(text);
+  const starts = lineStarts(text);
+  /** Number of lines parsed (those before a line that is too long). */
+  let lineCount = starts.length - 1;
   let tooLongAt = -1;
-  for (let i = 0; i < lines.length; i++) {
-    if (tooLong(lines[i]!)) {
+  for (let i = 0; i < lineCount; i++) {
+    if (tooLong(text, starts[i]!, starts[i + 1]!)) {
       tooLongAt = i + 1;
-      lines = lines.slice(0, i);
+      lineCount = i;
       break;
     }
   }
+  const lineAt = (i: number): string => text.slice(starts[i]!, starts[i + 1]!);
   const fail = (msg: string, line: number, endLine?: number, cause?: unknown): never => {
     const o: { file: string; line: number; endLine?: number; cause?: unknown } = { file: filename, line };
     if (endLine !== undefined) o.endLine = endLine;
@@ -247,8 +253,8 @@ export function parseDockerfile(input: string | Uint8Array, options: ParseOption
     return stripped === undefined ? { line, end: true } : { line: stripped, end: false };
   };
 
-  while (li < lines.length) {
-    let raw = lines[li++]!;
+  while (li < lineCount) {
+    let raw = lineAt(li++);
     if (currentLine === 0 && raw.startsWith("\uFEFF")) raw = raw.slice(1);
     if (isComment(raw)) {
       const c = goTrimSpace(trimNewline(goTrimLeft(raw)).slice(1));
@@ -262,8 +268,8 @@ export function parseDockerfile(input: string | Uint8Array, options: ParseOption
     let { line: buf, end } = trimContinuation(first.line);
     if (end && buf.length === 0) continue;
     let emptyContinuation = false;
-    while (!end && li < lines.length) {
-      const r = lines[li++]!;
+    while (!end && li < lineCount) {
+      const r = lineAt(li++);
       const p = processLine(r, false, currentLine + 1);
       currentLine++;
       if (isComment(r)) continue;
@@ -300,9 +306,10 @@ export function parseDockerfile(input: string | Uint8Array, options: ParseOption
       }
       for (const doc of docs) {
         let terminated = false;
-        const parts: string[] = [];
-        while (li < lines.length) {
-          const r = lines[li++]!;
+        const first = li;
+        let last = li;
+        while (li < lineCount) {
+          const r = lineAt(li++);
           currentLine++;
           let term = trimNewline(r);
           if (doc.chomp) term = term.replace(/^\t+/, "");
@@ -310,10 +317,11 @@ export function parseDockerfile(input: string | Uint8Array, options: ParseOption
             terminated = true;
             break;
           }
-          parts.push(r);
+          last = li;
         }
         if (!terminated) fail("unterminated heredoc", startLine, currentLine);
-        doc.content = parts.join("");
+        // One slice of the text, not its lines joined again: a 10 MB body shares the Dockerfile's memory.
+        doc.content = text.slice(starts[first]!, starts[last]!);
         child.heredocs.push(doc);
       }
       child.endLine = currentLine;

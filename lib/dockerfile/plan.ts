@@ -67,6 +67,8 @@ export interface PlanOptions {
   targetPlatform?: Platform;
   /** File name for messages (default: the parse result's). */
   filename?: string;
+  /** Most that substitutions may add to one word (global ARG defaults, FROM); default 1 MiB (the lexer's). */
+  maxExpansion?: number;
 }
 
 /** What {@linkcode planBuild} returns. */
@@ -203,7 +205,10 @@ export function planBuild(result: ParseResult, options: PlanOptions = {}): Build
   const filename = options.filename ?? result.filename;
   const { stages, metaArgs } = toStages(result, { filename });
   const buildArgs: Record<string, string> = { ...(options.buildArgs ?? {}) };
-  const lexer = createShellLexer(result.escapeToken);
+  const lexer = createShellLexer(
+    result.escapeToken,
+    options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion },
+  );
   const fail = (msg: string, line: number): never => {
     throw new DockerfileError(msg, { file: filename, line });
   };

@@ -26,7 +26,15 @@ export interface ShellLexerOptions {
   skipProcessQuotes?: boolean;
   /** Match variable names case-insensitively, as BuildKit does for Windows images. */
   caseInsensitiveEnv?: boolean;
+  /**
+   * Most UTF-16 units substitutions may add to a word, beyond its length as written (default
+   * {@linkcode DEFAULT_MAX_EXPANSION}, 1 MiB); past it expansion fails with a {@linkcode ShellExpansionError}.
+   */
+  maxExpansion?: number;
 }
+
+/** Default of {@linkcode ShellLexerOptions.maxExpansion}: 1 MiB. */
+export const DEFAULT_MAX_EXPANSION = 1024 * 1024;
 
 /** Result of {@linkcode ShellLexer.processWord}. */
 export interface ProcessWordResult {
@@ -52,6 +60,8 @@ export interface ProcessWordsResult {
 export interface ShellLexer {
   /** The escape character (`\` or backtick). */
   readonly escapeToken: string;
+  /** Most UTF-16 units substitutions may add to one word ({@linkcode ShellLexerOptions.maxExpansion}). */
+  readonly maxExpansion: number;
   /**
    * Expands one word: `$v ${v} ${v:-w} ${v-w} ${v:+w} ${v+w} ${v:?w} ${v?w} ${v#p} ${v##p} ${v%p} ${v%%p}
    * ${v/p/r} ${v//p/r}`, quotes and escapes. Throws {@linkcode ShellExpansionError} on bad syntax.
@@ -87,6 +97,14 @@ function lookupFn(env: ShellEnv, caseInsensitive: boolean): (name: string) => st
   }
   const rec = env as Readonly<Record<string, string>>;
   return (n) => (Object.hasOwn(rec, n) ? rec[n] : undefined);
+}
+
+function formatLimit(n: number): string {
+  return n >= 1024 * 1024
+    ? `${+(n / 1024 / 1024).toFixed(1)} MiB`
+    : n >= 1024
+    ? `${+(n / 1024).toFixed(1)} KiB`
+    : `${n} B`;
 }
 
 function isLetter(cp: number): boolean {
@@ -209,8 +227,17 @@ function goExpandTemplate(template: string): string {
   return out + t;
 }
 
-/** `${v/p/r}` and `${v//p/r}` with Go's regexp replacement loop (empty matches, at least one step forward). */
-function replaceGlob(pattern: string, value: string, repl: string, all: boolean): string {
+/**
+ * `${v/p/r}` and `${v//p/r}` with Go's regexp replacement loop (empty matches, at least one step forward);
+ * `bounded` checks the result as it grows (`${v//?/$v}` squares a value's length).
+ */
+function replaceGlob(
+  pattern: string,
+  value: string,
+  repl: string,
+  all: boolean,
+  bounded: (s: string) => string,
+): string {
   const g = compileGlob(pattern);
   const src = cps(value);
   if (!all) {
@@ -225,7 +252,7 @@ function replaceGlob(pattern: string, value: string, repl: string, all: boolean)
     if (!m) break;
     const [a0, a1] = m;
     out += fromCps(src, lastMatchEnd, a0);
-    if (a1 > lastMatchEnd || a0 === 0) out += repl;
+    if (a1 > lastMatchEnd || a0 === 0) out = bounded(out + repl);
     lastMatchEnd = a1;
     const width = searchPos < src.length ? 1 : 0;
     if (searchPos + width > a1) searchPos += width;
@@ -260,16 +287,55 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
   const skipUnsetEnv = options.skipUnsetEnv ?? false;
   const skipProcessQuotes = options.skipProcessQuotes ?? false;
 
-  function run(word: string, env: ShellEnv): { value: string; words: string[]; used: string[]; unset: string[] } {
-    const cps = Array.from(word, (c) => c.codePointAt(0)!);
+  const maxExpansion = options.maxExpansion ?? DEFAULT_MAX_EXPANSION;
+
+  /**
+   * Expands `word`. `wantWords` false (processWord) skips the word splitting, and copies runs of literal text as
+   * slices: a 10 MB heredoc body then costs about its size, not a rope of one string per character.
+   */
+  function run(
+    word: string,
+    env: ShellEnv,
+    wantWords: boolean,
+  ): { value: string; words: string[]; used: string[]; unset: string[] } {
     const get = lookupFn(env, options.caseInsensitiveEnv ?? false);
     const used = new Set<string>();
     const unset = new Set<string>();
+    // The word is read in place, by code point (no array of its code points).
+    const len = word.length;
     let pos = 0;
     let rawEscapes = options.rawEscapes ?? false;
     let depth = 0;
-    const peek = (): number => pos < cps.length ? cps[pos]! : EOF;
-    const next = (): number => pos < cps.length ? cps[pos++]! : EOF;
+    // Substitutions may add at most maxExpansion to what is written (ARG a=${a}${a} doubles a value each time).
+    const limit = len + maxExpansion;
+    const peek = (): number => pos < len ? word.codePointAt(pos)! : EOF;
+    const next = (): number => {
+      if (pos >= len) return EOF;
+      const cp = word.codePointAt(pos)!;
+      pos += cp > 0xffff ? 2 : 1;
+      return cp;
+    };
+    /** Throws when a (partial) result has grown past the limit. */
+    const bounded = (s: string): string => {
+      if (s.length > limit) {
+        throw new ShellExpansionError(
+          `the expanded value is larger than ${formatLimit(maxExpansion)}, the most substitutions may add to a word`,
+        );
+      }
+      return s;
+    };
+    /** Length of the run of plain characters at `pos` (no `$`, quote, escape or `stop`), in UTF-16 units. */
+    const plainRun = (stop: number): number => {
+      let i = pos;
+      while (i < len) {
+        const c = word.charCodeAt(i);
+        if (c === CH_DOLLAR || c === esc || c === stop) break;
+        if (!skipProcessQuotes && (c === CH_SQUOTE || c === CH_DQUOTE)) break;
+        // A surrogate pair is never one of those: both halves are plain.
+        i++;
+      }
+      return i - pos;
+    };
 
     function getEnv(name: string): [string, boolean] {
       const v = get(name);
@@ -286,6 +352,9 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
       const words = new Words();
       const saved = rawEscapes;
       rawEscapes = raw;
+      const add = (s: string) => {
+        result = bounded(result + s);
+      };
       try {
         while (peek() !== EOF) {
           let ch = peek();
@@ -295,23 +364,27 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
           }
           if (ch === CH_DOLLAR) {
             const tmp = processDollar();
-            result += tmp;
-            words.addString(tmp);
+            add(tmp);
+            if (wantWords) words.addString(tmp);
           } else if (!skipProcessQuotes && (ch === CH_SQUOTE || ch === CH_DQUOTE)) {
             const tmp = ch === CH_SQUOTE ? processSingleQuote() : processDoubleQuote();
-            result += tmp;
-            words.addRaw(tmp);
+            add(tmp);
+            if (wantWords) words.addRaw(tmp);
+          } else if (!wantWords && plainRun(stop) > 1) {
+            const n = plainRun(stop);
+            result += word.slice(pos, pos + n);
+            pos += n;
           } else {
             ch = next();
             if (ch === esc) {
               if (rawEscapes) {
-                words.addRaw(chr(ch));
+                if (wantWords) words.addRaw(chr(ch));
                 result += chr(ch);
               }
               ch = next();
               if (ch === EOF) break;
-              words.addRaw(chr(ch));
-            } else words.addChar(ch);
+              if (wantWords) words.addRaw(chr(ch));
+            } else if (wantWords) words.addChar(ch);
             result += chr(ch);
           }
         }
@@ -356,7 +429,7 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
           return result;
         }
         if (p === CH_DOLLAR) {
-          result += processDollar();
+          result = bounded(result + processDollar());
           continue;
         }
         let ch = next();
@@ -446,7 +519,13 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
         }
         const [value, set] = getEnv(name);
         if (skipUnsetEnv && !set) return "${" + name + "/" + pattern + "/" + replacement + "}";
-        return replaceGlob(pattern, value, replaceAll ? goExpandTemplate(replacement) : replacement, replaceAll);
+        return replaceGlob(
+          pattern,
+          value,
+          replaceAll ? goExpandTemplate(replacement) : replacement,
+          replaceAll,
+          bounded,
+        );
       }
       if (ch === CH_COLON) {
         nullIsUnset = true;
@@ -491,7 +570,7 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
     }
 
     const { result, words } = processStopOn(EOF, rawEscapes);
-    return { value: result, words, used: [...used], unset: [...unset] };
+    return { value: bounded(result), words, used: [...used], unset: [...unset] };
   }
 
   function wrap<T>(word: string, fn: () => T): T {
@@ -511,15 +590,16 @@ export function createShellLexer(escapeToken = "\\", options: ShellLexerOptions 
 
   return {
     escapeToken,
+    maxExpansion,
     processWord(word, env) {
       return wrap(word, () => {
-        const r = run(word, env);
+        const r = run(word, env, false);
         return { value: r.value, usedVars: r.used, unsetVars: r.unset };
       });
     },
     processWords(word, env) {
       return wrap(word, () => {
-        const r = run(word, env);
+        const r = run(word, env, true);
         return { words: r.words, usedVars: r.used, unsetVars: r.unset };
       });
     },

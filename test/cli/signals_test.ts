@@ -8,53 +8,8 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
-import { REPO_ROOT } from "../fixtures/tools.ts";
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-
-interface Kiln {
-  /** Resolves with the exit status (or the signal that killed it) and stderr (head and tail). */
-  done: Promise<{ code: number; signal: string | null; stderr: string }>;
-  /** Resolves once stderr has matched `re`. */
-  waitFor(re: RegExp): Promise<void>;
-  /** Sends a signal. */
-  kill(sig: Deno.Signal): void;
-}
-
-/** Runs the CLI (Deno.Command: node:child_process in Deno reports any child it sent a signal to as killed by it). */
-function kiln(args: string[]): Kiln {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(REPO_ROOT, "cli/main.ts"), ...args],
-    clearEnv: true,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const waiters: { re: RegExp; resolve: () => void }[] = [];
-  const read = (async () => {
-    for await (const d of child.stderr.pipeThrough(new TextDecoderStream())) {
-      // Keep the head (the first STEP lines) and the tail (the error), not hundreds of thousands of STEP lines.
-      stderr = stderr.length < 4096 ? stderr + d : stderr.slice(0, 2048) + (stderr.slice(2048) + d).slice(-2048);
-      for (const w of waiters.splice(0)) {
-        if (w.re.test(stderr)) w.resolve();
-        else waiters.push(w);
-      }
-    }
-  })();
-  const done = Promise.all([child.status, read]).then(([s]) => ({ code: s.code, signal: s.signal, stderr }));
-  return {
-    done,
-    waitFor: (re) =>
-      new Promise<void>((resolve, reject) => {
-        if (re.test(stderr)) return resolve();
-        waiters.push({ re, resolve });
-        done.then((r) => reject(new Error(`kiln exited (${r.signal ?? r.code}) before ${re}: ${r.stderr}`)));
-      }),
-    kill: (sig) => child.kill(sig),
-  };
-}
+import { kiln } from "./_helpers.ts";
 
 /** A context whose Dockerfile has `n` metadata instructions after `FROM scratch`. */
 async function metadataContext(root: string, n: number, line: (i: number) => string): Promise<string> {

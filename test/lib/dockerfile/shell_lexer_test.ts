@@ -296,3 +296,35 @@ Deno.test("processWord() rejects absurdly deep nesting with a ShellExpansionErro
   assertEquals(lex.processWord("${a:-".repeat(256) + "x" + "}".repeat(256), {}).value, "x");
   assertThrows(() => lex.processWord("${a:-".repeat(257) + "x" + "}".repeat(257), {}), ShellExpansionError, "nested");
 });
+
+Deno.test("processWord() fails once substitutions add more than maxExpansion (default 1 MiB) to a word", () => {
+  const mib = "x".repeat(1024 * 1024);
+  // Up to the limit (plus the word's own length) is fine; past it is not, wherever the growth comes from.
+  assertEquals(word("$A", { A: mib }).length, 1024 * 1024);
+  assertEquals(word("$A$C", { A: mib, C: "c" }).length, 1024 * 1024 + 1);
+  const B = "y".repeat(100);
+  for (const w of ["$A$B", "${A}${B}", '"$A$B"', "${A:+$A}$B", "${B//?/$A}"]) {
+    const e = assertThrows(() => word(w, { A: mib, B }), ShellExpansionError);
+    assertEquals(
+      e.message,
+      `failed to process ${
+        JSON.stringify(w)
+      }: the expanded value is larger than 1 MiB, the most substitutions may add to a word`,
+    );
+  }
+  // Literal text does not count: a long heredoc body with one small substitution expands.
+  const body = "y".repeat(3 * 1024 * 1024) + "$A";
+  assertEquals(word(body, { A: "z" }).length, 3 * 1024 * 1024 + 1);
+  // The limit is an option.
+  const small = createShellLexer("\\", { maxExpansion: 10 });
+  assertEquals(small.maxExpansion, 10);
+  assertEquals(small.processWord("$A", { A: "0123456789" }).value, "0123456789");
+  assertThrows(() => small.processWord("$A$A", { A: "0123456789" }), ShellExpansionError, "larger than 10 B");
+});
+
+Deno.test("processWord() keeps non-BMP characters and escapes when copying literal runs", () => {
+  const env = { A: "a" };
+  assertEquals(word("😀x$A😀\\$A'q'", env), "😀xa😀$Aq");
+  const raw = createShellLexer("\\", { skipProcessQuotes: true });
+  assertEquals(raw.processWord("l1 'q' \"$A\"\n\\$A 😀\n", env).value, "l1 'q' \"a\"\n$A 😀\n");
+});
