@@ -7,9 +7,8 @@
  * @module
  */
 import { open, stat } from "node:fs/promises";
-import { createWriteStream } from "node:fs";
-import { Writable } from "node:stream";
 import { KilnError } from "../util/errors.ts";
+import { writeStreamAtomic } from "../util/atomic_file.ts";
 import { type Digest, sha256 } from "../util/digest.ts";
 import { TarWriterStream } from "../tar/writer.ts";
 import type { TarEntry } from "../tar/types.ts";
@@ -115,7 +114,10 @@ export function dockerArchiveStream(
 }
 
 /**
- * Writes a docker-archive tarball to a file.
+ * Writes a docker-archive tarball to a file, atomically: the archive is streamed into a unique temp file next to
+ * `path` and renamed over it only when complete, so a failed or interrupted write (disk full, abort) leaves a
+ * previous file at `path` intact and no temp file behind. Destination errors are an
+ * `OutputWriteError` (lib/util/atomic_file.ts): `Cannot write docker archive PATH: no space left on device`.
  *
  * @param path Output file.
  * @param images Images and tags.
@@ -131,8 +133,10 @@ export async function writeDockerArchive(
   images: ArchiveImage[],
   opts: DockerArchiveWriteOptions = {},
 ): Promise<void> {
-  const out = Writable.toWeb(createWriteStream(path)) as WritableStream<Uint8Array>;
-  await dockerArchiveStream(images, opts).pipeTo(out);
+  await writeStreamAtomic(path, dockerArchiveStream(images, opts), {
+    what: "docker archive",
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
 }
 
 interface TarIndexEntry {

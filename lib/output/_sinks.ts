@@ -3,8 +3,6 @@
  *
  * @module
  */
-import { mkdir } from "node:fs/promises";
-import { dirname } from "node:path";
 import type { Image } from "../image/types.ts";
 import { writeDockerArchive } from "../image/tarball.ts";
 import { pushImage as registryPush } from "../registry/push.ts";
@@ -25,7 +23,8 @@ export async function pushImage(refs: Reference[], image: Image, opts: RegistryO
 }
 
 /**
- * Writes a `docker save` tarball tagged with `refs` (untagged when there are none).
+ * Writes a `docker save` tarball tagged with `refs` (untagged when there are none), atomically (temp file +
+ * rename; parent directories are created).
  *
  * @param path File path.
  * @param image The image.
@@ -33,7 +32,6 @@ export async function pushImage(refs: Reference[], image: Image, opts: RegistryO
  * @param signal Abort signal.
  */
 export async function writeTarball(path: string, image: Image, refs: Reference[], signal?: AbortSignal): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
   const tags = refs.map((r) => `${r.registry}/${r.repository}:${r.tag ?? "latest"}`);
   await writeDockerArchive(path, [{ image, tags }], signal ? { signal } : {});
 }

@@ -3,12 +3,16 @@
  * destination, then the digest files (only after every push succeeded, so a digest file never names an image
  * that is not there).
  *
+ * Every file is written atomically (lib/util/atomic_file.ts: a unique temp file in the same directory, renamed
+ * into place when complete; an OCI layout's index.json under its lock, see lib/image/layout.ts), so a failed or
+ * interrupted build leaves the previous outputs intact, concurrent builds never collide on temp files, and a
+ * full or read-only disk is a one-line `Cannot write WHAT PATH: REASON` error.
+ *
  * @module
  */
-import { mkdir, rename, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
 import type { Digest } from "../util/digest.ts";
 import { KilnError } from "../util/errors.ts";
+import { writeFileAtomic } from "../util/atomic_file.ts";
 import type { Logger } from "../util/logger.ts";
 import type { Image } from "../image/types.ts";
 import { writeLayout } from "../image/layout.ts";
@@ -52,11 +56,9 @@ export interface WriteOutputsOptions {
   signal?: AbortSignal;
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.kiln-tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
+/** Writes a digest file atomically (a unique temp file renamed into place: concurrent writers never collide). */
+function writeDigestFile(flag: string, path: string, text: string, signal?: AbortSignal): Promise<void> {
+  return writeFileAtomic(path, text, { what: flag, ...(signal ? { signal } : {}) });
 }
 
 function parseDestinations(dests: readonly string[]): Reference[] {
@@ -123,14 +125,21 @@ export async function writeOutputs(image: Image, opts: WriteOutputsOptions): Pro
       });
     });
   }
-  if (opts.digestFile) await writeAtomic(opts.digestFile, digest);
+  if (opts.digestFile) await writeDigestFile("--digest-file", opts.digestFile, digest, opts.signal);
   if (opts.imageNameWithDigestFile) {
-    await writeAtomic(opts.imageNameWithDigestFile, refs.map((r) => `${repoName(r)}@${digest}\n`).join(""));
+    await writeDigestFile(
+      "--image-name-with-digest-file",
+      opts.imageNameWithDigestFile,
+      refs.map((r) => `${repoName(r)}@${digest}\n`).join(""),
+      opts.signal,
+    );
   }
   if (opts.imageNameTagWithDigestFile) {
-    await writeAtomic(
+    await writeDigestFile(
+      "--image-name-tag-with-digest-file",
       opts.imageNameTagWithDigestFile,
       refs.map((r) => `${repoName(r)}:${r.tag ?? "latest"}@${digest}\n`).join(""),
+      opts.signal,
     );
   }
   return out;
