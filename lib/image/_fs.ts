@@ -6,10 +6,13 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { dirname, join } from "node:path";
 import type { Digest } from "../util/digest.ts";
 import { DigestMismatchError } from "./_streams.ts";
+import { type AtomicWriteOptions, OutputWriteError, writeFileAtomic as writeAtomic } from "../util/atomic_file.ts";
+import { AbortedError } from "../util/errors.ts";
 
 /** Opens a file as a web stream (optionally a byte range, end exclusive). */
 export function fileStream(path: string, range?: { start: number; end: number }): ReadableStream<Uint8Array> {
@@ -32,29 +35,58 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Options for {@linkcode writeBlobFile}. */
+export interface WriteBlobOptions {
+  /** Expected digest (the blob is not stored when it differs). */
+  digest?: Digest | undefined;
+  /** Expected size. */
+  size?: number | undefined;
+  /** What is stored, for mismatch messages. */
+  source?: string;
+  /** The output to name when the destination fails (default: the parent of `blobsDir`). */
+  shownPath?: string;
+  /** Cancels the write (the temp file is removed). */
+  signal?: AbortSignal | undefined;
+}
+
 /**
  * Writes `stream` to `blobsDir/sha256/<hex>` via a temp file in the same directory, hashing while writing;
- * renames only after the digest (and size) matched `expected` when given.
+ * renames only after the digest (and size) matched `expected` when given. The temp file is removed on any
+ * failure; errors of the destination (ENOSPC…) become an {@linkcode OutputWriteError} naming the OCI layout.
  */
 export async function writeBlobFile(
   blobsDir: string,
   stream: ReadableStream<Uint8Array>,
-  expected?: { digest?: Digest | undefined; size?: number | undefined; source?: string },
+  expected?: WriteBlobOptions,
 ): Promise<{ digest: Digest; size: number }> {
   const dir = join(blobsDir, "sha256");
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.tmp-${randomUUID()}`);
-  const fh = await open(tmp, "w");
-  const hash = createHash("sha256");
-  let size = 0;
+  const shown = expected?.shownPath ?? dirname(blobsDir);
+  const fail = (e: unknown) => new OutputWriteError("OCI layout", shown, e);
+  const reader = stream.getReader();
+  let tmp: string | undefined;
+  let fh: FileHandle | undefined;
   try {
-    for await (const chunk of stream) {
+    await mkdir(dir, { recursive: true }).catch((e) => Promise.reject(fail(e)));
+    tmp = join(dir, `.tmp-${randomUUID()}`);
+    const file = await open(tmp, "wx").catch((e) => Promise.reject(fail(e)));
+    fh = file;
+    const hash = createHash("sha256");
+    let size = 0;
+    for (;;) {
+      if (expected?.signal?.aborted) throw new AbortedError(`Writing OCI layout ${shown} was aborted`);
+      const { done, value: chunk } = await reader.read();
+      if (done) break;
       hash.update(chunk);
       size += chunk.byteLength;
-      let off = 0;
-      while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
+      try {
+        let off = 0;
+        while (off < chunk.byteLength) off += (await file.write(chunk, off, chunk.byteLength - off)).bytesWritten;
+      } catch (e) {
+        throw fail(e);
+      }
     }
-    await fh.close();
+    fh = undefined;
+    await file.close().catch((e) => Promise.reject(fail(e)));
     const digest = `sha256:${hash.digest("hex")}` as Digest;
     const what = expected?.source ?? "blob";
     if (expected?.size !== undefined && expected.size !== size) {
@@ -63,33 +95,45 @@ export async function writeBlobFile(
     if (expected?.digest !== undefined && expected.digest !== digest) {
       throw new DigestMismatchError(`Cannot store ${what}: digest is ${digest}, expected ${expected.digest}`);
     }
-    await rename(tmp, join(dir, digest.slice(7)));
+    await rename(tmp, join(dir, digest.slice(7))).catch((e) => Promise.reject(fail(e)));
+    tmp = undefined;
     return { digest, size };
   } catch (err) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
+    await reader.cancel(err).catch(() => {});
+    await fh?.close().catch(() => {});
+    if (tmp) await rm(tmp, { force: true }).catch(() => {});
     throw err;
+  } finally {
+    reader.releaseLock();
   }
 }
 
-/** Writes bytes to `path` atomically (temp + rename). */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${randomUUID()}`;
-  const fh = await open(tmp, "w");
-  try {
-    await fh.writeFile(data);
-    await fh.close();
-    await rename(tmp, path);
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
+/**
+ * Writes bytes to `path` atomically (unique temp file + rename, see lib/util/atomic_file.ts).
+ *
+ * @param path The file.
+ * @param data Its content.
+ * @param options Output name for messages.
+ */
+export function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  return writeAtomic(path, data, options);
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+/**
+ * Runs `fn` over `items` with at most `limit` in flight; rejects with the first failure, starting no new item
+ * after it. With `settle`, it rejects only once the items in flight have finished too (so what they clean up
+ * after a failure is cleaned up before the caller goes on).
+ */
+export async function mapLimit<T, R>(
+  items: T[],
+  limit: number,
+  fn: (t: T, i: number) => Promise<R>,
+  options: { settle?: boolean } = {},
+): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   let failed = false;
@@ -104,6 +148,13 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T, i: nu
       }
     }
   }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker);
+  if (!options.settle) {
+    await Promise.all(workers);
+    return out;
+  }
+  const results = await Promise.allSettled(workers);
+  const bad = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (bad) throw bad.reason;
   return out;
 }
