@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { readFile } from "node:fs/promises";
+import { readFile, realpath } from "node:fs/promises";
+import { resolve } from "node:path";
 import { KilnError } from "../util/errors.ts";
 import { contextPath, fileKind, relativeToContext } from "./_in_context.ts";
 
@@ -283,10 +284,11 @@ export function dockerignoreCandidates(contextDir: string, dockerfilePath?: stri
  * Reads the effective ignore file (see {@linkcode dockerignoreCandidates}) and compiles it. A candidate inside
  * the context is read like a COPY source: its symlinks are followed only within the context, as if it were `/`
  * (so a `.dockerignore -> /etc/shadow` in a downloaded context reads `<context>/etc/shadow`, which is missing).
- * Messages name such files relative to the context, never by their host path.
+ * Messages name such files relative to the context, never by their host path. With `workDir`, kiln's work
+ * directory is left out of the context when it is inside it (see {@linkcode LoadDockerignoreOptions}).
  *
  * @param contextDir The build context directory.
- * @param options The Dockerfile path.
+ * @param options The Dockerfile path, kiln's work directory.
  * @returns The matcher (empty when no ignore file exists) and the file used (its host path).
  * @throws {KilnError} When an ignore file exists but cannot be read or has a bad pattern.
  *
@@ -298,7 +300,55 @@ export function dockerignoreCandidates(contextDir: string, dockerfilePath?: stri
  */
 export async function loadDockerignore(
   contextDir: string,
-  options: { dockerfilePath?: string } = {},
+  options: LoadDockerignoreOptions = {},
+): Promise<{ matcher: IgnoreMatcher; file?: string }> {
+  const found = await readDockerignore(contextDir, options);
+  if (options.workDir === undefined) return found;
+  const kiln = await kilnPathsInContext(contextDir, options.workDir);
+  return kiln.length ? { ...found, matcher: withKilnExcluded(found.matcher, kiln) } : found;
+}
+
+/** Options for {@linkcode loadDockerignore}. */
+export interface LoadDockerignoreOptions {
+  /** The Dockerfile's path: `<Dockerfile>.dockerignore` comes first. */
+  dockerfilePath?: string;
+  /**
+   * kiln's work directory (`--work-dir`). When it is inside the context, it is left out of it as if ignored (a
+   * `COPY . /x/` would otherwise copy the build's own rootfs into itself); when it is the context itself, the
+   * entries kiln makes there (`kiln-build-*`, `kiln-run-cache`) are. `!` exceptions cannot bring them back.
+   */
+  workDir?: string;
+}
+
+/** The entries kiln's build creates directly in its work directory (lib/build/build.ts). */
+const KILN_WORK_ENTRIES = ["kiln-build-*", "kiln-run-cache"];
+
+/**
+ * Context-relative patterns for kiln's own files in the context: the work directory when it is strictly inside
+ * the context, or its entries when it is the context.
+ */
+async function kilnPathsInContext(contextDir: string, workDir: string): Promise<string[]> {
+  const real = (p: string) => realpath(p).catch(() => resolve(p));
+  const rel = relativeToContext(await real(contextDir), await real(workDir));
+  if (rel === undefined) return [];
+  if (rel === "") return KILN_WORK_ENTRIES;
+  return [rel.replace(/[\\*?[\]]/g, "\\$&")];
+}
+
+/** `matcher`, with `kiln` (patterns, always excluded, no exception brings them back) added. */
+function withKilnExcluded(matcher: IgnoreMatcher, kiln: readonly string[]): IgnoreMatcher {
+  const own = createIgnoreMatcher(kiln);
+  return {
+    patterns: [...matcher.patterns, ...own.patterns],
+    hasExceptions: matcher.hasExceptions,
+    ignores: (rel, isDir) => own.ignores(rel) || matcher.ignores(rel, isDir),
+    canSkipDir: (rel) => own.ignores(rel) || matcher.canSkipDir(rel),
+  };
+}
+
+async function readDockerignore(
+  contextDir: string,
+  options: LoadDockerignoreOptions,
 ): Promise<{ matcher: IgnoreMatcher; file?: string }> {
   for (const candidate of dockerignoreCandidates(contextDir, options.dockerfilePath)) {
     const rel = relativeToContext(contextDir, candidate);

@@ -32,5 +32,6 @@ export {
   dockerignoreCandidates,
   type IgnoreMatcher,
   loadDockerignore,
+  type LoadDockerignoreOptions,
   parseDockerignore,
 } from "./dockerignore.ts";
