@@ -13,7 +13,7 @@ import type { AuthConfig } from "./auth.ts";
 import { type RegistryDiagnostic, RegistryError } from "./errors.ts";
 import type { RegistryOptions } from "./options.ts";
 import { registryHost } from "./reference.ts";
-import { defaultTransport, type HttpTransport, type TlsSettings } from "./transport.ts";
+import { defaultTransport, type HttpTransport, type TlsSettings, type TransportRequest } from "./transport.ts";
 
 /** Whether a client pulls or pushes (selects `--insecure` vs `--insecure-pull` etc.). */
 export type ClientMode = "pull" | "push";
@@ -140,7 +140,113 @@ function safeUrl(u: string): string {
   return i < 0 ? u : u.slice(0, i) + "?…";
 }
 
+/** A request that received nothing for `idleTimeoutMs`: the registry accepted it and then stalled. */
+export class IdleTimeoutError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param ms The idle timeout.
+   * @param request `METHOD path` of the stalled request.
+   * @param phase What was awaited.
+   */
+  constructor(ms: number, request: string, phase: "response" | "body") {
+    super(
+      `the registry stalled: no data for ${formatMs(ms)} ${
+        phase === "response" ? "waiting for the response to" : "in the middle of the response body of"
+      } ${request}`,
+    );
+    this.name = "IdleTimeoutError";
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${+(ms / 1000).toFixed(1)} s`;
+}
+
+/** The idle timer of one request: armed while kiln waits for the registry, aborting the request when it fires. */
+interface IdleWatch {
+  /** Aborted by the outer signal, or by the timer. */
+  signal: AbortSignal;
+  /** True once the timer fired. */
+  readonly fired: boolean;
+  /** (Re)starts the timer. */
+  arm(): void;
+  /** Stops the timer (kiln is busy, not waiting). */
+  disarm(): void;
+}
+
+function idleWatch(ms: number, outer: AbortSignal | undefined, onFire: () => Error): IdleWatch {
+  const ac = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let fired = false;
+  return {
+    // AbortSignal.any holds its sources weakly: no listener left on the build's signal per request.
+    signal: outer ? AbortSignal.any([outer, ac.signal]) : ac.signal,
+    get fired() {
+      return fired;
+    },
+    arm() {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        fired = true;
+        ac.abort(onFire());
+      }, ms);
+    },
+    disarm() {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}
+
+/** A request body that restarts the timer after each chunk the transport takes, and stops it while kiln reads. */
+function watchedUpload(body: ReadableStream<Uint8Array>, w: IdleWatch): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      w.disarm();
+      try {
+        const r = await reader.read();
+        if (r.done) ctl.close();
+        else ctl.enqueue(r.value);
+      } finally {
+        w.arm();
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+}
+
+/** Statuses whose responses have no body (a Response with one cannot be constructed). */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * The response with a body whose every read must see a byte within the idle timeout; a stall errors the body with
+ * `stalled()` (a KilnError: callers report it as is, or retry it as they retry a dropped connection).
+ */
+function watchedResponse(res: Response, w: IdleWatch, stalled: () => Error): Response {
+  if (!res.body || NULL_BODY.has(res.status)) return res;
+  const reader = res.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      w.arm();
+      try {
+        const r = await reader.read();
+        if (r.done) ctl.close();
+        else ctl.enqueue(r.value);
+      } catch (e) {
+        ctl.error(w.fired ? stalled() : e);
+      } finally {
+        w.disarm();
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
 function describeNetworkError(err: unknown): string {
+  if (err instanceof IdleTimeoutError) return err.message;
   const msg = err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? "")}` : String(err);
   if (/certificate|self.signed|unknown ?issuer|UnknownIssuer|verify/i.test(msg)) {
     return "TLS certificate verification failed (use --registry-certificate or --skip-tls-verify)";
@@ -190,6 +296,42 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
     });
   }
   const backoff = (attempt: number) => Math.min(base * 2 ** attempt, 30_000);
+  const idleMs = opts.idleTimeoutMs ?? 60_000;
+
+  /**
+   * One transport request under the idle timeout: throws {@linkcode IdleTimeoutError} (retried like a dropped
+   * connection) when no response comes, and returns a response whose body errors with a temporary RegistryError
+   * when it stalls.
+   */
+  async function send(
+    transport: HttpTransport,
+    req: Omit<TransportRequest, "signal">,
+    what: { registry: string; repository?: string; action: string },
+  ): Promise<Response> {
+    const u = new URL(req.url);
+    const name = `${req.method} ${u.pathname}`;
+    const w = idleWatch(idleMs, opts.signal, () => new IdleTimeoutError(idleMs, name, "response"));
+    const body = req.body instanceof ReadableStream ? watchedUpload(req.body, w) : req.body;
+    w.arm();
+    let res: Response;
+    try {
+      res = await transport.send({ ...req, ...(body ? { body } : {}), signal: w.signal });
+    } catch (e) {
+      if (w.fired && !opts.signal?.aborted) throw new IdleTimeoutError(idleMs, name, "response");
+      throw e;
+    } finally {
+      w.disarm();
+    }
+    return watchedResponse(res, w, () =>
+      new RegistryError({
+        registry: what.registry,
+        ...(what.repository !== undefined ? { repository: what.repository } : {}),
+        action: what.action,
+        status: 0,
+        detail: new IdleTimeoutError(idleMs, name, "body").message,
+        temporary: true,
+      }));
+  }
 
   function credentials(registry: string): Promise<AuthConfig | undefined> {
     let p = creds.get(registry);
@@ -240,12 +382,11 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
         );
       for (let attempt = 0;; attempt++) {
         try {
-          const res = await transport.send({
+          const res = await send(transport, {
             method: "GET",
             url: `${scheme}://${host}/v2/`,
             headers: new Headers({ "user-agent": ua }),
-            ...(opts.signal ? { signal: opts.signal } : {}),
-          });
+          }, { registry: host, action: "reach the registry" });
           await res.body?.cancel();
           log.trace("registry ping", { registry: host, scheme, status: res.status });
           if (res.status === 200) return { base: `${scheme}://${host}`, transport, challenge: { scheme: "none" } };
@@ -322,8 +463,11 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
     let res: Response;
     const tokenTransport = st.transport;
     const url = new URL(realm);
-    const send = (init: { method: string; headers: Headers; body?: Uint8Array }) =>
-      tokenTransport.send({ url: url.toString(), ...init, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const sendToken = (init: { method: string; headers: Headers; body?: Uint8Array }) =>
+      send(tokenTransport, { url: url.toString(), ...init }, {
+        registry: host,
+        action: `get a token from ${url.origin}`,
+      });
     for (let attempt = 0;; attempt++) {
       try {
         if (auth?.identityToken) {
@@ -334,7 +478,7 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
             scope: scopes.join(" "),
           });
           if (st.challenge.service) form.set("service", st.challenge.service);
-          res = await send({
+          res = await sendToken({
             method: "POST",
             headers: new Headers({ "content-type": "application/x-www-form-urlencoded", "user-agent": ua }),
             body: new TextEncoder().encode(form.toString()),
@@ -347,7 +491,7 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
           if (auth?.username !== undefined) {
             headers.set("authorization", `Basic ${btoa(`${auth.username}:${auth.password ?? ""}`)}`);
           }
-          res = await send({ method: "GET", headers });
+          res = await sendToken({ method: "GET", headers });
         }
       } catch (err) {
         if (attempt < retries) {
@@ -432,12 +576,10 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
           const sameHost = new URL(url).host === new URL(st.base).host;
           if (authz && sameHost) headers.set("authorization", authz);
           log.trace("registry request", { method, url: safeUrl(url), attempt });
-          res = await st.transport.send({
-            method,
-            url,
-            headers,
-            ...(body ? { body } : {}),
-            ...(opts.signal ? { signal: opts.signal } : {}),
+          res = await send(st.transport, { method, url, headers, ...(body ? { body } : {}) }, {
+            registry: host,
+            ...(req.repository !== undefined ? { repository: req.repository } : {}),
+            action: req.action,
           });
           log.trace("registry response", { method, url: safeUrl(url), status: res.status });
           if (![301, 302, 303, 307, 308].includes(res.status) || !res.headers.get("location")) break;

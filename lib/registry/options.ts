@@ -40,6 +40,12 @@ export interface RegistryOptions {
   retryBaseDelayMs?: number;
   /** Longest wait honoured from a Retry-After header, in ms (default 60 000). */
   maxRetryAfterMs?: number;
+  /**
+   * Longest time in ms a request may wait for the registry without receiving a byte — for the response headers
+   * (after the last byte sent), or for the next piece of the body (default 60 000). Past it the request is
+   * abandoned and retried like a dropped connection, then fails naming the registry and the request.
+   */
+  idleTimeoutMs?: number;
   /** Credentials (default: anonymous). */
   keychain?: Keychain;
   /** Logger (default: silent). */

@@ -97,17 +97,40 @@ async function fetchManifestFrom(
   identifier: string,
   method: "GET" | "HEAD",
 ): Promise<{ res: Response; raw?: Uint8Array }> {
-  const res = await client.request(ref.registry, {
-    method,
-    path: `/v2/${ref.repository}/manifests/${identifier}`,
-    headers: { accept: MANIFEST_ACCEPT },
-    repository: ref.repository,
-    actions: ["pull"],
-    expect: [200],
-    action: `${method === "HEAD" ? "check" : "pull"} manifest ${identifier}`,
-  });
-  if (method === "HEAD") return { res };
-  const buf = new Uint8Array(await res.arrayBuffer());
+  let res: Response;
+  let buf: Uint8Array;
+  for (let attempt = 0;; attempt++) {
+    res = await client.request(ref.registry, {
+      method,
+      path: `/v2/${ref.repository}/manifests/${identifier}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      repository: ref.repository,
+      actions: ["pull"],
+      expect: [200],
+      action: `${method === "HEAD" ? "check" : "pull"} manifest ${identifier}`,
+    });
+    if (method === "HEAD") return { res };
+    try {
+      buf = new Uint8Array(await res.arrayBuffer());
+      break;
+    } catch (err) {
+      // A body that stalled (RegistryError, temporary) or broke off: asked for again, as a failed request is.
+      const temporary = !(err instanceof KilnError) || (err instanceof RegistryError && err.temporary);
+      if (!temporary || attempt >= client.retries) {
+        if (err instanceof KilnError) throw err;
+        throw new RegistryError({
+          registry: ref.registry,
+          repository: ref.repository,
+          action: `pull manifest ${identifier}`,
+          status: 0,
+          detail: "connection dropped in the middle of the response",
+          cause: err,
+        });
+      }
+      client.log.debug("manifest download interrupted, retrying", { manifest: identifier });
+      await client.sleep(client.backoff(attempt));
+    }
+  }
   if (buf.byteLength > 16 * 1024 * 1024) {
     throw new KilnError(`Cannot use manifest ${formatReference(ref)}: larger than 16 MiB`);
   }
@@ -278,9 +301,11 @@ export async function openBlob(
         try {
           r = await reader.read();
         } catch (err) {
-          if (resumes >= client.retries || (err instanceof KilnError)) {
+          // A dropped connection, or a stalled one (a temporary RegistryError from the client's idle timeout).
+          const resumable = !(err instanceof KilnError) || (err instanceof RegistryError && err.temporary);
+          if (resumes >= client.retries || !resumable) {
             ctl.error(
-              new RegistryError({
+              err instanceof RegistryError ? err : new RegistryError({
                 registry: ref.registry,
                 repository: ref.repository,
                 action: `pull blob ${desc.digest}`,
