@@ -257,6 +257,12 @@ export async function openBlob(
   const hash = createHash("sha256");
   let received = 0;
   let resumes = 0;
+  /** Where the current response's body ends, when it said (Content-Length): a body that got there was not cut. */
+  let bodyEnd: number | undefined;
+  const sizeMismatch = (has: string) =>
+    new DigestMismatchError(
+      `Cannot verify blob ${where}: size mismatch: the manifest says ${desc.size} bytes, the blob has ${has}`,
+    );
   const get = async (from: number) => {
     const res = await client.request(ref.registry, {
       method: "GET",
@@ -268,6 +274,8 @@ export async function openBlob(
       action: `pull blob ${desc.digest}`,
     });
     if (!res.body) throw new KilnError(`Cannot pull blob ${where}: empty response`);
+    const length = Number(res.headers.get("content-length") ?? NaN);
+    bodyEnd = Number.isSafeInteger(length) ? (res.status === 206 ? from : 0) + length : undefined;
     let reader: ReadableStreamDefaultReader<Uint8Array> = res.body.getReader();
     if (from > 0 && res.status === 200) {
       // The server ignored Range: skip what we already have.
@@ -330,6 +338,8 @@ export async function openBlob(
         if (r.done) {
           const digest = `sha256:${hash.digest("hex")}`;
           if (received !== desc.size) {
+            // The whole body came (its Content-Length): the blob is shorter than its descriptor says.
+            if (bodyEnd === received) return ctl.error(sizeMismatch(String(received)));
             // A short body without an error: try to resume.
             if (received < desc.size && resumes < client.retries) {
               resumes++;
@@ -337,7 +347,8 @@ export async function openBlob(
               try {
                 reader = await get(received);
               } catch (e) {
-                ctl.error(e);
+                // Range Not Satisfiable: nothing is left after what we have.
+                ctl.error(e instanceof RegistryError && e.status === 416 ? sizeMismatch(`only ${received}`) : e);
                 return;
               }
               continue;
@@ -357,7 +368,7 @@ export async function openBlob(
         received += r.value.byteLength;
         if (received > desc.size) {
           await reader.cancel().catch(() => {});
-          ctl.error(new DigestMismatchError(`Cannot verify blob ${where}: more than the expected ${desc.size} bytes`));
+          ctl.error(sizeMismatch("more"));
           return;
         }
         hash.update(r.value);
