@@ -156,6 +156,16 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       buildPlatform: hostPlatform(),
     });
     for (const w of plan.warnings ?? []) log.warn(w);
+    const uid = process.getuid?.();
+    const writesFiles = plan.stages.some((s) =>
+      s.base !== "scratch" || s.steps.some((st) => st.kind === "run" || st.kind === "copy" || st.kind === "workdir")
+    );
+    if (uid !== undefined && uid !== 0 && writesFiles) {
+      // Only root can set file owners: extraction, COPY/ADD and WORKDIR leave the builder's own (lib/copy setOwner).
+      log.warn(
+        `kiln is not running as root (uid ${uid}): files in the image keep uid ${uid} as their owner (owners from the base image, archives and --chown need root)`,
+      );
+    }
     const walker: Walker = run.walker ?? loadWalker({ logger: log });
     const sc = trySyscalls();
     const xattrReader = sc ? xattrReaderOf(sc) : undefined;

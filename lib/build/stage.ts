@@ -6,6 +6,7 @@
  * @module
  */
 import { chmod, chown, mkdir } from "node:fs/promises";
+import process from "node:process";
 import type { ImageConfig, Layer } from "../image/types.ts";
 import { AbortedError, KilnError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
@@ -471,7 +472,10 @@ async function ensureDir(root: string, path: string, owner: { uid: number; gid: 
     const host = resolveInRoot(root, cur);
     try {
       await mkdir(host, { mode: 0o755 });
-      await chown(host, owner.uid, owner.gid);
+      // Not root: the directory keeps the builder's owner (build() warned), as files from COPY and archives do.
+      await chown(host, owner.uid, owner.gid).catch((e) => {
+        if ((e as { code?: string }).code !== "EPERM" || process.getuid?.() === 0) throw e;
+      });
       await chmod(host, 0o755);
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST") {

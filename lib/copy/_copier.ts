@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
+import process from "node:process";
 import { splitDev, type Syscalls, trySyscalls } from "../fs/syscalls.ts";
 import { AbortedError, KilnError } from "../util/errors.ts";
 import { type ChmodSpec, parseChmod } from "./chmod.ts";
@@ -104,7 +105,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
             }
           }
           for (const d of created) {
-            await fsp.lchown(d, o.uid, o.gid);
+            setOwner(d, o);
             await fsp.chmod(d, 0o755);
             await fsp.utimes(d, now, now);
             c.record(d);
@@ -116,8 +117,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
       return host;
     },
     applyMeta(target, st, src) {
-      const o = c.owner({ uid: st.uid, gid: st.gid });
-      fs.lchownSync(target, o.uid, o.gid);
+      setOwner(target, c.owner({ uid: st.uid, gid: st.gid }));
       if (!st.isSymbolicLink()) {
         const mode = chmod ? chmod.apply(st.mode & 0o7777, st.isDirectory()) : st.mode & 0o7777;
         fs.chmodSync(target, mode);
@@ -234,6 +234,22 @@ function parseChmodAt(text: string, prefix: string): ChmodSpec {
     return parseChmod(text);
   } catch (e) {
     throw new KilnError(`${prefix}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Sets the owner of `path` (a symlink itself, not its target). When kiln lacks the privilege (not root: EPERM), the
+ * entry keeps the builder's own uid and gid, as base-layer extraction does for such builds (`build()` warns once).
+ *
+ * @param path Host path.
+ * @param owner Numeric owner.
+ */
+export function setOwner(path: string, owner: CopyOwner): void {
+  try {
+    fs.lchownSync(path, owner.uid, owner.gid);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EPERM" && process.getuid?.() !== 0) return;
+    throw e;
   }
 }
 

@@ -14,7 +14,7 @@ import { AbortedError, KilnError } from "../util/errors.ts";
 import { trySyscalls } from "../fs/syscalls.ts";
 import { cloneGitRef, GitCloneError } from "../context/git.ts";
 import { describeError, redact } from "../context/errors.ts";
-import { type Copier, createCopier, statOrUndefined } from "./_copier.ts";
+import { type Copier, createCopier, setOwner, statOrUndefined } from "./_copier.ts";
 import { copyOne, expandSource, parentOf, resolveDest } from "./copy.ts";
 import { compilePatterns } from "./glob.ts";
 import { resolveInRoot } from "./resolve.ts";
@@ -83,9 +83,7 @@ export function isGitSource(s: string): boolean {
  */
 export async function addInto(options: AddOptions): Promise<CopyResult> {
   const opts = { instruction: "ADD", ...options };
-  const exclude = opts.exclude?.length
-    ? compilePatterns(opts.exclude)
-    : undefined;
+  const exclude = opts.exclude?.length ? compilePatterns(opts.exclude) : undefined;
   const c = createCopier(opts, exclude);
   const dest = resolveDest(opts.dest, opts.workdir);
   const remote = opts.sources.filter((s) => isUrlSource(s) || isGitSource(s));
@@ -95,9 +93,7 @@ export async function addInto(options: AddOptions): Promise<CopyResult> {
   if (!dest.isDir && opts.sources.length > 1) {
     const st = await statOrUndefined(resolveInRoot(c.destRoot, dest.path));
     if (!st?.isDirectory()) {
-      c.fail(
-        `when adding several sources the destination must be a directory and end with a /: ${opts.dest}`,
-      );
+      c.fail(`when adding several sources the destination must be a directory and end with a /: ${opts.dest}`);
     }
   }
   for (const s of opts.sources) {
@@ -107,21 +103,12 @@ export async function addInto(options: AddOptions): Promise<CopyResult> {
     else {
       const found = await expandSource(opts.srcRoot, s, opts.ignore);
       if (found.length === 0) {
-        c.fail(
-          `source ${JSON.stringify(s)} not found in ${
-            opts.srcDescription ?? "the build context"
-          }`,
-        );
+        c.fail(`source ${JSON.stringify(s)} not found in ${opts.srcDescription ?? "the build context"}`);
       }
       for (const m of found) {
-        if (exclude && m.relToBase !== "" && exclude.matches(m.relToBase)) {
-          continue;
-        }
+        if (exclude && m.relToBase !== "" && exclude.matches(m.relToBase)) continue;
         const st = await fsp.stat(m.host);
-        if (
-          st.isFile() && opts.unpack !== false &&
-          await isTarArchive(m.host, opts.signal)
-        ) {
+        if (st.isFile() && opts.unpack !== false && await isTarArchive(m.host, opts.signal)) {
           const dirHost = await c.mkdirAll(dest.path);
           await extractArchive(c, m.host, dirHost, opts);
         } else await copyOne(c, m, dest);
@@ -143,14 +130,10 @@ function fileStream(p: string): ReadableStream<Uint8Array> {
  * @param signal Cancels a spawned decompressor.
  * @returns Whether ADD would extract it.
  */
-export async function isTarArchive(
-  path: string,
-  signal?: AbortSignal,
-): Promise<boolean> {
+export async function isTarArchive(path: string, signal?: AbortSignal): Promise<boolean> {
   let stream: ReadableStream<Uint8Array>;
   try {
-    stream =
-      (await autoDecompress(fileStream(path), signal ? { signal } : {})).stream;
+    stream = (await autoDecompress(fileStream(path), signal ? { signal } : {})).stream;
   } catch {
     return false;
   }
@@ -175,10 +158,7 @@ export async function isTarArchive(
 
 function validTarHeader(h: Uint8Array): boolean {
   if (h.every((b) => b === 0)) return false;
-  const field = new TextDecoder().decode(h.subarray(148, 156)).replace(
-    /[\0 ]+$/g,
-    "",
-  ).trim();
+  const field = new TextDecoder().decode(h.subarray(148, 156)).replace(/[\0 ]+$/g, "").trim();
   if (!/^[0-7]+$/.test(field)) return false;
   const want = parseInt(field, 8);
   let sum = 0;
@@ -191,17 +171,9 @@ function validTarHeader(h: Uint8Array): boolean {
  * symlink and hardlink targets start at the destination directory). An entry that cannot be written fails with
  * the phrasing of base-layer extraction (lib/fs/extract.ts): `cannot extract "a/passwd": …`, never a host path.
  */
-async function extractArchive(
-  c: Copier,
-  file: string,
-  dirHost: string,
-  opts: AddOptions,
-): Promise<void> {
+async function extractArchive(c: Copier, file: string, dirHost: string, opts: AddOptions): Promise<void> {
   const archive = `archive ${file.split("/").pop()}`;
-  const { stream } = await autoDecompress(
-    fileStream(file),
-    opts.signal ? { signal: opts.signal } : {},
-  );
+  const { stream } = await autoDecompress(fileStream(file), opts.signal ? { signal: opts.signal } : {});
   const dirTimes: { p: string; mtime: number }[] = [];
   for await (const e of readTar(stream)) {
     c.checkAbort();
@@ -211,19 +183,14 @@ async function extractArchive(
     } catch (err) {
       await e.body?.cancel().catch(() => {});
       // c.fail() errors are complete; others (a symlink loop from resolveInRoot…) are completed with the entry.
-      if (err instanceof KilnError && err.message.startsWith(c.prefix)) {
-        throw err;
-      }
+      if (err instanceof KilnError && err.message.startsWith(c.prefix)) throw err;
       if (err instanceof AbortedError) throw err;
       const why = err instanceof EntryError
         ? err.message
         : err instanceof KilnError
         ? err.message.charAt(0).toLowerCase() + err.message.slice(1)
         : describeFsError(err);
-      c.fail(
-        `${archive}: cannot extract ${JSON.stringify(h.path)}: ${why}`,
-        err,
-      );
+      c.fail(`${archive}: cannot extract ${JSON.stringify(h.path)}: ${why}`, err);
     }
   }
   for (const d of dirTimes.reverse()) await fsp.utimes(d.p, d.mtime, d.mtime);
@@ -237,13 +204,9 @@ function describeFsError(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   if (typeof err?.code === "string") {
     const text = (err.message ?? "").replace(/^[A-Z]+: /, "").split(", ")[0]!;
-    return `${err.syscall ? `${err.syscall}: ` : ""}${err.code}${
-      text && text !== err.code ? ` (${text})` : ""
-    }`;
+    return `${err.syscall ? `${err.syscall}: ` : ""}${err.code}${text && text !== err.code ? ` (${text})` : ""}`;
   }
-  return e instanceof Error
-    ? e.message.replaceAll(/'\/[^']*'/g, "").trim()
-    : String(e);
+  return e instanceof Error ? e.message.replaceAll(/'\/[^']*'/g, "").trim() : String(e);
 }
 
 async function extractEntry(
@@ -258,16 +221,13 @@ async function extractEntry(
   const parts = h.path.split("/").filter((x) => x !== "" && x !== ".");
   if (parts.includes("..")) {
     await e.body?.cancel();
-    c.fail(
-      `${archive}: entry ${JSON.stringify(h.path)} escapes the destination`,
-    );
+    c.fail(`${archive}: entry ${JSON.stringify(h.path)} escapes the destination`);
   }
   if (parts.length === 0) {
     // The archive's root entry (`./`) gives the destination directory its owner, mode and time (as Docker's untar).
     await e.body?.cancel();
     if (h.type === "dir") {
-      const o = opts.chown ?? { uid: h.uid, gid: h.gid };
-      await fsp.lchown(dirHost, o.uid, o.gid);
+      setOwner(dirHost, opts.chown ?? { uid: h.uid, gid: h.gid });
       await fsp.chmod(dirHost, h.mode & 0o7777);
       dirTimes.unshift({ p: dirHost, mtime: h.mtime });
       c.record(dirHost);
@@ -281,26 +241,14 @@ async function extractEntry(
   // Resolve a hardlink target before anything is removed.
   let linkSource: string | undefined;
   if (h.type === "hardlink") {
-    const linkParts = (h.linkname ?? "").split("/").filter((x) =>
-      x !== "" && x !== "."
-    );
+    const linkParts = (h.linkname ?? "").split("/").filter((x) => x !== "" && x !== ".");
     if (linkParts.includes("..") || linkParts.length === 0) {
       c.fail(`${archive}: hardlink ${rel} points outside the destination`);
     }
-    linkSource = resolveInRoot(dirHost, linkParts.join("/"), {
-      followLast: false,
-    });
+    linkSource = resolveInRoot(dirHost, linkParts.join("/"), { followLast: false });
     const st = await lstatOrUndefined(linkSource);
-    if (!st) {
-      throw new EntryError(
-        `hardlink target ${JSON.stringify(h.linkname)} does not exist`,
-      );
-    }
-    if (st.isDirectory()) {
-      throw new EntryError(
-        `hardlink target ${JSON.stringify(h.linkname)} is a directory`,
-      );
-    }
+    if (!st) throw new EntryError(`hardlink target ${JSON.stringify(h.linkname)} does not exist`);
+    if (st.isDirectory()) throw new EntryError(`hardlink target ${JSON.stringify(h.linkname)} is a directory`);
   }
   const existing = await lstatOrUndefined(target);
   if (existing && !(existing.isDirectory() && h.type === "dir")) {
@@ -322,10 +270,7 @@ async function extractEntry(
       const body = e.body ?? new Blob([]).stream();
       await body.pipeTo(
         new WritableStream({
-          write: (chunk) =>
-            new Promise<void>((res, rej) =>
-              out.write(chunk, (err) => err ? rej(err) : res())
-            ),
+          write: (chunk) => new Promise<void>((res, rej) => out.write(chunk, (err) => err ? rej(err) : res())),
           close: () =>
             new Promise<void>((res, rej) => {
               out.once("error", rej);
@@ -346,32 +291,20 @@ async function extractEntry(
       await e.body?.cancel();
       c.fail(`${archive}: cannot extract ${h.type} entry ${rel}`);
   }
-  const o = opts.chown ?? { uid: h.uid, gid: h.gid };
-  await fsp.lchown(target, o.uid, o.gid);
-  if (h.type !== "symlink" && h.type !== "hardlink") {
-    await fsp.chmod(target, h.mode & 0o7777);
-  }
+  setOwner(target, opts.chown ?? { uid: h.uid, gid: h.gid });
+  if (h.type !== "symlink" && h.type !== "hardlink") await fsp.chmod(target, h.mode & 0o7777);
   if (h.xattrs && h.type !== "symlink" && h.type !== "hardlink") {
     const sc = trySyscalls();
-    if (!sc) {
-      c.fail(`${archive}: ${rel} has xattrs but this runtime cannot set them`);
-    }
+    if (!sc) c.fail(`${archive}: ${rel} has xattrs but this runtime cannot set them`);
     for (const [name, value] of Object.entries(h.xattrs)) {
       try {
         sc.lsetxattr(target, name, value);
       } catch (err) {
-        c.fail(
-          `${archive}: cannot set xattr ${name} on ${rel}: ${
-            describeFsError(err)
-          }`,
-          err,
-        );
+        c.fail(`${archive}: cannot set xattr ${name} on ${rel}: ${describeFsError(err)}`, err);
       }
     }
   }
-  if (h.type !== "dir" && h.type !== "hardlink") {
-    await fsp.lutimes(target, h.mtime, h.mtime);
-  }
+  if (h.type !== "dir" && h.type !== "hardlink") await fsp.lutimes(target, h.mtime, h.mtime);
   c.record(target);
 }
 
@@ -387,11 +320,7 @@ async function lstatOrUndefined(p: string): Promise<fs.Stats | undefined> {
  * Creates the entry's parent directories, each resolved inside `root`; a symlink among them may lead to a deeper
  * missing path (`a -> /x/y`: `x/y` is created, as base-layer extraction does).
  */
-async function mkdirpConfined(
-  c: Copier,
-  root: string,
-  parts: string[],
-): Promise<void> {
+async function mkdirpConfined(c: Copier, root: string, parts: string[]): Promise<void> {
   for (let i = 1; i <= parts.length; i++) {
     const host = resolveInRoot(root, parts.slice(0, i).join("/"));
     const st = await statOrUndefined(host);
@@ -400,15 +329,11 @@ async function mkdirpConfined(
         await fsp.mkdir(host, { mode: 0o755, recursive: true });
       } catch (e) {
         throw new EntryError(
-          `parent ${
-            JSON.stringify(parts.slice(0, i).join("/"))
-          } cannot be created: ${describeFsError(e)}`,
+          `parent ${JSON.stringify(parts.slice(0, i).join("/"))} cannot be created: ${describeFsError(e)}`,
         );
       }
       c.record(host);
-    } else if (!st.isDirectory()) {
-      c.fail(`cannot extract into ${c.inRoot(host)}: not a directory`);
-    }
+    } else if (!st.isDirectory()) c.fail(`cannot extract into ${c.inRoot(host)}: not a directory`);
   }
 }
 
@@ -416,8 +341,7 @@ async function mkdirpConfined(
 function fileNameFromUrl(url: URL): string {
   let base: string | undefined;
   try {
-    base = decodeURIComponent(url.pathname).split("/").filter((x) => x !== "")
-      .pop();
+    base = decodeURIComponent(url.pathname).split("/").filter((x) => x !== "").pop();
   } catch {
     base = url.pathname.split("/").filter((x) => x !== "").pop();
   }
@@ -435,19 +359,11 @@ async function addUrl(
   let want: string | undefined;
   if (opts.checksum !== undefined) {
     const m = /^sha256:([0-9a-f]{64})$/.exec(opts.checksum);
-    if (!m) {
-      c.fail(
-        `invalid --checksum ${
-          JSON.stringify(opts.checksum)
-        }: expected sha256:<64 hex digits>`,
-      );
-    }
+    if (!m) c.fail(`invalid --checksum ${JSON.stringify(opts.checksum)}: expected sha256:<64 hex digits>`);
     want = m[1];
   }
   const doFetch = opts.fetch ?? globalThis.fetch;
-  const auth = opts.authorization
-    ? await opts.authorization(url.host)
-    : undefined;
+  const auth = opts.authorization ? await opts.authorization(url.host) : undefined;
   let res: Response;
   try {
     res = await doFetch(url, {
@@ -460,10 +376,7 @@ async function addUrl(
   }
   if (!res.ok) {
     await res.body?.cancel();
-    c.fail(
-      `cannot download ${shown}: HTTP ${res.status} ${res.statusText}`
-        .trimEnd(),
-    );
+    c.fail(`cannot download ${shown}: HTTP ${res.status} ${res.statusText}`.trimEnd());
   }
   const name = fileNameFromUrl(url);
   const tmpDir = opts.tmpDir ?? parentOf(c.destRoot);
@@ -486,9 +399,7 @@ async function addUrl(
     );
     const got = hash.digest("hex");
     if (want !== undefined && got !== want) {
-      c.fail(
-        `checksum mismatch for ${shown}: expected sha256:${want}, got sha256:${got}`,
-      );
+      c.fail(`checksum mismatch for ${shown}: expected sha256:${want}, got sha256:${got}`);
     }
     const lm = res.headers.get("last-modified");
     const mtime = lm ? Date.parse(lm) / 1000 : NaN;
@@ -508,9 +419,7 @@ async function addUrl(
 }
 
 /** Splits a git source into clone URL, ref and subdir (`url#ref:subdir`). */
-export function parseGitSource(
-  s: string,
-): { url: string; ref?: string; subdir?: string } {
+export function parseGitSource(s: string): { url: string; ref?: string; subdir?: string } {
   const i = s.indexOf("#");
   if (i < 0) return { url: s };
   const url = s.slice(0, i);
@@ -528,9 +437,7 @@ async function addGit(
   dest: { path: string; isDir: boolean },
 ): Promise<void> {
   const g = parseGitSource(source);
-  if (!isUrlSource(g.url)) {
-    c.fail(`git source ${g.url}: only http(s) git URLs are supported (no ssh)`);
-  }
+  if (!isUrlSource(g.url)) c.fail(`git source ${g.url}: only http(s) git URLs are supported (no ssh)`);
   const shown = redact(g.url);
   const tmpDir = opts.tmpDir ?? parentOf(c.destRoot);
   const tmp = await fsp.mkdtemp(`${tmpDir}/.kiln-git-`);
@@ -548,28 +455,17 @@ async function addGit(
     } catch (e) {
       c.checkAbort();
       c.fail(
-        `cannot clone ${shown}${g.ref ? "#" + g.ref : ""}: ${
-          e instanceof GitCloneError ? e.reason : describeError(e)
-        }`,
+        `cannot clone ${shown}${g.ref ? "#" + g.ref : ""}: ${e instanceof GitCloneError ? e.reason : describeError(e)}`,
         e,
       );
     }
-    if (
-      opts.checksum !== undefined &&
-      !commit.startsWith(opts.checksum.toLowerCase())
-    ) {
-      c.fail(
-        `checksum mismatch for ${shown}: expected commit ${opts.checksum}, got ${commit}`,
-      );
+    if (opts.checksum !== undefined && !commit.startsWith(opts.checksum.toLowerCase())) {
+      c.fail(`checksum mismatch for ${shown}: expected commit ${opts.checksum}, got ${commit}`);
     }
     const srcHost = g.subdir ? resolveInRoot(tmp, g.subdir) : tmp;
     const st = await statOrUndefined(srcHost);
     if (!st) c.fail(`git source ${shown}: subdirectory ${g.subdir} not found`);
-    await copyOne(
-      c,
-      { path: g.subdir ?? "", host: srcHost },
-      st.isDirectory() ? { ...dest, isDir: true } : dest,
-    );
+    await copyOne(c, { path: g.subdir ?? "", host: srcHost }, st.isDirectory() ? { ...dest, isDir: true } : dest);
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
   }
