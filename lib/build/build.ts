@@ -139,7 +139,11 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       text = await readFile(df.path, "utf8");
       dockerfilePath = df.path;
     }
-    const { matcher } = await loadDockerignore(contextDir, dockerfilePath ? { dockerfilePath } : {});
+    // A work dir inside the context (`--work-dir ./.work`) is left out of it: COPY . must not copy the build into itself.
+    const { matcher } = await loadDockerignore(contextDir, {
+      ...(dockerfilePath ? { dockerfilePath } : {}),
+      workDir: workRoot,
+    });
     const ignore: PathMatcher | undefined = matcher.patterns.length > 0
       ? { matches: (p: string) => matcher.ignores(p), canSkipDir: (p: string) => matcher.canSkipDir(p) }
       : undefined;
