@@ -85,6 +85,10 @@ export async function addInto(options: AddOptions): Promise<CopyResult> {
   const opts = { instruction: "ADD", ...options };
   const exclude = opts.exclude?.length ? compilePatterns(opts.exclude) : undefined;
   const c = createCopier(opts, exclude);
+  // Downloads and clones are not the context: .dockerignore never applies to them, even when their scratch dir
+  // (kiln's work dir) happens to be inside the context.
+  const { ignore: _contextIgnore, ...downloadOpts } = opts;
+  const fetched = createCopier(downloadOpts, exclude);
   const dest = resolveDest(opts.dest, opts.workdir);
   const remote = opts.sources.filter((s) => isUrlSource(s) || isGitSource(s));
   if (opts.checksum !== undefined && remote.length === 0) {
@@ -98,8 +102,8 @@ export async function addInto(options: AddOptions): Promise<CopyResult> {
   }
   for (const s of opts.sources) {
     c.checkAbort();
-    if (isGitSource(s)) await addGit(c, opts, s, dest);
-    else if (isUrlSource(s)) await addUrl(c, opts, s, dest);
+    if (isGitSource(s)) await addGit(fetched, opts, s, dest);
+    else if (isUrlSource(s)) await addUrl(fetched, opts, s, dest);
     else {
       const found = await expandSource(opts.srcRoot, s, opts.ignore);
       if (found.length === 0) {
@@ -115,7 +119,7 @@ export async function addInto(options: AddOptions): Promise<CopyResult> {
       }
     }
   }
-  return { changedPaths: c.changed };
+  return { changedPaths: [...c.changed, ...fetched.changed] };
 }
 
 function fileStream(p: string): ReadableStream<Uint8Array> {
