@@ -91,6 +91,9 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
     },
   ),
   B("force", "Allow --in-place outside a container"),
+  L("allow", "Grant an entitlement: security.insecure (lets RUN --security=insecure steps run unconfined)", {
+    value: "ENTITLEMENT",
+  }),
   S("sandbox-helper", "Path of the kiln-run RUN helper (default: native/helper/build/kiln-run in the checkout)", {
     value: "PATH",
     env: "KILN_RUN_HELPER",
@@ -265,6 +268,13 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     ignoreVarRun: v["ignore-var-run"] === undefined ? true : bool(v, "ignore-var-run"),
     registry,
   };
+  const allow = list(v, "allow").flatMap((a) => a.split(",")).filter((a) => a !== "");
+  for (const a of allow) {
+    if (a !== "security.insecure") {
+      throw new UsageError(`Invalid --allow "${a}": the only entitlement is security.insecure`);
+    }
+  }
+  if (allow.length > 0) opts.allow = ["security.insecure"];
   const runCacheDir = str(v, "run-cache-dir");
   if (runCacheDir) opts.runCacheDir = resolve(io.cwd, runCacheDir);
   const jobs = intFlag(v, "jobs");

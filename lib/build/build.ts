@@ -156,6 +156,8 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       ...(options.target ? { target: options.target } : {}),
       // BuildKit builds only what the target needs; kaniko (no --target, no flag) builds every stage.
       skipUnusedStages: options.skipUnusedStages ?? (options.target !== undefined && options.target !== ""),
+      ...(options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion }),
+      ...(options.allow ? { allow: options.allow } : {}),
       platform,
       buildPlatform: hostPlatform(),
     });
@@ -328,6 +330,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
         ...(plan.proxyEnv ? { proxyEnv: plan.proxyEnv } : {}),
         ...(plan.escapeToken ? { escapeToken: plan.escapeToken } : {}),
         ...(options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion }),
+        ...(options.allow ? { allow: options.allow } : {}),
         ...(stage.index === plan.stages[plan.target]!.index && options.labels ? { labels: options.labels } : {}),
         counter,
         rootfs: () => rootfsReady ??= materialize(),

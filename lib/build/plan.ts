@@ -33,6 +33,20 @@ export interface PlanOptions {
   platform?: Platform;
   /** Platform of the build machine: BUILDPLATFORM/BUILDOS/BUILDARCH/BUILDVARIANT (default: `platform`). */
   buildPlatform?: Platform;
+  /** Most that substitutions may add to one word (default the lexer's 1 MiB, lib/dockerfile `DEFAULT_MAX_EXPANSION`). */
+  maxExpansion?: number;
+  /** Entitlements granted (`--allow`): `security.insecure` lets `RUN --security=insecure` run unconfined. */
+  allow?: readonly Entitlement[];
+}
+
+/** An entitlement a build may be granted (BuildKit's `--allow`): `security.insecure` for privileged RUN steps. */
+export type Entitlement = "security.insecure";
+
+/** What planning one instruction needs. */
+interface StepPlanning {
+  lexer: ShellLexer;
+  file: string;
+  allow: readonly Entitlement[];
 }
 
 function commandOf(command: readonly string[], prependShell: boolean): CommandForm {
@@ -69,8 +83,13 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Bui
     ...(buildPlatform ? { buildPlatform } : {}),
     ...(targetPlatform ? { targetPlatform } : {}),
     filename: file,
+    ...(options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion }),
   });
-  const lexer = createShellLexer(p.escapeToken);
+  const lexer = createShellLexer(
+    p.escapeToken,
+    options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion },
+  );
+  const planning: StepPlanning = { lexer, file, allow: options.allow ?? [] };
   const needed = new Set(p.order);
   // A `--from` with a variable names its stage only at dispatch: every stage before it is kept.
   let keepBefore = -1;
@@ -97,7 +116,7 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Bui
       ...(s.platform ? { platform: formatPlatform(s.platform) } : {}),
       line: s.stage.from.location.startLine,
       text: s.stage.from.original,
-      steps: s.instructions.map((ins) => planStep(ins, lexer, file)),
+      steps: s.instructions.map((ins) => planStep(ins, planning)),
     };
   });
   return {
@@ -117,7 +136,7 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Bui
  * Plans the ONBUILD triggers a base image carries (config `OnBuild`), to run first in a stage built on it.
  *
  * @param triggers The trigger instructions as stored (`RUN make`, `COPY . /app`).
- * @param options Where the stage's FROM is, for messages.
+ * @param options Where the stage's FROM is, for messages; the entitlements granted.
  * @returns Steps, located at the FROM line.
  *
  * @example Usage
@@ -129,9 +148,9 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Bui
  */
 export function planOnbuildTriggers(
   triggers: readonly string[],
-  options: { file: string; line: number },
+  options: { file: string; line: number; allow?: readonly Entitlement[] },
 ): PlannedStep[] {
-  const lexer = createShellLexer("\\");
+  const planning: StepPlanning = { lexer: createShellLexer("\\"), file: options.file, allow: options.allow ?? [] };
   return triggers.map((t) => {
     let ins: Instruction;
     try {
@@ -155,7 +174,7 @@ export function planOnbuildTriggers(
       location: { startLine: options.line, endLine: options.line },
       original: `ONBUILD ${t}`,
     } as Instruction;
-    return planStep(ins, lexer, options.file);
+    return planStep(ins, planning);
   });
 }
 
@@ -183,7 +202,8 @@ function rejectGitQuery(src: string, fail: (msg: string) => never): void {
   }
 }
 
-function planStep(ins: Instruction, lexer: ShellLexer, file: string): PlannedStep {
+function planStep(ins: Instruction, planning: StepPlanning): PlannedStep {
+  const { lexer, file } = planning;
   const line = ins.location.startLine;
   const base = { line, text: ins.original };
   const fail = (msg: string): never => {
@@ -210,7 +230,13 @@ function planStep(ins: Instruction, lexer: ShellLexer, file: string): PlannedSte
     case "from":
       return fail("FROM inside a stage");
     case "run": {
-      if (ins.security === "insecure") fail("RUN --security=insecure is not supported by kiln");
+      const insecure = ins.security === "insecure";
+      if (insecure && !planning.allow.includes("security.insecure")) {
+        fail(
+          "RUN --security=insecure needs the security.insecure entitlement: run kiln with --allow security.insecure " +
+            "(the step then runs with every capability, no seccomp filter and no masked /proc paths)",
+        );
+      }
       if (ins.devices.length > 0) fail("RUN --device is not supported by kiln");
       let cmd = commandOf(ins.command, ins.prependShell);
       let files: StepFile[] = [];
@@ -252,6 +278,7 @@ function planStep(ins: Instruction, lexer: ShellLexer, file: string): PlannedSte
           ...(network !== undefined ? { network } : {}),
           ...(mounts.length ? { mounts } : {}),
           ...(files.length ? { files } : {}),
+          ...(insecure ? { security: "insecure" as const } : {}),
         };
       });
     }

@@ -27,7 +27,7 @@ import { createStageScope, type StageScopeState } from "../dockerfile/expand.ts"
 import { createShellLexer } from "../dockerfile/shell_lexer.ts";
 import { applyMetadata, type MetadataState } from "./instructions/metadata.ts";
 import type { StagePlan, Step, StepSource } from "./steps.ts";
-import { planOnbuildTriggers } from "./plan.ts";
+import { type Entitlement, planOnbuildTriggers } from "./plan.ts";
 import type { BuildProgressEvent } from "./types.ts";
 
 /** A layer produced or inherited by a stage. */
@@ -98,6 +98,8 @@ export interface StageEnv {
   escapeToken?: "\\" | "`";
   /** Most that substitutions may add to one word (`BuildOptions.maxExpansion`; default the lexer's 1 MiB). */
   maxExpansion?: number;
+  /** Entitlements granted (`--allow`), for ONBUILD triggers of the base image. */
+  allow?: readonly Entitlement[];
   /** Labels applied before the stage's own instructions (the target stage's `--label`s). */
   labels?: Record<string, string>;
   /** Step counter shared by the build. */
@@ -222,7 +224,14 @@ export async function buildStage(
   const triggers = config.config?.OnBuild ?? [];
   let stepsToRun = plan.steps;
   if (triggers.length > 0) {
-    stepsToRun = [...planOnbuildTriggers(triggers, { file: env.file, line: plan.line }), ...plan.steps];
+    stepsToRun = [
+      ...planOnbuildTriggers(triggers, {
+        file: env.file,
+        line: plan.line,
+        ...(env.allow ? { allow: env.allow } : {}),
+      }),
+      ...plan.steps,
+    ];
     env.counter.total += triggers.length;
     delete config.config!.OnBuild;
   }
@@ -362,6 +371,7 @@ export async function buildStage(
           cwd: workdir,
           user,
           ...(step.network ? { network: step.network } : {}),
+          ...(step.security ? { security: step.security } : {}),
           stdout: (line) => {
             env.log.info(line);
             env.progress({ type: "output", step: stepNo, stream: "stdout", line });

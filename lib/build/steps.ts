@@ -36,6 +36,8 @@ export type Step =
     mounts?: RunMount[];
     /** Files the step needs mounted read-only (a `#!` heredoc script). */
     files?: StepFile[];
+    /** `--security=insecure` (granted with `--allow security.insecure`): no capability limits, filter or masks. */
+    security?: "insecure";
   }
   | {
     /** COPY or ADD. */

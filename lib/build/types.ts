@@ -11,6 +11,7 @@ import type { Walker } from "../fs/types.ts";
 import type { SnapshotMode } from "../fs/snapshot.ts";
 import type { RegistryOptions } from "../registry/options.ts";
 import type { SecretSpec } from "./secrets.ts";
+import type { Entitlement } from "./plan.ts";
 
 /** Registry transport options (kaniko's transport flags and credentials), as lib/registry takes them. */
 export type BuildRegistryOptions = Omit<RegistryOptions, "signal" | "logger" | "platform">;
@@ -71,6 +72,11 @@ export interface BuildOptions {
    * (lib/dockerfile `DEFAULT_MAX_EXPANSION`): `ARG a=${a}${a}` thirty times would otherwise reach 16 GiB.
    */
   maxExpansion?: number;
+  /**
+   * `--allow`: entitlements granted to the build (BuildKit's names). `security.insecure` lets `RUN
+   * --security=insecure` steps run without kiln's confinement (every capability, no seccomp filter, no masks).
+   */
+  allow?: readonly Entitlement[];
   /** `--custom-platform` `os/arch[/variant]` (default: the host's). */
   platform?: string;
   /** `--build-context NAME=VALUE`: `oci-layout://DIR[:TAG]` (or `oci-layout://DIR@sha256:…`) or a local dir. */

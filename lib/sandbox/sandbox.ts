@@ -487,6 +487,7 @@ async function runSandboxed(s: SandboxState, step: RunStep): Promise<RunResult> 
       s.hostname,
     ];
     if (step.network === "none") args.push("--net-none");
+    if (step.security === "insecure") args.push("--insecure");
     for (const m of mounts) {
       args.push(m.flag);
       if (m.source !== undefined) args.push(m.source);
@@ -515,6 +516,7 @@ async function runInPlace(s: SandboxState, step: RunStep): Promise<RunResult> {
   let sp: Spawned;
   if (s.hasHelper) {
     const args = ["--in-place", "--cwd", step.cwd, "--uid", String(step.user.uid), "--gid", String(step.user.gid)];
+    if (step.security === "insecure") args.push("--insecure");
     args.push("--groups", step.user.groups.join(","), "--", ...step.argv);
     sp = spawnStep(s, s.helper, args, env, step);
   } else {

@@ -68,6 +68,11 @@ export interface RunStep {
   network?: NetworkMode;
   /** Extra mounts for this step only (RUN --mount). */
   mounts?: MountSpec[];
+  /**
+   * `insecure` (`RUN --security=insecure`): no capability limits, seccomp filter or masked /proc paths (the
+   * namespaces and pivot_root stay). Default `sandbox`: Docker's default confinement (lib/sandbox/README.md).
+   */
+  security?: "sandbox" | "insecure";
   /** Receives each line the command writes to stdout (without the newline). Default: logger at info. */
   stdout?: (line: string) => void;
   /** Receives each line the command writes to stderr (without the newline). Default: logger at info. */

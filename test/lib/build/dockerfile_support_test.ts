@@ -102,7 +102,10 @@ Deno.test("build() rejects unsupported instructions and flags with one Dockerfil
     ["ONBUILD FROM alpine", "Dockerfile:2: FROM isn't allowed as an ONBUILD trigger"],
     ["ONBUILD MAINTAINER me", "Dockerfile:2: MAINTAINER isn't allowed as an ONBUILD trigger"],
     ["RUN --device=vendor.com/gpu=all true", "Dockerfile:2: RUN --device is not supported by kiln"],
-    ["RUN --security=insecure true", "Dockerfile:2: RUN --security=insecure is not supported by kiln"],
+    [
+      "RUN --security=insecure true",
+      "Dockerfile:2: RUN --security=insecure needs the security.insecure entitlement: run kiln with --allow security.insecure",
+    ],
     ["RUN --network=bridge true", 'Dockerfile:2: network mode "bridge" not supported'],
     ["RUN --mount=type=ssh true", "Dockerfile:2: RUN --mount: type=ssh is not supported by kiln"],
     ["RUN --mount=type=tmpfs,target=/t,uid=1 true", 'Dockerfile:2: uid not allowed for "tmpfs" type mounts'],

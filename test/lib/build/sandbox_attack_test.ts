@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
-import { assertEquals } from "../../assert.ts";
+import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { KilnError } from "../../../lib/util/errors.ts";
 import { treeDiff, treeState } from "../sandbox/_helpers.ts";
 import { buildToLayout, leftovers, makeContext } from "./_helpers.ts";
 
@@ -70,6 +71,33 @@ Deno.test({
       assertEquals(existsSync(`/${marker}`), false);
       assertEquals(treeDiff(before, treeState(ctx)), []);
       assertEquals(leftovers(join(built.layout, "..", "work")), []);
+      rmSync(join(built.layout, ".."), { recursive: true, force: true });
+      rmSync(ctx, { recursive: true, force: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "build() RUN --security=insecure needs --allow security.insecure, and then runs with every capability",
+  ignore,
+  async fn() {
+    const dir = mkdtempSync(join(tmpdir(), "kiln-insecure-"));
+    try {
+      const layout = buildBusyboxLayout(join(dir, "base"));
+      const ctx = makeContext({});
+      const dockerfile = [
+        "FROM base",
+        // Confined: Docker's capabilities. Insecure: kiln's own (all, as root), and mount works.
+        "RUN grep -qx 'CapEff:.00000000a80425fb' /proc/self/status",
+        "RUN --security=insecure ! grep -qx 'CapEff:.00000000a80425fb' /proc/self/status && mkdir /m && mount -t tmpfs t /m",
+        "",
+      ].join("\n");
+      const opts = { buildContexts: { base: `oci-layout://${layout}:latest` } };
+      await assertRejects(() => buildToLayout(ctx, dockerfile, opts), KilnError, "--allow security.insecure");
+      const built = await buildToLayout(ctx, dockerfile, { ...opts, allow: ["security.insecure"] });
+      assert(built.result.digest.startsWith("sha256:"));
       rmSync(join(built.layout, ".."), { recursive: true, force: true });
       rmSync(ctx, { recursive: true, force: true });
     } finally {
