@@ -14,8 +14,6 @@ export * from "./lib/compress/mod.ts";
 export { extractEntries, extractLayer, type ExtractOptions, type ExtractStats } from "./lib/fs/extract.ts";
 export * from "./lib/dockerfile/mod.ts";
 export * from "./lib/image/mod.ts";
-// lib/dockerfile has its own lenient parsePlatform/formatPlatform; the image model's (strict, throwing) win here.
-export { formatPlatform, parsePlatform } from "./lib/image/mod.ts";
 export * from "./lib/registry/mod.ts";
 export * from "./lib/build/mod.ts";
 export {

@@ -93,7 +93,10 @@ export {
   type VolumeInstruction,
   type WorkdirInstruction,
 } from "./instructions.ts";
-export { parsePlatform as parsePlatformSpec, type Platform as PlatformSpec } from "./platform.ts";
+// One platform model for the image and the Dockerfile: lib/util/platform.ts.
+export { parsePlatformSpec } from "../util/mod.ts";
+/** @deprecated Use `Platform` from lib/util/platform.ts (also exported by lib/image and the root module). */
+export type { Platform as PlatformSpec } from "../util/mod.ts";
 export {
   type ArgValue,
   createStageScope,

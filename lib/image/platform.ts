@@ -1,49 +1,15 @@
 /**
- * Platforms: parsing `os/arch[/variant]`, the host platform, and choosing an index entry.
+ * Platforms: parsing `os/arch[/variant]` (re-exported from lib/util/platform.ts), the host platform, and choosing
+ * an index entry.
  *
  * @module
  */
 import process from "node:process";
-import { KilnError } from "../util/errors.ts";
+import { formatPlatform, KilnError } from "../util/mod.ts";
 import type { Descriptor, Index, Platform } from "./types.ts";
 
-/**
- * Parses `os/arch[/variant]` (kaniko's `--custom-platform`).
- *
- * @param s The text.
- * @returns The platform.
- *
- * @example Usage
- * ```ts
- * import { parsePlatform } from "./platform.ts";
- * console.assert(parsePlatform("linux/arm64/v8").variant === "v8");
- * ```
- */
-export function parsePlatform(s: string): Platform {
-  const parts = s.split("/");
-  if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[a-zA-Z0-9_.-]+$/.test(p))) {
-    throw new KilnError(`Invalid platform "${s}": expected os/arch[/variant]`, { exitCode: 2 });
-  }
-  const p: Platform = { os: parts[0]!, architecture: parts[1]! };
-  if (parts[2]) p.variant = parts[2];
-  return p;
-}
-
-/**
- * Formats a platform as `os/arch[/variant]`.
- *
- * @param p The platform.
- * @returns The text.
- *
- * @example Usage
- * ```ts
- * import { formatPlatform } from "./platform.ts";
- * console.assert(formatPlatform({ os: "linux", architecture: "amd64" }) === "linux/amd64");
- * ```
- */
-export function formatPlatform(p: Platform): string {
-  return [p.os, p.architecture, p.variant].filter(Boolean).join("/");
-}
+// The platform model and its parsers live in lib/util/platform.ts (lib/dockerfile uses them too).
+export { formatPlatform, parsePlatform, parsePlatformSpec } from "../util/mod.ts";
 
 /**
  * The platform kiln runs on, in OCI terms (linux/amd64, linux/arm64/v8, …).

@@ -4,21 +4,10 @@
  *
  * @module
  */
-import type { Digest } from "../util/digest.ts";
+import type { Digest, Platform } from "../util/mod.ts";
 
-/** A platform an image runs on. */
-export interface Platform {
-  /** CPU architecture, e.g. `amd64`. */
-  architecture: string;
-  /** Operating system, e.g. `linux`. */
-  os: string;
-  /** CPU variant, e.g. `v8`. */
-  variant?: string;
-  /** OS version. */
-  "os.version"?: string;
-  /** OS features. */
-  "os.features"?: string[];
-}
+/** A platform an image runs on (declared in lib/util/platform.ts, the one platform model). */
+export type { Platform };
 
 /** A content descriptor. */
 export interface Descriptor {

@@ -1,5 +1,6 @@
 /**
- * Leaf utilities shared by every kiln module: errors, digests, logging, atomic output files.
+ * Leaf utilities shared by every kiln module: errors, digests, logging, atomic output files, the platform
+ * model. lib/util imports nothing else from kiln.
  *
  * @module
  */
@@ -7,3 +8,4 @@ export * from "./errors.ts";
 export * from "./digest.ts";
 export * from "./logger.ts";
 export * from "./atomic_file.ts";
+export * from "./platform.ts";
