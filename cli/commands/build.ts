@@ -1,6 +1,6 @@
 /**
  * `kiln build`: kaniko's executor flags (kebab-case names plus the old camelCase aliases) over
- * {@linkcode build} from lib/build. Also what `kiln` runs when no subcommand is given.
+ * {@linkcode build} from lib/executor. Also what `kiln` runs when no subcommand is given.
  *
  * @module
  */
@@ -10,13 +10,13 @@ import type { CliCommand, CliIO } from "../command.ts";
 import { bool, type FlagSpec, list, parseFlags, str } from "../flags.ts";
 import { UsageError } from "../../lib/util/errors.ts";
 import { createLogger, type LogFormat, parseLogLevel } from "../../lib/util/logger.ts";
-import { build } from "../../lib/build/build.ts";
-import type { BuildOptions, BuildRegistryOptions } from "../../lib/build/types.ts";
+import { build } from "../../lib/executor/mod.ts";
+import type { BuildOptions, BuildRegistryOptions } from "../../lib/executor/mod.ts";
 import type { SnapshotMode } from "../../lib/fs/snapshot.ts";
 import { loadWalker, parseWalkerPreference } from "../../lib/fs/walker.ts";
 import { dockerConfigKeychain } from "../../lib/registry/auth.ts";
 import { isRemoteContext, parseGitOptions, resolveContext } from "../../lib/context/mod.ts";
-import { parseSecretFlag } from "../../lib/build/secrets.ts";
+import { parseSecretFlag } from "../../lib/executor/mod.ts";
 
 const S = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
   name,

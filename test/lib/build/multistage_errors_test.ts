@@ -17,7 +17,7 @@ import { freePort } from "../../fixtures/registry.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
 import { leftovers, makeContext, sh } from "./_helpers.ts";
-import { cannotExecute } from "../../../lib/build/_exec_platform.ts";
+import { cannotExecute } from "../../../lib/executor/_exec_platform.ts";
 import { hostPlatform } from "../../../lib/image/platform.ts";
 import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
 

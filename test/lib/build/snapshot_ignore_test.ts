@@ -4,7 +4,7 @@
  */
 import { linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { withoutPaths } from "../../../lib/build/_snapshot_ignore.ts";
+import { withoutPaths } from "../../../lib/executor/_snapshot_ignore.ts";
 import { createSnapshotter, type LayerDiff } from "../../../lib/fs/snapshot.ts";
 import { createTsWalker } from "../../../lib/fs/walker_ts.ts";
 import type { TarHeader } from "../../../lib/tar/types.ts";
@@ -68,7 +68,7 @@ Deno.test("withoutPaths() leaves mount targets out of a snapshot, whiteouts and 
 });
 
 Deno.test("buildStage() in in-place mode refuses RUN --mount (the in-place runner cannot mount) and runs plain RUNs", async () => {
-  const { buildStage } = await import("../../../lib/build/stage.ts");
+  const { buildStage } = await import("../../../lib/executor/stage.ts");
   const { planFromDockerfile } = await import("../../../lib/build/plan.ts");
   const { KilnError } = await import("../../../lib/util/errors.ts");
   const { nullLogger } = await import("../../../lib/util/logger.ts");

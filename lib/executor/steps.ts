@@ -1,7 +1,7 @@
 /**
  * The executor's view of a Dockerfile: stages whose instructions are resolved one at a time against the
  * variables in effect at that point (ENV and ARG change them as the stage runs). This keeps the executor
- * independent of the parser: lib/build/plan.ts adapts lib/dockerfile's output to it, and tests or other front ends
+ * independent of the parser: lib/executor/plan.ts adapts lib/dockerfile's output to it, and tests or other front ends
  * can build a {@linkcode StagePlan} directly.
  *
  * @module
@@ -32,7 +32,7 @@ export type Step =
     cmd: CommandForm;
     /** `--network`. */
     network?: "default" | "none" | "host";
-    /** `--mount`s, expanded and parsed (lib/build/mounts). */
+    /** `--mount`s, expanded and parsed (lib/executor/mounts). */
     mounts?: RunMount[];
     /** Files the step needs mounted read-only (a `#!` heredoc script). */
     files?: StepFile[];

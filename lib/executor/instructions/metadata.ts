@@ -11,7 +11,7 @@ import type { CommandForm, Step } from "../steps.ts";
 
 /** The mutable per-stage state metadata instructions touch. */
 export interface MetadataState {
-  /** The image config being built (mutated in place). ARG/ENV variables live in the stage's scope (lib/build/stage.ts). */
+  /** The image config being built (mutated in place). ARG/ENV variables live in the stage's scope (lib/executor/stage.ts). */
   config: ImageConfig;
   /** True once this stage set CMD (ENTRYPOINT then keeps it). */
   cmdSet: boolean;

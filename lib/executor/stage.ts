@@ -339,7 +339,7 @@ export async function buildStage(
         ].map(([k, v]) => `${k}=${v}`);
         await ensureDir(dir, workdir, { uid: 0, gid: 0 });
         const sb = await env.sandbox();
-        // RUN --mount and heredoc script files (lib/build/mounts); released after the step.
+        // RUN --mount and heredoc script files (lib/executor/mounts); released after the step.
         let prepared: PreparedMounts | undefined;
         if (step.mounts?.length || step.files?.length) {
           prepared = await prepareMounts(step.mounts ?? [], {

@@ -1,0 +1,227 @@
+/**
+ * Public types of {@linkcode build}: options mirroring kaniko's executor flags, run-time hooks, progress
+ * events and the result.
+ *
+ * @module
+ */
+import type { Digest } from "../util/digest.ts";
+import type { Logger } from "../util/logger.ts";
+import type { Descriptor, ImageConfig, Manifest, Platform } from "../image/types.ts";
+import type { Walker } from "../fs/types.ts";
+import type { SnapshotMode } from "../fs/snapshot.ts";
+import type { RegistryOptions } from "../registry/options.ts";
+import type { SecretSpec } from "./secrets.ts";
+import type { Entitlement } from "./plan.ts";
+
+/** Registry transport options (kaniko's transport flags and credentials), as lib/registry takes them. */
+export type BuildRegistryOptions = Omit<RegistryOptions, "signal" | "logger" | "platform">;
+
+/** Options of one build: the library form of `kiln build` flags. */
+export interface BuildOptions {
+  /** Build context: a local directory (absolute, or relative to `cwd`). */
+  context: string;
+  /** Dockerfile path: absolute, or relative to `cwd`, falling back to the context (default `<context>/Dockerfile`). */
+  dockerfile?: string;
+  /** Dockerfile text; overrides `dockerfile` (its name is still used in messages). */
+  dockerfileText?: string;
+  /** Directory relative paths are resolved against (default `process.cwd()` of the caller; the CLI passes its own). */
+  cwd?: string;
+  /** `--destination`: image references to push to. */
+  destinations?: string[];
+  /** `--build-arg K=V`; a bare `K` is looked up in `buildArgEnv`. */
+  buildArgs?: string[];
+  /** Values for bare `--build-arg K` (kaniko reads them from its environment). */
+  buildArgEnv?: Record<string, string | undefined>;
+  /** `--secret id=…,src=…|env=…` (parse with lib/executor/secrets.ts `parseSecretFlag`); `env=` reads `secretEnv`. */
+  secrets?: SecretSpec[];
+  /** Environment `--secret …,env=VAR` reads (library code never reads the process environment). */
+  secretEnv?: Record<string, string | undefined>;
+  /**
+   * Credentials for `ADD https://…/repo.git#ref` (as for `--context git://…`): `GIT_USERNAME`/`GIT_PASSWORD` or
+   * `GIT_TOKEN`; credentials in the URL win.
+   */
+  gitEnv?: Record<string, string | undefined>;
+  /** Persistent directory for `RUN --mount=type=cache` (default `<workDir or tmpdir>/kiln-run-cache`). */
+  runCacheDir?: string;
+  /** `--target`: the stage to build (default the last). */
+  target?: string;
+  /**
+   * `--skip-unused-stages`: build only the stages the target depends on. Default: true when `target` is set
+   * (BuildKit), else false (kaniko builds every stage).
+   */
+  skipUnusedStages?: boolean;
+  /** `--jobs`: most stages built at once (default: the number of CPUs; 1 = one after the other; in-place: 1). */
+  jobs?: number;
+  /** `--snapshot-mode` (default `full`). */
+  snapshotMode?: SnapshotMode;
+  /** `--single-snapshot`: one layer per stage. */
+  singleSnapshot?: boolean;
+  /** `--reproducible`: fixed timestamps in layers and config. */
+  reproducible?: boolean;
+  /** Seconds since the epoch used by `reproducible` (SOURCE_DATE_EPOCH; default 0). */
+  sourceDateEpoch?: number;
+  /** `--compression` for new layers (default gzip). */
+  compression?: "gzip" | "zstd";
+  /** `--compression-level` (≤ 0: the library default). */
+  compressionLevel?: number;
+  /** `--label K=V`, applied before the Dockerfile's own LABELs of the final stage. */
+  labels?: Record<string, string>;
+  /**
+   * Most that variable substitution may add to one word of the Dockerfile (an ARG default, an ENV value, a heredoc
+   * body…), in UTF-16 units; past it the build fails with `Dockerfile:LINE: …`. Default 1 MiB
+   * (lib/dockerfile `DEFAULT_MAX_EXPANSION`): `ARG a=${a}${a}` thirty times would otherwise reach 16 GiB.
+   */
+  maxExpansion?: number;
+  /**
+   * `--allow`: entitlements granted to the build (BuildKit's names). `security.insecure` lets `RUN
+   * --security=insecure` steps run without kiln's confinement (every capability, no seccomp filter, no masks).
+   */
+  allow?: readonly Entitlement[];
+  /** `--custom-platform` `os/arch[/variant]` (default: the host's). */
+  platform?: string;
+  /** `--build-context NAME=VALUE`: `oci-layout://DIR[:TAG]` (or `oci-layout://DIR@sha256:…`) or a local dir. */
+  buildContexts?: Record<string, string>;
+  /** `--no-push`. */
+  noPush?: boolean;
+  /** `--skip-push-permission-check`: do not probe the destinations for push access before building. */
+  skipPushPermissionCheck?: boolean;
+  /** `--tar-path`: also write a `docker save` tarball. */
+  tarPath?: string;
+  /** `--oci-layout-path`: also write an OCI layout. */
+  ociLayoutPath?: string;
+  /** `--digest-file`. */
+  digestFile?: string;
+  /** `--image-name-with-digest-file`. */
+  imageNameWithDigestFile?: string;
+  /** `--image-name-tag-with-digest-file`. */
+  imageNameTagWithDigestFile?: string;
+  /** `--cleanup`: remove the rootfs after the build (always done in sandbox mode). */
+  cleanup?: boolean;
+  /** Where RUN runs: `sandbox` (default) or `in-place` (the rootfs is `/`). */
+  sandbox?: "sandbox" | "in-place";
+  /** In-place: run even outside a container (`--force`). */
+  force?: boolean;
+  /** Extra paths left out of snapshots (`--ignore-path`). */
+  ignorePaths?: string[];
+  /** Ignore `/var/run` (`--ignore-var-run`, default true; in-place mode). */
+  ignoreVarRun?: boolean;
+  /** Scratch directory for rootfs and layer files (default: a temp dir; removed afterwards). */
+  workDir?: string;
+  /** Registry transport options. */
+  registry?: BuildRegistryOptions;
+  /** Manifest annotations of the final image (`--annotation`). */
+  annotations?: Record<string, string>;
+  /** Manifest format (default `oci`; `docker` writes Docker v2.2 media types). */
+  format?: "oci" | "docker";
+  /** Path of the kiln-run sandbox helper (default: the one built in this checkout). */
+  sandboxHelper?: string;
+}
+
+/** A progress event. */
+export type BuildProgressEvent =
+  | {
+    /** A stage starts. */
+    type: "stage";
+    /** Stage index. */
+    stage: number;
+    /** Stage name (`AS name`), if any. */
+    name?: string;
+    /** Base image reference or stage. */
+    base: string;
+  }
+  | {
+    /** A step starts. */
+    type: "step-start";
+    /** Stage index. */
+    stage: number;
+    /** 1-based step number across the build. */
+    step: number;
+    /** Total steps of the build. */
+    total: number;
+    /** The instruction as written. */
+    instruction: string;
+    /** Dockerfile line. */
+    line: number;
+  }
+  | {
+    /** A step finished. */
+    type: "step-done";
+    /** Stage index. */
+    stage: number;
+    /** Step number. */
+    step: number;
+    /** Total steps. */
+    total: number;
+    /** The instruction. */
+    instruction: string;
+    /** Duration in ms. */
+    durationMs: number;
+    /** The new layer's compressed size, or undefined when the step added no layer. */
+    layerSize?: number;
+    /** The new layer's digest. */
+    layerDigest?: Digest;
+  }
+  | {
+    /** A line of RUN output. */
+    type: "output";
+    /** Step number. */
+    step: number;
+    /** `stdout` or `stderr`. */
+    stream: "stdout" | "stderr";
+    /** The line. */
+    line: string;
+  }
+  | {
+    /** An output was written (push, tarball, layout, digest file). */
+    type: "output-written";
+    /** `registry`, `tarball`, `oci-layout`, `file`. */
+    kind: string;
+    /** Where. */
+    target: string;
+    /** Duration in ms. */
+    durationMs: number;
+  };
+
+/** Run-time hooks of {@linkcode build}. */
+export interface BuildRunOptions {
+  /** Cancels the build; work files and partial uploads are cleaned up. */
+  signal?: AbortSignal;
+  /** Logger (default: none). */
+  logger?: Logger;
+  /** Receives progress events. */
+  onProgress?: (event: BuildProgressEvent) => void;
+  /** Filesystem walker for snapshots (default: `loadWalker()`). */
+  walker?: Walker;
+}
+
+/** What one output produced. */
+export interface BuildOutput {
+  /** `registry`, `tarball`, `oci-layout`. */
+  kind: "registry" | "tarball" | "oci-layout";
+  /** The reference, file or directory. */
+  target: string;
+  /** Manifest digest written there. */
+  digest: Digest;
+}
+
+/** The result of {@linkcode build}. */
+export interface BuildResult {
+  /** Digest of the final image manifest. */
+  digest: Digest;
+  /** The manifest descriptor. */
+  descriptor: Descriptor;
+  /** The manifest. */
+  manifest: Manifest;
+  /** Digest of the config blob (the image ID). */
+  configDigest: Digest;
+  /** The image config. */
+  config: ImageConfig;
+  /** Platform of the image. */
+  platform: Platform;
+  /** Outputs written. */
+  outputs: BuildOutput[];
+  /** Per-step timings. */
+  steps: { instruction: string; durationMs: number; layerSize?: number }[];
+  /** Warnings of the plan (unused build args, Dockerfile parser warnings), also logged. */
+  warnings?: string[];
+}
