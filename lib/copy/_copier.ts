@@ -7,10 +7,10 @@ import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import process from "node:process";
 import { splitDev, type Syscalls, trySyscalls } from "../fs/syscalls.ts";
-import { AbortedError, KilnError } from "../util/errors.ts";
+import { AbortedError, KilnError, splitPath } from "../util/mod.ts";
 import { type ChmodSpec, parseChmod } from "./chmod.ts";
 import { compilePatterns, type PatternMatcher } from "./glob.ts";
-import { resolveInRoot, splitPath } from "./resolve.ts";
+import { resolveInRoot } from "./resolve.ts";
 import type { CopyOptions, CopyOwner } from "./types.ts";
 
 /** Internal state of one COPY/ADD instruction. */

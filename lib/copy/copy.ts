@@ -7,7 +7,8 @@ import type * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { type Copier, createCopier, statOrUndefined } from "./_copier.ts";
 import { compilePatterns, hasGlobMeta, matchGlob, type PatternMatcher, unescapeGlob } from "./glob.ts";
-import { cleanAbs, resolveInRoot, splitPath } from "./resolve.ts";
+import { cleanPath, splitPath } from "../util/mod.ts";
+import { resolveInRoot } from "./resolve.ts";
 import type { CopyOptions, CopyResult, PathMatcher } from "./types.ts";
 
 /** One source after glob expansion. */
@@ -36,7 +37,7 @@ export interface ResolvedSource {
 export function resolveDest(dest: string, workdir = "/"): { path: string; isDir: boolean } {
   const isDir = dest === "" || dest === "." || dest.endsWith("/") || dest.endsWith("/.");
   const abs = dest.startsWith("/") ? dest : (workdir.startsWith("/") ? workdir : "/" + workdir) + "/" + dest;
-  return { path: cleanAbs(abs), isDir };
+  return { path: cleanPath(abs), isDir };
 }
 
 /**

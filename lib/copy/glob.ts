@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { KilnError } from "../util/errors.ts";
+import { cleanPath, KilnError } from "../util/mod.ts";
 
 /**
  * True if `s` contains a glob metacharacter (`*`, `?`, `[`) that is not escaped with `\`.
@@ -199,14 +199,9 @@ export interface PatternMatcher {
   mayIncludeUnder(dir: string): boolean;
 }
 
+/** A pattern cleaned like Go's `filepath.Clean`, relative (`..` stops at the start). */
 function cleanPattern(p: string): string {
-  const parts: string[] = [];
-  for (const seg of p.split("/")) {
-    if (seg === "" || seg === ".") continue;
-    if (seg === "..") parts.pop();
-    else parts.push(seg);
-  }
-  return parts.join("/");
+  return cleanPath(p).slice(1);
 }
 
 function patternToRegExp(p: string): RegExp {

@@ -6,7 +6,7 @@
  * @module
  */
 import { lstatSync, readlinkSync } from "node:fs";
-import { KilnError } from "../util/errors.ts";
+import { cleanPath, KilnError, splitPath as utilSplitPath } from "../util/mod.ts";
 
 /** Options for {@linkcode resolveInRoot}. */
 export interface ResolveInRootOptions {
@@ -64,19 +64,26 @@ export function resolveInRoot(root: string, path: string, options: ResolveInRoot
   return joinHost(root, resolved);
 }
 
-/** Splits a path into components, dropping empty and `.` ones. */
+/**
+ * Splits a path into components, dropping empty and `.` ones.
+ *
+ * @deprecated Use `splitPath` from lib/util/path.ts (the same function).
+ * @param p The path.
+ * @returns Its components.
+ */
 export function splitPath(p: string): string[] {
-  return p.split("/").filter((s) => s !== "" && s !== ".");
+  return utilSplitPath(p);
 }
 
-/** Cleans a path lexically like Go's `path.Clean` applied to `"/" + p` (result is absolute). */
+/**
+ * Cleans a path lexically like Go's `path.Clean` applied to `"/" + p` (result is absolute).
+ *
+ * @deprecated Use `cleanPath` from lib/util/path.ts (the same function).
+ * @param p The path.
+ * @returns The clean absolute path.
+ */
 export function cleanAbs(p: string): string {
-  const out: string[] = [];
-  for (const c of splitPath(p)) {
-    if (c === "..") out.pop();
-    else out.push(c);
-  }
-  return "/" + out.join("/");
+  return cleanPath(p);
 }
 
 function joinHost(root: string, comps: string[]): string {

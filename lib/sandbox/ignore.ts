@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { cleanPath } from "../util/mod.ts";
 import type { SandboxMode } from "./types.ts";
 
 /** Options of {@linkcode ignorePathsFromMountInfo}. */
@@ -13,16 +14,6 @@ export interface MountInfoOptions {
 
 function unescapeMountPath(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-function normalize(p: string): string {
-  const parts: string[] = [];
-  for (const c of p.split("/")) {
-    if (c === "" || c === ".") continue;
-    if (c === "..") parts.pop();
-    else parts.push(c);
-  }
-  return "/" + parts.join("/");
 }
 
 /**
@@ -41,13 +32,13 @@ function normalize(p: string): string {
  * ```
  */
 export function ignorePathsFromMountInfo(text: string, options: MountInfoOptions = {}): string[] {
-  const root = normalize(options.rootDir ?? "/");
+  const root = cleanPath(options.rootDir ?? "/");
   const out = new Set<string>();
   for (const line of text.split("\n")) {
     const fields = line.split(" ");
     const mp = fields[4];
     if (mp === undefined || mp === "") continue;
-    const p = normalize(unescapeMountPath(mp));
+    const p = cleanPath(unescapeMountPath(mp));
     if (root === "/") {
       if (p !== "/") out.add(p);
     } else if (p.startsWith(root + "/")) {
@@ -88,10 +79,10 @@ export interface DefaultIgnoreOptions {
  */
 export function defaultIgnoreList(options: DefaultIgnoreOptions): string[] {
   const out = new Set<string>();
-  for (const p of options.ignorePaths ?? []) out.add(normalize(p));
+  for (const p of options.ignorePaths ?? []) out.add(cleanPath(p));
   if (options.mode === "in-place") {
     for (const p of ignorePathsFromMountInfo(options.mountInfo ?? "")) out.add(p);
-    if (options.kilnDir !== undefined) out.add(normalize(options.kilnDir));
+    if (options.kilnDir !== undefined) out.add(cleanPath(options.kilnDir));
     out.add("/etc/mtab");
     if (options.ignoreVarRun ?? true) out.add("/var/run");
   }

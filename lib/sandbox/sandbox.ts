@@ -8,9 +8,7 @@ import type { ChildProcess } from "node:child_process";
 import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, readFile, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { AbortedError } from "../util/errors.ts";
-import { nullLogger } from "../util/logger.ts";
-import type { Logger } from "../util/logger.ts";
+import { AbortedError, cleanPath, type Logger, nullLogger } from "../util/mod.ts";
 import { resolveInRoot } from "./_root_path.ts";
 import { detectContainer } from "./container.ts";
 import { SandboxError } from "./errors.ts";
@@ -87,16 +85,6 @@ function lineSplitter(sink: (line: string) => void): { push(chunk: Uint8Array): 
       buf = "";
     },
   };
-}
-
-function normalizePath(p: string): string {
-  const parts: string[] = [];
-  for (const c of p.split("/")) {
-    if (c === "" || c === ".") continue;
-    if (c === "..") parts.pop();
-    else parts.push(c);
-  }
-  return "/" + parts.join("/");
 }
 
 function checkAbsolute(path: string, what: string): void {
@@ -339,7 +327,7 @@ async function prepareUserMount(
 ): Promise<PreparedMount> {
   checkAbsolute(m.target, "mount target");
   // Below /dev the target lives in the sandbox's own /dev tmpfs: the helper creates it there.
-  const target = normalizePath(m.target);
+  const target = cleanPath(m.target);
   const devHost = target.startsWith("/dev/")
     ? (await resolveInRoot(s.rootDir, "/dev")).hostPath + target.slice(4)
     : undefined;

@@ -1,6 +1,6 @@
 /**
- * Leaf utilities shared by every kiln module: errors, digests, logging, atomic output files, the platform
- * model. lib/util imports nothing else from kiln.
+ * Leaf utilities shared by every kiln module: errors, digests, logging, atomic output files, lexical paths and the
+ * platform model. lib/util imports nothing else from kiln.
  *
  * @module
  */
@@ -8,4 +8,5 @@ export * from "./errors.ts";
 export * from "./digest.ts";
 export * from "./logger.ts";
 export * from "./atomic_file.ts";
+export * from "./path.ts";
 export * from "./platform.ts";
