@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { mkdir, mkdtemp, realpath, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, realpath, rm } from "node:fs/promises";
 import { join, normalize, relative, resolve, sep } from "node:path";
 import { AbortedError, isKilnError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
@@ -152,14 +152,6 @@ function progressFields(source: string, p: ContextProgress, ms: number): Record<
 /**
  * True if `path` exists.
  *
- * @param path Any path.
- * @returns Whether it exists.
+ * @deprecated Use `exists` from lib/util/exists.ts (the same function).
  */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { exists } from "../util/mod.ts";

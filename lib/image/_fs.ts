@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { dirname, join } from "node:path";
@@ -25,15 +25,12 @@ export function fileStream(path: string, range?: { start: number; end: number })
   return Readable.toWeb(createReadStream(path, opts)) as unknown as ReadableStream<Uint8Array>;
 }
 
-/** True if `path` exists. */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/**
+ * True if `path` exists.
+ *
+ * @deprecated Use `exists` from lib/util/exists.ts (the same function).
+ */
+export { exists } from "../util/mod.ts";
 
 /** Options for {@linkcode writeBlobFile}. */
 export interface WriteBlobOptions {

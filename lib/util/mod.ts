@@ -1,6 +1,6 @@
 /**
- * Leaf utilities shared by every kiln module: errors, digests, logging, atomic output files, lexical paths and the
- * platform model. lib/util imports nothing else from kiln.
+ * Leaf utilities shared by every kiln module: errors, digests, logging, atomic output files, lexical paths, the
+ * platform model and `exists()`. lib/util imports nothing else from kiln.
  *
  * @module
  */
@@ -10,3 +10,4 @@ export * from "./logger.ts";
 export * from "./atomic_file.ts";
 export * from "./path.ts";
 export * from "./platform.ts";
+export * from "./exists.ts";

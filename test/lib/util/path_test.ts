@@ -1,5 +1,5 @@
-import { assertEquals } from "../../assert.ts";
-import { cleanPath, splitPath } from "../../../lib/util/mod.ts";
+import { assert, assertEquals } from "../../assert.ts";
+import { cleanPath, exists, splitPath } from "../../../lib/util/mod.ts";
 import { cleanAbs, splitPath as oldSplitPath } from "../../../lib/copy/resolve.ts";
 
 Deno.test("splitPath() drops empty and . components and keeps ..", () => {
@@ -27,4 +27,9 @@ Deno.test("cleanPath() cleans like Go's path.Clean of an absolute path", () => {
 Deno.test("the deprecated lib/copy/resolve.ts path helpers are lib/util's", () => {
   assertEquals(cleanAbs("a/../b"), cleanPath("a/../b"));
   assertEquals(oldSplitPath("/a/./b"), splitPath("/a/./b"));
+});
+
+Deno.test("exists() follows symlinks and is false on any error", async () => {
+  assert(await exists("/"));
+  assert(!(await exists("/no/such/kiln/path")));
 });
