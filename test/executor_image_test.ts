@@ -4,11 +4,11 @@
  * loads the image and runs builds with it, as kaniko's executor image is used.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { REPO_ROOT, skipUnless } from "./fixtures/tools.ts";
+import { tempDir } from "./fixtures/temp.ts";
 
 const NAME = "executor image: built by kiln, runs builds under podman";
 const PODMAN = ["--cgroup-manager", "cgroupfs"];
@@ -41,7 +41,7 @@ Deno.test({
     const built = sh("bash", ["scripts/executor-image.sh", "--destination", tag]);
     assertEquals(built.code, 0, `executor-image.sh failed:\n${built.err.slice(-2000)}`);
     const tarPath = join(REPO_ROOT, "out/executor.tar");
-    const work = mkdtempSync(join(tmpdir(), "kiln-exec-"));
+    const work = tempDir("kiln-exec-");
     try {
       const loaded = sh("podman", [...PODMAN, "load", "-i", tarPath]);
       assertEquals(loaded.code, 0, loaded.err);

@@ -5,14 +5,14 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { assert, assertEquals } from "../assert.ts";
 import { kiln } from "./_helpers.ts";
+import { tempDir } from "../fixtures/temp.ts";
 
 async function withContext<T>(dockerfile: string, fn: (ctx: string, root: string) => Promise<T>): Promise<T> {
-  const root = await mkdtemp(join(tmpdir(), "kiln-limits-"));
+  const root = tempDir("kiln-limits-");
   try {
     const ctx = join(root, "ctx");
     await mkdir(ctx);

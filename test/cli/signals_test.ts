@@ -5,11 +5,11 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { kiln } from "./_helpers.ts";
+import { tempDir } from "../fixtures/temp.ts";
 
 /** A context whose Dockerfile has `n` metadata instructions after `FROM scratch`. */
 async function metadataContext(root: string, n: number, line: (i: number) => string): Promise<string> {
@@ -23,7 +23,7 @@ async function metadataContext(root: string, n: number, line: (i: number) => str
 
 for (const [sig, status] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
   Deno.test(`kiln build stopped by ${sig} in a long LABEL loop exits ${status} at once and removes its work dir`, async () => {
-    const root = await mkdtemp(join(tmpdir(), "kiln-signal-"));
+    const root = tempDir("kiln-signal-");
     try {
       // 200,000 LABELs: their step loop runs for seconds, so the signal lands in the middle of it.
       const ctx = await metadataContext(root, 200_000, (i) => `LABEL k${i}=v${i}`);
@@ -50,7 +50,7 @@ for (const [sig, status] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
 }
 
 Deno.test("kiln build of 100,000 metadata instructions finishes (linear, not quadratic, in their number)", async () => {
-  const root = await mkdtemp(join(tmpdir(), "kiln-scale-"));
+  const root = tempDir("kiln-scale-");
   try {
     const kinds = [
       (i: number) => `LABEL k${i}=v${i}`,

@@ -5,13 +5,13 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { build } from "../../../lib/build/build.ts";
 import type { BuildOptions, BuildResult } from "../../../lib/build/types.ts";
 import { createLogger } from "../../../lib/util/logger.ts";
 import type { CliIO } from "../../../cli/command.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 /** Runs a command, returning stdout; throws with stderr on failure. */
 export function sh(cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string } = {}): string {
@@ -25,9 +25,9 @@ export function sh(cmd: string, args: string[], opts: { env?: Record<string, str
   return r.stdout;
 }
 
-/** Creates a temp context dir with `files` (path → content; a trailing `/` makes a directory). */
+/** Creates a temp context dir with `files` (path → content; a trailing `/` makes a directory), removed after the test. */
 export function makeContext(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), "kiln-ctx-"));
+  const dir = tempDir("kiln-ctx-");
   for (const [p, c] of Object.entries(files)) {
     if (p.endsWith("/")) mkdirSync(join(dir, p), { recursive: true });
     else {
@@ -48,13 +48,13 @@ export interface Built {
   layout: string;
 }
 
-/** Builds `dockerfile` in `context` into a fresh OCI layout (with a private work dir). */
+/** Builds `dockerfile` in `context` into a fresh OCI layout (with a private work dir), removed after the test. */
 export async function buildToLayout(
   context: string,
   dockerfile: string,
   extra: Partial<BuildOptions> = {},
 ): Promise<Built> {
-  const out = mkdtempSync(join(tmpdir(), "kiln-out-"));
+  const out = tempDir("kiln-out-");
   const layout = join(out, "layout");
   const log: string[] = [];
   const result = await build({
@@ -129,9 +129,9 @@ export function listTree(root: string): Record<string, FileInfo> {
   return JSON.parse(sh("python3", ["-c", LISTER, root]));
 }
 
-/** Unpacks `layout:tag` with umoci (as root, ownership kept) and lists the rootfs. */
+/** Unpacks `layout:tag` with umoci (as root, ownership kept) and lists the rootfs (removed after the test). */
 export function unpackLayout(layout: string, tag = "latest"): { files: Record<string, FileInfo>; rootfs: string } {
-  const bundle = mkdtempSync(join(tmpdir(), "kiln-umoci-"));
+  const bundle = tempDir("kiln-umoci-");
   rmSync(bundle, { recursive: true });
   sh("umoci", ["unpack", "--image", `${layout}:${tag}`, bundle]);
   return { files: listTree(join(bundle, "rootfs")), rootfs: join(bundle, "rootfs") };

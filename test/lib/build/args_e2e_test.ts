@@ -7,7 +7,6 @@
  * the environment. Also: `<Dockerfile>.dockerignore` wins over `.dockerignore`.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../../cli/main.ts";
 import type { CliIO } from "../../../cli/command.ts";
@@ -15,6 +14,7 @@ import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals } from "../../assert.ts";
 import { inspectConfig, memoryIO, unpackLayout } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("kiln build ARG/ENV e2e", "umoci", "skopeo", "python3", "busybox", "root");
 const scratchIgnore = skipUnless("kiln build .dockerignore e2e", "umoci", "skopeo", "python3", "root");
@@ -110,7 +110,7 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn() {
-    const root = mkdtempSync(join(tmpdir(), "kiln-args-e2e-"));
+    const root = tempDir("kiln-args-e2e-");
     try {
       const b = await kilnBuild(root, SCOPING, [
         "--build-arg=OVERRIDDEN=from-cli",
@@ -160,7 +160,7 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn() {
-    const root = mkdtempSync(join(tmpdir(), "kiln-args-e2e-"));
+    const root = tempDir("kiln-args-e2e-");
     try {
       const df = [
         "ARG TARGETARCH",
@@ -189,7 +189,7 @@ Deno.test({
   name: "kiln build: <Dockerfile>.dockerignore wins over the context's .dockerignore",
   ignore: scratchIgnore,
   async fn() {
-    const root = mkdtempSync(join(tmpdir(), "kiln-ignore-e2e-"));
+    const root = tempDir("kiln-ignore-e2e-");
     try {
       const ctx = join(root, "ctx");
       mkdirSync(join(ctx, "docker"), { recursive: true });

@@ -3,8 +3,7 @@
  * setuid files, xattrs, long paths, many files, users; outputs pushed to the registry, written as docker-archive
  * and digest files; every image checked with skopeo, umoci + python3 and podman run.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "../../../lib/build/build.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
@@ -14,6 +13,7 @@ import { type BusyboxRegistry, startBusyboxRegistry } from "../../fixtures/busyb
 import { freePort } from "../../fixtures/registry.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
 import { buildToLayout, leftovers, makeContext, podmanRun, sh, unpackLayout } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("busybox build tests", "umoci", "skopeo", "python3", "busybox", "docker-registry", "root");
 const podmanIgnore = ignore || skipUnless("podman run checks", "podman", "runc");
@@ -117,7 +117,7 @@ Deno.test({
   async fn() {
     const b = await busybox();
     const ctx = makeContext({ "msg.txt": "from the context\n" });
-    const out = mkdtempSync(join(tmpdir(), "kiln-out-"));
+    const out = tempDir("kiln-out-");
     const dest = `${b.registry.host}/built/app:v1`;
     const result = await build({
       context: ctx,
@@ -147,7 +147,7 @@ Deno.test({
     const arch = JSON.parse(sh("skopeo", ["inspect", `docker-archive:${join(out, "image.tar")}`]));
     assertEquals(arch.Layers.length, result.manifest.layers.length);
     assertEquals(leftovers(join(out, "work")), []);
-    const storage = mkdtempSync(join(tmpdir(), "kiln-podman-"));
+    const storage = tempDir("kiln-podman-");
     try {
       assertEquals(podmanRun(`docker://${dest}`, [], storage), "from the context\nbuilt\n");
     } finally {
@@ -191,7 +191,7 @@ Deno.test({
   async fn() {
     const b = await busybox();
     const ctx = makeContext({});
-    const work = mkdtempSync(join(tmpdir(), "kiln-work-"));
+    const work = tempDir("kiln-work-");
     const common = { context: ctx, noPush: true, workDir: work, registry: registryOpts(b) };
     const e1 = await assertRejects(
       () => build({ ...common, dockerfileText: `FROM ${b.ref}\nRUN true\nRUN exit 3\n` }),
@@ -251,7 +251,7 @@ Deno.test({
   async fn() {
     const b = await busybox();
     const ctx = makeContext({});
-    const out = mkdtempSync(join(tmpdir(), "kiln-out-"));
+    const out = tempDir("kiln-out-");
     const port = await freePort();
     const e = await assertRejects(
       () =>

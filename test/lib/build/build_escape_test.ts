@@ -3,14 +3,14 @@
  * a symlink pointing at `/`): the build fails with one line, the host files aimed at are untouched, and the work dir
  * is left empty. The image is made with python3's tarfile, not with kiln.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "../../../lib/build/build.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
 import { leftovers, makeContext, sh } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("escaping layer test", "python3", "root");
 
@@ -56,7 +56,7 @@ for (const kind of ["dotdot", "hardlink", "symlink"] as const) {
     name: `build() refuses a base layer escaping the rootfs (${kind}) with one line, host untouched`,
     ignore,
     async fn() {
-      const dir = mkdtempSync(join(tmpdir(), "kiln-escape-"));
+      const dir = tempDir("kiln-escape-");
       const victim = join(dir, "victim.txt");
       writeFileSync(victim, "original\n");
       const layout = join(dir, "layout");

@@ -2,8 +2,7 @@
  * build() on FROM scratch: no base image, no RUN — the config, layers, outputs and errors, checked with umoci,
  * skopeo and python3.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "../../../lib/build/build.ts";
 import { DEFAULT_PATH } from "../../../lib/build/config.ts";
@@ -11,6 +10,7 @@ import { KilnError } from "../../../lib/util/errors.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
 import { buildToLayout, inspectConfig, leftovers, makeContext, unpackLayout } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("build scratch tests", "umoci", "skopeo", "python3", "root");
 
@@ -161,8 +161,8 @@ Deno.test({
   ignore,
   async fn() {
     const ctx = makeContext({ present: "p" });
-    const work = mkdtempSync(join(tmpdir(), "kiln-work-"));
-    const out = mkdtempSync(join(tmpdir(), "kiln-out-"));
+    const work = tempDir("kiln-work-");
+    const out = tempDir("kiln-out-");
     const e = await assertRejects(
       () =>
         build({

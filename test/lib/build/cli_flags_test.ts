@@ -7,6 +7,7 @@ import { UsageError } from "../../../lib/util/errors.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "../../assert.ts";
 import { memoryIO } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 function io(env: Record<string, string> = {}): CliIO & { out: string[]; err: string[] } {
   return memoryIO("/work/ctx-parent", env);
@@ -94,7 +95,7 @@ Deno.test({
   name: "kiln (no subcommand) builds examples/hello; exit 0 on success, 1 on a build error, 2 on a usage error",
   ignore: skipUnless("cli build", "root"),
   async fn() {
-    const out = Deno.makeTempDirSync();
+    const out = tempDir("kiln-cli-");
     const ok = io();
     ok.cwd = REPO_ROOT;
     const code = await main(["-c", "examples/hello", "--no-push", `--oci-layout-path=${out}/l`, "-v", "error"], ok);

@@ -4,8 +4,7 @@
  * `HTTP_AUTH_TOKEN_<host>` secret against a local server, and — on the busybox fixture — SHELL driving shell-form RUN and
  * `BUILDKIT_SANDBOX_HOSTNAME`.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "../../../lib/build/build.ts";
 import type { BuildOptions } from "../../../lib/build/types.ts";
@@ -14,9 +13,10 @@ import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { unpackLayout } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 async function buildScratch(dockerfile: string, extra: Partial<BuildOptions> = {}) {
-  const work = mkdtempSync(join(tmpdir(), "kiln-df-support-"));
+  const work = tempDir("kiln-df-support-");
   writeFileSync(join(work, "f.txt"), "hi\n");
   try {
     const r = await build({
@@ -140,7 +140,7 @@ Deno.test({
           : new Response("no", { status: 401 }),
     );
     const host = `127.0.0.1:${server.addr.port}`;
-    const work = mkdtempSync(join(tmpdir(), "kiln-df-auth-"));
+    const work = tempDir("kiln-df-auth-");
     try {
       const df = `FROM scratch\nADD http://${host}/p /p\n`;
       await assertRejects(
@@ -171,7 +171,7 @@ Deno.test({
   ignore: skipUnless("SHELL/hostname e2e", "umoci", "python3", "busybox", "root"),
   sanitizeResources: false,
   async fn() {
-    const root = mkdtempSync(join(tmpdir(), "kiln-df-shell-"));
+    const root = tempDir("kiln-df-shell-");
     try {
       const base = buildBusyboxLayout(join(root, "busybox"));
       await build({
@@ -213,7 +213,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const { git, startGitServer } = await import("../../fixtures/git_server.ts");
-    const root = mkdtempSync(join(tmpdir(), "kiln-df-git-"));
+    const root = tempDir("kiln-df-git-");
     const src = join(root, "src");
     mkdirSync(join(src, "bin"), { recursive: true });
     writeFileSync(join(src, "README"), "r\n");

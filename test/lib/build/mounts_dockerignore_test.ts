@@ -2,8 +2,7 @@
  * `RUN --mount=type=bind` of the context shows the context filtered by `.dockerignore`, as BuildKit mounts it
  * (issue 11, defect 2): a sandbox build of a real busybox image, checked by unpacking the result with umoci.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { build } from "../../../lib/build/build.ts";
@@ -12,6 +11,7 @@ import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { sandboxSkipReason } from "../sandbox/_helpers.ts";
 import { makeContext, unpackLayout } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const reason = sandboxSkipReason();
 if (reason) console.error(`SKIP RUN --mount and .dockerignore: ${reason}`);
@@ -21,7 +21,7 @@ Deno.test({
   name: "build(): RUN --mount=type=bind of the context hides what .dockerignore ignores",
   ignore,
   async fn() {
-    const base = mkdtempSync(join(tmpdir(), "kiln-mount-ignore-"));
+    const base = tempDir("kiln-mount-ignore-");
     const ctx = makeContext({
       ".dockerignore": "secret\n**/*.log\n!app/keep.log\nnode_modules\n",
       "secret/key": "TOPSECRET\n",
@@ -100,7 +100,7 @@ Deno.test({
 Deno.test("prepareMounts() filters the context by hardlinks, or binds it as is when nothing is ignored", async () => {
   const { prepareMounts, parseMountFlag } = await import("../../../lib/build/mounts/mod.ts");
   const { statSync } = await import("node:fs");
-  const base = mkdtempSync(join(tmpdir(), "kiln-mount-view-"));
+  const base = tempDir("kiln-mount-view-");
   try {
     const ctx = join(base, "ctx");
     mkdirSync(join(ctx, "d/keep"), { recursive: true });

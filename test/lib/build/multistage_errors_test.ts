@@ -7,8 +7,7 @@
  * `FROM --platform` selects the base from an index, and a stage whose RUN this machine cannot execute (no binfmt_misc
  * emulator) fails before anything runs, while a COPY-only stage of that platform builds.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "../../../lib/build/build.ts";
 import type { BuildOptions } from "../../../lib/build/types.ts";
@@ -20,6 +19,7 @@ import { leftovers, makeContext, sh } from "./_helpers.ts";
 import { cannotExecute } from "../../../lib/executor/_exec_platform.ts";
 import { hostPlatform } from "../../../lib/image/platform.ts";
 import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("multi-stage error builds", "root");
 
@@ -77,7 +77,7 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn() {
-    const root = mkdtempSync(join(tmpdir(), "kiln-mserr-"));
+    const root = tempDir("kiln-mserr-");
     try {
       // docker.io is mapped to a closed local port: an image pull fails at once, without the internet.
       const closed = `127.0.0.1:${await freePort()}`;
@@ -120,7 +120,7 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn() {
-    const root = mkdtempSync(join(tmpdir(), "kiln-mserr-"));
+    const root = tempDir("kiln-mserr-");
     try {
       const ctx = makeContext({ f: "f" });
       const df = "FROM scratch AS broken\nCOPY missing /x\nFROM scratch AS final\nCOPY f /f\nFROM scratch AS last\n";
@@ -140,7 +140,7 @@ Deno.test({
 });
 
 Deno.test("cannotExecute() reads binfmt_misc: native and 386 on amd64 run; others need an enabled F handler", () => {
-  const dir = mkdtempSync(join(tmpdir(), "kiln-binfmt-"));
+  const dir = tempDir("kiln-binfmt-");
   try {
     const host = { os: "linux", architecture: "amd64" };
     const arm64 = { os: "linux", architecture: "arm64" };
@@ -205,7 +205,7 @@ Deno.test({
   ignore: ignore || skipUnless("FROM --platform builds", "umoci", "busybox", "python3"),
   sanitizeResources: false,
   async fn() {
-    const root = mkdtempSync(join(tmpdir(), "kiln-platform-"));
+    const root = tempDir("kiln-platform-");
     try {
       const layout = twoPlatformLayout(join(root, "busybox"));
       const ctx = makeContext({ f: "f" });

@@ -5,8 +5,7 @@
  * builds give the same digest (`--reproducible`). Also: log lines carry the stage's `[name]` prefix, a failing
  * stage aborts a sleeping one promptly, and `--jobs` on the CLI.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "../../../lib/build/build.ts";
 import { createScheduler, stageTasks } from "../../../lib/build/scheduler.ts";
@@ -21,6 +20,7 @@ import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "../../assert.ts";
 import { leftovers, makeContext } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("parallel busybox builds", "umoci", "busybox", "root");
 
@@ -182,7 +182,7 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn() {
-    const root = mkdtempSync(join(tmpdir(), "kiln-parallel-"));
+    const root = tempDir("kiln-parallel-");
     try {
       const layout = buildBusyboxLayout(join(root, "busybox"));
       const ctx = makeContext({});
@@ -234,7 +234,7 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn() {
-    const root = mkdtempSync(join(tmpdir(), "kiln-parallel-"));
+    const root = tempDir("kiln-parallel-");
     try {
       const layout = buildBusyboxLayout(join(root, "busybox"));
       const work = join(root, "work");

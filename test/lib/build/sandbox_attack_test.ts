@@ -5,8 +5,7 @@
  * otherwise), and the test checks the host's /, the context and kiln's work dir afterwards.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
@@ -14,6 +13,7 @@ import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
 import { treeDiff, treeState } from "../sandbox/_helpers.ts";
 import { buildToLayout, leftovers, makeContext } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("sandbox attack through build()", "root", "umoci", "cc", "busybox", "mknod");
 
@@ -21,7 +21,7 @@ Deno.test({
   name: "build() sandbox attack: host disk mount, context remount and base-image device nodes all fail",
   ignore,
   async fn() {
-    const dir = mkdtempSync(join(tmpdir(), "kiln-attack-"));
+    const dir = tempDir("kiln-attack-");
     try {
       // A base image whose layer has a world-writable /dev/kmsg node at /kmsg (made on the host, packed by umoci).
       const layout = buildBusyboxLayout(join(dir, "base"), {
@@ -83,7 +83,7 @@ Deno.test({
   name: "build() RUN --security=insecure needs --allow security.insecure, and then runs with every capability",
   ignore,
   async fn() {
-    const dir = mkdtempSync(join(tmpdir(), "kiln-insecure-"));
+    const dir = tempDir("kiln-insecure-");
     try {
       const layout = buildBusyboxLayout(join(dir, "base"));
       const ctx = makeContext({});

@@ -2,13 +2,13 @@
  * withoutPaths(): a RUN step's mount targets (in-place mode) are left out of that step's snapshot — entries,
  * whiteouts, opaque markers — with a real snapshotter on a scratch directory (never the machine's /).
  */
-import { linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { withoutPaths } from "../../../lib/executor/_snapshot_ignore.ts";
 import { createSnapshotter, type LayerDiff } from "../../../lib/fs/snapshot.ts";
 import { createTsWalker } from "../../../lib/fs/walker_ts.ts";
 import type { TarHeader } from "../../../lib/tar/types.ts";
 import { assert, assertEquals } from "../../assert.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 async function collect(diff: LayerDiff): Promise<{ header: TarHeader; text?: string }[]> {
   const out: { header: TarHeader; text?: string }[] = [];
@@ -19,7 +19,7 @@ async function collect(diff: LayerDiff): Promise<{ header: TarHeader; text?: str
 }
 
 Deno.test("withoutPaths() leaves mount targets out of a snapshot, whiteouts and hardlinks included", async () => {
-  const root = mkdtempSync(`${tmpdir()}/kiln-snapignore-`);
+  const root = tempDir("kiln-snapignore-");
   try {
     mkdirSync(`${root}/run`);
     mkdirSync(`${root}/cache/sub`, { recursive: true });
@@ -73,7 +73,7 @@ Deno.test("buildStage() in in-place mode refuses RUN --mount (the in-place runne
   const { KilnError } = await import("../../../lib/util/errors.ts");
   const { nullLogger } = await import("../../../lib/util/logger.ts");
   const { assertRejects } = await import("../../assert.ts");
-  const base = mkdtempSync(`${tmpdir()}/kiln-inplace-stage-`);
+  const base = tempDir("kiln-inplace-stage-");
   try {
     const root = `${base}/rootfs`; // stands in for "/": the fake runner below never touches the real one
     mkdirSync(root);
@@ -136,7 +136,7 @@ Deno.test({
     const { spawnSync } = await import("node:child_process");
     const { makeBusyboxRootfs } = await import("../../fixtures/busybox_rootfs.ts");
     const { buildToLayout } = await import("./_helpers.ts");
-    const base = mkdtempSync(`${tmpdir()}/kiln-mount-layer-`);
+    const base = tempDir("kiln-mount-layer-");
     const sh = (cmd: string, ...args: string[]) => {
       const r = spawnSync(cmd, args, { encoding: "utf8" });
       if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);

@@ -11,9 +11,9 @@ import { sha256 } from "../../../lib/util/digest.ts";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "../../fixtures/temp.ts";
 
 /** Moderately compressible, deterministic data (words, numbers and binary noise, like real files). */
 function sampleData(size: number): Uint8Array {
@@ -53,7 +53,7 @@ async function bytes(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
 
 /** Runs a tool with `input` on stdin (through a temp file: spawnSync with large stdin and stdout can deadlock). */
 function tool(cmd: string, args: string[], input: Uint8Array): Uint8Array {
-  const dir = mkdtempSync(join(tmpdir(), "kiln-ct-"));
+  const dir = tempDir("kiln-ct-");
   try {
     writeFileSync(join(dir, "in"), input);
     const r = spawnSync("sh", ["-c", `exec "$@" < "${join(dir, "in")}"`, "sh", cmd, ...args], { maxBuffer: 1 << 28 });
@@ -179,7 +179,7 @@ Deno.test("compressLayer() computes digest, size and diffID in one pass", async 
 Deno.test("compressLayer() gzip layers are accepted by umoci (Go's gzip reader)", {
   ignore: skipUnless("umoci", "umoci", "root"),
 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), "kiln-umoci-"));
+  const dir = tempDir("kiln-umoci-");
   try {
     const tar = ReadableStream.from([
       {

@@ -1,11 +1,11 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { assertEquals } from "../../assert.ts";
 import { loadAwsConfig, parseIni } from "../../../lib/context/_aws_config.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 Deno.test("loadAwsConfig() reads the environment, then the profile in the shared files", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "kiln-aws-"));
+  const dir = tempDir("kiln-aws-");
   try {
     await writeFile(
       join(dir, "credentials"),

@@ -4,10 +4,9 @@
  */
 import { spawn } from "node:child_process";
 import { createReadStream, existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../../assert.ts";
 import { startAzurite } from "../../fixtures/azurite.ts";
@@ -16,6 +15,7 @@ import { startGitServer } from "../../fixtures/git_server.ts";
 import { startS3rver } from "../../fixtures/s3rver.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
 import { makeRepos, tarGz, writeContextTree } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("kiln build from every context source", "git", "node", "tar");
 const DENO = join(REPO_ROOT, "node_modules/.bin/deno");
@@ -55,7 +55,7 @@ async function pool<T, R>(items: T[], width: number, fn: (item: T, i: number) =>
 }
 
 Deno.test({ name: "kiln build gives the same digest for the same context from every source", ignore }, async () => {
-  const tmp = await mkdtemp(join(tmpdir(), "kiln-ctxe2e-"));
+  const tmp = tempDir("kiln-ctxe2e-");
   const ref = join(tmp, "ref");
   const files = join(tmp, "files");
   const work = join(tmp, "work");

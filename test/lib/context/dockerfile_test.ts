@@ -1,14 +1,14 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assertEquals, assertRejects } from "../../assert.ts";
 import { resolveDockerfile } from "../../../lib/context/mod.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 Deno.test("resolveDockerfile() finds Dockerfiles relative to the context, absolute, in cwd, or by URL", async () => {
-  const tmp = await mkdtemp(join(tmpdir(), "kiln-df-"));
+  const tmp = tempDir("kiln-df-");
   const ctx = join(tmp, "ctx");
   const cwd = join(tmp, "cwd");
   const work = join(tmp, "work");

@@ -1,6 +1,5 @@
 /** .dockerignore: Docker's matching rules, exceptions, directory skipping and which file applies. */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { assertEquals, assertThrows } from "../../assert.ts";
 import {
   createIgnoreMatcher,
@@ -9,6 +8,7 @@ import {
   parseDockerignore,
 } from "../../../lib/context/dockerignore.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 function check(patterns: string[], expect: Record<string, boolean>): void {
   const m = createIgnoreMatcher(patterns);
@@ -72,7 +72,7 @@ Deno.test("dockerignoreCandidates() and loadDockerignore(): <Dockerfile>.dockeri
     "/ctx/.dockerignore",
   ]);
   assertEquals(dockerignoreCandidates("/"), ["/.dockerignore"]);
-  const dir = mkdtempSync(`${tmpdir()}/kiln-ignore-`);
+  const dir = tempDir("kiln-ignore-");
   try {
     mkdirSync(`${dir}/sub`);
     writeFileSync(`${dir}/.dockerignore`, "*.log\n");

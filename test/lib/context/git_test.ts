@@ -1,5 +1,4 @@
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { ContextError, resolveContext } from "../../../lib/context/mod.ts";
@@ -7,6 +6,7 @@ import { startGitServer } from "../../fixtures/git_server.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { makeTestCerts } from "../../fixtures/certs.ts";
 import { makeRepos, type Repos, treeSignature, writeContextTree } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("git contexts", "git");
 
@@ -21,7 +21,7 @@ let shared: Promise<SharedRepos> | undefined;
 
 function sharedRepos(): Promise<SharedRepos> {
   return shared ??= (async () => {
-    const tmp = await mkdtemp(join(tmpdir(), "kiln-gitctx-"));
+    const tmp = tempDir("kiln-gitctx-", { scope: "file" });
     await mkdir(join(tmp, "root"));
     await mkdir(join(tmp, "scratch"));
     await mkdir(join(tmp, "ref"));

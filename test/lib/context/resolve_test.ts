@@ -1,13 +1,13 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { ContextError, resolveContext } from "../../../lib/context/mod.ts";
 import { createLogger } from "../../../lib/util/logger.ts";
 import { AbortedError } from "../../../lib/util/errors.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 /** A server that sends the gzip magic and a bit more, then stalls until closed. */
 async function stallingServer() {
@@ -23,7 +23,7 @@ async function stallingServer() {
 }
 
 Deno.test("resolveContext() stops a download when aborted and removes it", async () => {
-  const tmp = await mkdtemp(join(tmpdir(), "kiln-ctxabort-"));
+  const tmp = tempDir("kiln-ctxabort-");
   const srv = await stallingServer();
   try {
     const ac = new AbortController();
@@ -47,7 +47,7 @@ Deno.test("resolveContext() stops a download when aborted and removes it", async
 });
 
 Deno.test("resolveContext() leaves a local directory in place and checks the sub-path", async () => {
-  const tmp = await mkdtemp(join(tmpdir(), "kiln-ctxlocal-"));
+  const tmp = tempDir("kiln-ctxlocal-");
   try {
     await Deno.mkdir(join(tmp, "ctx/sub"), { recursive: true });
     await Deno.symlink("/", join(tmp, "ctx/escape"));

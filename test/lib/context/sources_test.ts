@@ -4,10 +4,9 @@
  * unpack to the same tree; bad input gives one-line errors and leaves nothing in the work directory.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
@@ -18,6 +17,7 @@ import { startGitServer } from "../../fixtures/git_server.ts";
 import { startS3rver } from "../../fixtures/s3rver.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { makeRepos, tarGz, treeSignature, writeContextTree } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("context sources", "git", "node", "tar", "python3");
 
@@ -62,7 +62,7 @@ function fileStream(path: string): () => ReadableStream<Uint8Array> {
 }
 
 Deno.test({ name: "resolveContext() fetches the same context from every source", ignore }, async (t) => {
-  const tmp = await mkdtemp(join(tmpdir(), "kiln-ctxsrc-"));
+  const tmp = tempDir("kiln-ctxsrc-");
   const ref = join(tmp, "ref");
   const files = join(tmp, "files");
   const work = join(tmp, "work");

@@ -3,17 +3,17 @@
  * only inside it (as if the context were `/`), never to a host file (issue 11, defect 1).
  */
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { loadDockerignore, resolveDockerfile } from "../../../lib/context/mod.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
 import { tarGz } from "./_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 Deno.test("resolveDockerfile() follows a context's symlinks only inside the context", async () => {
-  const tmp = await mkdtemp(join(tmpdir(), "kiln-dfsym-"));
+  const tmp = tempDir("kiln-dfsym-");
   const ctx = join(tmp, "ctx");
   const work = join(tmp, "work");
   try {
@@ -45,7 +45,7 @@ Deno.test("resolveDockerfile() follows a context's symlinks only inside the cont
 });
 
 Deno.test("loadDockerignore() follows a context's symlinks only inside the context", async () => {
-  const tmp = await mkdtemp(join(tmpdir(), "kiln-ignsym-"));
+  const tmp = tempDir("kiln-ignsym-");
   const ctx = join(tmp, "ctx");
   try {
     await mkdir(join(ctx, "etc"), { recursive: true });
@@ -96,7 +96,7 @@ Deno.test({
   name: "kiln build of a tar:// context whose Dockerfile or .dockerignore links to /proc/self/environ leaks nothing",
   ignore,
   async fn() {
-    const tmp = await mkdtemp(join(tmpdir(), "kiln-dfsym-e2e-"));
+    const tmp = tempDir("kiln-dfsym-e2e-");
     try {
       const work = join(tmp, "work");
       const ctx = join(tmp, "ctx");

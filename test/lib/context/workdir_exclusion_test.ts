@@ -2,19 +2,20 @@
  * kiln's work directory inside the context is not part of it (issue 11, defect 5): `COPY . /c/` with
  * `--work-dir` in the context would otherwise copy the build's own rootfs into itself until ENAMETOOLONG.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assert, assertEquals } from "../../assert.ts";
 import { loadDockerignore } from "../../../lib/context/mod.ts";
 import { copyInto } from "../../../lib/copy/mod.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 function ignored(m: { ignores(p: string): boolean }, paths: string[]): string[] {
   return paths.filter((p) => m.ignores(p));
 }
 
 Deno.test("loadDockerignore({ workDir }) leaves kiln's work dir out of the context, whatever .dockerignore says", async () => {
-  const base = mkdtempSync(join(tmpdir(), "kiln-workdir-ctx-"));
+  const base = tempDir("kiln-workdir-ctx-");
   try {
     const ctx = join(base, "ctx");
     mkdirSync(join(ctx, "sub/.work"), { recursive: true });
@@ -43,7 +44,7 @@ Deno.test("loadDockerignore({ workDir }) leaves kiln's work dir out of the conte
 });
 
 Deno.test("COPY . /c/ with the work dir inside the context copies the context once", async () => {
-  const base = mkdtempSync(join(tmpdir(), "kiln-workdir-copy-"));
+  const base = tempDir("kiln-workdir-copy-");
   try {
     const ctx = join(base, "ctx");
     const workRoot = join(ctx, ".work");

@@ -3,7 +3,6 @@
  * loops) and COPY/ADD by an unprivileged user: confined results or one-line errors, never "internal error".
  */
 import * as fs from "node:fs";
-import { tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
@@ -13,6 +12,7 @@ import { TarWriterStream } from "../../../lib/tar/writer.ts";
 import type { TarEntry } from "../../../lib/tar/types.ts";
 import { hasCommand, isRoot } from "../../fixtures/tools.ts";
 import { kiln } from "../../cli/_helpers.ts";
+import { tempDir as fixtureTempDir } from "../../fixtures/temp.ts";
 
 type Entry = [path: string, type: "file" | "symlink" | "hardlink" | "dir", data?: string];
 
@@ -41,7 +41,7 @@ async function writeTarGz(file: string, entries: Entry[]): Promise<void> {
 }
 
 function tempDir(): { dir: string; [Symbol.dispose](): void } {
-  const dir = fs.mkdtempSync(join(tmpdir(), "kiln-add-archive-"));
+  const dir = fixtureTempDir("kiln-add-archive-");
   return { dir, [Symbol.dispose]: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 

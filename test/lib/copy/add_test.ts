@@ -4,9 +4,10 @@ import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { addInto, isGitSource, isTarArchive, parseGitSource } from "../../../lib/copy/add.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 function setup(): { base: string; ctx: string; root: string; cleanup(): void } {
-  const base = Deno.makeTempDirSync({ prefix: "kiln-add-" });
+  const base = tempDir("kiln-add-");
   const ctx = `${base}/ctx`;
   const root = `${base}/work/rootfs`;
   fs.mkdirSync(`${ctx}/tree/dir`, { recursive: true });

@@ -5,9 +5,10 @@ import { copyInlineFiles } from "../../../lib/copy/heredoc.ts";
 import { compilePatterns } from "../../../lib/copy/glob.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
 import { isRoot } from "../../fixtures/tools.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 function setup(): { ctx: string; root: string; outside: string; cleanup(): void } {
-  const base = Deno.makeTempDirSync({ prefix: "kiln-copy-" });
+  const base = tempDir("kiln-copy-");
   const ctx = `${base}/ctx`;
   const root = `${base}/rootfs`;
   const outside = `${base}/outside`;

@@ -8,6 +8,7 @@ import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { planFromDockerfile } from "../../../lib/build/plan.ts";
 import { build } from "../../../lib/build/build.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 Deno.test("planFromDockerfile() carries RUN --mount, #! heredocs and COPY heredocs to the steps", () => {
   const plan = planFromDockerfile(
@@ -39,7 +40,7 @@ Deno.test("planFromDockerfile() carries RUN --mount, #! heredocs and COPY heredo
 Deno.test("build() FROM scratch: COPY heredocs, symbolic --chmod, --parents, ADD tar; bad input is one line", {
   ignore: skipUnless("pipeline", "tar", "umoci"),
 }, async () => {
-  const base = Deno.makeTempDirSync({ prefix: "kiln-copy-pipeline-" });
+  const base = tempDir("kiln-copy-pipeline-");
   try {
     const ctx = `${base}/ctx`;
     fs.mkdirSync(`${ctx}/t/sub`, { recursive: true });
@@ -86,7 +87,7 @@ Deno.test("build() FROM scratch: COPY heredocs, symbolic --chmod, --parents, ADD
 });
 
 Deno.test("build(): parallel stages give the same image as a sequential build (--reproducible)", async () => {
-  const base = Deno.makeTempDirSync({ prefix: "kiln-copy-jobs-" });
+  const base = tempDir("kiln-copy-jobs-");
   try {
     const ctx = `${base}/ctx`;
     fs.mkdirSync(`${ctx}/d`, { recursive: true });

@@ -1,9 +1,9 @@
 /** `kiln parse` as a subprocess: JSON dump, stdin, usage errors, unreadable files, FILE:LINE errors (exit 1). */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { assert, assertEquals } from "../../assert.ts";
 import { REPO_ROOT } from "../../fixtures/tools.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 function kiln(args: string[], input = "", env: Record<string, string> = {}) {
   const r = spawnSync(Deno.execPath(), ["run", "-A", `${REPO_ROOT}/cli/main.ts`, ...args], {
@@ -69,7 +69,7 @@ Deno.test("kiln parse reports usage errors with status 2 and bad files with stat
 });
 
 Deno.test("kiln parse prints FILE:LINE: errors from every layer on one line, exit status 1", () => {
-  const dir = mkdtempSync(`${tmpdir()}/kiln-parse-`);
+  const dir = tempDir("kiln-parse-");
   try {
     const cases: [string, string, string[]][] = [
       ["FROM a\nRUN <<EOF\nx\n", "2: unterminated heredoc", []],

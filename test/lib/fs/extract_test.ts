@@ -4,16 +4,16 @@ import { KilnError } from "../../../lib/util/errors.ts";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { bodyOf, featureEntries, hdr, LONG_PATH, run } from "../tar/_fixtures.ts";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "../../fixtures/temp.ts";
 
 function tarOf(entries: TarEntry[]): ReadableStream<Uint8Array> {
   return ReadableStream.from(entries).pipeThrough(new TarWriterStream());
 }
 
 async function withDirs(n: number, fn: (...dirs: string[]) => Promise<void>): Promise<void> {
-  const dirs = Array.from({ length: n }, () => mkdtempSync(join(tmpdir(), "kiln-ex-")));
+  const dirs = Array.from({ length: n }, () => tempDir("kiln-ex-"));
   try {
     await fn(...dirs);
   } finally {

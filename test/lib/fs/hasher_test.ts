@@ -1,7 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../assert.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { AbortedError, KilnError } from "../../../lib/util/errors.ts";
@@ -10,6 +9,7 @@ import { createTsHasher, sha256FileSync } from "../../../lib/fs/hasher_ts.ts";
 import { createNativeHasher } from "../../../lib/fs/walker_native.ts";
 import { loadHasher } from "../../../lib/fs/walker.ts";
 import type { FileHasher } from "../../../lib/fs/types.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const addon = loadAddon();
 const hashers: FileHasher[] = [createTsHasher()];
@@ -21,7 +21,7 @@ if (addon.ok) {
 const SIZES = [0, 1, 55, 56, 63, 64, 65, 4096, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 17];
 
 function makeFiles(): { dir: string; paths: string[] } {
-  const dir = mkdtempSync(`${tmpdir()}/kiln-hash-`);
+  const dir = tempDir("kiln-hash-");
   const paths = SIZES.map((n, i) => {
     const p = `${dir}/f${i}`;
     writeFileSync(p, randomBytes(n));

@@ -3,6 +3,7 @@ import { createSnapshotter, type LayerDiff, type SnapshotMode } from "../../../l
 import { createTsWalker } from "../../../lib/fs/walker_ts.ts";
 import type { TarHeader } from "../../../lib/tar/types.ts";
 import { assert, assertEquals } from "../../assert.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 async function headers(diff: LayerDiff, mtime?: number): Promise<TarHeader[]> {
   const out: TarHeader[] = [];
@@ -14,7 +15,7 @@ async function headers(diff: LayerDiff, mtime?: number): Promise<TarHeader[]> {
 }
 
 function tree(): string {
-  const root = Deno.makeTempDirSync({ prefix: "kiln-snap-" });
+  const root = tempDir("kiln-snap-");
   mkdirSync(`${root}/etc/sub`, { recursive: true });
   writeFileSync(`${root}/etc/passwd`, "root:x:0:0::/root:/bin/sh\n");
   writeFileSync(`${root}/etc/sub/a`, "a");

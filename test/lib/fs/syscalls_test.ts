@@ -1,6 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../../assert.ts";
 import { isRoot, skipUnless } from "../../fixtures/tools.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
@@ -19,6 +18,7 @@ import {
   syscallsAvailable,
   trySyscalls,
 } from "../../../lib/fs/syscalls.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const backends: Syscalls[] = [];
 const ffi = trySyscalls({ prefer: "ffi" });
@@ -26,7 +26,7 @@ if (ffi) backends.push(ffi);
 if (loadAddon().ok) backends.push(createSyscalls({ prefer: "native" }));
 
 function tmp(): string {
-  return mkdtempSync(`${tmpdir()}/kiln-sys-`);
+  return tempDir("kiln-sys-");
 }
 
 Deno.test("syscalls: FFI backend exists under Deno with --allow-ffi", () => {

@@ -3,8 +3,7 @@
  * native addon, with `find` as the independent oracle for metadata.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, linkSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../assert.ts";
 import { hasCommand, isRoot, REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
@@ -17,6 +16,7 @@ import { createNativeWalker } from "../../../lib/fs/walker_native.ts";
 import { createTsWalker } from "../../../lib/fs/walker_ts.ts";
 import { loadWalker, xattrReaderOf } from "../../../lib/fs/walker.ts";
 import { createSnapshotter } from "../../../lib/fs/snapshot.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const addon = loadAddon();
 const ffi = trySyscalls({ prefer: "ffi" });
@@ -46,7 +46,7 @@ const LONG = "l".repeat(255);
 
 /** Builds the fixture tree; returns its root. */
 function makeTree(): string {
-  const root = mkdtempSync(`${tmpdir()}/kiln-walk-`);
+  const root = tempDir("kiln-walk-");
   const p = (rel: string) => `${root}/${rel}`;
   writeFileSync(p("a.txt"), "hello");
   writeFileSync(p("empty"), "");
@@ -245,7 +245,7 @@ for (const { walker, nsTimes } of candidates()) {
   });
 
   Deno.test(`${w} walker: empty root, trailing slash, file root`, async () => {
-    const root = mkdtempSync(`${tmpdir()}/kiln-walk-`);
+    const root = tempDir("kiln-walk-");
     try {
       assertEquals((await walker.walk(root)).count, 0);
       writeFileSync(`${root}/f`, "");
@@ -453,7 +453,7 @@ for (const w of walkers) {
 });
 
 Deno.test("walkers: a file name that is not UTF-8 is an error (TS) or listed (native)", async () => {
-  const root = mkdtempSync(`${tmpdir()}/kiln-walk-`);
+  const root = tempDir("kiln-walk-");
   try {
     spawnSync("python3", ["-c", "import sys; open(sys.argv[1].encode() + b'/bad\\xff', 'w')", root]);
     const e = await assertRejects(() => createTsWalker().walk(root), KilnError);
@@ -487,7 +487,7 @@ Deno.test("loadWalker() honours prefer and logs the fallback once at debug level
 });
 
 Deno.test("createSyscalls() makes device nodes the walkers see", { ignore: skipUnless("mknod", "root") }, async () => {
-  const root = mkdtempSync(`${tmpdir()}/kiln-walk-`);
+  const root = tempDir("kiln-walk-");
   try {
     const sc = createSyscalls();
     sc.mknod(`${root}/tty`, S_IF.char | 0o644, 4, 1);
@@ -501,7 +501,7 @@ Deno.test("createSyscalls() makes device nodes the walkers see", { ignore: skipU
 
 Deno.test("createTsWalker() skips directories that vanish between listing and reading them", async () => {
   for (const lstat of ["auto", "node-fs"] as const) {
-    const root = mkdtempSync(`${tmpdir()}/kiln-walk-`);
+    const root = tempDir("kiln-walk-");
     try {
       writeFileSync(`${root}/keep`, "k");
       for (let i = 0; i < 10; i++) {

@@ -4,16 +4,16 @@
  * @module
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { uncompressedLayer } from "../../../lib/image/layer.ts";
 import type { Layer } from "../../../lib/image/types.ts";
+import { tempDir as fixtureTempDir } from "../../fixtures/temp.ts";
 
 /** Makes an uncompressed tar holding `files` (name → content). */
 export function tarBytes(files: Record<string, string | Uint8Array>): Uint8Array {
-  const dir = mkdtempSync(join(tmpdir(), "kiln-tar-"));
+  const dir = fixtureTempDir("kiln-tar-");
   try {
     for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
     return new Uint8Array(
@@ -39,8 +39,8 @@ export function run(cmd: string, args: string[], opts: { input?: string } = {}):
   return r.stdout;
 }
 
-/** A temp dir removed by the returned cleanup. */
+/** A temp dir (test/fixtures/temp.ts: removed after the test at the latest) that `using` removes at scope end. */
 export function tempDir(prefix = "kiln-test-"): { dir: string; [Symbol.dispose](): void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dir = fixtureTempDir(prefix);
   return { dir, [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -2,12 +2,12 @@
  * Concurrent writers (separate processes) of one OCI layout and one digest file, and a SIGTERM during the first
  * write of a layout (issue 11, defect 4).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals } from "../../assert.ts";
 import { layoutImage, REF_NAME_ANNOTATION } from "../../../lib/image/mod.ts";
 import { REPO_ROOT } from "../../fixtures/tools.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const DENO = join(REPO_ROOT, "node_modules/.bin/deno");
 const WRITER = join(REPO_ROOT, "test/lib/output/_writer.ts");
@@ -52,7 +52,7 @@ function debris(dir: string): string[] {
 }
 
 Deno.test("writeOutputs() from 6 processes at once into one new OCI layout keeps every tag", async () => {
-  const base = mkdtempSync(join(tmpdir(), "kiln-layout-race-"));
+  const base = tempDir("kiln-layout-race-");
   try {
     for (let round = 0; round < 3; round++) {
       const dir = join(base, `layout${round}`);
@@ -87,7 +87,7 @@ Deno.test("writeOutputs() from 6 processes at once into one new OCI layout keeps
 });
 
 Deno.test("writeOutputs() from 8 processes at once into one --digest-file all succeed", async () => {
-  const base = mkdtempSync(join(tmpdir(), "kiln-digest-race-"));
+  const base = tempDir("kiln-digest-race-");
   try {
     const file = join(base, "out/digest");
     const kids = Array.from({ length: 8 }, (_, i) => writer(["digest", file, `t${i}`]));
@@ -102,7 +102,7 @@ Deno.test("writeOutputs() from 8 processes at once into one --digest-file all su
 });
 
 Deno.test("SIGTERM during the first write of an OCI layout leaves no layout and no temp files", async () => {
-  const base = mkdtempSync(join(tmpdir(), "kiln-layout-term-"));
+  const base = tempDir("kiln-layout-term-");
   try {
     // A new layout: nothing at all is left.
     const dir = join(base, "new");
@@ -139,7 +139,7 @@ Deno.test("writeLayout() breaks a stale index.json.lock (dead holder, or too old
   const { randomLayer } = await import("../image/_helpers.ts");
   const { hostname } = await import("node:os");
   const { utimesSync, writeFileSync } = await import("node:fs");
-  const base = mkdtempSync(join(tmpdir(), "kiln-layout-lock-"));
+  const base = tempDir("kiln-layout-lock-");
   try {
     const dir = join(base, "layout");
     await writeLayout(dir, appendLayers(emptyImage(), [randomLayer(100)]), { tags: ["a"] });

@@ -4,24 +4,14 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { build } from "../../../lib/build/build.ts";
 import { dockerArchiveImage, layoutImage } from "../../../lib/image/mod.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
 import { REPO_ROOT } from "../../fixtures/tools.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 /** Mounts a 1 MiB tmpfs at a fresh dir; undefined (with the reason printed) when that is not possible. */
 function mountTmpfs(base: string): string | undefined {
@@ -45,7 +35,7 @@ const debris = (dir: string) =>
   readdirSync(dir, { recursive: true }).map(String).filter((p) => /kiln-tmp|\.tmp-|\.lock/.test(p));
 
 Deno.test("build() outputs on a full disk keep the previous ones and fail cleanly", async () => {
-  const base = mkdtempSync(join(tmpdir(), "kiln-disk-full-"));
+  const base = tempDir("kiln-disk-full-");
   const small = mountTmpfs(base);
   try {
     if (!small) return;
@@ -115,7 +105,7 @@ Deno.test("build() outputs on a full disk keep the previous ones and fail cleanl
 });
 
 Deno.test("kiln build --tar-path on a full or read-only disk: one line, exit 1, old tarball intact", async () => {
-  const base = mkdtempSync(join(tmpdir(), "kiln-disk-full-cli-"));
+  const base = tempDir("kiln-disk-full-cli-");
   const small = mountTmpfs(base);
   try {
     if (!small) return;

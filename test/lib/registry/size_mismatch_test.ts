@@ -3,8 +3,7 @@
  * mismatch" with the digest and both sizes, not the HTTP 416 its resume attempt used to end with. Also through
  * `kiln build` (a child process): one line, exit 1.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
@@ -13,6 +12,7 @@ import { appendLayers, DigestMismatchError, emptyImage } from "../../../lib/imag
 import { pushImage, remoteImage } from "../../../lib/registry/mod.ts";
 import { randomLayer } from "../image/_helpers.ts";
 import { kiln } from "../../cli/_helpers.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("registry size mismatch", "docker-registry");
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -85,7 +85,7 @@ Deno.test(
   { name: "kiln build FROM an image with a layer larger than its blob fails in one line", ignore },
   async () => {
     const reg = await startRegistry();
-    const root = await mkdtemp(join(tmpdir(), "kiln-size-"));
+    const root = tempDir("kiln-size-");
     try {
       const { digest, actual, declared } = await pushLyingImage(reg, "t/base", 1000);
       const ctx = join(root, "ctx");

@@ -5,11 +5,11 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { DEFAULT_HELPER_PATH } from "../../../lib/sandbox/mod.ts";
 import { hasBusybox, makeBusyboxRootfs } from "../../fixtures/busybox_rootfs.ts";
 import { isRoot, REPO_ROOT } from "../../fixtures/tools.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 /** Builds the helper if it is missing (needs cc); returns whether it exists. */
 export function ensureHelper(): boolean {
@@ -38,12 +38,12 @@ export interface Fixture {
   dispose(): Promise<void>;
 }
 
-/** Creates a {@linkcode Fixture}. */
-export async function makeFixture(): Promise<Fixture> {
-  const dir = await mkdtemp(`${tmpdir()}/kiln-sandbox-test-`);
+/** Creates a {@linkcode Fixture} (in a temp dir of test/fixtures/temp.ts: removed after the test at the latest). */
+export function makeFixture(): Promise<Fixture> {
+  const dir = tempDir("kiln-sandbox-test-");
   const root = makeBusyboxRootfs(`${dir}/rootfs`);
   const work = `${dir}/work`;
-  return { dir, root, work, dispose: () => rm(dir, { recursive: true, force: true }) };
+  return Promise.resolve({ dir, root, work, dispose: () => rm(dir, { recursive: true, force: true }) });
 }
 
 /** Every path under `root` with its type, mode, owner, size, mtime and link target. */

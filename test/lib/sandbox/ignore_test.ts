@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { defaultIgnoreList, detectContainer, ignorePathsFromMountInfo } from "../../../lib/sandbox/mod.ts";
 import { assertEquals } from "../../assert.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 const MOUNTINFO = [
   "22 27 0:21 / /proc rw,relatime - proc proc rw",
@@ -72,7 +72,7 @@ Deno.test("defaultIgnoreList() builds kaniko's in-place list and only user paths
 });
 
 Deno.test("detectContainer() finds runtime markers, the container variable and cgroup names", async () => {
-  const root = await mkdtemp(`${tmpdir()}/kiln-detect-test-`);
+  const root = tempDir("kiln-detect-test-");
   try {
     assertEquals(detectContainer({ root, env: {} }), { inContainer: false });
     assertEquals(detectContainer({ root, env: { container: "" } }), { inContainer: false });

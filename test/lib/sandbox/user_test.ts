@@ -1,12 +1,12 @@
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { resolveUser, SandboxError } from "../../../lib/sandbox/mod.ts";
 import { assertEquals, assertRejects } from "../../assert.ts";
 import { GROUP, PASSWD } from "../../fixtures/busybox_rootfs.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 async function withRoot(fn: (root: string) => Promise<void>, files: { passwd?: string; group?: string } = {}) {
-  const root = await mkdtemp(`${tmpdir()}/kiln-user-test-`);
+  const root = tempDir("kiln-user-test-");
   try {
     mkdirSync(`${root}/etc`);
     if (files.passwd !== "") writeFileSync(`${root}/etc/passwd`, files.passwd ?? PASSWD);
@@ -67,7 +67,7 @@ Deno.test("resolveUser() works without /etc/passwd for numeric users only", () =
   }, { passwd: "", group: "" }));
 
 Deno.test("resolveUser() follows an /etc symlink inside the rootfs, never onto the host", async () => {
-  const root = await mkdtemp(`${tmpdir()}/kiln-user-test-`);
+  const root = tempDir("kiln-user-test-");
   try {
     mkdirSync(`${root}/data/etc`, { recursive: true });
     writeFileSync(`${root}/data/etc/passwd`, "inside:x:7:7::/in:/bin/sh\n");

@@ -2,9 +2,8 @@ import { readTar, TarError, type TarHeader, TarReaderStream, TarWriterStream } f
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { bodyOf, bytesOf, hdr, LONG_PATH, LONG_TARGET, run } from "./_fixtures.ts";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
+import { tempDir } from "../../fixtures/temp.ts";
 
 interface Got extends TarHeader {
   body?: string;
@@ -51,7 +50,7 @@ for (const format of ["pax", "gnu"] as const) {
     `readTar() reads GNU tar --format=${format} archives with every feature`,
     { ignore: skipUnless("gnu tar", "tar", "python3", "root") },
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), "kiln-tarr-"));
+      const dir = tempDir("kiln-tarr-");
       try {
         makeTree(dir);
         const args = ["-C", dir, "-cf", "-", "--sort=name", "d"];

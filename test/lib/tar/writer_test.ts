@@ -2,9 +2,9 @@ import { readTar, type TarEntry, TarError, TarWriterStream } from "../../../lib/
 import { assert, assertEquals, assertMatch, assertRejects, assertStringIncludes } from "../../assert.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { bodyOf, bytesOf, featureEntries, hdr, LONG_PATH, LONG_TARGET, run } from "./_fixtures.ts";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "../../fixtures/temp.ts";
 
 function write(entries: TarEntry[]): Promise<Uint8Array> {
   return bytesOf(ReadableStream.from(entries).pipeThrough(new TarWriterStream()));
@@ -65,7 +65,7 @@ Deno.test(
   "TarWriterStream() output is extracted by GNU tar with binary xattrs, devices and ownership",
   { ignore: skipUnless("tar -x", "tar", "python3", "root") },
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), "kiln-tarw-"));
+    const dir = tempDir("kiln-tarw-");
     try {
       writeFileSync(join(dir, "a.tar"), await write(featureEntries()));
       run("tar", ["--xattrs", "--xattrs-include=*", "-xpf", "a.tar", "--numeric-owner"], { cwd: dir });

@@ -1,20 +1,11 @@
-import {
-  chmodSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertRejects } from "../../assert.ts";
 import { OutputWriteError, writeFileAtomic, writeStreamAtomic } from "../../../lib/util/atomic_file.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 Deno.test("writeFileAtomic() replaces a file whole, keeps its mode, writes through symlinks", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "kiln-atomic-"));
+  const dir = tempDir("kiln-atomic-");
   try {
     const f = join(dir, "sub/out");
     await writeFileAtomic(f, "one");
@@ -34,7 +25,7 @@ Deno.test("writeFileAtomic() replaces a file whole, keeps its mode, writes throu
 });
 
 Deno.test("writeStreamAtomic() leaves the old file and no temp file when the source or the disk fails", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "kiln-atomic-"));
+  const dir = tempDir("kiln-atomic-");
   try {
     const f = join(dir, "out");
     writeFileSync(f, "old");
