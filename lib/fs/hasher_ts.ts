@@ -49,6 +49,7 @@ export function sha256FileSync(path: string, buf: Uint8Array = new Uint8Array(1 
  * Deno.writeTextFileSync(f, "abc");
  * const [hex] = await createTsHasher().hashFiles([f]);
  * console.assert(hex === "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+ * Deno.removeSync(f);
  * ```
  */
 export function createTsHasher(): FileHasher {

@@ -290,6 +290,7 @@ function errCode(e: unknown): string {
  * Deno.writeTextFileSync(root + "/hello.txt", "hi\n");
  * const diff = await snap.diff();
  * console.assert(diff.added[0] === "hello.txt" && diff.entryCount === 1);
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export function createSnapshotter(options: SnapshotterOptions): Snapshotter {

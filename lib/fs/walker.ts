@@ -70,8 +70,10 @@ function pickAddon(options: LoadWalkerOptions, what: string): KilnAddon | undefi
  * ```ts
  * import { loadWalker } from "./walker.ts";
  * const w = loadWalker({ prefer: "auto" });
- * const r = await w.walk(Deno.makeTempDirSync());
+ * const dir = Deno.makeTempDirSync();
+ * const r = await w.walk(dir);
  * console.assert(r.count === 0);
+ * Deno.removeSync(dir);
  * ```
  */
 export function loadWalker(options: LoadWalkerOptions = {}): Walker {

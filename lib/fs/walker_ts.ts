@@ -96,6 +96,7 @@ function vanished(e: unknown): boolean {
  * Deno.writeTextFileSync(dir + "/a.txt", "hi");
  * const r = await createTsWalker().walk(dir);
  * console.assert(r.count === 1 && r.paths[0] === "a.txt" && r.size[0] === 2);
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function createTsWalker(options: TsWalkerOptions = {}): Walker {
