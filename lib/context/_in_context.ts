@@ -8,7 +8,7 @@
  */
 import { stat } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
-import { resolveInRoot } from "../fs/_extract_resolve.ts";
+import { resolveInRootSync } from "../fs/mod.ts";
 
 /** A path as kiln should open it. */
 export interface ContextPath {
@@ -44,9 +44,7 @@ export function relativeToContext(contextDir: string, path: string): string | un
 export function contextPath(contextDir: string, path: string): ContextPath {
   const rel = relativeToContext(contextDir, path);
   if (rel === undefined) return { host: path };
-  const root = resolve(contextDir);
-  const inRoot = resolveInRoot(root, rel, true);
-  return { host: inRoot === "" ? root : `${root}/${inRoot}`, rel };
+  return { host: resolveInRootSync(resolve(contextDir), rel).hostPath, rel };
 }
 
 /**

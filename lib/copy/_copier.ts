@@ -6,11 +6,10 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import process from "node:process";
-import { splitDev, type Syscalls, trySyscalls } from "../fs/syscalls.ts";
+import { resolveInRootSync, splitDev, type Syscalls, trySyscalls } from "../fs/mod.ts";
 import { AbortedError, KilnError, splitPath } from "../util/mod.ts";
 import { type ChmodSpec, parseChmod } from "./chmod.ts";
 import { compilePatterns, type PatternMatcher } from "./glob.ts";
-import { resolveInRoot } from "./resolve.ts";
 import type { CopyOptions, CopyOwner } from "./types.ts";
 
 /** Internal state of one COPY/ADD instruction. */
@@ -82,7 +81,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
       let host = destRoot;
       for (const comp of comps) {
         cur = cur === "/" ? "/" + comp : cur + "/" + comp;
-        host = resolveInRoot(destRoot, cur);
+        host = resolveInRootSync(destRoot, cur).hostPath;
         let st: fs.Stats | undefined;
         try {
           st = await fsp.stat(host);

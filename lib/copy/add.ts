@@ -11,13 +11,12 @@ import { autoDecompress } from "../compress/decompress.ts";
 import { readTar } from "../tar/reader.ts";
 import type { TarEntry } from "../tar/types.ts";
 import { AbortedError, KilnError } from "../util/errors.ts";
-import { trySyscalls } from "../fs/syscalls.ts";
+import { resolveInRootSync, trySyscalls } from "../fs/mod.ts";
 import { cloneGitRef, GitCloneError } from "../context/git.ts";
 import { describeError, redact } from "../context/errors.ts";
 import { type Copier, createCopier, setOwner, statOrUndefined } from "./_copier.ts";
 import { copyOne, expandSource, parentOf, resolveDest } from "./copy.ts";
 import { compilePatterns } from "./glob.ts";
-import { resolveInRoot } from "./resolve.ts";
 import type { CopyOptions, CopyResult } from "./types.ts";
 
 /** Options of {@linkcode addInto}: COPY's plus ADD's own flags. */
@@ -95,7 +94,7 @@ export async function addInto(options: AddOptions): Promise<CopyResult> {
     c.fail("--checksum can only be used with a URL or git source");
   }
   if (!dest.isDir && opts.sources.length > 1) {
-    const st = await statOrUndefined(resolveInRoot(c.destRoot, dest.path));
+    const st = await statOrUndefined(resolveInRootSync(c.destRoot, dest.path).hostPath);
     if (!st?.isDirectory()) {
       c.fail(`when adding several sources the destination must be a directory and end with a /: ${opts.dest}`);
     }
@@ -186,7 +185,7 @@ async function extractArchive(c: Copier, file: string, dirHost: string, opts: Ad
       await extractEntry(c, e, dirHost, opts, dirTimes, archive);
     } catch (err) {
       await e.body?.cancel().catch(() => {});
-      // c.fail() errors are complete; others (a symlink loop from resolveInRoot…) are completed with the entry.
+      // c.fail() errors are complete; others (a symlink loop from resolveInRootSync…) are completed with the entry.
       if (err instanceof KilnError && err.message.startsWith(c.prefix)) throw err;
       if (err instanceof AbortedError) throw err;
       const why = err instanceof EntryError
@@ -239,7 +238,7 @@ async function extractEntry(
     return;
   }
   const rel = parts.join("/");
-  const parentHost = resolveInRoot(dirHost, parts.slice(0, -1).join("/"));
+  const parentHost = resolveInRootSync(dirHost, parts.slice(0, -1).join("/")).hostPath;
   await mkdirpConfined(c, dirHost, parts.slice(0, -1));
   const target = parentHost + "/" + parts[parts.length - 1];
   // Resolve a hardlink target before anything is removed.
@@ -249,7 +248,7 @@ async function extractEntry(
     if (linkParts.includes("..") || linkParts.length === 0) {
       c.fail(`${archive}: hardlink ${rel} points outside the destination`);
     }
-    linkSource = resolveInRoot(dirHost, linkParts.join("/"), { followLast: false });
+    linkSource = resolveInRootSync(dirHost, linkParts.join("/"), { followLast: false }).hostPath;
     const st = await lstatOrUndefined(linkSource);
     if (!st) throw new EntryError(`hardlink target ${JSON.stringify(h.linkname)} does not exist`);
     if (st.isDirectory()) throw new EntryError(`hardlink target ${JSON.stringify(h.linkname)} is a directory`);
@@ -326,7 +325,7 @@ async function lstatOrUndefined(p: string): Promise<fs.Stats | undefined> {
  */
 async function mkdirpConfined(c: Copier, root: string, parts: string[]): Promise<void> {
   for (let i = 1; i <= parts.length; i++) {
-    const host = resolveInRoot(root, parts.slice(0, i).join("/"));
+    const host = resolveInRootSync(root, parts.slice(0, i).join("/")).hostPath;
     const st = await statOrUndefined(host);
     if (!st) {
       try {
@@ -466,7 +465,7 @@ async function addGit(
     if (opts.checksum !== undefined && !commit.startsWith(opts.checksum.toLowerCase())) {
       c.fail(`checksum mismatch for ${shown}: expected commit ${opts.checksum}, got ${commit}`);
     }
-    const srcHost = g.subdir ? resolveInRoot(tmp, g.subdir) : tmp;
+    const srcHost = g.subdir ? resolveInRootSync(tmp, g.subdir).hostPath : tmp;
     const st = await statOrUndefined(srcHost);
     if (!st) c.fail(`git source ${shown}: subdirectory ${g.subdir} not found`);
     await copyOne(c, { path: g.subdir ?? "", host: srcHost }, st.isDirectory() ? { ...dest, isDir: true } : dest);

@@ -7,8 +7,8 @@ import type * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { type Copier, createCopier, statOrUndefined } from "./_copier.ts";
 import { compilePatterns, hasGlobMeta, matchGlob, type PatternMatcher, unescapeGlob } from "./glob.ts";
+import { resolveInRootSync } from "../fs/mod.ts";
 import { cleanPath, splitPath } from "../util/mod.ts";
-import { resolveInRoot } from "./resolve.ts";
 import type { CopyOptions, CopyResult, PathMatcher } from "./types.ts";
 
 /** One source after glob expansion. */
@@ -62,14 +62,14 @@ export async function expandSource(srcRoot: string, source: string, ignore?: Pat
   if (firstGlob < 0) {
     const rel = resolveDots(comps.map(unescapeGlob));
     if (rel !== "" && ignore?.matches(rel)) return [];
-    const host = resolveInRoot(root, rel);
+    const host = resolveInRootSync(root, rel).hostPath;
     if (!(await statOrUndefined(host))) return [];
     return [{ path: rel, host, relToBase: rel.split("/").pop() ?? "" }];
   }
   const base = resolveDots(comps.slice(0, firstGlob).map(unescapeGlob));
   const pattern = comps.slice(firstGlob).join("/");
   const depth = comps.length - firstGlob;
-  const baseHost = resolveInRoot(root, base);
+  const baseHost = resolveInRootSync(root, base).hostPath;
   const out: ResolvedSource[] = [];
   async function walk(dirHost: string, relToBase: string, level: number): Promise<void> {
     let names: string[];
@@ -84,13 +84,13 @@ export async function expandSource(srcRoot: string, source: string, ignore?: Pat
       const full = base === "" ? r : base + "/" + r;
       if (matchGlob(pattern, r)) {
         if (ignore?.matches(full)) continue;
-        const host = resolveInRoot(root, full);
+        const host = resolveInRootSync(root, full).hostPath;
         if (await statOrUndefined(host)) out.push({ path: full, host, relToBase: r });
         continue;
       }
       if (level + 1 < depth) {
         const st = await statOrUndefined(dirHost + "/" + n);
-        if (st?.isDirectory()) await walk(resolveInRoot(root, full), r, level + 1);
+        if (st?.isDirectory()) await walk(resolveInRootSync(root, full).hostPath, r, level + 1);
       }
     }
   }
@@ -153,7 +153,7 @@ export async function copyInto(options: CopyOptions): Promise<CopyResult> {
     matches.push(...kept);
   }
   if (!dest.isDir && (options.sources.length > 1 || matches.length > 1)) {
-    const st = await statOrUndefined(resolveInRoot(c.destRoot, dest.path));
+    const st = await statOrUndefined(resolveInRootSync(c.destRoot, dest.path).hostPath);
     if (!st?.isDirectory()) {
       c.fail(`when copying several sources the destination must be a directory and end with a /: ${options.dest}`);
     }
@@ -177,7 +177,7 @@ export async function copyOne(
 ): Promise<void> {
   const srcSt = await fsp.stat(m.host);
   await c.mkdirAll(dest.isDir ? dest.path : parentOf(dest.path));
-  const destHost = resolveInRoot(c.destRoot, dest.path);
+  const destHost = resolveInRootSync(c.destRoot, dest.path).hostPath;
   const destSt = await statOrUndefined(destHost);
   let target = destHost;
   if (srcSt.isDirectory()) {
@@ -188,7 +188,7 @@ export async function copyOne(
     }
   } else if (destSt?.isDirectory()) {
     const base = m.path.split("/").pop() || "file";
-    target = resolveInRoot(c.destRoot, dest.path + "/" + base, { followLast: false });
+    target = resolveInRootSync(c.destRoot, dest.path + "/" + base, { followLast: false }).hostPath;
   } else if (target !== c.destRoot) {
     // The destination may be a (dangling) symlink: BuildKit writes at its target, creating the missing parents.
     await c.mkdirAll(c.inRoot(parentOf(target)));
@@ -235,13 +235,13 @@ async function copyParents(
     c.checkAbort();
     const [base, pattern] = splitPivot(s);
     const pat = splitPath(pattern).map((x) => hasGlobMeta(x) || x === "**" ? x : unescapeGlob(x));
-    const baseHost = resolveInRoot(root, base);
+    const baseHost = resolveInRootSync(root, base).hostPath;
     const found: { rel: string; host: string; ctx: string }[] = [];
     const literal = !pat.some((x) => hasGlobMeta(x) || x === "**");
     if (literal) {
       const rel = resolveDots(pat);
       const ctx = base === "" ? rel : base + "/" + rel;
-      const host = resolveInRoot(root, ctx);
+      const host = resolveInRootSync(root, ctx).hostPath;
       if (!options.ignore?.matches(ctx) && await statOrUndefined(host)) found.push({ rel, host, ctx });
     } else {
       const walk = async (dirHost: string, rel: string[]): Promise<void> => {
@@ -292,16 +292,16 @@ async function copyParents(
     // Recreate the kept parent directories with the source directories' metadata.
     for (let i = 1; i < comps.length; i++) {
       const relDir = comps.slice(0, i).join("/");
-      const targetDir = resolveInRoot(c.destRoot, destDir + "/" + relDir);
+      const targetDir = resolveInRootSync(c.destRoot, destDir + "/" + relDir).hostPath;
       if (!(await statOrUndefined(targetDir))) {
-        const srcDir = resolveInRoot(root, ctxComps.slice(0, skip + i).join("/"));
+        const srcDir = resolveInRootSync(root, ctxComps.slice(0, skip + i).join("/")).hostPath;
         const st = await fsp.stat(srcDir);
         await fsp.mkdir(targetDir, { mode: 0o700 });
         c.applyMeta(targetDir, st, srcDir);
         c.record(targetDir);
       }
     }
-    const target = resolveInRoot(c.destRoot, destDir + "/" + j.rel, { followLast: false });
+    const target = resolveInRootSync(c.destRoot, destDir + "/" + j.rel, { followLast: false }).hostPath;
     await c.copyEntry(j.host, target, "", false);
   }
 }

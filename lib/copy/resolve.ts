@@ -1,12 +1,12 @@
 /**
- * Path resolution confined to a root directory, like containerd's `fs.RootPath`: symlinks met on the way are
- * followed as if the root were `/` (absolute targets restart at the root, `..` stops at the root), so the result
- * never leaves the root.
+ * Deprecated: root-confined resolution lives in lib/fs/root_path.ts (one implementation for COPY/ADD, extraction,
+ * RUN and the build context) and lexical path helpers in lib/util/path.ts. This module keeps the old names
+ * working.
  *
  * @module
  */
-import { lstatSync, readlinkSync } from "node:fs";
-import { cleanPath, KilnError, splitPath as utilSplitPath } from "../util/mod.ts";
+import { cleanPath, splitPath as utilSplitPath } from "../util/mod.ts";
+import { resolveInRootSync } from "../fs/mod.ts";
 
 /** Options for {@linkcode resolveInRoot}. */
 export interface ResolveInRootOptions {
@@ -18,6 +18,7 @@ export interface ResolveInRootOptions {
  * Resolves `path` (absolute or relative, interpreted inside `root`) to a host path under `root`, following
  * symlinks within the root. Components that do not exist are appended as they are.
  *
+ * @deprecated Use `resolveInRootSync(root, path, options).hostPath` from lib/fs (lib/fs/root_path.ts).
  * @param root Absolute host path of the root (no trailing `/`).
  * @param path Path inside the root.
  * @param options Whether to follow the last component.
@@ -31,37 +32,7 @@ export interface ResolveInRootOptions {
  * ```
  */
 export function resolveInRoot(root: string, path: string, options: ResolveInRootOptions = {}): string {
-  const followLast = options.followLast ?? true;
-  const pending = splitPath(path);
-  const resolved: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const comp = pending.shift()!;
-    if (comp === "..") {
-      resolved.pop();
-      continue;
-    }
-    const isLast = pending.length === 0;
-    const host = joinHost(root, [...resolved, comp]);
-    if (isLast && !followLast) {
-      resolved.push(comp);
-      break;
-    }
-    let target: string | undefined;
-    try {
-      if (lstatSync(host).isSymbolicLink()) target = readlinkSync(host);
-    } catch {
-      target = undefined;
-    }
-    if (target === undefined) {
-      resolved.push(comp);
-      continue;
-    }
-    if (++links > 255) throw new KilnError(`Cannot resolve ${path}: too many levels of symbolic links`);
-    if (target.startsWith("/")) resolved.length = 0;
-    pending.unshift(...splitPath(target));
-  }
-  return joinHost(root, resolved);
+  return resolveInRootSync(root, path, options).hostPath;
 }
 
 /**
@@ -84,8 +55,4 @@ export function splitPath(p: string): string[] {
  */
 export function cleanAbs(p: string): string {
   return cleanPath(p);
-}
-
-function joinHost(root: string, comps: string[]): string {
-  return comps.length === 0 ? root : root + "/" + comps.join("/");
 }

@@ -30,8 +30,8 @@ import {
 } from "node:fs";
 import { readTar } from "../tar/reader.ts";
 import type { TarEntry } from "../tar/types.ts";
-import { AbortedError, KilnError } from "../util/errors.ts";
-import { components, resolveInRoot } from "./_extract_resolve.ts";
+import { AbortedError, KilnError, splitPath as components } from "../util/mod.ts";
+import { createRootResolver } from "./root_path.ts";
 import { S_IF, type Syscalls, trySyscalls } from "./syscalls.ts";
 
 /** Options for {@linkcode extractLayer} and {@linkcode extractEntries}. */
@@ -165,13 +165,13 @@ export async function extractEntries(
     xattrsSkipped: 0,
     bytes: 0,
   };
-  const cache = new Map<string, string>();
-  const ensured = new Set<string>(); // parent directories known to exist (cleared with the cache)
+  const resolver = createRootResolver(root);
+  const ensured = new Set<string>(); // parent directories known to exist (cleared with the resolver)
   const fresh = new Set<string>(); // directories this extraction created empty: no need to lstat new names in them
   const created = new Set<string>(); // resolved rootfs-relative paths written by this layer
   const deferred = new Map<string, Deferred>();
   const clearCaches = (): void => {
-    cache.clear();
+    resolver.clear();
     ensured.clear();
     fresh.clear();
   };
@@ -195,7 +195,7 @@ export async function extractEntries(
       // Whiteouts.
       if (whiteouts && base.startsWith(WH)) {
         await entry.body?.cancel();
-        const dirRel = resolveInRoot(root, parentRel, true, cache);
+        const dirRel = resolver.resolve(parentRel);
         if (isIgnored(dirRel) || isIgnored(parentRel)) {
           stats.ignored++;
           continue;
@@ -233,7 +233,7 @@ export async function extractEntries(
         continue;
       }
 
-      const dirRel = resolveInRoot(root, parentRel, true, cache);
+      const dirRel = resolver.resolve(parentRel);
       const rel = dirRel ? `${dirRel}/${base}` : base;
       if (isIgnored(rawRel) || isIgnored(rel)) {
         await entry.body?.cancel();
@@ -257,7 +257,7 @@ export async function extractEntries(
         if (target.length === 0 || target.includes("..")) {
           throw new KilnError(`hardlink target "${h.linkname}" is outside the rootfs`);
         }
-        const tRel = resolveInRoot(root, target.join("/"), false, cache);
+        const tRel = resolver.resolve(target.join("/"), { followLast: false });
         if (isIgnored(tRel)) {
           stats.ignored++;
           continue;

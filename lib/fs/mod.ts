@@ -1,5 +1,7 @@
 /**
- * Filesystem layer: walkers (native and TS), file hashing, xattr/mknod syscalls.
+ * Filesystem layer: walkers (native and TS), file hashing, xattr/mknod syscalls, the snapshotter (layer diffs),
+ * layer extraction, and root-confined path resolution (the one implementation of "follow symlinks as if this
+ * directory were `/`").
  *
  * @module
  */
@@ -30,3 +32,24 @@ export {
   type SyscallsOptions,
   trySyscalls,
 } from "./syscalls.ts";
+export {
+  createSnapshotter,
+  type DiffEntriesOptions,
+  type LayerDiff,
+  type SnapshotMode,
+  type Snapshotter,
+  type SnapshotterOptions,
+  type SnapshotWalkOptions,
+  type SnapshotXattrReader,
+} from "./snapshot.ts";
+export { extractEntries, extractLayer, type ExtractOptions, type ExtractStats } from "./extract.ts";
+export {
+  createRootResolver,
+  MAX_LINKS,
+  resolveInRoot,
+  type ResolveInRootOptions,
+  resolveInRootSync,
+  type RootPath,
+  type RootResolver,
+  SymlinkLoopError,
+} from "./root_path.ts";

@@ -1,24 +1,13 @@
 /**
- * Resolving image paths inside a rootfs directory as if it were `/` (symlinks are followed within it).
+ * Private: lib/fs's root-confined resolution (lib/fs/root_path.ts) for RUN steps, with a symlink loop reported as
+ * a {@linkcode SandboxError}.
  *
  * @module
  */
-import { lstat, readlink } from "node:fs/promises";
+import { resolveInRoot as resolveInFsRoot, type RootPath, SymlinkLoopError } from "../fs/mod.ts";
 import { SandboxError } from "./errors.ts";
 
-/** Result of {@linkcode resolveInRoot}. */
-export interface RootPath {
-  /** Host path inside the rootfs, with every existing symlink resolved. */
-  hostPath: string;
-  /** The same path relative to the rootfs, absolute (`/a/b`). */
-  imagePath: string;
-  /** Whether the final path exists. */
-  exists: boolean;
-  /** The first missing component's image path, when `exists` is false. */
-  firstMissing?: string;
-}
-
-const MAX_LINKS = 40;
+export type { RootPath };
 
 /**
  * Resolves `path` (absolute in the image) inside `rootDir`: `..` stops at the root and absolute symlink
@@ -29,42 +18,10 @@ const MAX_LINKS = 40;
  * @returns Resolved host and image paths.
  */
 export async function resolveInRoot(rootDir: string, path: string): Promise<RootPath> {
-  const root = rootDir.replace(/\/+$/, "");
-  const todo = path.split("/").filter((c) => c !== "" && c !== ".");
-  const done: string[] = [];
-  let links = 0;
-  while (todo.length > 0) {
-    const comp = todo.shift()!;
-    if (comp === "..") {
-      done.pop();
-      continue;
-    }
-    const host = `${root}/${[...done, comp].join("/")}`;
-    let st;
-    try {
-      st = await lstat(host);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT" && (e as NodeJS.ErrnoException).code !== "ENOTDIR") throw e;
-      const firstMissing = "/" + [...done, comp].join("/");
-      const rest = [...done, comp];
-      for (const c of todo) {
-        if (c === "..") rest.pop();
-        else rest.push(c);
-      }
-      return { hostPath: `${root}/${rest.join("/")}`, imagePath: "/" + rest.join("/"), exists: false, firstMissing };
-    }
-    if (st.isSymbolicLink()) {
-      if (++links > MAX_LINKS) throw new SandboxError(`Cannot resolve ${path} in ${rootDir}: too many symbolic links`);
-      const target = await readlink(host);
-      if (target.startsWith("/")) done.length = 0;
-      todo.unshift(...target.split("/").filter((c) => c !== "" && c !== "."));
-      continue;
-    }
-    done.push(comp);
+  try {
+    return await resolveInFsRoot(rootDir, path);
+  } catch (e) {
+    if (!(e instanceof SymlinkLoopError)) throw e;
+    throw new SandboxError(`Cannot resolve ${path} in ${rootDir}: too many symbolic links`, { cause: e });
   }
-  return {
-    hostPath: done.length ? `${root}/${done.join("/")}` : root || "/",
-    imagePath: "/" + done.join("/"),
-    exists: true,
-  };
 }
