@@ -109,10 +109,9 @@ Deno.test("SIGTERM during the first write of an OCI layout leaves no layout and 
     let k = writer(["layout", dir, "a", "50"]);
     await k.started;
     await new Promise((r) => setTimeout(r, 200));
-    const t0 = Date.now();
     k.kill("SIGTERM");
+    // Stopped at the signal, not written to the end: exit 1 with the abort error (a finished write exits 0).
     assertEquals(await k.code, 1, k.out());
-    assert(Date.now() - t0 < 5000, "the write stopped at the signal");
     assertEquals(k.out().trim().split("\n").at(-1), `error Writing OCI layout ${dir} was aborted`);
     assertEquals(readdirSync(base), []);
     // An existing layout: its index and tags are untouched, no temp blob is left.

@@ -135,7 +135,7 @@ Deno.test("fetchManifest() from a registry that never answers the manifest GET f
     assert(e.temporary);
     // Retried like a dropped connection: three attempts.
     assertEquals(server.log.filter((l) => l.includes("/manifests/")).length, 3, server.log.join("\n"));
-    // The defect was a hang: bound it generously.
+    // The defect was a hang: bound it generously (three 300 ms timeouts take ~1 s; the bound is 10 times that).
     assert(performance.now() - t0 < 10_000);
   }));
 
