@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kiln's whole test suite: installs what the tests need (npm packages, the native addon, Debian tools),
-# runs every test, then the short benchmark gate, and ends with one line "N passed, N failed".
+# runs every test and the JSDoc examples (with a temp dir of their own that must be empty afterwards), then the short
+# benchmark gate, and ends with one line "N passed, N failed".
 # Servers (registries, token server, cloud stand-ins, git server) are started by the tests themselves.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,19 +44,40 @@ check "deno fmt --check" "$DENO" fmt --check
 check "deno lint" "$DENO" lint
 check "deno check" "$DENO" check mod.ts cli/main.ts test/ bench/
 
-# 4. The test suite.
-rm -f .work/junit.xml
-"$DENO" test -A --no-check=remote --junit-path=.work/junit.xml "${@:-test/}"
-rc=$?
-if [ -f .work/junit.xml ]; then
-  read -r tp tf < <(node test/junit_summary.mjs .work/junit.xml)
-else
-  tp=0; tf=1
+# 4. The test suite, then (when no specific tests were asked for) the JSDoc examples of lib/ and mod.ts
+#    (`deno test --doc`: type-checked and run; blocks marked ```ts ignore are skipped). Both run with a temp dir of
+#    their own, emptied first: tests never see each other's leftovers or the machine's, and what is left in it
+#    afterwards is a leak (tests make theirs with test/fixtures/temp.ts tempDir(), which removes them).
+TEST_TMP="$ROOT/.work/tmp"
+if grep -q " $TEST_TMP/" /proc/self/mounts 2>/dev/null; then
+  echo "test/run.sh: something is mounted below $TEST_TMP (a failed earlier run?); unmount it first:"
+  grep " $TEST_TMP/" /proc/self/mounts | cut -d" " -f2 | sed 's/^/  /'
+  echo "$pass passed, $((fail+1)) failed"
+  exit 1
 fi
-[ "$rc" != 0 ] && [ "$tf" = 0 ] && tf=1
-pass=$((pass+tp)); fail=$((fail+tf))
+rm -rf "$TEST_TMP" && mkdir -p "$TEST_TMP"
+suite() { # junit file, deno test arguments...
+  local junit=$1; shift
+  rm -f "$junit"
+  TMPDIR="$TEST_TMP" "$DENO" test -A --no-check=remote --junit-path="$junit" "$@"
+  local rc=$? tp=0 tf=1
+  [ -f "$junit" ] && read -r tp tf < <(node test/junit_summary.mjs "$junit")
+  [ "$rc" != 0 ] && [ "$tf" = 0 ] && tf=1
+  pass=$((pass+tp)); fail=$((fail+tf))
+}
+suite .work/junit.xml "${@:-test/}"
+[ $# -eq 0 ] && suite .work/junit-doc.xml --doc 'lib/**/*.ts' mod.ts
 
-# 5. Benchmark gate (short mode), when no specific tests were asked for.
+# 5. The temp dir is as it was: empty.
+left=$(find "$TEST_TMP" -mindepth 1 -maxdepth 1 | sort)
+if [ -z "$left" ]; then
+  pass=$((pass+1)); echo "ok   nothing left in the tests' temp dir ($TEST_TMP)"
+else
+  fail=$((fail+1)); echo "FAIL the tests left $(echo "$left" | wc -l) entries in their temp dir:"
+  echo "$left" | sed 's/^/  /'
+fi
+
+# 6. Benchmark gate (short mode), when no specific tests were asked for.
 if [ $# -eq 0 ] && [ -x bench/run.sh ]; then
   if bash bench/run.sh --short --gate; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL benchmark gate"; fi
 fi
