@@ -177,8 +177,9 @@ function runSync(root: string, gen: Generator<string, Walked, Probe>): Walked {
  * @example Usage
  * ```ts
  * import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+ * import { tmpdir } from "node:os";
  * import { resolveInRootSync } from "./root_path.ts";
- * const root = mkdtempSync("/tmp/kiln-doc-");
+ * const root = mkdtempSync(`${tmpdir()}/kiln-doc-`);
  * symlinkSync("../../../etc", `${root}/etc-link`);
  * const p = resolveInRootSync(root, "/etc-link/passwd");
  * console.assert(p.hostPath === `${root}/etc/passwd` && p.firstMissing === "/etc");
@@ -202,8 +203,9 @@ export function resolveInRootSync(root: string, path: string, options: ResolveIn
  * @example Usage
  * ```ts
  * import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+ * import { tmpdir } from "node:os";
  * import { resolveInRoot } from "./root_path.ts";
- * const root = mkdtempSync("/tmp/kiln-doc-");
+ * const root = mkdtempSync(`${tmpdir()}/kiln-doc-`);
  * symlinkSync("/", `${root}/up`);
  * console.assert((await resolveInRoot(root, "up/up/..")).hostPath === root);
  * rmSync(root, { recursive: true });
@@ -243,8 +245,9 @@ export interface RootResolver {
  * @example Usage
  * ```ts
  * import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+ * import { tmpdir } from "node:os";
  * import { createRootResolver } from "./root_path.ts";
- * const root = mkdtempSync("/tmp/kiln-doc-");
+ * const root = mkdtempSync(`${tmpdir()}/kiln-doc-`);
  * mkdirSync(`${root}/run`);
  * mkdirSync(`${root}/var`);
  * symlinkSync("/run", `${root}/var/run`);
