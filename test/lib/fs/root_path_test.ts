@@ -3,17 +3,7 @@
  * form of it, the deprecated entry points (lib/copy/resolve.ts, lib/fs/_extract_resolve.ts) and lib/sandbox's
  * adapter included, and they must all agree.
  */
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, lstatSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import {
   createRootResolver,
   extractEntries,
@@ -29,6 +19,7 @@ import { SandboxError } from "../../../lib/sandbox/errors.ts";
 import type { TarEntry } from "../../../lib/tar/mod.ts";
 import { KilnError } from "../../../lib/util/mod.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../../assert.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 
 /** One form of the resolver: host path for `path`, or throws. */
 interface Form {
@@ -69,10 +60,10 @@ const FORMS: Form[] = [
 ];
 
 /**
- * A rootfs whose `etc/passwd` is not the host's; `outside` is a sibling directory standing for the host.
- * Returns [root, outside].
+ * A rootfs whose `etc/passwd` is not the host's, and a sibling directory `outside` standing for the host.
+ * Returns the rootfs.
  */
-function makeTree(base: string): [string, string] {
+function makeTree(base: string): string {
   const root = `${base}/root`;
   const outside = `${base}/outside`;
   mkdirSync(`${root}/etc`, { recursive: true });
@@ -94,11 +85,12 @@ function makeTree(base: string): [string, string] {
   symlinkSync("/no/such/dir", `${root}/dangling`); // dangling links
   symlinkSync("../../nowhere", `${root}/dangling-up`);
   symlinkSync("file/x", `${root}/under-file`);
-  return [root, outside];
+  return root;
 }
 
-const BASE = realpathSync(mkdtempSync(`${tmpdir()}/kiln-rootpath-`));
-const [ROOT, OUTSIDE] = makeTree(BASE);
+// Shared by the tests below, removed when the file ends.
+const BASE = realpathSync(tempDir("kiln-rootpath-"));
+const ROOT = makeTree(BASE);
 
 /** [path, followLast, expected path relative to the root]. */
 const CASES: [string, boolean, string][] = [
@@ -197,45 +189,32 @@ Deno.test("resolveInRootSync() and resolveInRoot() report existence and the firs
 });
 
 Deno.test("createRootResolver() cache: clear() after a symlink is replaced", () => {
-  const base = realpathSync(mkdtempSync(`${tmpdir()}/kiln-rootpath-`));
-  try {
-    mkdirSync(`${base}/x`);
-    mkdirSync(`${base}/y`);
-    symlinkSync("/x", `${base}/l`);
-    const r = createRootResolver(base);
-    assertEquals(r.resolve("l/f"), "x/f");
-    rmSync(`${base}/l`);
-    symlinkSync("/y", `${base}/l`);
-    r.clear();
-    assertEquals(r.resolve("l/f"), "y/f");
-  } finally {
-    rmSync(base, { recursive: true, force: true });
-  }
+  const base = realpathSync(tempDir("kiln-rootpath-"));
+  mkdirSync(`${base}/x`);
+  mkdirSync(`${base}/y`);
+  symlinkSync("/x", `${base}/l`);
+  const r = createRootResolver(base);
+  assertEquals(r.resolve("l/f"), "x/f");
+  rmSync(`${base}/l`);
+  symlinkSync("/y", `${base}/l`);
+  r.clear();
+  assertEquals(r.resolve("l/f"), "y/f");
 });
 
 Deno.test("extractEntries() never writes through a symlink reached by `..` after a missing component", async () => {
-  const base = realpathSync(mkdtempSync(`${tmpdir()}/kiln-rootpath-`));
-  try {
-    mkdirSync(`${base}/root`);
-    mkdirSync(`${base}/outside`);
-    writeFileSync(`${base}/outside/victim`, "host");
-    const hdr = (path: string, type: TarEntry["header"]["type"], linkname?: string): TarEntry => ({
-      header: { path, type, mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, ...(linkname ? { linkname } : {}) },
-    });
-    const entries: TarEntry[] = [
-      hdr("host", "symlink", `${base}/outside`),
-      hdr("tricky", "symlink", "missing/../host"),
-      hdr("tricky/victim", "file"),
-    ];
-    await extractEntries(ReadableStream.from(entries), `${base}/root`, { ownership: false });
-    assertEquals(Deno.readTextFileSync(`${base}/outside/victim`), "host");
-    assert(existsSync(`${base}/root${base}/outside/victim`), "the file lands inside the root");
-  } finally {
-    rmSync(base, { recursive: true, force: true });
-  }
-});
-
-Deno.test("root path resolution tree is removed", () => {
-  rmSync(BASE, { recursive: true, force: true });
-  assert(!existsSync(OUTSIDE));
+  const base = realpathSync(tempDir("kiln-rootpath-"));
+  mkdirSync(`${base}/root`);
+  mkdirSync(`${base}/outside`);
+  writeFileSync(`${base}/outside/victim`, "host");
+  const hdr = (path: string, type: TarEntry["header"]["type"], linkname?: string): TarEntry => ({
+    header: { path, type, mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, ...(linkname ? { linkname } : {}) },
+  });
+  const entries: TarEntry[] = [
+    hdr("host", "symlink", `${base}/outside`),
+    hdr("tricky", "symlink", "missing/../host"),
+    hdr("tricky/victim", "file"),
+  ];
+  await extractEntries(ReadableStream.from(entries), `${base}/root`, { ownership: false });
+  assertEquals(Deno.readTextFileSync(`${base}/outside/victim`), "host");
+  assert(existsSync(`${base}/root${base}/outside/victim`), "the file lands inside the root");
 });
