@@ -1,7 +1,8 @@
 /**
  * Building images: {@linkcode build} runs a Dockerfile against a context and writes the image to registries,
  * an OCI layout, a docker-archive tarball and digest files. {@linkcode planFromDockerfile} exposes the plan the
- * executor follows (stages, ARG scoping, lazily expanded steps).
+ * executor follows (stages with lib/dockerfile's typed instructions, expanded as each step runs); each instruction
+ * kind has one handler (lib/executor/instructions/), run by the stage runner {@linkcode runStage}.
  *
  * @example Build the example into an OCI layout (no registry, no network)
  * ```ts ignore
@@ -25,5 +26,8 @@ export type {
   BuildRunOptions,
 } from "./types.ts";
 export { createSecretStore, parseSecretFlag, type SecretSpec, type SecretStore } from "./secrets.ts";
-export { planFromDockerfile, type PlanOptions as PlanFromDockerfileOptions } from "./plan.ts";
-export type { BuildPlan as ExecutionPlan, CommandForm, PlannedStep, StagePlan, Step, StepSource } from "./steps.ts";
+export { type Entitlement, planFromDockerfile, type PlanOptions as PlanFromDockerfileOptions } from "./plan.ts";
+export type { ExecutionPlan, StageInstruction, StagePlan } from "./steps.ts";
+export { runStage, type StageOptions, type StageResult, type StageStart } from "./stage.ts";
+export { handlerOf, HANDLERS } from "./instructions/mod.ts";
+export type { InstructionHandler, StageServices, StepContext, StepOutcome } from "./instructions/mod.ts";

@@ -1,23 +1,19 @@
 /**
  * `planFromDockerfile()`: a thin adapter from lib/dockerfile's {@linkcode planBuild} (stages, bases, dependencies,
  * target, needed stages, global and automatic platform args, proxy args, unused-build-arg warnings) to the
- * executor's {@linkcode BuildPlan}. Each instruction becomes a {@linkcode PlannedStep} whose words are expanded only
- * when the executor reaches it, by lib/dockerfile's {@linkcode expandInstruction}, with the variables of the
- * stage's {@linkcode createStageScope} (lib/executor/stage.ts): one implementation of BuildKit's ARG/ENV scoping.
+ * executor's {@linkcode ExecutionPlan}. The stages keep lib/dockerfile's typed instructions (one instruction model
+ * from parser to executor): each is expanded only when the executor reaches it, by lib/dockerfile's
+ * `expandInstruction`, with the variables of the stage's `createStageScope` (lib/executor/stage.ts).
  *
  * @module
  */
 import { parseDockerfile } from "../dockerfile/parser.ts";
 import { type Instruction, toStages } from "../dockerfile/instructions.ts";
-import { createShellLexer, type ShellEnv, type ShellLexer } from "../dockerfile/shell_lexer.ts";
-import { DockerfileError, ShellExpansionError } from "../dockerfile/errors.ts";
-import { expandInstruction } from "../dockerfile/expand.ts";
+import { DockerfileError } from "../dockerfile/errors.ts";
 import { planBuild } from "../dockerfile/plan.ts";
 import type { Platform } from "../image/types.ts";
 import { formatPlatform } from "../image/platform.ts";
-import type { BuildPlan, CommandForm, PlannedStep, StagePlan, Step } from "./steps.ts";
-import { heredocRunCommand, parseMountFlag } from "./mounts/mod.ts";
-import type { StepFile } from "./mounts/heredoc_run.ts";
+import type { ExecutionPlan, StageInstruction, StagePlan } from "./steps.ts";
 
 /** Options for {@linkcode planFromDockerfile}. */
 export interface PlanOptions {
@@ -42,15 +38,24 @@ export interface PlanOptions {
 /** An entitlement a build may be granted (BuildKit's `--allow`): `security.insecure` for privileged RUN steps. */
 export type Entitlement = "security.insecure";
 
-/** What planning one instruction needs. */
-interface StepPlanning {
-  lexer: ShellLexer;
-  file: string;
-  allow: readonly Entitlement[];
-}
-
-function commandOf(command: readonly string[], prependShell: boolean): CommandForm {
-  return prependShell ? { shell: true, command: command.join(" ") } : { shell: false, argv: [...command] };
+/**
+ * Refuses, before anything runs, what kiln does not do: `RUN --device`, and `RUN --security=insecure` without the
+ * `security.insecure` entitlement.
+ */
+function checkInstruction(ins: Instruction, file: string, allow: readonly Entitlement[]): StageInstruction {
+  const fail = (msg: string): never => {
+    throw new DockerfileError(msg, { file, line: ins.location.startLine, endLine: ins.location.endLine });
+  };
+  if (ins.kind === "from") return fail("FROM inside a stage");
+  if (ins.kind !== "run") return ins;
+  if (ins.security === "insecure" && !allow.includes("security.insecure")) {
+    fail(
+      "RUN --security=insecure needs the security.insecure entitlement: run kiln with --allow security.insecure " +
+        "(the step then runs with every capability, no seccomp filter and no masked /proc paths)",
+    );
+  }
+  if (ins.devices.length > 0) fail("RUN --device is not supported by kiln");
+  return ins;
 }
 
 /**
@@ -72,7 +77,7 @@ function commandOf(command: readonly string[], prependShell: boolean): CommandFo
  * console.assert(plan.warnings?.some((w) => w.includes("UNUSED")));
  * ```
  */
-export function planFromDockerfile(text: string, options: PlanOptions = {}): BuildPlan {
+export function planFromDockerfile(text: string, options: PlanOptions = {}): ExecutionPlan {
   const file = options.file ?? "Dockerfile";
   const parsed = parseDockerfile(text, { filename: file });
   const targetPlatform = options.platform ?? options.buildPlatform;
@@ -85,11 +90,6 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Bui
     filename: file,
     ...(options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion }),
   });
-  const lexer = createShellLexer(
-    p.escapeToken,
-    options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion },
-  );
-  const planning: StepPlanning = { lexer, file, allow: options.allow ?? [] };
   const needed = new Set(p.order);
   // A `--from` with a variable names its stage only at dispatch: every stage before it is kept.
   let keepBefore = -1;
@@ -116,7 +116,7 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Bui
       ...(s.platform ? { platform: formatPlatform(s.platform) } : {}),
       line: s.stage.from.location.startLine,
       text: s.stage.from.original,
-      steps: s.instructions.map((ins) => planStep(ins, planning)),
+      instructions: s.instructions.map((ins) => checkInstruction(ins, file, options.allow ?? [])),
     };
   });
   return {
@@ -137,20 +137,19 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Bui
  *
  * @param triggers The trigger instructions as stored (`RUN make`, `COPY . /app`).
  * @param options Where the stage's FROM is, for messages; the entitlements granted.
- * @returns Steps, located at the FROM line.
+ * @returns The trigger instructions, located at the FROM line.
  *
  * @example Usage
  * ```ts
  * import { planOnbuildTriggers } from "./plan.ts";
  * const steps = planOnbuildTriggers(["ENV A=1"], { file: "Dockerfile", line: 1 });
- * console.assert(steps.length === 1 && steps[0]!.kind === "env");
+ * console.assert(steps.length === 1 && steps[0]!.kind === "env" && steps[0]!.original === "ONBUILD ENV A=1");
  * ```
  */
 export function planOnbuildTriggers(
   triggers: readonly string[],
   options: { file: string; line: number; allow?: readonly Entitlement[] },
-): PlannedStep[] {
-  const planning: StepPlanning = { lexer: createShellLexer("\\"), file: options.file, allow: options.allow ?? [] };
+): StageInstruction[] {
   return triggers.map((t) => {
     let ins: Instruction;
     try {
@@ -169,192 +168,11 @@ export function planOnbuildTriggers(
         line: options.line,
       });
     }
-    ins = {
+    const located = {
       ...ins,
       location: { startLine: options.line, endLine: options.line },
       original: `ONBUILD ${t}`,
     } as Instruction;
-    return planStep(ins, planning);
+    return checkInstruction(located, options.file, options.allow ?? []);
   });
-}
-
-/** Heredoc bodies with `<<-` tabs stripped. */
-function body(data: string, chomp: boolean): string {
-  return chomp ? data.replace(/(^|\n)\t+/g, "$1") : data;
-}
-
-/**
- * BuildKit reads `?ref=`, `?tag=`, `?branch=`, `?subdir=`, `?checksum=`… on an http(s) `.git` URL as git options;
- * kiln's git source takes only the `#ref:subdir` fragment, and such a URL would otherwise be downloaded as a file.
- */
-function rejectGitQuery(src: string, fail: (msg: string) => never): void {
-  if (!/^https?:\/\//i.test(src)) return;
-  let u: URL;
-  try {
-    u = new URL(src);
-  } catch {
-    return;
-  }
-  if (u.search !== "" && /\.git\/?$/.test(u.pathname)) {
-    fail(
-      `ADD ${src}: git URL query parameters (${u.search}) are not supported by kiln; use ${u.origin}${u.pathname}#<ref>[:<subdir>]`,
-    );
-  }
-}
-
-function planStep(ins: Instruction, planning: StepPlanning): PlannedStep {
-  const { lexer, file } = planning;
-  const line = ins.location.startLine;
-  const base = { line, text: ins.original };
-  const fail = (msg: string): never => {
-    throw new DockerfileError(msg, { file, line, endLine: ins.location.endLine });
-  };
-  /** One word expanded with BuildKit's lexer (words expandInstruction leaves alone: `COPY --from`, mounts). */
-  const word = (w: string, vars: ShellEnv): string => {
-    try {
-      return lexer.processWord(w, vars).value;
-    } catch (e) {
-      if (e instanceof ShellExpansionError) fail(e.message);
-      throw e;
-    }
-  };
-  /** The instruction with lib/dockerfile's dispatch-time expansion. */
-  const expand = <T extends Instruction>(i: T, vars: ShellEnv): T =>
-    expandInstruction(i, vars, { lexer, filename: file });
-  const mk = (resolve: (vars: ShellEnv) => Step): PlannedStep => ({
-    ...base,
-    kind: ins.kind === "add" ? "copy" : ins.kind === "from" ? "run" : ins.kind,
-    resolve,
-  });
-  switch (ins.kind) {
-    case "from":
-      return fail("FROM inside a stage");
-    case "run": {
-      const insecure = ins.security === "insecure";
-      if (insecure && !planning.allow.includes("security.insecure")) {
-        fail(
-          "RUN --security=insecure needs the security.insecure entitlement: run kiln with --allow security.insecure " +
-            "(the step then runs with every capability, no seccomp filter and no masked /proc paths)",
-        );
-      }
-      if (ins.devices.length > 0) fail("RUN --device is not supported by kiln");
-      let cmd = commandOf(ins.command, ins.prependShell);
-      let files: StepFile[] = [];
-      if (
-        ins.heredocs.length === 1 && ins.prependShell &&
-        body(ins.heredocs[0]!.data, ins.heredocs[0]!.chomp).startsWith("#!")
-      ) {
-        // A lone `#!` heredoc runs as a script file (lib/executor/mounts heredocRunCommand), as BuildKit does.
-        const h = ins.heredocs[0]!;
-        const hr = heredocRunCommand({
-          cmdLine: ins.command[0] ?? "",
-          heredocs: [{ name: h.name, content: h.data, chomp: h.chomp }],
-        });
-        if (hr.files.length > 0) {
-          cmd = { shell: false, argv: hr.argv };
-          files = hr.files;
-        }
-      }
-      if (ins.heredocs.length > 0 && files.length === 0) {
-        const first = ins.heredocs[0]!;
-        if (
-          ins.heredocs.length === 1 && ins.prependShell &&
-          /^\s*<<-?\s*["']?[^\s"']+["']?\s*$/.test(ins.command[0] ?? "")
-        ) {
-          cmd = { shell: true, command: body(first.data, first.chomp) };
-        } else if (ins.prependShell) {
-          let c = ins.command[0] ?? "";
-          for (const h of ins.heredocs) c += "\n" + body(h.data, h.chomp) + h.name;
-          cmd = { shell: true, command: c };
-        } else fail("RUN heredocs need the shell form");
-      }
-      const network = ins.network;
-      const where = `${file}:${line}`;
-      return mk((vars) => {
-        const mounts = ins.mountSpecs.map((m) => parseMountFlag(word(m, vars), { location: where }));
-        return {
-          kind: "run",
-          cmd,
-          ...(network !== undefined ? { network } : {}),
-          ...(mounts.length ? { mounts } : {}),
-          ...(files.length ? { files } : {}),
-          ...(insecure ? { security: "insecure" as const } : {}),
-        };
-      });
-    }
-    case "copy":
-    case "add":
-      return mk((vars) => {
-        const x = expand(ins, vars);
-        if (x.kind === "add") x.sources.forEach((src) => rejectGitQuery(src, fail));
-        const from = x.kind === "copy" && x.from !== undefined ? word(x.from, vars) : undefined;
-        return {
-          kind: "copy",
-          add: x.kind === "add",
-          sources: x.sources,
-          dest: x.dest,
-          ...(from !== undefined ? { from } : {}),
-          ...(x.chown !== undefined ? { chown: x.chown } : {}),
-          ...(x.chmod !== undefined ? { chmod: x.chmod } : {}),
-          ...(x.link ? { link: true } : {}),
-          ...(x.kind === "copy" && x.parents ? { parents: true } : {}),
-          ...(x.excludes.length ? { exclude: x.excludes } : {}),
-          ...(x.sourceContents.length
-            ? { inline: x.sourceContents.map((h) => ({ name: h.name, content: h.data })) }
-            : {}),
-          ...(x.kind === "add" && x.checksum !== undefined ? { checksum: x.checksum } : {}),
-          ...(x.kind === "add" && x.keepGitDir ? { keepGitDir: true } : {}),
-          ...(x.kind === "add" && x.unpack !== undefined ? { unpack: x.unpack } : {}),
-        };
-      });
-    case "env":
-    case "label":
-      return mk((vars) => {
-        const pairs = expand(ins, vars).pairs.map((p): [string, string] => [p.key, p.value]);
-        return ins.kind === "env" ? { kind: "env", pairs } : { kind: "label", pairs };
-      });
-    case "arg":
-      // The stage's scope applies ARG (lib/dockerfile createStageScope().declareArgs(step.arg)).
-      return {
-        ...mk(() => ({ kind: "arg", args: ins.args.map((a) => ({ name: a.key })) })),
-        arg: ins,
-      };
-    case "user":
-      return mk((vars) => ({ kind: "user", user: expand(ins, vars).user }));
-    case "workdir":
-      return mk((vars) => ({ kind: "workdir", path: expand(ins, vars).path }));
-    case "expose":
-      return mk((vars) => ({ kind: "expose", ports: expand(ins, vars).ports }));
-    case "volume":
-      return mk((vars) => ({ kind: "volume", paths: expand(ins, vars).paths }));
-    case "cmd":
-      return mk(() => ({ kind: "cmd", cmd: commandOf(ins.command, ins.prependShell) }));
-    case "entrypoint":
-      return mk(() => ({ kind: "entrypoint", cmd: commandOf(ins.command, ins.prependShell) }));
-    case "shell":
-      return mk(() => ({ kind: "shell", argv: [...ins.shell] }));
-    case "stopsignal":
-      return mk((vars) => ({ kind: "stopsignal", signal: expand(ins, vars).signal }));
-    case "maintainer":
-      return mk(() => ({ kind: "maintainer", name: ins.maintainer }));
-    case "onbuild":
-      return mk(() => ({ kind: "onbuild", expression: ins.expression }));
-    case "healthcheck": {
-      const t = ins.test;
-      const cmd: CommandForm | null = t[0] === "NONE"
-        ? null
-        : t[0] === "CMD-SHELL"
-        ? { shell: true, command: t[1] ?? "" }
-        : { shell: false, argv: t.slice(1) };
-      const ns = (v: number | undefined) => (v === undefined || v === 0 ? undefined : `${v}ns`);
-      const flags = {
-        ...(ns(ins.interval) ? { interval: ns(ins.interval)! } : {}),
-        ...(ns(ins.timeout) ? { timeout: ns(ins.timeout)! } : {}),
-        ...(ns(ins.startPeriod) ? { startPeriod: ns(ins.startPeriod)! } : {}),
-        ...(ns(ins.startInterval) ? { startInterval: ns(ins.startInterval)! } : {}),
-        ...(ins.retries !== undefined && ins.retries !== 0 ? { retries: String(ins.retries) } : {}),
-      };
-      return mk(() => ({ kind: "healthcheck", cmd, flags }));
-    }
-  }
 }

@@ -20,8 +20,8 @@ export interface SchedulableStage {
   baseStage?: number;
   /** Earlier stages whose filesystem the stage reads (lib/dockerfile's dependency graph). */
   readsStages?: number[];
-  /** The instructions: kind and text (`COPY --from=…`, `RUN --mount=…,from=…`) when `readsStages` is absent. */
-  steps: readonly { kind: string; text: string }[];
+  /** The instructions: kind and text (`COPY --from=…`, `RUN --mount=…,from=…`), read when `readsStages` is absent. */
+  instructions: readonly { kind: string; original: string }[];
 }
 
 /** One stage to run and the stages it must wait for. */
@@ -229,11 +229,11 @@ export function stageTasks(plan: { stages: readonly SchedulableStage[] }): Stage
     const deps = new Set<number>(s.readsStages ?? []);
     if (s.baseStage !== undefined) deps.add(s.baseStage);
     if (s.readsStages === undefined) {
-      for (const st of s.steps) {
+      for (const st of s.instructions) {
         const froms = st.kind === "copy"
-          ? [/--from=(\S+)/.exec(st.text)?.[1]].filter((x): x is string => x !== undefined)
+          ? [/--from=(\S+)/.exec(st.original)?.[1]].filter((x): x is string => x !== undefined)
           : st.kind === "run"
-          ? [...st.text.matchAll(/--mount=(?:\S*?,)?from=([^,\s]+)/gi)].map((m) => m[1]!)
+          ? [...st.original.matchAll(/--mount=(?:\S*?,)?from=([^,\s]+)/gi)].map((m) => m[1]!)
           : [];
         for (const from of froms) {
           const f = byRef(from);

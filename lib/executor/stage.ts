@@ -1,42 +1,25 @@
 /**
- * The stage builder: runs one stage's instructions against its own rootfs, snapshotting after each step that
- * may change files and turning each non-empty change set into a layer file; metadata-only steps and steps that
- * changed nothing get an `empty_layer` history entry.
+ * The stage runner: the step loop of one stage. Each lib/dockerfile instruction is expanded with the variables in
+ * effect, handed to the handler of its kind (lib/executor/instructions/), and — when the handler may change files
+ * — followed by a snapshot of the rootfs that becomes a layer when anything changed; every other step gets an
+ * `empty_layer` history entry. Layer-cache lookups plug in before a handler runs.
  *
  * @module
  */
-import { chmod, chown, mkdir } from "node:fs/promises";
-import process from "node:process";
 import type { ImageConfig, Layer } from "../image/types.ts";
 import { AbortedError, KilnError } from "../util/errors.ts";
-import type { Logger } from "../util/logger.ts";
-import type { Snapshotter } from "../fs/snapshot.ts";
-import type { Sandbox } from "../sandbox/types.ts";
-import { resolveUser } from "../sandbox/user.ts";
-import { copyInto } from "../copy/copy.ts";
-import { addInto } from "../copy/add.ts";
-import type { PathMatcher } from "../copy/types.ts";
-import { resolveInRoot } from "../copy/resolve.ts";
-import { copyInlineFiles } from "../copy/heredoc.ts";
-import { type PreparedMounts, prepareMounts } from "./mounts/prepare.ts";
+import { createStageScope, type StageScope, type StageScopeState } from "../dockerfile/expand.ts";
+import { ShellExpansionError } from "../dockerfile/errors.ts";
+import { createShellLexer, type ShellLexer } from "../dockerfile/shell_lexer.ts";
+import { DockerfileError } from "../dockerfile/errors.ts";
 import { withoutPaths } from "./_snapshot_ignore.ts";
-import type { SecretStore } from "./secrets.ts";
 import { type Compression, writeLayerFile } from "./_layer_file.ts";
-import { DEFAULT_PATH, shellForm } from "./config.ts";
-import { createStageScope, type StageScopeState } from "../dockerfile/expand.ts";
-import { createShellLexer } from "../dockerfile/shell_lexer.ts";
-import { applyMetadata, type MetadataState } from "./instructions/metadata.ts";
-import type { StagePlan, Step, StepSource } from "./steps.ts";
-import { type Entitlement, planOnbuildTriggers } from "./plan.ts";
-import type { BuildProgressEvent } from "./types.ts";
+import { DEFAULT_PATH } from "./config.ts";
+import { handlerOf, type MetadataState, type StageServices, type StepContext } from "./instructions/mod.ts";
+import type { StageInstruction, StagePlan } from "./steps.ts";
+import { planOnbuildTriggers } from "./plan.ts";
 
-/** A layer produced or inherited by a stage. */
-export interface StageLayer {
-  /** The layer. */
-  layer: Layer;
-  /** Compressed size, when known. */
-  size?: number;
-}
+export type { StageServices };
 
 /** What a finished stage hands to later stages and to the outputs. */
 export interface StageResult {
@@ -58,58 +41,33 @@ export interface StageResult {
   scope?: StageScopeState;
 }
 
-/** What the stage builder needs from the build. */
-export interface StageEnv {
-  /** Dockerfile name for messages. */
-  file: string;
-  /** Context directory. */
-  contextDir: string;
-  /** `.dockerignore` matcher for the context. */
-  ignore?: PathMatcher;
-  /** Scratch directory for this stage's layer files. */
-  layerDir: string;
-  /** Secrets for `RUN --mount=type=secret` (`--secret`). */
-  secrets?: SecretStore;
-  /** GIT_USERNAME / GIT_PASSWORD / GIT_TOKEN for ADD of git sources (`BuildOptions.gitEnv`). */
-  gitEnv?: Readonly<Record<string, string | undefined>>;
-  /** Persistent directory of `RUN --mount=type=cache` caches (default: `<layerDir>/run-cache`, not persistent). */
-  runCacheDir?: string;
-  /** Logger. */
-  log: Logger;
-  /** Abort signal. */
-  signal?: AbortSignal;
-  /** Progress callback. */
-  progress: (e: BuildProgressEvent) => void;
-  /** Compression of new layers. */
-  compression: Compression;
-  /** Compression level. */
-  compressionLevel?: number;
-  /** One layer per stage. */
-  singleSnapshot: boolean;
-  /** Fixed timestamp (seconds) for layers and history (`--reproducible`). */
-  fixedTime?: number;
-  /** `--build-arg` values. */
-  buildArgs: ReadonlyMap<string, string>;
-  /** Global args: automatic platform args (TARGET*, BUILD*) and global ARG values (plan `globalArgs`). */
-  metaArgs: ReadonlyMap<string, string>;
-  /** Predefined proxy build args (plan `proxyEnv`): added to every RUN, never persisted. */
-  proxyEnv?: Readonly<Record<string, string>>;
-  /** The Dockerfile's escape token (default backslash). */
-  escapeToken?: "\\" | "`";
-  /** Most that substitutions may add to one word (`BuildOptions.maxExpansion`; default the lexer's 1 MiB). */
-  maxExpansion?: number;
-  /** Entitlements granted (`--allow`), for ONBUILD triggers of the base image. */
-  allow?: readonly Entitlement[];
+/** The stage's starting point: the base image's config and layers, or an earlier stage's result. */
+export interface StageStart {
+  /** Base config. */
+  config: ImageConfig;
+  /** Base layers. */
+  layers: Layer[];
+  /** For `FROM <stage>`: that stage's final scope. */
+  scope?: StageScopeState;
+}
+
+/** How a stage runs, grouped by concern. */
+export interface StageOptions {
+  /** What the steps use (context, rootfs, sandbox, secrets, logger, progress…). */
+  services: StageServices;
+  /** New layers: compression, and `single` for one layer per stage (`--single-snapshot`). */
+  layers: { compression: Compression; level?: number; single: boolean };
+  /** Variables: `--build-arg`s, global args, the Dockerfile's escape token, the expansion limit. */
+  variables: {
+    buildArgs: ReadonlyMap<string, string>;
+    metaArgs: ReadonlyMap<string, string>;
+    escapeToken?: "\\" | "`";
+    maxExpansion?: number;
+  };
   /** Labels applied before the stage's own instructions (the target stage's `--label`s). */
-  labels?: Record<string, string>;
+  labels?: Readonly<Record<string, string>>;
   /** Step counter shared by the build. */
   counter: { step: number; total: number };
-  /** Materializes the rootfs (extracts the base) on first need and returns its snapshotter. */
-  rootfs(): Promise<{ dir: string; snapshotter: Snapshotter }>;
-  /** Returns the sandbox for RUN (created on first use). */
-  sandbox(): Promise<Sandbox>;
-  /** Resolves `COPY --from` to a directory to copy from, and whether ownership is kept. */
-  copySource(from: string, where: string): Promise<{ dir: string; description: string }>;
 }
 
 /** Longest a stage's step loop runs without giving the event loop a turn (signals, aborts, other stages). */
@@ -124,14 +82,6 @@ function nowIso(fixed: number | undefined): string {
   return new Date(fixed === undefined ? Date.now() : fixed * 1000).toISOString().replace(/\.000Z$/, "Z");
 }
 
-function historyText(step: Step, source: StepSource, config: ImageConfig): string {
-  if (step.kind === "run") {
-    const argv = step.cmd.shell ? shellForm(config.config ?? {}, step.cmd.command) : step.cmd.argv;
-    return `RUN ${argv.join(" ")}`;
-  }
-  return source.text;
-}
-
 function humanSize(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} kB`;
@@ -139,358 +89,235 @@ function humanSize(n: number): string {
   return `${(n / 1024 / 1024 / 1024).toFixed(2)} GB`;
 }
 
-/**
- * Builds one stage on top of its base.
- *
- * @param plan The stage.
- * @param base The base config and layers; for `FROM <stage>` also that stage's final scope (`scope`).
- * @param env Build environment.
- * @returns The stage result.
- */
-export async function buildStage(
-  plan: StagePlan,
-  base: { config: ImageConfig; layers: Layer[]; args?: readonly [string, string][]; scope?: StageScopeState },
-  env: StageEnv,
-): Promise<Omit<StageResult, "rootfs">> {
+/** The stage's working state: its config (a copy of the base's, updated in place), layers and history. */
+interface StageState {
+  readonly plan: StagePlan;
+  readonly options: StageOptions;
+  readonly config: ImageConfig;
+  readonly layers: Layer[];
+  readonly scope: StageScope;
+  readonly lexer: ShellLexer;
+  readonly meta: MetadataState;
+  /** In-place mode: targets of RUN --mounts since the last snapshot, left out of it. */
+  readonly snapshotIgnore: string[];
+  layerNo: number;
+}
+
+function startState(plan: StagePlan, base: StageStart, options: StageOptions): StageState {
   const config: ImageConfig = structuredClone(base.config);
   config.history = [...(config.history ?? [])];
   config.rootfs = { type: "layers", diff_ids: [...config.rootfs.diff_ids] };
   delete config.created;
-  const layers = [...base.layers];
   // BuildKit gives every image a PATH: Docker's default when the base config has none (FROM scratch included).
   if (!(config.config?.Env ?? []).some((e) => e.startsWith("PATH="))) {
     config.config = { ...(config.config ?? {}), Env: [`PATH=${DEFAULT_PATH}`, ...(config.config?.Env ?? [])] };
   }
-  // ARG/ENV scoping is lib/dockerfile's (BuildKit's rules): the base image's Env, or the parent stage's scope (its
-  // ENV and ARG values) for `FROM <stage>`; global args only through `ARG name`; build args override defaults.
+  const v = options.variables;
+  const lexer = createShellLexer(
+    v.escapeToken ?? "\\",
+    v.maxExpansion === undefined ? {} : { maxExpansion: v.maxExpansion },
+  );
+  // ARG/ENV scoping is lib/dockerfile's (BuildKit's rules): the base image's Env, or the parent stage's scope.
   const scope = createStageScope({
     ...(base.scope ? { parent: base.scope } : { baseImageEnv: config.config?.Env ?? [] }),
-    globalArgs: Object.fromEntries(env.metaArgs),
-    buildArgs: Object.fromEntries(env.buildArgs),
-    lexer: createShellLexer(
-      env.escapeToken ?? "\\",
-      env.maxExpansion === undefined ? {} : { maxExpansion: env.maxExpansion },
-    ),
-    filename: env.file,
+    globalArgs: Object.fromEntries(v.metaArgs),
+    buildArgs: Object.fromEntries(v.buildArgs),
+    lexer,
+    filename: options.services.file,
     ...(config.os ? { os: config.os } : {}),
   });
-  const state: MetadataState = { config, cmdSet: false };
-  if (env.labels && Object.keys(env.labels).length > 0) {
-    config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...env.labels } };
+  if (options.labels && Object.keys(options.labels).length > 0) {
+    config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...options.labels } };
   }
-  const created = () => nowIso(env.fixedTime);
-  const mtime = env.fixedTime;
-  const history = config.history;
-  let layerNo = 0;
-  // In-place mode: targets of RUN --mounts since the last snapshot, left out of it (mounts live on the real "/";
-  // in sandbox mode they vanish with the step's namespace and the sandbox removes the mount points it made).
-  const mountTargets: string[] = [];
+  return {
+    plan,
+    options,
+    config,
+    layers: [...base.layers],
+    scope,
+    lexer,
+    meta: { cmdSet: false },
+    snapshotIgnore: [],
+    layerNo: 0,
+  };
+}
 
-  async function commit(createdBy: string): Promise<{ size?: number; digest?: string }> {
-    const { dir, snapshotter } = await env.rootfs();
-    const t0 = performance.now();
-    const raw = await snapshotter.diff(env.signal ? { signal: env.signal } : {});
-    const diff = mountTargets.length > 0 ? withoutPaths(raw, mountTargets.splice(0), dir) : raw;
-    env.log.debug("snapshot", {
-      ms: Math.round(performance.now() - t0),
-      added: diff.added.length,
-      modified: diff.modified.length,
-      deleted: diff.deleted.length,
-    });
-    if (diff.empty) {
-      history.push({ created: created(), created_by: createdBy, empty_layer: true });
-      return {};
-    }
-    const path = `${env.layerDir}/stage${plan.index}-layer${layerNo++}.tar.${
-      env.compression === "zstd" ? "zst" : "gz"
-    }`;
-    const lf = await writeLayerFile(
-      diff.entries({ ...(mtime === undefined ? {} : { mtime }), ...(env.signal ? { signal: env.signal } : {}) }),
-      {
-        path,
-        compression: env.compression,
-        ...(env.compressionLevel === undefined ? {} : { level: env.compressionLevel }),
-        ...(env.signal ? { signal: env.signal } : {}),
-      },
-    );
-    layers.push(lf.layer);
-    config.rootfs.diff_ids.push(lf.diffId);
-    history.push({ created: created(), created_by: createdBy });
-    env.log.debug("layer written", { entries: diff.entryCount, size: lf.size, digest: lf.digest });
-    return { size: lf.size, digest: lf.digest };
+/** Snapshots the rootfs; a layer file when anything changed. Returns the layer's size and digest, if any. */
+async function commit(st: StageState, createdBy: string): Promise<{ size?: number; digest?: string }> {
+  const s = st.options.services;
+  const history = st.config.history!;
+  const created = nowIso(s.fixedTime);
+  const { dir, snapshotter } = await s.rootfs();
+  const t0 = performance.now();
+  const raw = await snapshotter.diff(s.signal ? { signal: s.signal } : {});
+  const diff = st.snapshotIgnore.length > 0 ? withoutPaths(raw, st.snapshotIgnore.splice(0), dir) : raw;
+  s.log.debug("snapshot", {
+    ms: Math.round(performance.now() - t0),
+    added: diff.added.length,
+    modified: diff.modified.length,
+    deleted: diff.deleted.length,
+  });
+  if (diff.empty) {
+    history.push({ created, created_by: createdBy, empty_layer: true });
+    return {};
   }
+  const l = st.options.layers;
+  const path = `${s.layerDir}/stage${st.plan.index}-layer${st.layerNo++}.tar.${
+    l.compression === "zstd" ? "zst" : "gz"
+  }`;
+  const lf = await writeLayerFile(
+    diff.entries({
+      ...(s.fixedTime === undefined ? {} : { mtime: s.fixedTime }),
+      ...(s.signal ? { signal: s.signal } : {}),
+    }),
+    {
+      path,
+      compression: l.compression,
+      ...(l.level === undefined ? {} : { level: l.level }),
+      ...(s.signal ? { signal: s.signal } : {}),
+    },
+  );
+  st.layers.push(lf.layer);
+  st.config.rootfs.diff_ids.push(lf.diffId);
+  history.push({ created, created_by: createdBy });
+  s.log.debug("layer written", { entries: diff.entryCount, size: lf.size, digest: lf.digest });
+  return { size: lf.size, digest: lf.digest };
+}
 
-  // ONBUILD triggers of the base image run first, then are cleared (Docker/BuildKit semantics).
-  const triggers = config.config?.OnBuild ?? [];
-  let stepsToRun = plan.steps;
-  if (triggers.length > 0) {
-    stepsToRun = [
-      ...planOnbuildTriggers(triggers, {
-        file: env.file,
-        line: plan.line,
-        ...(env.allow ? { allow: env.allow } : {}),
-      }),
-      ...plan.steps,
-    ];
-    env.counter.total += triggers.length;
-    delete config.config!.OnBuild;
+/** The step's view for its handler. */
+function stepContext(st: StageState, where: string, stepNo: number, line: number): StepContext {
+  const file = st.options.services.file;
+  return {
+    where,
+    stepNo,
+    total: st.options.counter.total,
+    config: st.config,
+    meta: st.meta,
+    scope: st.scope,
+    word(w) {
+      try {
+        return st.lexer.processWord(w, st.scope.vars()).value;
+      } catch (e) {
+        if (e instanceof ShellExpansionError) throw new DockerfileError(e.message, { file, line });
+        throw e;
+      }
+    },
+    services: st.options.services,
+    snapshotIgnore: st.snapshotIgnore,
+  };
+}
+
+/** Runs one instruction and records it (a layer, or an empty history entry). Returns whether it touched files. */
+async function runStep(st: StageState, ins: StageInstruction): Promise<boolean> {
+  const s = st.options.services;
+  const counter = st.options.counter;
+  const stepNo = ++counter.step;
+  const line = ins.location.startLine;
+  const where = `${s.file}:${line}`;
+  const t0 = performance.now();
+  s.progress({
+    type: "step-start",
+    stage: st.plan.index,
+    step: stepNo,
+    total: counter.total,
+    instruction: ins.original,
+    line,
+  });
+  s.log.info(`STEP ${stepNo}/${counter.total}: ${ins.original}`);
+  const handler = handlerOf(ins);
+  let createdBy = ins.original;
+  try {
+    const expanded = handler.expand === false ? ins : st.scope.expand(ins);
+    const outcome = await handler.execute(expanded as never, stepContext(st, where, stepNo, line));
+    if (outcome?.createdBy) createdBy = outcome.createdBy;
+  } catch (e) {
+    // Every user error names the Dockerfile line; the error keeps its class and fields (the location is added).
+    throw locate(e, where, s.file);
   }
+  let layer: { size?: number; digest?: string } = {};
+  if (handler.changesFilesystem && !st.options.layers.single) layer = await commit(st, createdBy);
+  else st.config.history!.push({ created: nowIso(s.fixedTime), created_by: createdBy, empty_layer: true });
+  const durationMs = performance.now() - t0;
+  s.progress({
+    type: "step-done",
+    stage: st.plan.index,
+    step: stepNo,
+    total: counter.total,
+    instruction: ins.original,
+    durationMs,
+    ...(layer.size === undefined ? {} : { layerSize: layer.size, layerDigest: layer.digest as `sha256:${string}` }),
+  });
+  const size = layer.size === undefined ? "no layer" : `layer ${humanSize(layer.size)}`;
+  s.log.info(`STEP ${stepNo}/${counter.total} done in ${(durationMs / 1000).toFixed(2)}s, ${size}`);
+  return handler.changesFilesystem;
+}
+
+/**
+ * Gives a user error its Dockerfile location: a `KilnError` whose message does not name the file yet gets the
+ * `FILE:LINE: ` prefix in place (same object, class and fields, `location` set); aborts pass as they are.
+ */
+function locate(e: unknown, where: string, file: string): unknown {
+  if (!(e instanceof KilnError) || e instanceof AbortedError) return e;
+  if (!e.message.startsWith(`${file}:`)) {
+    e.message = `${where}: ${e.message}`;
+    if (e.location === undefined) e.location = where;
+  }
+  return e;
+}
+
+/** The base image's ONBUILD triggers, to run first (then cleared: Docker/BuildKit semantics). */
+function withTriggers(st: StageState): StageInstruction[] {
+  const triggers = st.config.config?.OnBuild ?? [];
+  if (triggers.length === 0) return st.plan.instructions;
+  const s = st.options.services;
+  const planned = planOnbuildTriggers(triggers, { file: s.file, line: st.plan.line, allow: s.allow });
+  st.options.counter.total += triggers.length;
+  delete st.config.config!.OnBuild;
+  return [...planned, ...st.plan.instructions];
+}
+
+/**
+ * Runs one stage on top of its base.
+ *
+ * @param plan The stage.
+ * @param base The base config and layers; for `FROM <stage>` also that stage's final scope.
+ * @param options Services, layer and variable options, labels, the build's step counter.
+ * @returns The stage result (without `rootfs`: the build decides whether to keep it).
+ */
+export async function runStage(
+  plan: StagePlan,
+  base: StageStart,
+  options: StageOptions,
+): Promise<Omit<StageResult, "rootfs">> {
+  const st = startState(plan, base, options);
+  const s = options.services;
+  const instructions = withTriggers(st);
   let fsTouched = false;
   let yieldedAt = performance.now();
-  for (const planned of stepsToRun) {
+  for (const ins of instructions) {
     // Metadata steps never await: without a macrotask now and then, a stage of 100,000 LABELs would run to its end
     // before a SIGTERM (or any other abort) is even seen.
     if (performance.now() - yieldedAt > YIELD_EVERY_MS) {
       await macrotask();
       yieldedAt = performance.now();
     }
-    if (env.signal?.aborted) throw new AbortedError("Build aborted");
-    const stepNo = ++env.counter.step;
-    const where = `${env.file}:${planned.line}`;
-    const t0 = performance.now();
-    env.progress({
-      type: "step-start",
-      stage: plan.index,
-      step: stepNo,
-      total: env.counter.total,
-      instruction: planned.text,
-      line: planned.line,
-    });
-    env.log.info(`STEP ${stepNo}/${env.counter.total}: ${planned.text}`);
-    let step: Step;
-    if (planned.arg) {
-      const declared = scope.declareArgs(planned.arg);
-      step = {
-        kind: "arg",
-        args: declared.map((a) => ({ name: a.key, ...(a.value === undefined ? {} : { value: a.value }) })),
-      };
-    } else step = planned.resolve(scope.vars());
-    let changesFs = false;
-    try {
-      if (!applyMetadata(state, step, where)) {
-        changesFs = true;
-        await runFsStep(step, planned, where, stepNo);
-      }
-      if (step.kind === "env") scope.setEnv(step.pairs.map(([key, value]) => ({ key, value })));
-    } catch (e) {
-      // Every user error names the Dockerfile line (errors from lib/copy, lib/sandbox… may not).
-      if (e instanceof KilnError && !e.message.startsWith(`${env.file}:`) && !(e instanceof AbortedError)) {
-        throw new KilnError(`${where}: ${e.message}`, { cause: e, exitCode: e.exitCode });
-      }
-      throw e;
-    }
-    const createdBy = historyText(step, planned, config);
-    let layer: { size?: number; digest?: string } = {};
-    if (changesFs) fsTouched = true;
-    if (changesFs && !env.singleSnapshot) layer = await commit(createdBy);
-    else history.push({ created: created(), created_by: createdBy, empty_layer: true });
-    const durationMs = performance.now() - t0;
-    env.progress({
-      type: "step-done",
-      stage: plan.index,
-      step: stepNo,
-      total: env.counter.total,
-      instruction: planned.text,
-      durationMs,
-      ...(layer.size === undefined ? {} : { layerSize: layer.size, layerDigest: layer.digest as `sha256:${string}` }),
-    });
-    env.log.info(
-      `STEP ${stepNo}/${env.counter.total} done in ${(durationMs / 1000).toFixed(2)}s, ${
-        layer.size === undefined ? "no layer" : `layer ${humanSize(layer.size)}`
-      }`,
-    );
+    if (s.signal?.aborted) throw new AbortedError("Build aborted");
+    if (await runStep(st, ins)) fsTouched = true;
   }
-  if (env.singleSnapshot && fsTouched) {
+  if (options.layers.single && fsTouched) {
     // The one layer of the stage goes with the last step's history entry.
-    const last = history.pop();
-    await commit(last?.created_by ?? "kiln single snapshot");
+    const last = st.config.history!.pop();
+    await commit(st, last?.created_by ?? "kiln single snapshot");
   }
-  if (stepsToRun.length > 0) config.created = created();
-  const snapshot = scope.snapshot();
+  if (instructions.length > 0) st.config.created = nowIso(s.fixedTime);
+  const snapshot = st.scope.snapshot();
   return {
     index: plan.index,
     ...(plan.name ? { name: plan.name } : {}),
-    config,
-    layers,
+    config: st.config,
+    layers: st.layers,
     baseLayerCount: base.layers.length,
     args: snapshot.args.flatMap((a): [string, string][] => (a.value === undefined ? [] : [[a.key, a.value]])),
     scope: snapshot,
   };
-
-  async function runFsStep(step: Step, source: StepSource, where: string, stepNo: number): Promise<void> {
-    const { dir } = await env.rootfs();
-    const cfg = config.config ?? {};
-    const workdir = cfg.WorkingDir || "/";
-    switch (step.kind) {
-      case "run": {
-        const argv = step.cmd.shell ? shellForm(cfg, step.cmd.command) : step.cmd.argv;
-        if (argv.length === 0) throw new KilnError(`${where}: RUN needs a command`);
-        const resolved = await resolveUser(dir, cfg.User ?? "");
-        // BuildKit (executor/oci ensureAdditionalGids) and runc list the primary gid among the groups too.
-        const user = resolved.groups.includes(resolved.gid)
-          ? resolved
-          : { ...resolved, groups: [resolved.gid, ...resolved.groups] };
-        // ENV and declared ARGs, the last writer of a name winning (BuildKit's dispatch environment).
-        // Proxy build args reach RUN without an ARG, unless the stage set the name itself.
-        const vars = scope.env();
-        const runEnv = [
-          ...Object.entries(vars),
-          ...Object.entries(env.proxyEnv ?? {}).filter(([k]) => !Object.hasOwn(vars, k)),
-        ].map(([k, v]) => `${k}=${v}`);
-        await ensureDir(dir, workdir, { uid: 0, gid: 0 });
-        const sb = await env.sandbox();
-        // RUN --mount and heredoc script files (lib/executor/mounts); released after the step.
-        let prepared: PreparedMounts | undefined;
-        if (step.mounts?.length || step.files?.length) {
-          prepared = await prepareMounts(step.mounts ?? [], {
-            contextDir: env.contextDir,
-            ...(env.ignore ? { contextIgnore: env.ignore } : {}),
-            resolveFrom: async (from) => (await env.copySource(from, where)).dir,
-            cacheDir: env.runCacheDir ?? `${env.layerDir}/run-cache`,
-            scratchDir: env.layerDir,
-            ...(env.secrets ? { secrets: env.secrets } : {}),
-            location: where,
-            ...(env.signal ? { signal: env.signal } : {}),
-          }, { files: step.files ?? [] });
-          if (sb.mode === "in-place") {
-            mountTargets.push(...prepared.snapshotIgnore);
-            if (prepared.mounts.length > 0) {
-              // lib/sandbox's in-place runner does not mount yet (RunStep.mounts are ignored there): refuse rather
-              // than run the command without its mounts. Remove this check when it does; the snapshot side is ready.
-              await prepared.release();
-              throw new KilnError(
-                `${where}: RUN --mount and #! heredoc scripts need the sandbox: the in-place runner cannot mount them yet`,
-              );
-            }
-          }
-        }
-        const res = await sb.run({
-          argv,
-          env: prepared?.env.length ? [...runEnv, ...prepared.env] : runEnv,
-          ...(prepared?.mounts.length ? { mounts: prepared.mounts } : {}),
-          cwd: workdir,
-          user,
-          ...(step.network ? { network: step.network } : {}),
-          ...(step.security ? { security: step.security } : {}),
-          stdout: (line) => {
-            env.log.info(line);
-            env.progress({ type: "output", step: stepNo, stream: "stdout", line });
-          },
-          stderr: (line) => {
-            env.log.info(line);
-            env.progress({ type: "output", step: stepNo, stream: "stderr", line });
-          },
-          ...(env.signal ? { signal: env.signal } : {}),
-        }).finally(() => prepared?.release());
-        env.log.debug("run finished", { exitCode: res.exitCode });
-        if (res.exitCode !== 0) {
-          throw new KilnError(
-            `${where}: step ${stepNo}/${env.counter.total} "${oneLine(source.text)}" failed: exit code ${res.exitCode}`,
-          );
-        }
-        return;
-      }
-      case "copy": {
-        let chown: { uid: number; gid: number } | undefined;
-        if (step.chown !== undefined && step.chown !== "") {
-          const u = await resolveUser(dir, step.chown);
-          chown = { uid: u.uid, gid: u.gid };
-        }
-        const fromStage = step.from !== undefined ? await env.copySource(step.from, where) : undefined;
-        const common = {
-          srcRoot: fromStage ? fromStage.dir : env.contextDir,
-          sources: step.sources,
-          dest: step.dest,
-          workdir,
-          destRoot: dir,
-          ...(chown ? { chown } : {}),
-          keepOwnership: fromStage !== undefined,
-          ...(step.chmod !== undefined ? { chmod: step.chmod } : {}),
-          ...(step.parents ? { parents: true } : {}),
-          ...(step.exclude?.length ? { exclude: step.exclude } : {}),
-          ...(fromStage === undefined && env.ignore ? { ignore: env.ignore } : {}),
-          ...(step.link ? { link: true } : {}),
-          instruction: step.add ? "ADD" : "COPY",
-          location: where,
-          ...(fromStage ? { srcDescription: fromStage.description } : {}),
-          ...(env.fixedTime !== undefined ? { now: env.fixedTime } : {}),
-          ...(env.signal ? { signal: env.signal } : {}),
-        };
-        if (step.inline?.length) {
-          const { srcRoot: _s, sources: _src, ignore: _i, parents: _p, ...rest } = common as typeof common & {
-            ignore?: unknown;
-            parents?: unknown;
-          };
-          await copyInlineFiles({ ...rest, files: step.inline, tmpDir: env.layerDir });
-          if (step.sources.length === 0) return;
-        }
-        if (step.add) {
-          await addInto({
-            ...common,
-            tmpDir: env.layerDir,
-            ...(step.checksum !== undefined ? { checksum: step.checksum } : {}),
-            ...(step.keepGitDir ? { keepGitDir: true } : {}),
-            ...(step.unpack !== undefined ? { unpack: step.unpack } : {}),
-            ...(env.gitEnv ? { gitEnv: env.gitEnv } : {}),
-            // BuildKit's ADD credentials: secrets HTTP_AUTH_HEADER_<host> / HTTP_AUTH_TOKEN_<host>.
-            ...(env.secrets
-              ? {
-                authorization: async (host: string) => {
-                  const dec = (b: Uint8Array | undefined) => b === undefined ? undefined : new TextDecoder().decode(b);
-                  const header = dec(await env.secrets!.get(`HTTP_AUTH_HEADER_${host}`));
-                  if (header !== undefined) return header;
-                  const token = dec(await env.secrets!.get(`HTTP_AUTH_TOKEN_${host}`));
-                  return token === undefined ? undefined : `Bearer ${token}`;
-                },
-              }
-              : {}),
-          });
-        } else await copyInto(common);
-        return;
-      }
-      case "workdir": {
-        const path = step.path.startsWith("/") ? step.path : `${workdir.replace(/\/$/, "")}/${step.path}`;
-        const clean = "/" + path.split("/").filter((c) => c !== "" && c !== ".").join("/");
-        config.config = { ...cfg, WorkingDir: clean };
-        const user = await resolveUser(dir, cfg.User ?? "");
-        await ensureDir(dir, clean, { uid: user.uid, gid: user.gid });
-        return;
-      }
-      default:
-        throw new KilnError(`${where}: ${source.text.split(/\s/)[0]} is not supported`);
-    }
-  }
-}
-
-function oneLine(s: string): string {
-  const t = s.replace(/\s*\\?\n\s*/g, " ");
-  return t.length > 80 ? t.slice(0, 77) + "..." : t;
-}
-
-/**
- * Creates `path` (absolute in the image) inside `root` when missing, each new component 0755 owned by `owner`.
- *
- * @param root Rootfs directory.
- * @param path Image path.
- * @param owner Owner of created directories.
- */
-async function ensureDir(root: string, path: string, owner: { uid: number; gid: number }): Promise<void> {
-  const comps = path.split("/").filter((c) => c !== "");
-  let cur = "";
-  for (const c of comps) {
-    cur += "/" + c;
-    const host = resolveInRoot(root, cur);
-    try {
-      await mkdir(host, { mode: 0o755 });
-      // Not root: the directory keeps the builder's owner (build() warned), as files from COPY and archives do.
-      await chown(host, owner.uid, owner.gid).catch((e) => {
-        if ((e as { code?: string }).code !== "EPERM" || process.getuid?.() === 0) throw e;
-      });
-      await chmod(host, 0o755);
-    } catch (e) {
-      if ((e as { code?: string }).code !== "EEXIST") {
-        throw new KilnError(`Cannot create directory ${cur} in the rootfs: ${(e as Error).message}`, { cause: e });
-      }
-    }
-  }
 }

@@ -1,175 +1,13 @@
 /**
- * The executor's view of a Dockerfile: stages whose instructions are resolved one at a time against the
- * variables in effect at that point (ENV and ARG change them as the stage runs). This keeps the executor
- * independent of the parser: lib/executor/plan.ts adapts lib/dockerfile's output to it, and tests or other front ends
- * can build a {@linkcode StagePlan} directly.
+ * The executor's plan: lib/dockerfile's stages with their typed instructions (the one instruction model), the
+ * stage graph, and the build-wide args. Each instruction is expanded when its step runs, with the variables in effect
+ * then (lib/dockerfile `expandInstruction`); see lib/executor/plan.ts.
  *
  * @module
  */
-import type { HealthcheckFlags } from "./config.ts";
-import type { ArgInstruction } from "../dockerfile/instructions.ts";
-import type { ShellEnv } from "../dockerfile/shell_lexer.ts";
-import type { RunMount } from "./mounts/parse.ts";
-import type { StepFile } from "./mounts/heredoc_run.ts";
+import type { StageInstruction } from "./instructions/mod.ts";
 
-/** Where an instruction came from (for messages and history). */
-export interface StepSource {
-  /** 1-based Dockerfile line. */
-  line: number;
-  /** The instruction as written (continuations joined), e.g. `RUN make install`. */
-  text: string;
-}
-
-/** A command in shell form (one string for the shell) or exec form (argv). */
-export type CommandForm = { shell: true; command: string } | { shell: false; argv: string[] };
-
-/** One instruction with its variables expanded. */
-export type Step =
-  | {
-    /** RUN. */
-    kind: "run";
-    /** The command. */
-    cmd: CommandForm;
-    /** `--network`. */
-    network?: "default" | "none" | "host";
-    /** `--mount`s, expanded and parsed (lib/executor/mounts). */
-    mounts?: RunMount[];
-    /** Files the step needs mounted read-only (a `#!` heredoc script). */
-    files?: StepFile[];
-    /** `--security=insecure` (granted with `--allow security.insecure`): no capability limits, filter or masks. */
-    security?: "insecure";
-  }
-  | {
-    /** COPY or ADD. */
-    kind: "copy";
-    /** True for ADD. */
-    add: boolean;
-    /** Sources (context paths, globs; URLs for ADD). */
-    sources: string[];
-    /** Destination in the image. */
-    dest: string;
-    /** `--from` (stage name, stage index, or image). */
-    from?: string;
-    /** `--chown`. */
-    chown?: string;
-    /** `--chmod`. */
-    chmod?: string;
-    /** `--link` (accepted; the layer is the same). */
-    link?: boolean;
-    /** `--exclude` patterns. */
-    exclude?: string[];
-    /** `--parents`. */
-    parents?: boolean;
-    /** Heredoc sources (`COPY <<EOF /dst`), bodies chomped and expanded. */
-    inline?: { name: string; content: string }[];
-    /** ADD `--checksum`. */
-    checksum?: string;
-    /** ADD `--keep-git-dir`. */
-    keepGitDir?: boolean;
-    /** ADD `--unpack` (undefined: default). */
-    unpack?: boolean;
-  }
-  | {
-    /** ENV. */
-    kind: "env";
-    /** Pairs in order. */
-    pairs: [string, string][];
-  }
-  | {
-    /** ARG. */
-    kind: "arg";
-    /** Declarations; `value` is the expanded default. */
-    args: { name: string; value?: string }[];
-  }
-  | {
-    /** LABEL. */
-    kind: "label";
-    /** Pairs in order. */
-    pairs: [string, string][];
-  }
-  | {
-    /** USER. */
-    kind: "user";
-    /** `user[:group]`. */
-    user: string;
-  }
-  | {
-    /** WORKDIR. */
-    kind: "workdir";
-    /** Path (relative paths resolve against the current WORKDIR). */
-    path: string;
-  }
-  | {
-    /** EXPOSE. */
-    kind: "expose";
-    /** Port words. */
-    ports: string[];
-  }
-  | {
-    /** VOLUME. */
-    kind: "volume";
-    /** Paths. */
-    paths: string[];
-  }
-  | {
-    /** CMD. */
-    kind: "cmd";
-    /** The command. */
-    cmd: CommandForm;
-  }
-  | {
-    /** ENTRYPOINT. */
-    kind: "entrypoint";
-    /** The command. */
-    cmd: CommandForm;
-  }
-  | {
-    /** SHELL. */
-    kind: "shell";
-    /** The shell argv. */
-    argv: string[];
-  }
-  | {
-    /** STOPSIGNAL. */
-    kind: "stopsignal";
-    /** The signal. */
-    signal: string;
-  }
-  | {
-    /** HEALTHCHECK. */
-    kind: "healthcheck";
-    /** `null` for `HEALTHCHECK NONE`, else the command. */
-    cmd: CommandForm | null;
-    /** Options. */
-    flags: HealthcheckFlags;
-  }
-  | {
-    /** MAINTAINER. */
-    kind: "maintainer";
-    /** Author. */
-    name: string;
-  }
-  | {
-    /** ONBUILD. */
-    kind: "onbuild";
-    /** The trigger instruction as written. */
-    expression: string;
-  };
-
-/** An instruction waiting for its variables. */
-export interface PlannedStep extends StepSource {
-  /** Kind of the step (known before expansion). */
-  kind: Step["kind"];
-  /**
-   * Expands the instruction with the variables in effect (the stage scope's `env()`: ENV and declared ARGs).
-   *
-   * @param vars Variable values.
-   * @returns The expanded step.
-   */
-  resolve(vars: ShellEnv): Step;
-  /** For ARG: the typed instruction, applied by the stage's scope (lib/dockerfile `createStageScope().declareArgs`). */
-  arg?: ArgInstruction;
-}
+export type { StageInstruction };
 
 /** One stage of the build. */
 export interface StagePlan {
@@ -192,12 +30,12 @@ export interface StagePlan {
   line: number;
   /** The FROM instruction as written. */
   text: string;
-  /** The stage's instructions after FROM. */
-  steps: PlannedStep[];
+  /** The stage's instructions after FROM, as lib/dockerfile typed them (unexpanded). */
+  instructions: StageInstruction[];
 }
 
 /** A whole build plan. */
-export interface BuildPlan {
+export interface ExecutionPlan {
   /** Stages to build, in order (earlier stages first). */
   stages: StagePlan[];
   /** Index of the target stage in {@linkcode stages}. */
@@ -217,3 +55,6 @@ export interface BuildPlan {
   /** Dockerfile name for messages. */
   file: string;
 }
+
+/** @deprecated The executor's plan is {@linkcode ExecutionPlan} (lib/dockerfile has its own `BuildPlan`). */
+export type BuildPlan = ExecutionPlan;

@@ -15,6 +15,8 @@ export interface KilnErrorOptions {
   cause?: unknown;
   /** Process exit status the CLI uses: 1 for build/runtime errors (default), 2 for usage errors. */
   exitCode?: 1 | 2;
+  /** Where in the Dockerfile the error happened (`Dockerfile:LINE`), when it is about a step. */
+  location?: string;
 }
 
 /**
@@ -31,15 +33,22 @@ export class KilnError extends Error {
   /** Exit status the CLI uses for this error. */
   readonly exitCode: 1 | 2;
   /**
+   * Where in the Dockerfile it happened (`Dockerfile:LINE`), when it is about a step: set by the executor on any
+   * error a step raises (BuildKit's `WithLocation`), so that registry, context, sandbox and tar errors keep their
+   * class and fields and still name their line.
+   */
+  location?: string;
+  /**
    * Creates a user-facing error.
    *
    * @param message One line saying what is wrong and where.
-   * @param options Cause and exit code.
+   * @param options Cause, exit code and location.
    */
   constructor(message: string, options: KilnErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "KilnError";
     this.exitCode = options.exitCode ?? 1;
+    if (options.location !== undefined) this.location = options.location;
   }
 }
 

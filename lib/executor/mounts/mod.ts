@@ -1,19 +1,20 @@
 /**
- * RUN options: `--mount` (cache, bind, tmpfs, secret; ssh is rejected), `--network`, `--security`, and RUN
- * heredocs, producing what lib/sandbox's `run()` takes.
+ * RUN `--mount`s (cache, bind, tmpfs, secret; ssh is rejected) and RUN heredocs, producing what lib/sandbox's
+ * `run()` takes. The mounts come parsed from lib/dockerfile (`RunInstruction.mounts`, the one parser);
+ * {@linkcode resolveMount} adds WORKDIR and the file defaults.
  *
  * ```ts ignore
- * import { heredocRunCommand, parseMountFlag, prepareMounts } from "./mod.ts";
+ * import { heredocRunCommand, prepareMounts, resolveMount } from "./mod.ts";
  * const cmd = heredocRunCommand({ cmdLine: "<<EOF", heredocs });
- * const p = await prepareMounts(flags.map((f) => parseMountFlag(f)), ctx, { files: cmd.files });
+ * const p = await prepareMounts(run.mounts.map((m) => resolveMount(m, workdir, where)), ctx, { files: cmd.files });
  * try { await sandbox.run({ argv: cmd.argv, mounts: p.mounts, env: [...env, ...p.env], ... }); }
  * finally { await p.release(); }
  * ```
  *
  * @module
  */
-export { checkSecurityFlag, parseMountFlag, parseNetworkFlag } from "./parse.ts";
-export type { CacheSharing, RunMount } from "./parse.ts";
+export { resolveMount } from "./resolve.ts";
+export type { CacheSharing, RunMount } from "./resolve.ts";
 export { prepareMounts } from "./prepare.ts";
 export type { MountContext, PreparedMounts } from "./prepare.ts";
 export type { MountSpec } from "../../sandbox/types.ts";

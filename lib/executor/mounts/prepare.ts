@@ -14,7 +14,7 @@ import type { MountSpec } from "../../sandbox/types.ts";
 import { AbortedError, KilnError } from "../../util/errors.ts";
 import type { SecretStore } from "../secrets.ts";
 import type { StepFile } from "./heredoc_run.ts";
-import type { RunMount } from "./parse.ts";
+import type { RunMount } from "./resolve.ts";
 
 /** Where mount sources come from. */
 export interface MountContext {

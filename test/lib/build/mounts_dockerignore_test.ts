@@ -98,7 +98,9 @@ Deno.test({
 });
 
 Deno.test("prepareMounts() filters the context by hardlinks, or binds it as is when nothing is ignored", async () => {
-  const { prepareMounts, parseMountFlag } = await import("../../../lib/build/mounts/mod.ts");
+  const { prepareMounts, resolveMount } = await import("../../../lib/executor/mounts/mod.ts");
+  const { parseMount } = await import("../../../lib/dockerfile/mod.ts");
+  const parseMountFlag = (spec: string) => resolveMount(parseMount(spec), "/", "Dockerfile:1");
   const { statSync } = await import("node:fs");
   const base = tempDir("kiln-mount-view-");
   try {

@@ -1,18 +1,18 @@
 import * as fs from "node:fs";
 import { assert, assertEquals, assertRejects, assertThrows } from "../../assert.ts";
-import {
-  checkSecurityFlag,
-  heredocRunCommand,
-  parseMountFlag,
-  parseNetworkFlag,
-  prepareMounts,
-} from "../../../lib/build/mounts/mod.ts";
+import { heredocRunCommand, prepareMounts, resolveMount } from "../../../lib/executor/mounts/mod.ts";
+import { MountSyntaxError, parseMount } from "../../../lib/dockerfile/mod.ts";
 import { createSecretStore, parseSecretFlag } from "../../../lib/build/secrets.ts";
 import { createSandbox } from "../../../lib/sandbox/mod.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
 import { makeFixture, sandboxSkipReason, treeDiff, treeState } from "../sandbox/_helpers.ts";
 
-Deno.test("parseMountFlag() applies BuildKit's defaults and key rules", () => {
+/** lib/dockerfile's parser (the one --mount parser) and the executor's defaults, as a RUN in `workdir` gets them. */
+function parseMountFlag(spec: string, workdir = "/") {
+  return resolveMount(parseMount(spec), workdir, "Dockerfile:1");
+}
+
+Deno.test("resolveMount(parseMount()) applies BuildKit's defaults and key rules", () => {
   assertEquals(parseMountFlag("target=/src"), { type: "bind", target: "/src", source: "/", readwrite: false });
   assertEquals(parseMountFlag("type=bind,src=app,dst=/app,from=build,rw"), {
     type: "bind",
@@ -29,21 +29,25 @@ Deno.test("parseMountFlag() applies BuildKit's defaults and key rules", () => {
     1000,
     0,
   ]);
+  // BuildKit: a relative target is joined to WORKDIR; the cache id is the target as written, cleaned.
+  const rel = parseMountFlag("type=cache,target=rel/./x", "/w");
+  assertEquals(rel.type === "cache" && [rel.id, rel.target], ["rel/x", "/w/rel/x"]);
   const s = parseMountFlag("type=secret,id=npm");
   assertEquals(s.type === "secret" && [s.target, s.mode, s.required], ["/run/secrets/npm", 0o400, false]);
   const e = parseMountFlag("type=secret,id=tok,env=TOKEN,required");
   assertEquals(e.type === "secret" && [e.target, e.env, e.required], [undefined, "TOKEN", true]);
   const t = parseMountFlag("type=tmpfs,target=/tmp,size=64m");
   assertEquals(t.type === "tmpfs" && t.size, 64 * 1024 * 1024);
-  assertThrows(() => parseMountFlag("type=bind", { location: "Dockerfile:3" }), KilnError, "Dockerfile:3: RUN --mount");
-  assertThrows(() => parseMountFlag("type=tmpfs,target=/x,mode=0700"), KilnError, "not allowed");
-  assertThrows(() => parseMountFlag("type=secret,id=a,from=x"), KilnError, "not allowed");
-  assertThrows(() => parseMountFlag("type=cache,target=/x,sharing=bogus"), KilnError, "sharing");
-  assertThrows(() => parseMountFlag("type=nfs,target=/x"), KilnError, "unsupported mount type");
-  assertEquals(parseNetworkFlag("none"), "none");
-  assertThrows(() => parseNetworkFlag("bridge"), KilnError);
-  checkSecurityFlag("sandbox");
-  assertThrows(() => checkSecurityFlag("insecure", { location: "Dockerfile:9" }), KilnError, "not supported");
+  assertThrows(() => parseMountFlag("type=bind"), MountSyntaxError, "requires a target");
+  assertThrows(() => parseMountFlag("type=tmpfs,target=/x,mode=0700"), MountSyntaxError, "not allowed");
+  assertThrows(() => parseMountFlag("type=secret,id=a,from=x"), MountSyntaxError, "should not have a from");
+  assertThrows(() => parseMountFlag("type=cache,target=/x,sharing=bogus"), MountSyntaxError, "sharing");
+  assertThrows(() => parseMountFlag("type=nfs,target=/x"), MountSyntaxError, "unsupported mount type");
+  assertThrows(
+    () => parseMountFlag("type=bind,target=."),
+    KilnError,
+    "Dockerfile:1: RUN --mount: the target cannot be /",
+  );
 });
 
 Deno.test("parseSecretFlag() and createSecretStore() read files and env", async () => {

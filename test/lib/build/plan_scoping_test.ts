@@ -75,30 +75,30 @@ Deno.test("planFromDockerfile() carries global, platform and proxy args and unus
   assertEquals(plan.warnings, direct.warnings);
 });
 
-Deno.test("PlannedStep.resolve() expands with a stage scope's env(); ARG steps carry the typed instruction", () => {
+Deno.test("planFromDockerfile() keeps lib/dockerfile's typed instructions; a stage scope expands them in order", () => {
   const plan = planFromDockerfile(
     "FROM scratch\nARG A=1 B\nENV C=${A}x\nLABEL l=$A-$C k=${B:-none}\nWORKDIR /w/$C\nCOPY --chown=$A src/$C /d/\n",
     { buildArgs: new Map([["A", "9"]]) },
   );
   const scope = createStageScope({ baseImageEnv: [], globalArgs: plan.globalArgs ?? {}, buildArgs: { A: "9" } });
-  const out = plan.stages[0]!.steps.map((p) => {
-    if (p.arg) {
-      scope.declareArgs(p.arg);
+  const out = plan.stages[0]!.instructions.map((ins) => {
+    if (ins.kind === "arg") {
+      scope.declareArgs(ins);
       return undefined;
     }
-    const step = p.resolve(scope.env());
-    if (step.kind === "env") scope.setEnv(step.pairs.map(([key, value]) => ({ key, value })));
-    return step;
+    const x = scope.expand(ins);
+    if (x.kind === "env") scope.setEnv(x.pairs);
+    return x;
   });
-  assertEquals(plan.stages[0]!.steps[0]!.kind, "arg");
-  assertEquals(out[1], { kind: "env", pairs: [["C", "9x"]] });
-  assertEquals(out[2], { kind: "label", pairs: [["l", "9-9x"], ["k", "none"]] });
-  assertEquals(out[3], { kind: "workdir", path: "/w/9x" });
-  const copy = out[4];
+  assertEquals(plan.stages[0]!.instructions[0]!.kind, "arg");
+  const env = out[1], label = out[2], workdir = out[3], copy = out[4];
+  assertEquals(env?.kind === "env" && env.pairs, [{ key: "C", value: "9x" }]);
+  assertEquals(label?.kind === "label" && label.pairs, [{ key: "l", value: "9-9x" }, { key: "k", value: "none" }]);
+  assertEquals(workdir?.kind === "workdir" && workdir.path, "/w/9x");
   assert(copy?.kind === "copy" && copy.chown === "9" && copy.sources[0] === "src/9x" && copy.dest === "/d/");
-  // A Map works as well as the scope's record.
-  const again = plan.stages[0]!.steps[3]!.resolve(new Map([["C", "m"]]));
-  assertEquals(again, { kind: "workdir", path: "/w/m" });
+  // The plan itself stays unexpanded.
+  const w = plan.stages[0]!.instructions[3]!;
+  assertEquals(w.kind === "workdir" && w.path, "/w/$C");
 });
 
 async function labelsOf(

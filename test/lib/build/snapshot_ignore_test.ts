@@ -67,9 +67,9 @@ Deno.test("withoutPaths() leaves mount targets out of a snapshot, whiteouts and 
   }
 });
 
-Deno.test("buildStage() in in-place mode refuses RUN --mount (the in-place runner cannot mount) and runs plain RUNs", async () => {
-  const { buildStage } = await import("../../../lib/executor/stage.ts");
-  const { planFromDockerfile } = await import("../../../lib/build/plan.ts");
+Deno.test("runStage() in in-place mode refuses RUN --mount (the in-place runner cannot mount) and runs plain RUNs", async () => {
+  const { runStage } = await import("../../../lib/executor/stage.ts");
+  const { planFromDockerfile } = await import("../../../lib/executor/plan.ts");
   const { KilnError } = await import("../../../lib/util/errors.ts");
   const { nullLogger } = await import("../../../lib/util/logger.ts");
   const { assertRejects } = await import("../../assert.ts");
@@ -95,23 +95,24 @@ Deno.test("buildStage() in in-place mode refuses RUN --mount (the in-place runne
     await snapshotter.init({ empty: true });
     const stageFor = (df: string) => {
       const plan = planFromDockerfile(df);
-      return buildStage(plan.stages[0]!, {
+      return runStage(plan.stages[0]!, {
         config: { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } },
         layers: [],
       }, {
-        file: "Dockerfile",
-        contextDir: base,
-        layerDir: `${base}/layers`,
-        log: nullLogger,
-        progress: () => {},
-        compression: "gzip",
-        singleSnapshot: false,
-        buildArgs: new Map(),
-        metaArgs: plan.metaArgs,
-        counter: { step: 0, total: plan.stages[0]!.steps.length },
-        rootfs: () => Promise.resolve({ dir: root, snapshotter }),
-        sandbox: () => Promise.resolve(sandbox),
-        copySource: () => Promise.reject(new Error("no copy sources")),
+        services: {
+          file: "Dockerfile",
+          contextDir: base,
+          layerDir: `${base}/layers`,
+          allow: [],
+          log: nullLogger,
+          progress: () => {},
+          rootfs: () => Promise.resolve({ dir: root, snapshotter }),
+          sandbox: () => Promise.resolve(sandbox),
+          copySource: () => Promise.reject(new Error("no copy sources")),
+        },
+        layers: { compression: "gzip", single: false },
+        variables: { buildArgs: new Map(), metaArgs: plan.metaArgs },
+        counter: { step: 0, total: plan.stages[0]!.instructions.length },
       });
     };
     await assertRejects(

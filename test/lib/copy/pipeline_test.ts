@@ -5,12 +5,13 @@
 import * as fs from "node:fs";
 import { spawnSync } from "node:child_process";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
-import { planFromDockerfile } from "../../../lib/build/plan.ts";
+import { planFromDockerfile } from "../../../lib/executor/plan.ts";
+import { expandInstruction } from "../../../lib/dockerfile/mod.ts";
 import { build } from "../../../lib/build/build.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { tempDir } from "../../fixtures/temp.ts";
 
-Deno.test("planFromDockerfile() carries RUN --mount, #! heredocs and COPY heredocs to the steps", () => {
+Deno.test("planFromDockerfile() keeps RUN --mount, #! heredocs and COPY heredocs on the typed instructions", () => {
   const plan = planFromDockerfile(
     [
       "FROM scratch",
@@ -28,13 +29,12 @@ Deno.test("planFromDockerfile() carries RUN --mount, #! heredocs and COPY heredo
     ].join("\n"),
   );
   const vars = new Map([["ID", "c1"]]);
-  const [, run, shebang, copy, add] = plan.stages[0]!.steps.map((s) => s.resolve(vars));
-  assert(run?.kind === "run" && run.mounts?.length === 2);
+  const [, run, shebang, copy, add] = plan.stages[0]!.instructions.map((i) => expandInstruction(i, vars));
+  assert(run?.kind === "run" && run.mounts.length === 2);
   assertEquals(run.mounts[0]!.type === "cache" && run.mounts[0]!.id, "c1");
-  assert(shebang?.kind === "run" && !shebang.cmd.shell && shebang.cmd.argv[0] === "/dev/pipes/EOF");
-  assertEquals(shebang.files?.[0]?.content, "#!/bin/sh\necho hi\n");
-  assert(copy?.kind === "copy" && copy.inline?.[0]?.content === "v=c1\n" && copy.sources.length === 0);
-  assert(add?.kind === "copy" && add.add && add.checksum === "sha256:" + "a".repeat(64) && add.unpack === true);
+  assert(shebang?.kind === "run" && shebang.heredocs[0]?.data === "#!/bin/sh\necho hi\n");
+  assert(copy?.kind === "copy" && copy.sourceContents[0]?.data === "v=c1\n" && copy.sources.length === 0);
+  assert(add?.kind === "add" && add.checksum === "sha256:" + "a".repeat(64) && add.unpack === true);
 });
 
 Deno.test("build() FROM scratch: COPY heredocs, symbolic --chmod, --parents, ADD tar; bad input is one line", {

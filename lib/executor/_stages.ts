@@ -1,0 +1,382 @@
+/**
+ * Private: running every stage of a plan through the scheduler — each stage's base (an image, or an earlier stage's
+ * result), the platform check, its rootfs and snapshotter, its sandbox, and the sources `COPY --from` and
+ * `RUN --mount from=` read (earlier stages, named contexts, images extracted once per build).
+ *
+ * @module
+ */
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { join, resolve } from "node:path";
+import { AbortedError, KilnError } from "../util/errors.ts";
+import type { Logger } from "../util/logger.ts";
+import type { ImageConfig, Layer, Platform } from "../image/types.ts";
+import { formatPlatform, hostPlatform, parsePlatform } from "../image/platform.ts";
+import { createSnapshotter, type Snapshotter } from "../fs/snapshot.ts";
+import { loadWalker, xattrReaderOf } from "../fs/walker.ts";
+import { trySyscalls } from "../fs/syscalls.ts";
+import { createSandbox } from "../sandbox/sandbox.ts";
+import { defaultIgnoreList } from "../sandbox/ignore.ts";
+import type { Sandbox } from "../sandbox/types.ts";
+import { copyInto } from "../copy/copy.ts";
+import type { PathMatcher } from "../copy/types.ts";
+import { extractImage, resolveBaseImage } from "./_base.ts";
+import { cannotExecute } from "./_exec_platform.ts";
+import { createScheduler, prefixLogger, stagePrefix, type StageRunContext, stageTasks } from "./scheduler.ts";
+import { createSecretStore } from "./secrets.ts";
+import { runStage, type StageResult, type StageServices, type StageStart } from "./stage.ts";
+import type { ExecutionPlan, StagePlan } from "./steps.ts";
+import type { BuildOptions, BuildProgressEvent, BuildRunOptions } from "./types.ts";
+
+/** What running the stages needs from build(). */
+export interface StagesEnv {
+  options: BuildOptions;
+  run: BuildRunOptions;
+  cwd: string;
+  /** This build's private scratch directory. */
+  work: string;
+  /** The work dir the user gave (or the temp dir): `kiln-run-cache` lives there. */
+  workRoot: string;
+  platform: Platform;
+  log: Logger;
+  progress: (e: BuildProgressEvent) => void;
+  /** Run when the build ends, whatever happened (open sandboxes are closed there). */
+  cleanups: (() => Promise<void>)[];
+  ignore?: PathMatcher;
+}
+
+/** Build-wide state shared by the stages. */
+interface Shared {
+  env: StagesEnv;
+  plan: ExecutionPlan;
+  results: Map<number, StageResult>;
+  ignoreList: string[];
+  layerDir: string;
+  counter: { step: number; total: number };
+  imageDir(from: string, where: string, signal: AbortSignal): Promise<string>;
+  sandboxes: Set<Sandbox>;
+}
+
+/**
+ * Runs every stage of `plan` (independent stages in parallel, at most `jobs` at a time; in-place builds one at a
+ * time, they share `/`).
+ *
+ * @param plan The plan.
+ * @param env Options, paths, logger, progress and cleanups of the build.
+ * @returns Each stage's result by index.
+ */
+export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Map<number, StageResult>> {
+  const mode = env.options.sandbox ?? "sandbox";
+  const layerDir = join(env.work, "layers");
+  await mkdir(layerDir, { recursive: true });
+  const sandboxes = new Set<Sandbox>();
+  env.cleanups.unshift(async () => {
+    for (const sb of sandboxes) await sb.close().catch(() => {});
+  });
+  const jobs = mode === "in-place" ? 1 : Math.max(1, Math.floor(env.options.jobs ?? availableParallelism()) || 1);
+  const scheduler = createScheduler({ jobs, ...(env.run.signal ? { signal: env.run.signal } : {}) });
+  const shared: Shared = {
+    env,
+    plan,
+    results: new Map(),
+    ignoreList: await ignoreListOf(env, mode),
+    layerDir,
+    counter: { step: 0, total: plan.stages.reduce((n, s) => n + s.instructions.length, 0) },
+    imageDir: imageDirCache(env),
+    sandboxes,
+  };
+  const keep = new Set(stageTasks(plan).flatMap((t) => t.deps)); // stages whose rootfs later stages read
+  await scheduler.run<StageResult>(stageTasks(plan), async (index, sched) => {
+    const stage = plan.stages.find((s) => s.index === index)!;
+    const result = await buildOneStage(shared, stage, sched, keep.has(index));
+    shared.results.set(index, result);
+    return result;
+  });
+  return shared.results;
+}
+
+/** The paths snapshots leave out (kaniko's ignore list in in-place mode), relative to the rootfs. */
+async function ignoreListOf(env: StagesEnv, mode: "sandbox" | "in-place"): Promise<string[]> {
+  return defaultIgnoreList({
+    mode,
+    ignorePaths: env.options.ignorePaths ?? [],
+    ...(env.options.ignoreVarRun === undefined ? {} : { ignoreVarRun: env.options.ignoreVarRun }),
+    ...(mode === "in-place"
+      ? { kilnDir: env.work, mountInfo: await readFile("/proc/self/mountinfo", "utf8").catch(() => "") }
+      : {}),
+  }).map((p) => p.replace(/^\/+/, ""));
+}
+
+/** `COPY --from=<image>` / `RUN --mount=from=<image>`: each image extracted once per build, on first use. */
+function imageDirCache(env: StagesEnv): Shared["imageDir"] {
+  const dirs = new Map<string, Promise<string>>();
+  return (from, where, signal) => {
+    let p = dirs.get(from);
+    if (!p) {
+      const n = dirs.size;
+      p = (async () => {
+        const img = await resolveBaseImage(from, baseOptions(env, where, env.platform, signal));
+        const dir = join(env.work, "from-images", String(n), "rootfs");
+        await mkdir(dir, { recursive: true, mode: 0o755 });
+        await extractImage(img.layers, dir, { where, log: env.log, signal });
+        return dir;
+      })();
+      dirs.set(from, p);
+    }
+    return p;
+  };
+}
+
+function baseOptions(env: StagesEnv, where: string, platform: Platform, signal?: AbortSignal) {
+  return {
+    where,
+    platform,
+    buildContexts: env.options.buildContexts ?? {},
+    registry: env.options.registry ?? {},
+    cwd: env.cwd,
+    log: env.log,
+    ...(signal ? { signal } : {}),
+  };
+}
+
+/** One stage: its base, the platform check, its rootfs, its services; the rootfs kept if later stages read it. */
+async function buildOneStage(
+  shared: Shared,
+  stage: StagePlan,
+  sched: StageRunContext<StageResult>,
+  keepRootfs: boolean,
+): Promise<StageResult> {
+  const { env, plan } = shared;
+  const signal = sched.signal;
+  const log = plan.stages.length > 1 ? prefixLogger(env.log, stagePrefix(stage)) : env.log;
+  if (signal.aborted) throw new AbortedError("Build aborted");
+  env.progress({ type: "stage", stage: stage.index, ...(stage.name ? { name: stage.name } : {}), base: stage.base });
+  log.info(`FROM ${stage.base}${stage.name ? ` AS ${stage.name}` : ""}`, { stage: stage.index });
+  const fromStage = stage.baseStage === undefined ? undefined : shared.results.get(stage.baseStage);
+  const base: StageStart = fromStage
+    ? { config: fromStage.config, layers: fromStage.layers, ...(fromStage.scope ? { scope: fromStage.scope } : {}) }
+    : await resolveStageBase(shared, stage, log, signal);
+  checkCanRun(shared, stage, base.config);
+  const mode = env.options.sandbox ?? "sandbox";
+  const rootDir = mode === "in-place" ? "/" : join(env.work, `stage${stage.index}`, "rootfs");
+  const rootfs = rootfsOf(shared, stage, rootDir, base.layers, fromStage?.rootfs, signal);
+  let sandbox: Sandbox | undefined;
+  const services = stageServices(shared, stage, sched, log, rootfs, async () => {
+    if (sandbox) return sandbox;
+    sandbox = await createSandboxFor(shared, (await rootfs()).dir, log);
+    return sandbox;
+  });
+  const o = env.options;
+  const isTarget = stage.index === plan.stages[plan.target]!.index;
+  try {
+    const result = await runStage(stage, base, {
+      services,
+      layers: {
+        compression: o.compression ?? "gzip",
+        ...(o.compressionLevel === undefined ? {} : { level: o.compressionLevel }),
+        single: o.singleSnapshot ?? false,
+      },
+      variables: {
+        buildArgs: plan.buildArgs,
+        metaArgs: plan.metaArgs,
+        ...(plan.escapeToken ? { escapeToken: plan.escapeToken } : {}),
+        ...(o.maxExpansion === undefined ? {} : { maxExpansion: o.maxExpansion }),
+      },
+      ...(isTarget && o.labels ? { labels: o.labels } : {}),
+      counter: shared.counter,
+    });
+    if (keepRootfs) {
+      await rootfs(); // later stages read it (COPY --from / FROM <stage>)
+      return { ...result, rootfs: rootDir };
+    }
+    if (rootfs.started() && mode !== "in-place") {
+      await rm(join(env.work, `stage${stage.index}`), { recursive: true, force: true });
+    }
+    return result;
+  } finally {
+    if (sandbox) {
+      shared.sandboxes.delete(sandbox);
+      await sandbox.close();
+    }
+  }
+}
+
+/** A FROM that is an image (registry, layout, named context, scratch). */
+async function resolveStageBase(
+  shared: Shared,
+  stage: StagePlan,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<StageStart> {
+  const { env, plan } = shared;
+  const where = `${plan.file}:${stage.line}`;
+  const platform = stage.platform ? parsePlatform(stage.platform) : env.platform;
+  const b = await resolveBaseImage(stage.base, { ...baseOptions(env, where, platform, signal), log }).catch((e) => {
+    // `FROM b` before `AS b`: an image for BuildKit too, but the user most likely meant the stage.
+    const later = plan.stages.find((p) => p.index > stage.index && p.name === stage.base.toLowerCase());
+    if (!later || !(e instanceof KilnError) || signal.aborted) throw e;
+    const why = e.cause instanceof Error ? e.cause.message : e.message;
+    throw new KilnError(
+      `${where}: FROM ${stage.base}: the stage "${later.name}" is defined later (line ${later.line}), and a FROM can only name an earlier stage; pulling it as an image failed: ${why}`,
+      { cause: e, location: where },
+    );
+  });
+  return { config: b.config, layers: b.layers };
+}
+
+/** RUN executes the base's programs: refuse up front a platform this machine cannot run (no binfmt emulator). */
+function checkCanRun(shared: Shared, stage: StagePlan, config: ImageConfig): void {
+  const file = shared.plan.file;
+  const firstRun = stage.instructions.find((s) => s.kind === "run");
+  const line = firstRun?.location.startLine ??
+    ((config.config?.OnBuild ?? []).some((t) => /^\s*run\b/i.test(t)) ? stage.line : undefined);
+  if (line === undefined) return;
+  const platform = shared.env.platform;
+  const p: Platform = {
+    os: config.os || platform.os,
+    architecture: config.architecture || platform.architecture,
+    ...(config.variant ? { variant: config.variant } : {}),
+  };
+  const why = cannotExecute(p, { host: hostPlatform() });
+  if (!why) return;
+  throw new KilnError(
+    `${file}:${line}: RUN cannot execute ${formatPlatform(p)} programs (stage ${
+      stage.name ?? stage.index
+    }, ${stage.text.trim()}): ${why}`,
+    { location: `${file}:${line}` },
+  );
+}
+
+/** The stage's rootfs, made on first need: the parent stage's copied, or the base's layers extracted. */
+type Rootfs = (() => Promise<{ dir: string; snapshotter: Snapshotter }>) & { started(): boolean };
+
+function rootfsOf(
+  shared: Shared,
+  stage: StagePlan,
+  rootDir: string,
+  baseLayers: readonly Layer[],
+  parentRootfs: string | undefined,
+  signal: AbortSignal,
+): Rootfs {
+  const { env, plan } = shared;
+  const where = `${plan.file}:${stage.line}`;
+  let ready: Promise<{ dir: string; snapshotter: Snapshotter }> | undefined;
+  const materialize = async () => {
+    await mkdir(rootDir, { recursive: true, mode: 0o755 });
+    if (parentRootfs) {
+      // lib/copy keeps owners, modes, hardlinks, xattrs, devices and times (node's fs.cp drops owners).
+      await copyInto({
+        srcRoot: parentRootfs,
+        sources: ["."],
+        dest: "/",
+        destRoot: rootDir,
+        keepOwnership: true,
+        instruction: "FROM",
+        location: where,
+        signal,
+      });
+    } else if (baseLayers.length > 0) {
+      await extractImage(baseLayers, rootDir, { where, log: env.log, signal });
+    }
+    const sc = trySyscalls();
+    const xattrReader = sc ? xattrReaderOf(sc) : undefined;
+    const snapshotter = createSnapshotter({
+      root: rootDir,
+      walker: env.run.walker ?? loadWalker({ logger: env.log }),
+      mode: env.options.snapshotMode ?? "full",
+      ignore: shared.ignoreList,
+      ...(xattrReader ? { xattrReader } : {}),
+    });
+    await snapshotter.init({ signal });
+    return { dir: rootDir, snapshotter };
+  };
+  const get = () => ready ??= materialize();
+  return Object.assign(get, { started: () => ready !== undefined });
+}
+
+async function createSandboxFor(shared: Shared, dir: string, log: Logger): Promise<Sandbox> {
+  const { env, plan } = shared;
+  const o = env.options;
+  const sandbox = await createSandbox({
+    mode: o.sandbox ?? "sandbox",
+    rootDir: dir,
+    workDir: env.work,
+    logger: log,
+    // BuildKit's BUILDKIT_SANDBOX_HOSTNAME build arg names the RUN steps' host.
+    ...(plan.buildArgs.get("BUILDKIT_SANDBOX_HOSTNAME")
+      ? { hostname: plan.buildArgs.get("BUILDKIT_SANDBOX_HOSTNAME")! }
+      : {}),
+    ...(o.sandboxHelper ? { helperPath: o.sandboxHelper } : {}),
+    ...(o.force ? { force: true } : {}),
+  });
+  shared.sandboxes.add(sandbox);
+  return sandbox;
+}
+
+/** What the stage's steps use. */
+function stageServices(
+  shared: Shared,
+  stage: StagePlan,
+  sched: StageRunContext<StageResult>,
+  log: Logger,
+  rootfs: Rootfs,
+  sandbox: () => Promise<Sandbox>,
+): StageServices {
+  const { env, plan } = shared;
+  const o = env.options;
+  const fixedTime = o.reproducible ? (o.sourceDateEpoch ?? 0) : undefined;
+  return {
+    file: plan.file,
+    contextDir: resolve(env.cwd, o.context),
+    ...(env.ignore ? { ignore: env.ignore } : {}),
+    layerDir: shared.layerDir,
+    secrets: createSecretStore(o.secrets ?? [], { env: o.secretEnv ?? {} }),
+    ...(o.gitEnv ? { gitEnv: o.gitEnv } : {}),
+    runCacheDir: o.runCacheDir ?? join(env.workRoot, "kiln-run-cache"),
+    ...(plan.proxyEnv ? { proxyEnv: plan.proxyEnv } : {}),
+    allow: o.allow ?? [],
+    ...(fixedTime === undefined ? {} : { fixedTime }),
+    log,
+    signal: sched.signal,
+    progress: env.progress,
+    rootfs,
+    sandbox,
+    copySource: (from, where) => copySource(shared, stage, sched, from, where),
+  };
+}
+
+/** `COPY --from` / `RUN --mount from=`: an earlier stage, a named context directory, or an image. */
+async function copySource(
+  shared: Shared,
+  stage: StagePlan,
+  sched: StageRunContext<StageResult>,
+  from: string,
+  where: string,
+): Promise<{ dir: string; description: string }> {
+  const { env, plan, results } = shared;
+  const lower = from.toLowerCase();
+  const named = (p: StagePlan) => p.name === lower || String(p.index) === from;
+  const known = plan.stages.find(named);
+  let s = known ? results.get(known.index) : undefined;
+  const earlier = plan.stages.find((p) => p.index < stage.index && named(p));
+  // A stage not in the dependency graph (named by an ONBUILD trigger of an image) may still be running.
+  if (!s && earlier) s = await sched.waitFor(earlier.index);
+  if (s) {
+    if (!s.rootfs) throw new KilnError(`${where}: COPY --from=${from}: that stage has no filesystem`);
+    return { dir: s.rootfs, description: `stage ${from}` };
+  }
+  if (known) throw new KilnError(`${where}: COPY --from=${from}: stage is not built before this one`);
+  const ctx = env.options.buildContexts?.[from];
+  if (ctx !== undefined && !ctx.includes("://")) return { dir: resolve(env.cwd, ctx), description: `context ${from}` };
+  // BuildKit takes a name that is no stage for an image: say both when that fails too.
+  try {
+    return { dir: await shared.imageDir(from, where, sched.signal), description: `image ${from}` };
+  } catch (e) {
+    if (!(e instanceof KilnError) || e instanceof AbortedError || sched.signal.aborted) throw e;
+    const why = e.cause instanceof Error ? e.cause.message : e.message;
+    throw new KilnError(
+      `${where}: --from=${from}: no build stage is named "${from}", and pulling it as an image failed: ${why}`,
+      { cause: e },
+    );
+  }
+}

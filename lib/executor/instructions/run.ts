@@ -1,0 +1,135 @@
+/**
+ * `RUN`: a command in the sandbox (lib/sandbox) as the image's USER, in WORKDIR, with the stage's ENV and declared
+ * ARGs (plus proxy build args), its `--mount`s, `--network` and `--security`; heredocs as BuildKit runs them.
+ *
+ * @module
+ */
+import type { RunInstruction } from "../../dockerfile/mod.ts";
+import { resolveUser } from "../../sandbox/user.ts";
+import { KilnError } from "../../util/errors.ts";
+import { shellForm } from "../config.ts";
+import { chompTabs, heredocRunCommand, type StepFile } from "../mounts/heredoc_run.ts";
+import { type PreparedMounts, prepareMounts } from "../mounts/prepare.ts";
+import { resolveMount } from "../mounts/resolve.ts";
+import { ensureDir } from "./_fs.ts";
+import type { InstructionHandler, StepContext } from "./types.ts";
+
+/** The command a RUN stands for: shell form (through SHELL) or exec form, and files it needs (a `#!` heredoc). */
+interface RunCommand {
+  shell: boolean;
+  /** Shell form: one string; exec form: the argv. */
+  words: string[];
+  files: StepFile[];
+}
+
+/**
+ * BuildKit's heredoc rules: a lone `RUN <<EOF` whose body starts with `#!` runs as a script file; a lone heredoc
+ * that is the whole command runs its body through the shell; otherwise each body (and its delimiter) is appended to
+ * the command line.
+ */
+function commandOf(ins: RunInstruction, where: string): RunCommand {
+  const plain: RunCommand = { shell: ins.prependShell, words: [...ins.command], files: [] };
+  if (ins.heredocs.length === 0) return plain;
+  const first = ins.heredocs[0]!;
+  const body = (h: typeof first) => (h.chomp ? chompTabs(h.data) : h.data);
+  if (ins.heredocs.length === 1 && ins.prependShell && body(first).startsWith("#!")) {
+    const hr = heredocRunCommand({
+      cmdLine: ins.command[0] ?? "",
+      heredocs: [{ name: first.name, content: first.data, chomp: first.chomp }],
+    });
+    if (hr.files.length > 0) return { shell: false, words: hr.argv, files: hr.files };
+  }
+  if (!ins.prependShell) throw new KilnError(`${where}: RUN heredocs need the shell form`);
+  if (ins.heredocs.length === 1 && /^\s*<<-?\s*["']?[^\s"']+["']?\s*$/.test(ins.command[0] ?? "")) {
+    return { shell: true, words: [body(first)], files: [] };
+  }
+  let c = ins.command[0] ?? "";
+  for (const h of ins.heredocs) c += "\n" + body(h) + h.name;
+  return { shell: true, words: [c], files: [] };
+}
+
+/** The step's environment: ENV and declared ARGs (last writer wins), then proxy build args the stage did not set. */
+function runEnv(ctx: StepContext): string[] {
+  const vars = ctx.scope.env();
+  const proxy = Object.entries(ctx.services.proxyEnv ?? {}).filter(([k]) => !Object.hasOwn(vars, k));
+  return [...Object.entries(vars), ...proxy].map(([k, v]) => `${k}=${v}`);
+}
+
+function oneLine(s: string): string {
+  const t = s.replace(/\s*\\?\n\s*/g, " ");
+  return t.length > 80 ? t.slice(0, 77) + "..." : t;
+}
+
+async function prepare(ins: RunInstruction, cmd: RunCommand, ctx: StepContext, workdir: string) {
+  if (ins.mounts.length === 0 && cmd.files.length === 0) return undefined;
+  const s = ctx.services;
+  return await prepareMounts(ins.mounts.map((m) => resolveMount(m, workdir, ctx.where)), {
+    contextDir: s.contextDir,
+    ...(s.ignore ? { contextIgnore: s.ignore } : {}),
+    resolveFrom: async (from) => (await s.copySource(from, ctx.where)).dir,
+    cacheDir: s.runCacheDir ?? `${s.layerDir}/run-cache`,
+    scratchDir: s.layerDir,
+    ...(s.secrets ? { secrets: s.secrets } : {}),
+    location: ctx.where,
+    ...(s.signal ? { signal: s.signal } : {}),
+  }, { files: cmd.files });
+}
+
+async function run(ins: RunInstruction, ctx: StepContext): Promise<{ createdBy: string }> {
+  const s = ctx.services;
+  const { dir } = await s.rootfs();
+  const cfg = ctx.config.config ?? {};
+  const workdir = cfg.WorkingDir || "/";
+  const cmd = commandOf(ins, ctx.where);
+  const argv = cmd.shell ? shellForm(cfg, cmd.words.join(" ")) : cmd.words;
+  if (argv.length === 0) throw new KilnError(`${ctx.where}: RUN needs a command`);
+  const resolved = await resolveUser(dir, cfg.User ?? "");
+  // BuildKit (executor/oci ensureAdditionalGids) and runc list the primary gid among the groups too.
+  const user = resolved.groups.includes(resolved.gid)
+    ? resolved
+    : { ...resolved, groups: [resolved.gid, ...resolved.groups] };
+  const env = runEnv(ctx);
+  await ensureDir(dir, workdir, { uid: 0, gid: 0 });
+  const sb = await s.sandbox();
+  const prepared: PreparedMounts | undefined = await prepare(ins, cmd, ctx, workdir);
+  if (prepared && sb.mode === "in-place") {
+    ctx.snapshotIgnore.push(...prepared.snapshotIgnore);
+    if (prepared.mounts.length > 0) {
+      // lib/sandbox's in-place runner does not mount yet: refuse rather than run the command without its mounts.
+      await prepared.release();
+      throw new KilnError(
+        `${ctx.where}: RUN --mount and #! heredoc scripts need the sandbox: the in-place runner cannot mount them yet`,
+      );
+    }
+  }
+  const output = (stream: "stdout" | "stderr") => (line: string) => {
+    s.log.info(line);
+    s.progress({ type: "output", step: ctx.stepNo, stream, line });
+  };
+  const res = await sb.run({
+    argv,
+    env: prepared?.env.length ? [...env, ...prepared.env] : env,
+    ...(prepared?.mounts.length ? { mounts: prepared.mounts } : {}),
+    cwd: workdir,
+    user,
+    ...(ins.network ? { network: ins.network } : {}),
+    ...(ins.security === "insecure" ? { security: "insecure" as const } : {}),
+    stdout: output("stdout"),
+    stderr: output("stderr"),
+    ...(s.signal ? { signal: s.signal } : {}),
+  }).finally(() => prepared?.release());
+  s.log.debug("run finished", { exitCode: res.exitCode });
+  if (res.exitCode !== 0) {
+    throw new KilnError(
+      `${ctx.where}: step ${ctx.stepNo}/${ctx.total} "${oneLine(ins.original)}" failed: exit code ${res.exitCode}`,
+    );
+  }
+  return { createdBy: `RUN ${argv.join(" ")}` };
+}
+
+/** The RUN handler. */
+export const runHandler: InstructionHandler<"run"> = {
+  kind: "run",
+  changesFilesystem: true,
+  execute: run,
+};
