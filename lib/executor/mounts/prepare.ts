@@ -102,8 +102,9 @@ async function lock(lockPath: string, wait: boolean, signal?: AbortSignal): Prom
  *
  * @example Usage
  * ```ts ignore
- * import { parseMountFlag, prepareMounts } from "./mod.ts";
- * const p = await prepareMounts([parseMountFlag("type=cache,target=/root/.cache")], {
+ * import { parseMount } from "../../dockerfile/mod.ts";
+ * import { prepareMounts, resolveMount } from "./mod.ts";
+ * const p = await prepareMounts([resolveMount(parseMount("type=cache,target=/root/.cache"), "/", "Dockerfile:2")], {
  *   contextDir: "/ctx", cacheDir: "/var/cache/kiln/mounts", scratchDir: "/work/build1" });
  * try { await sandbox.run({ ...step, mounts: p.mounts, env: [...step.env, ...p.env] }); } finally { await p.release(); }
  * ```
@@ -114,134 +115,164 @@ export async function prepareMounts(
   options: { files?: readonly StepFile[] } = {},
 ): Promise<PreparedMounts> {
   const prefix = ctx.location ? `${ctx.location}: ` : "";
-  const fail = (m: string): never => {
-    throw new KilnError(`${prefix}RUN --mount: ${m}`);
-  };
   await fsp.mkdir(ctx.scratchDir, { recursive: true });
   const scratch = await fsp.mkdtemp(`${ctx.scratchDir}/.kiln-step-`);
   await fsp.chmod(scratch, 0o700);
-  const locks: string[] = [];
-  const out: MountSpec[] = [];
-  const env: string[] = [];
+  let n = 0;
+  const step: StepMounts = {
+    ctx,
+    scratch,
+    out: [],
+    env: [],
+    locks: [],
+    next: () => n++,
+    fail: (m: string): never => {
+      throw new KilnError(`${prefix}RUN --mount: ${m}`);
+    },
+  };
   const targets = new Set<string>();
   const release = async (): Promise<void> => {
-    for (const l of locks) await fsp.rm(l, { force: true });
-    locks.length = 0;
+    for (const l of step.locks) await fsp.rm(l, { force: true });
+    step.locks.length = 0;
     await fsp.rm(scratch, { recursive: true, force: true });
   };
-  let n = 0;
   try {
     for (const m of mounts) {
       if (ctx.signal?.aborted) throw new AbortedError();
       if ("target" in m && m.target !== undefined) {
-        if (targets.has(m.target)) fail(`two mounts at ${m.target}`);
+        if (targets.has(m.target)) step.fail(`two mounts at ${m.target}`);
         targets.add(m.target);
       }
-      switch (m.type) {
-        case "ssh":
-          fail("type=ssh is not supported by kiln (SSH agent forwarding is not implemented)");
-          break;
-        case "tmpfs":
-          out.push({ type: "tmpfs", target: m.target });
-          break;
-        case "bind": {
-          const root = (m.from ? await resolveFromOrFail(ctx, m.from, fail) : ctx.contextDir).replace(/\/+$/, "");
-          const src = resolveInRoot(root, m.source);
-          // The context is mounted as BuildKit does: filtered by .dockerignore (an ignored source is not there).
-          const ignore = m.from ? undefined : ctx.contextIgnore;
-          const rel = src === root ? "" : src.slice(root.length + 1);
-          const st = ignore && rel !== "" && ignore.matches(rel)
-            ? undefined
-            : await fsp.stat(src).catch(() => undefined);
-          if (!st) fail(`bind source ${JSON.stringify(m.source)} not found in ${m.from ?? "the build context"}`);
-          if (!m.readwrite) {
-            let source = src;
-            if (ignore && st!.isDirectory()) {
-              source = await filteredView(src, rel, ignore, `${scratch}/bind-${n++}`, ctx);
-            }
-            out.push({ type: "bind", source, target: m.target, readonly: true });
-          } else {
-            // Writable bind: a private copy, discarded after the step.
-            const copyRoot = `${scratch}/bind-${n++}`;
-            await fsp.mkdir(copyRoot);
-            await copyInto({
-              srcRoot: root,
-              sources: [m.source],
-              dest: st!.isDirectory() ? "/data/" : "/data",
-              destRoot: copyRoot,
-              keepOwnership: true,
-              ...(m.from || !ctx.contextIgnore ? {} : { ignore: ctx.contextIgnore }),
-              instruction: "RUN --mount",
-              ...(ctx.location ? { location: ctx.location } : {}),
-            });
-            out.push({ type: "bind", source: `${copyRoot}/data`, target: m.target, readonly: false });
-          }
-          break;
-        }
-        case "cache": {
-          const key = createHash("sha256").update(m.id).digest("hex").slice(0, 32);
-          const dir = `${ctx.cacheDir}/${key}`;
-          await fsp.mkdir(ctx.cacheDir, { recursive: true });
-          const data = `${dir}/data`;
-          const lockPath = `${dir}.lock`;
-          let path = data;
-          if (m.sharing === "locked") {
-            await lock(lockPath, true, ctx.signal);
-            locks.push(lockPath);
-          } else if (m.sharing === "private") {
-            if (await lock(lockPath, false)) locks.push(lockPath);
-            else {
-              path = `${scratch}/cache-${n++}`;
-              await createCacheDir(path, m, ctx, fail);
-            }
-          }
-          if (path === data && !fs.existsSync(data)) {
-            await fsp.mkdir(dir, { recursive: true });
-            await fsp.writeFile(`${dir}/id`, m.id + "\n");
-            // Unique per call: parallel stages may create the same cache id at the same moment.
-            const tmp = `${dir}/data.tmp-${randomUUID()}`;
-            await createCacheDir(tmp, m, ctx, fail);
-            try {
-              await fsp.rename(tmp, data);
-            } catch {
-              await fsp.rm(tmp, { recursive: true, force: true }); // another step created it first
-            }
-          }
-          out.push({ type: "bind", source: path, target: m.target, readonly: m.readonly });
-          break;
-        }
-        case "secret": {
-          const value = ctx.secrets ? await ctx.secrets.get(m.id, ctx.signal ? { signal: ctx.signal } : {}) : undefined;
-          if (value === undefined) {
-            if (m.required) {
-              fail(`secret ${JSON.stringify(m.id)} is required but was not given (use --secret id=${m.id},src=FILE)`);
-            }
-            break;
-          }
-          if (m.env) env.push(`${m.env}=${new TextDecoder().decode(value)}`);
-          if (m.target) {
-            const file = `${scratch}/secret-${n++}`;
-            await fsp.writeFile(file, value, { mode: 0o600 });
-            await fsp.chown(file, m.uid, m.gid);
-            await fsp.chmod(file, m.mode);
-            out.push({ type: "bind", source: file, target: m.target, readonly: true });
-          }
-          break;
-        }
-      }
+      await (MOUNT_TYPES[m.type] as (m: RunMount, step: StepMounts) => Promise<void>)(m, step);
     }
     for (const f of options.files ?? []) {
-      const file = `${scratch}/file-${n++}`;
+      const file = `${scratch}/file-${step.next()}`;
       await fsp.writeFile(file, f.content);
       await fsp.chmod(file, f.mode);
-      out.push({ type: "bind", source: file, target: f.path, readonly: true });
+      step.out.push({ type: "bind", source: file, target: f.path, readonly: true });
       targets.add(f.path);
     }
   } catch (e) {
     await release();
     throw e;
   }
-  return { mounts: out, env, snapshotIgnore: [...targets], release };
+  return { mounts: step.out, env: step.env, snapshotIgnore: [...targets], release };
+}
+
+/** What one step's mounts are being made into: the sandbox mounts, env additions, cache locks, scratch files. */
+interface StepMounts {
+  readonly ctx: MountContext;
+  /** The step's private scratch directory (removed by `release`). */
+  readonly scratch: string;
+  readonly out: MountSpec[];
+  readonly env: string[];
+  readonly locks: string[];
+  /** A fresh number for a scratch file name. */
+  next(): number;
+  fail(message: string): never;
+}
+
+/** One preparer per mount type: adding a mount type is one entry here (and its parsing in lib/dockerfile). */
+const MOUNT_TYPES: {
+  readonly [T in RunMount["type"]]: (m: Extract<RunMount, { type: T }>, step: StepMounts) => Promise<void>;
+} = {
+  ssh: (_m, step) =>
+    Promise.resolve(step.fail("type=ssh is not supported by kiln (SSH agent forwarding is not implemented)")),
+  tmpfs: (m, step) => {
+    step.out.push({ type: "tmpfs", target: m.target });
+    return Promise.resolve();
+  },
+  bind: bindMount,
+  cache: cacheMount,
+  secret: secretMount,
+};
+
+/** A bind of the context (filtered by .dockerignore), a stage or an image; `rw` binds a private throw-away copy. */
+async function bindMount(m: Extract<RunMount, { type: "bind" }>, step: StepMounts): Promise<void> {
+  const { ctx, fail } = step;
+  const root = (m.from ? await resolveFromOrFail(ctx, m.from, fail) : ctx.contextDir).replace(/\/+$/, "");
+  const src = resolveInRoot(root, m.source);
+  // The context is mounted as BuildKit does: filtered by .dockerignore (an ignored source is not there).
+  const ignore = m.from ? undefined : ctx.contextIgnore;
+  const rel = src === root ? "" : src.slice(root.length + 1);
+  const st = ignore && rel !== "" && ignore.matches(rel) ? undefined : await fsp.stat(src).catch(() => undefined);
+  if (!st) fail(`bind source ${JSON.stringify(m.source)} not found in ${m.from ?? "the build context"}`);
+  if (!m.readwrite) {
+    let source = src;
+    if (ignore && st!.isDirectory()) {
+      source = await filteredView(src, rel, ignore, `${step.scratch}/bind-${step.next()}`, ctx);
+    }
+    step.out.push({ type: "bind", source, target: m.target, readonly: true });
+    return;
+  }
+  // Writable bind: a private copy, discarded after the step.
+  const copyRoot = `${step.scratch}/bind-${step.next()}`;
+  await fsp.mkdir(copyRoot);
+  await copyInto({
+    srcRoot: root,
+    sources: [m.source],
+    dest: st!.isDirectory() ? "/data/" : "/data",
+    destRoot: copyRoot,
+    keepOwnership: true,
+    ...(m.from || !ctx.contextIgnore ? {} : { ignore: ctx.contextIgnore }),
+    instruction: "RUN --mount",
+    ...(ctx.location ? { location: ctx.location } : {}),
+  });
+  step.out.push({ type: "bind", source: `${copyRoot}/data`, target: m.target, readonly: false });
+}
+
+/** A persistent cache directory under the cache dir, with BuildKit's shared/private/locked sharing. */
+async function cacheMount(m: Extract<RunMount, { type: "cache" }>, step: StepMounts): Promise<void> {
+  const { ctx, fail } = step;
+  const key = createHash("sha256").update(m.id).digest("hex").slice(0, 32);
+  const dir = `${ctx.cacheDir}/${key}`;
+  await fsp.mkdir(ctx.cacheDir, { recursive: true });
+  const data = `${dir}/data`;
+  const lockPath = `${dir}.lock`;
+  let path = data;
+  if (m.sharing === "locked") {
+    await lock(lockPath, true, ctx.signal);
+    step.locks.push(lockPath);
+  } else if (m.sharing === "private") {
+    if (await lock(lockPath, false)) step.locks.push(lockPath);
+    else {
+      path = `${step.scratch}/cache-${step.next()}`;
+      await createCacheDir(path, m, ctx, fail);
+    }
+  }
+  if (path === data && !fs.existsSync(data)) {
+    await fsp.mkdir(dir, { recursive: true });
+    await fsp.writeFile(`${dir}/id`, m.id + "\n");
+    // Unique per call: parallel stages may create the same cache id at the same moment.
+    const tmp = `${dir}/data.tmp-${randomUUID()}`;
+    await createCacheDir(tmp, m, ctx, fail);
+    try {
+      await fsp.rename(tmp, data);
+    } catch {
+      await fsp.rm(tmp, { recursive: true, force: true }); // another step created it first
+    }
+  }
+  step.out.push({ type: "bind", source: path, target: m.target, readonly: m.readonly });
+}
+
+/** A secret as a private file (never in the rootfs) and/or an environment variable. */
+async function secretMount(m: Extract<RunMount, { type: "secret" }>, step: StepMounts): Promise<void> {
+  const { ctx } = step;
+  const value = ctx.secrets ? await ctx.secrets.get(m.id, ctx.signal ? { signal: ctx.signal } : {}) : undefined;
+  if (value === undefined) {
+    if (m.required) {
+      step.fail(`secret ${JSON.stringify(m.id)} is required but was not given (use --secret id=${m.id},src=FILE)`);
+    }
+    return;
+  }
+  if (m.env) step.env.push(`${m.env}=${new TextDecoder().decode(value)}`);
+  if (m.target) {
+    const file = `${step.scratch}/secret-${step.next()}`;
+    await fsp.writeFile(file, value, { mode: 0o600 });
+    await fsp.chown(file, m.uid, m.gid);
+    await fsp.chmod(file, m.mode);
+    step.out.push({ type: "bind", source: file, target: m.target, readonly: true });
+  }
 }
 
 /** One entry of a context subtree: its path below the subtree, and its lstat. */
