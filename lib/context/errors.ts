@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 
 /**
  * A build context could not be fetched or unpacked. The message is one line naming the source (credentials
@@ -39,32 +39,13 @@ export class ContextError extends KilnError {
 /**
  * Removes user info (tokens, passwords) from URLs inside `s`.
  *
- * @param s A spec or message.
- * @returns `s` with `scheme://user:secret@` rewritten to `scheme://***@`.
- *
- * @example Usage
- * ```ts
- * import { redact } from "./errors.ts";
- * console.assert(redact("https://tok@github.com/a/b.git") === "https://***@github.com/a/b.git");
- * ```
+ * @deprecated Use `redact` from lib/util/redact.ts (the same function).
  */
-export function redact(s: string): string {
-  return s.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
-}
+export { redact } from "../util/mod.ts";
 
 /**
- * A short, one-line description of any thrown value, for the `reason` of a {@linkcode ContextError}.
+ * A short, one-line description of any thrown value.
  *
- * @param err Anything thrown.
- * @returns Its message on one line, credentials redacted.
- *
- * @example Usage
- * ```ts
- * import { describeError } from "./errors.ts";
- * console.assert(describeError(new Error("a\nb")) === "a b");
- * ```
+ * @deprecated Use `describeError` from lib/util/redact.ts (the same function).
  */
-export function describeError(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return redact(msg.replace(/\s+/g, " ").trim()) || (err instanceof Error ? err.name : "unknown error");
-}
+export { describeError } from "../util/mod.ts";

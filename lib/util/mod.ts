@@ -1,6 +1,6 @@
 /**
  * Leaf utilities shared by every kiln module: errors, digests, logging, atomic output files, lexical paths, the
- * platform model and `exists()`. lib/util imports nothing else from kiln.
+ * platform model, `exists()` and credential redaction for messages. lib/util imports nothing else from kiln.
  *
  * @module
  */
@@ -11,3 +11,4 @@ export * from "./atomic_file.ts";
 export * from "./path.ts";
 export * from "./platform.ts";
 export * from "./exists.ts";
+export * from "./redact.ts";
