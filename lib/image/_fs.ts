@@ -121,37 +121,8 @@ export function writeFileAtomic(
 }
 
 /**
- * Runs `fn` over `items` with at most `limit` in flight; rejects with the first failure, starting no new item
- * after it. With `settle`, it rejects only once the items in flight have finished too (so what they clean up
- * after a failure is cleaned up before the caller goes on).
+ * Runs `fn` over `items` with at most `limit` in flight.
+ *
+ * @deprecated Use `mapLimit` from lib/util/map_limit.ts (the same function).
  */
-export async function mapLimit<T, R>(
-  items: T[],
-  limit: number,
-  fn: (t: T, i: number) => Promise<R>,
-  options: { settle?: boolean } = {},
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  let failed = false;
-  async function worker() {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i]!, i);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  }
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker);
-  if (!options.settle) {
-    await Promise.all(workers);
-    return out;
-  }
-  const results = await Promise.allSettled(workers);
-  const bad = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (bad) throw bad.reason;
-  return out;
-}
+export { mapLimit } from "../util/mod.ts";

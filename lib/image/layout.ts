@@ -16,8 +16,8 @@ import { ManifestError, parseManifest, toJsonBytes } from "./manifest.ts";
 import { NotComputedError } from "./layer.ts";
 import { selectPlatform } from "./platform.ts";
 import { bytesStream, verifyStream } from "./_streams.ts";
-import { exists } from "../util/mod.ts";
-import { fileStream, mapLimit, writeBlobFile, writeFileAtomic } from "./_fs.ts";
+import { exists, mapLimit } from "../util/mod.ts";
+import { fileStream, writeBlobFile, writeFileAtomic } from "./_fs.ts";
 import { withLock } from "./_lock.ts";
 
 /** The annotation naming a tag in a layout's index.json. */

@@ -13,7 +13,7 @@ import type { Descriptor, Image, ImageIndex, Layer } from "../image/types.ts";
 import { isImageMediaType, isIndexMediaType } from "../image/media_types.ts";
 import { ConsumedError, NotComputedError } from "../image/layer.ts";
 import { isImageValue } from "../image/image.ts";
-import { mapLimit } from "../image/_fs.ts";
+import { mapLimit } from "../util/mod.ts";
 import { createRegistryClient, type RegistryClient } from "./client.ts";
 import { RegistryError } from "./errors.ts";
 import type { RegistryOptions } from "./options.ts";

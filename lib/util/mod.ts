@@ -1,6 +1,7 @@
 /**
  * Leaf utilities shared by every kiln module: errors, digests, logging, atomic output files, lexical paths, the
- * platform model, `exists()` and credential redaction for messages. lib/util imports nothing else from kiln.
+ * platform model, `exists()`, credential redaction for messages and `mapLimit()`. lib/util imports nothing else
+ * from kiln.
  *
  * @module
  */
@@ -12,3 +13,4 @@ export * from "./path.ts";
 export * from "./platform.ts";
 export * from "./exists.ts";
 export * from "./redact.ts";
+export * from "./map_limit.ts";
