@@ -12,6 +12,7 @@ import { AbortedError, KilnError } from "../util/errors.ts";
 import type { Logger } from "../util/logger.ts";
 import type { ImageConfig, Layer, Platform } from "../image/types.ts";
 import { formatPlatform, hostPlatform, parsePlatform } from "../image/platform.ts";
+import { imageFromParts } from "../image/image.ts";
 import { createSnapshotter, type Snapshotter } from "../fs/snapshot.ts";
 import { loadWalker, xattrReaderOf } from "../fs/walker.ts";
 import { trySyscalls } from "../fs/syscalls.ts";
@@ -154,7 +155,12 @@ async function buildOneStage(
   log.info(`FROM ${stage.base}${stage.name ? ` AS ${stage.name}` : ""}`, { stage: stage.index });
   const fromStage = stage.baseStage === undefined ? undefined : shared.results.get(stage.baseStage);
   const base: StageStart = fromStage
-    ? { config: fromStage.config, layers: fromStage.layers, ...(fromStage.scope ? { scope: fromStage.scope } : {}) }
+    ? {
+      image: fromStage.image,
+      config: fromStage.config,
+      layers: fromStage.layers,
+      ...(fromStage.scope ? { scope: fromStage.scope } : {}),
+    }
     : await resolveStageBase(shared, stage, log, signal);
   checkCanRun(shared, stage, base.config);
   const mode = env.options.sandbox ?? "sandbox";
@@ -221,7 +227,13 @@ async function resolveStageBase(
       { cause: e, location: where },
     );
   });
-  return { config: b.config, layers: b.layers };
+  // The base's layer descriptors are kept verbatim; its manifest annotations are not the new image's (BuildKit).
+  const image = imageFromParts({
+    config: b.config,
+    layers: b.layers,
+    ...(b.image ? { mediaType: await b.image.mediaType(), baseDescriptors: (await b.image.manifest()).layers } : {}),
+  });
+  return { image, config: b.config, layers: b.layers };
 }
 
 /** RUN executes the base's programs: refuse up front a platform this machine cannot run (no binfmt emulator). */

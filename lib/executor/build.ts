@@ -17,7 +17,7 @@ import { sha256 } from "../util/digest.ts";
 import { AbortedError, KilnError } from "../util/errors.ts";
 import { type Logger, nullLogger } from "../util/logger.ts";
 import type { ImageConfig, Platform } from "../image/types.ts";
-import { imageFromParts } from "../image/image.ts";
+import { withAnnotations, withConfig, withFormat } from "../image/mutate.ts";
 import { MediaTypes } from "../image/media_types.ts";
 import { formatPlatform, hostPlatform, parsePlatform } from "../image/platform.ts";
 import { detectContainer } from "../sandbox/container.ts";
@@ -255,16 +255,19 @@ async function finish(
 ): Promise<BuildResult> {
   const { cwd, platform } = env;
   const fixedTime = options.reproducible ? (options.sourceDateEpoch ?? 0) : undefined;
-  const config: ImageConfig = { ...final.config, architecture: final.config.architecture || platform.architecture };
-  if (!config.os) config.os = platform.os;
-  if (fixedTime !== undefined) config.created = new Date(fixedTime * 1000).toISOString().replace(/\.000Z$/, "Z");
-  else if (!config.created) config.created = new Date().toISOString();
-  const image = imageFromParts({
-    config,
-    layers: final.layers,
-    mediaType: options.format === "docker" ? MediaTypes.DOCKER_MANIFEST : MediaTypes.OCI_MANIFEST,
-    ...(options.annotations && Object.keys(options.annotations).length ? { annotations: options.annotations } : {}),
+  // The target stage's image, finished with lib/image's mutations: platform defaults and `created`, the manifest
+  // format, the annotations.
+  let image = withConfig(final.image, (c): ImageConfig => {
+    const created = fixedTime !== undefined
+      ? new Date(fixedTime * 1000).toISOString().replace(/\.000Z$/, "Z")
+      : c.created || new Date().toISOString();
+    return { ...c, architecture: c.architecture || platform.architecture, os: c.os || platform.os, created };
   });
+  image = withFormat(image, options.format ?? "oci");
+  if (options.annotations && Object.keys(options.annotations).length) {
+    image = withAnnotations(image, options.annotations);
+  }
+  const config = await image.config();
   const manifest = await image.manifest();
   const rawManifest = await image.rawManifest();
   const digest: Digest = sha256(rawManifest);
@@ -291,7 +294,7 @@ async function finish(
     descriptor: { mediaType: manifest.mediaType ?? MediaTypes.OCI_MANIFEST, digest, size: rawManifest.byteLength },
     manifest,
     configDigest: manifest.config.digest,
-    config: await image.config(),
+    config,
     platform: { architecture: config.architecture, os: config.os },
     outputs,
     steps: env.steps,

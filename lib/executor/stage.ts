@@ -6,7 +6,8 @@
  *
  * @module
  */
-import type { ImageConfig, Layer } from "../image/types.ts";
+import type { Image, ImageConfig, Layer } from "../image/types.ts";
+import { appendLayers, withConfig } from "../image/mutate.ts";
 import { AbortedError, KilnError } from "../util/errors.ts";
 import { createStageScope, type StageScope, type StageScopeState } from "../dockerfile/expand.ts";
 import { ShellExpansionError } from "../dockerfile/errors.ts";
@@ -27,6 +28,8 @@ export interface StageResult {
   index: number;
   /** Stage name. */
   name?: string;
+  /** The stage's image: the base image with this stage's layers appended and its config (lib/image mutate). */
+  image: Image;
   /** Final config (history and diff_ids included). */
   config: ImageConfig;
   /** Base layers followed by this stage's layers. */
@@ -43,6 +46,8 @@ export interface StageResult {
 
 /** The stage's starting point: the base image's config and layers, or an earlier stage's result. */
 export interface StageStart {
+  /** The base image (`scratch`: an empty image with the platform's config). */
+  image: Image;
   /** Base config. */
   config: ImageConfig;
   /** Base layers. */
@@ -311,9 +316,14 @@ export async function runStage(
   }
   if (instructions.length > 0) st.config.created = nowIso(s.fixedTime);
   const snapshot = st.scope.snapshot();
+  // The image through lib/image: the base with the new layers appended, then the stage's config. Metadata steps
+  // edit one config in place instead of a withConfig() each (100,000 LABELs stay linear).
+  const config = st.config;
+  const image = withConfig(appendLayers(base.image, st.layers.slice(base.layers.length)), () => config);
   return {
     index: plan.index,
     ...(plan.name ? { name: plan.name } : {}),
+    image,
     config: st.config,
     layers: st.layers,
     baseLayerCount: base.layers.length,

@@ -69,6 +69,7 @@ Deno.test("withoutPaths() leaves mount targets out of a snapshot, whiteouts and 
 
 Deno.test("runStage() in in-place mode refuses RUN --mount (the in-place runner cannot mount) and runs plain RUNs", async () => {
   const { runStage } = await import("../../../lib/executor/stage.ts");
+  const { imageFromParts } = await import("../../../lib/image/mod.ts");
   const { planFromDockerfile } = await import("../../../lib/executor/plan.ts");
   const { KilnError } = await import("../../../lib/util/errors.ts");
   const { nullLogger } = await import("../../../lib/util/logger.ts");
@@ -95,10 +96,8 @@ Deno.test("runStage() in in-place mode refuses RUN --mount (the in-place runner 
     await snapshotter.init({ empty: true });
     const stageFor = (df: string) => {
       const plan = planFromDockerfile(df);
-      return runStage(plan.stages[0]!, {
-        config: { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } },
-        layers: [],
-      }, {
+      const config = { architecture: "amd64", os: "linux", rootfs: { type: "layers" as const, diff_ids: [] } };
+      return runStage(plan.stages[0]!, { image: imageFromParts({ config, layers: [] }), config, layers: [] }, {
         services: {
           file: "Dockerfile",
           contextDir: base,
