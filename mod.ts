@@ -11,7 +11,7 @@
 export * from "./lib/util/mod.ts";
 export * from "./lib/tar/mod.ts";
 export * from "./lib/compress/mod.ts";
-export { extractEntries, extractLayer, type ExtractOptions, type ExtractStats } from "./lib/fs/extract.ts";
+export { extractEntries, extractLayer, type ExtractOptions, type ExtractStats } from "./lib/fs/mod.ts";
 export * from "./lib/dockerfile/mod.ts";
 export * from "./lib/image/mod.ts";
 export * from "./lib/registry/mod.ts";

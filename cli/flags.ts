@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { UsageError } from "../lib/util/errors.ts";
+import { UsageError } from "../lib/util/mod.ts";
 
 /** How one flag is declared. */
 export interface FlagSpec {

@@ -11,7 +11,7 @@ import { Readable } from "node:stream";
 import { commands } from "./commands/mod.ts";
 import type { CliCommand, CliIO } from "./command.ts";
 import { formatFlagHelp } from "./flags.ts";
-import { AbortedError, isKilnError, UsageError } from "../lib/util/errors.ts";
+import { AbortedError, isKilnError, UsageError } from "../lib/util/mod.ts";
 
 function topHelp(): string {
   const w = Math.max(...commands.map((c) => c.name.length));

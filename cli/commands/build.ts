@@ -8,15 +8,11 @@ import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
 import { bool, type FlagSpec, list, parseFlags, str } from "../flags.ts";
-import { UsageError } from "../../lib/util/errors.ts";
-import { createLogger, type LogFormat, parseLogLevel } from "../../lib/util/logger.ts";
-import { build } from "../../lib/executor/mod.ts";
-import type { BuildOptions, BuildRegistryOptions } from "../../lib/executor/mod.ts";
-import type { SnapshotMode } from "../../lib/fs/snapshot.ts";
-import { loadWalker, parseWalkerPreference } from "../../lib/fs/walker.ts";
-import { dockerConfigKeychain } from "../../lib/registry/auth.ts";
+import { createLogger, type LogFormat, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
+import { build, type BuildOptions, type BuildRegistryOptions, parseSecretFlag } from "../../lib/executor/mod.ts";
+import { loadWalker, parseWalkerPreference, type SnapshotMode } from "../../lib/fs/mod.ts";
+import { dockerConfigKeychain } from "../../lib/registry/mod.ts";
 import { isRemoteContext, parseGitOptions, resolveContext } from "../../lib/context/mod.ts";
-import { parseSecretFlag } from "../../lib/executor/mod.ts";
 
 const S = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
   name,

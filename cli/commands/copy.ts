@@ -9,18 +9,28 @@
 import { join } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
 import { bool, type FlagSpec, list, type ParsedFlags, parseFlags, str } from "../flags.ts";
-import { UsageError } from "../../lib/util/errors.ts";
-import { createLogger, type Logger, parseLogLevel } from "../../lib/util/logger.ts";
-import type { Image, ImageIndex } from "../../lib/image/types.ts";
-import { isImageValue } from "../../lib/image/image.ts";
-import { hostPlatform, parsePlatform, selectPlatform } from "../../lib/image/platform.ts";
-import { layoutEntry, writeLayout } from "../../lib/image/layout.ts";
-import { dockerArchiveImage, writeDockerArchive } from "../../lib/image/tarball.ts";
-import { dockerConfigKeychain } from "../../lib/registry/auth.ts";
-import type { RegistryOptions } from "../../lib/registry/options.ts";
-import { formatReference, parseReference, type Reference } from "../../lib/registry/reference.ts";
-import { remote } from "../../lib/registry/pull.ts";
-import { pushImage } from "../../lib/registry/push.ts";
+import { createLogger, type Logger, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
+import {
+  dockerArchiveImage,
+  hostPlatform,
+  type Image,
+  type ImageIndex,
+  isImageValue,
+  layoutEntry,
+  parsePlatform,
+  selectPlatform,
+  writeDockerArchive,
+  writeLayout,
+} from "../../lib/image/mod.ts";
+import {
+  dockerConfigKeychain,
+  formatReference,
+  parseReference,
+  pushImage,
+  type Reference,
+  type RegistryOptions,
+  remote,
+} from "../../lib/registry/mod.ts";
 
 /** The registry transport flags, named as kaniko's. */
 export const registryFlagSpecs: readonly FlagSpec[] = [

@@ -5,8 +5,8 @@
  */
 import type { CliCommand } from "../command.ts";
 import { bool, parseFlags } from "../flags.ts";
-import { UsageError } from "../../lib/util/errors.ts";
-import { isImageValue } from "../../lib/image/image.ts";
+import { UsageError } from "../../lib/util/mod.ts";
+import { isImageValue } from "../../lib/image/mod.ts";
 import {
   openLocation,
   parseImageLocation,

@@ -7,7 +7,7 @@
 import { readFile } from "node:fs/promises";
 import type { CliCommand, CliIO } from "../command.ts";
 import { list, parseFlags, str } from "../flags.ts";
-import { KilnError, UsageError } from "../../lib/util/errors.ts";
+import { KilnError, UsageError } from "../../lib/util/mod.ts";
 import {
   type BuildPlan,
   createShellLexer,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 
 /**
  * Returns a TransformStream passing bytes through (cut at frame boundaries) and erroring at the end if the input

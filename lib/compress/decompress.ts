@@ -6,7 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { Readable, Writable } from "node:stream";
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 import { createGunzipStream } from "./gzip.ts";
 import { createZstdDecompressStream } from "./zstd.ts";
 

@@ -6,7 +6,7 @@
 import zlib from "node:zlib";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 import { fromNodeTransform } from "./_node.ts";
 import { compressBlock } from "./_deflate_block.ts";
 import { checkLevel } from "./_level.ts";

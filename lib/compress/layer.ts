@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Digest, HashingStream } from "../util/digest.ts";
+import { type Digest, HashingStream } from "../util/mod.ts";
 import type { Compression } from "./decompress.ts";
 import { createGzipStream } from "./gzip.ts";
 import { createZstdStream } from "./zstd.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import zlib from "node:zlib";
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 import { fromNodeTransform } from "./_node.ts";
 import { checkLevel } from "./_level.ts";
 import { rechunk } from "./_rechunk.ts";

@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { autoDecompress } from "../compress/decompress.ts";
-import { extractLayer } from "../fs/extract.ts";
-import { TarError } from "../tar/errors.ts";
-import { isKilnError } from "../util/errors.ts";
+import { autoDecompress } from "../compress/mod.ts";
+import { extractLayer } from "../fs/mod.ts";
+import { TarError } from "../tar/mod.ts";
+import { isKilnError } from "../util/mod.ts";
 import { progressStream } from "./_progress.ts";
 import { ContextError, describeError } from "./errors.ts";
 import type { ContextFetchOptions } from "./types.ts";

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { Writable } from "node:stream";
 import { createWriteStream } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 import { redact } from "./errors.ts";
 import { download } from "./https.ts";
 import { contextPath, fileKind, relativeToContext } from "./_in_context.ts";

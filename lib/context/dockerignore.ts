@@ -8,7 +8,7 @@
  */
 import { readFile, realpath } from "node:fs/promises";
 import { resolve } from "node:path";
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 import { contextPath, fileKind, relativeToContext } from "./_in_context.ts";
 
 /** A compiled ignore list; see {@linkcode createIgnoreMatcher}. */

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { UsageError } from "../util/errors.ts";
+import { UsageError } from "../util/mod.ts";
 import type { GitOptions } from "./types.ts";
 
 function bool(key: string, v: string): boolean {

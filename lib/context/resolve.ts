@@ -5,8 +5,7 @@
  */
 import { mkdir, mkdtemp, realpath, rm } from "node:fs/promises";
 import { join, normalize, relative, resolve, sep } from "node:path";
-import { AbortedError, isKilnError } from "../util/errors.ts";
-import type { Logger } from "../util/logger.ts";
+import { AbortedError, isKilnError, type Logger } from "../util/mod.ts";
 import { checkDir } from "./dir.ts";
 import { ContextError, describeError } from "./errors.ts";
 import { createContextSource } from "./source.ts";

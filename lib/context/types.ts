@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Logger } from "../util/logger.ts";
+import type { Logger } from "../util/mod.ts";
 
 /** Which kind of source a context spec names. */
 export type ContextKind = "dir" | "tar" | "stdin" | "s3" | "gcs" | "azure" | "git" | "https";

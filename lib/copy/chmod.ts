@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 
 /** A parsed `--chmod`: maps an entry's source mode (`0o7777` bits) to the mode to set. */
 export interface ChmodSpec {

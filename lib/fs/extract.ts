@@ -28,8 +28,7 @@ import {
   utimesSync,
   writeSync,
 } from "node:fs";
-import { readTar } from "../tar/reader.ts";
-import type { TarEntry } from "../tar/types.ts";
+import { readTar, type TarEntry } from "../tar/mod.ts";
 import { AbortedError, KilnError, splitPath as components } from "../util/mod.ts";
 import { createRootResolver } from "./root_path.ts";
 import { S_IF, type Syscalls, trySyscalls } from "./syscalls.ts";

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
-import { AbortedError, KilnError } from "../util/errors.ts";
+import { AbortedError, KilnError } from "../util/mod.ts";
 import type { FileHasher } from "./types.ts";
 
 /**

@@ -23,8 +23,8 @@
 import { createHash } from "node:crypto";
 import { closeSync, lstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { open, readlink } from "node:fs/promises";
-import { AbortedError, KilnError } from "../util/errors.ts";
-import type { TarEntry, TarEntryType, TarHeader } from "../tar/types.ts";
+import { AbortedError, KilnError } from "../util/mod.ts";
+import type { TarEntry, TarEntryType, TarHeader } from "../tar/mod.ts";
 import { FileType, type Walker, type WalkResult } from "./types.ts";
 
 /** How changes are detected: see the module doc. */

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 import { type KilnAddon, loadAddon } from "./_addon.ts";
 import { errnoName, openLibcFfi } from "./_libc_ffi.ts";
 

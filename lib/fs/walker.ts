@@ -3,8 +3,7 @@
  *
  * @module
  */
-import { KilnError, UsageError } from "../util/errors.ts";
-import type { Logger } from "../util/logger.ts";
+import { KilnError, type Logger, UsageError } from "../util/mod.ts";
 import { type KilnAddon, loadAddon } from "./_addon.ts";
 import { createTsHasher } from "./hasher_ts.ts";
 import { type Syscalls, trySyscalls } from "./syscalls.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { AbortedError, KilnError } from "../util/errors.ts";
+import { AbortedError, KilnError } from "../util/mod.ts";
 import type { AddonWalkResult, KilnAddon } from "./_addon.ts";
 import type { FileHasher, Walker, WalkOptions, WalkResult } from "./types.ts";
 import { normalizeIgnore } from "./_columns.ts";

@@ -9,7 +9,7 @@
  */
 import { readdirSync, readlinkSync } from "node:fs";
 import { bestLstat, type LstatFn, nodeLstat } from "./_stat.ts";
-import { AbortedError, KilnError } from "../util/errors.ts";
+import { AbortedError, KilnError } from "../util/mod.ts";
 import { createColumnBuilder, newStatRecord, normalizeIgnore } from "./_columns.ts";
 import { FileType, type Walker, type WalkOptions, type WalkResult } from "./types.ts";
 

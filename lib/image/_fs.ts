@@ -5,14 +5,17 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, rename, rm } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
+import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { dirname, join } from "node:path";
-import type { Digest } from "../util/digest.ts";
+import {
+  AbortedError,
+  type AtomicWriteOptions,
+  type Digest,
+  OutputWriteError,
+  writeFileAtomic as writeAtomic,
+} from "../util/mod.ts";
 import { DigestMismatchError } from "./_streams.ts";
-import { type AtomicWriteOptions, OutputWriteError, writeFileAtomic as writeAtomic } from "../util/atomic_file.ts";
-import { AbortedError } from "../util/errors.ts";
 
 /** Opens a file as a web stream (optionally a byte range, end exclusive). */
 export function fileStream(path: string, range?: { start: number; end: number }): ReadableStream<Uint8Array> {

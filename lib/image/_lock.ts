@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto";
 import { open, readFile, rm, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import process from "node:process";
-import { AbortedError } from "../util/errors.ts";
+import { AbortedError } from "../util/mod.ts";
 
 /** Options for {@linkcode withLock}. */
 export interface LockOptions {

@@ -6,8 +6,7 @@
 import zlib from "node:zlib";
 import { Duplex } from "node:stream";
 import { createHash } from "node:crypto";
-import type { Digest } from "../util/digest.ts";
-import { KilnError } from "../util/errors.ts";
+import { type Digest, KilnError } from "../util/mod.ts";
 import type { LayerCompression } from "./media_types.ts";
 
 /** Memoizes an async thunk; a rejected attempt is not cached. */

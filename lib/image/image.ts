@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Digest, sha256 } from "../util/digest.ts";
+import { type Digest, sha256 } from "../util/mod.ts";
 import type { Descriptor, Image, ImageConfig, ImageIndex, Index, Layer, Manifest } from "./types.ts";
 import { ManifestError, parseConfig, parseManifest, toJsonBytes } from "./manifest.ts";
 import { compressedLayer } from "./layer.ts";

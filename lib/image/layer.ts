@@ -5,7 +5,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { Digest } from "../util/digest.ts";
+import type { Digest } from "../util/mod.ts";
 import type { Descriptor, Layer } from "./types.ts";
 import { layerCompression, MediaTypes } from "./media_types.ts";
 import { compressStream, decompressStream, drainDigest, once } from "./_streams.ts";

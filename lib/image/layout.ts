@@ -6,9 +6,17 @@
  */
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { AbortedError, isKilnError, KilnError } from "../util/errors.ts";
-import { OutputWriteError, tempPathFor } from "../util/atomic_file.ts";
-import { type Digest, sha256 } from "../util/digest.ts";
+import {
+  AbortedError,
+  type Digest,
+  exists,
+  isKilnError,
+  KilnError,
+  mapLimit,
+  OutputWriteError,
+  sha256,
+  tempPathFor,
+} from "../util/mod.ts";
 import type { Descriptor, Image, ImageIndex, Index, Platform } from "./types.ts";
 import { imageFromManifest, indexFromManifest, isImageValue } from "./image.ts";
 import { isImageMediaType, isIndexMediaType, MediaTypes } from "./media_types.ts";
@@ -16,7 +24,6 @@ import { ManifestError, parseManifest, toJsonBytes } from "./manifest.ts";
 import { NotComputedError } from "./layer.ts";
 import { selectPlatform } from "./platform.ts";
 import { bytesStream, verifyStream } from "./_streams.ts";
-import { exists, mapLimit } from "../util/mod.ts";
 import { fileStream, writeBlobFile, writeFileAtomic } from "./_fs.ts";
 import { withLock } from "./_lock.ts";
 

@@ -3,8 +3,7 @@
  *
  * @module
  */
-import { KilnError } from "../util/errors.ts";
-import { type Digest, isDigest, sha256 } from "../util/digest.ts";
+import { type Digest, isDigest, KilnError, sha256 } from "../util/mod.ts";
 import type { Descriptor, ImageConfig, Index, Manifest } from "./types.ts";
 import { isImageMediaType, isIndexMediaType, isSchema1MediaType, MediaTypes } from "./media_types.ts";
 

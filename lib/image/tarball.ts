@@ -7,11 +7,8 @@
  * @module
  */
 import { open, stat } from "node:fs/promises";
-import { KilnError } from "../util/errors.ts";
-import { writeStreamAtomic } from "../util/atomic_file.ts";
-import { type Digest, sha256 } from "../util/digest.ts";
-import { TarWriterStream } from "../tar/writer.ts";
-import type { TarEntry } from "../tar/types.ts";
+import { type Digest, KilnError, sha256, writeStreamAtomic } from "../util/mod.ts";
+import { type TarEntry, TarWriterStream } from "../tar/mod.ts";
 import type { Descriptor, Image, Index, Layer } from "./types.ts";
 import { imageFromParts } from "./image.ts";
 import { parseConfig, toJsonBytes } from "./manifest.ts";

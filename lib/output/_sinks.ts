@@ -3,11 +3,8 @@
  *
  * @module
  */
-import type { Image } from "../image/types.ts";
-import { writeDockerArchive } from "../image/tarball.ts";
-import { pushImage as registryPush } from "../registry/push.ts";
-import type { Reference } from "../registry/reference.ts";
-import type { RegistryOptions } from "../registry/options.ts";
+import { type Image, writeDockerArchive } from "../image/mod.ts";
+import { pushImage as registryPush, type Reference, type RegistryOptions } from "../registry/mod.ts";
 
 /**
  * Pushes `image` to every reference (blobs first, shared by mounting, then one manifest PUT per tag).

@@ -10,14 +10,9 @@
  *
  * @module
  */
-import type { Digest } from "../util/digest.ts";
-import { KilnError } from "../util/errors.ts";
-import { writeFileAtomic } from "../util/atomic_file.ts";
-import type { Logger } from "../util/logger.ts";
-import type { Image } from "../image/types.ts";
-import { writeLayout } from "../image/layout.ts";
-import { parseReference, type Reference } from "../registry/reference.ts";
-import type { RegistryOptions } from "../registry/options.ts";
+import { type Digest, KilnError, type Logger, writeFileAtomic } from "../util/mod.ts";
+import { type Image, writeLayout } from "../image/mod.ts";
+import { parseReference, type Reference, type RegistryOptions } from "../registry/mod.ts";
 import { pushImage, writeTarball } from "./_sinks.ts";
 
 /** One output that was written. */

@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 import { DOCKER_HUB, normalizeRegistry } from "./reference.ts";
 
 /** Credentials for one registry (Docker's AuthConfig). */

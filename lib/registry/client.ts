@@ -6,8 +6,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { KilnError } from "../util/errors.ts";
-import { type Logger, nullLogger } from "../util/logger.ts";
+import { KilnError, type Logger, nullLogger } from "../util/mod.ts";
 import { VERSION } from "../version.ts";
 import type { AuthConfig } from "./auth.ts";
 import { type RegistryDiagnostic, RegistryError } from "./errors.ts";

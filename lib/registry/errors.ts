@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 
 /** One entry of a registry's `{"errors": [...]}` body. */
 export interface RegistryDiagnostic {

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { Logger } from "../util/logger.ts";
-import type { Platform } from "../image/types.ts";
+import type { Logger } from "../util/mod.ts";
+import type { Platform } from "../image/mod.ts";
 import type { Keychain } from "./auth.ts";
 import type { TransportFactory } from "./transport.ts";
 

@@ -6,14 +6,19 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { type Digest, sha256 } from "../util/digest.ts";
-import { KilnError } from "../util/errors.ts";
-import type { Descriptor, Image, ImageIndex } from "../image/types.ts";
-import { MANIFEST_ACCEPT } from "../image/media_types.ts";
-import { parseManifest } from "../image/manifest.ts";
-import { imageFromManifest, indexFromManifest } from "../image/image.ts";
-import { hostPlatform, selectPlatform } from "../image/platform.ts";
-import { DigestMismatchError } from "../image/_streams.ts";
+import { type Digest, KilnError, sha256 } from "../util/mod.ts";
+import {
+  type Descriptor,
+  DigestMismatchError,
+  hostPlatform,
+  type Image,
+  imageFromManifest,
+  type ImageIndex,
+  indexFromManifest,
+  MANIFEST_ACCEPT,
+  parseManifest,
+  selectPlatform,
+} from "../image/mod.ts";
 import { createRegistryClient, type RegistryClient } from "./client.ts";
 import { RegistryError } from "./errors.ts";
 import type { RegistryOptions } from "./options.ts";

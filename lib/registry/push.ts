@@ -7,13 +7,18 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { type Digest, sha256 } from "../util/digest.ts";
-import { KilnError } from "../util/errors.ts";
-import type { Descriptor, Image, ImageIndex, Layer } from "../image/types.ts";
-import { isImageMediaType, isIndexMediaType } from "../image/media_types.ts";
-import { ConsumedError, NotComputedError } from "../image/layer.ts";
-import { isImageValue } from "../image/image.ts";
-import { mapLimit } from "../util/mod.ts";
+import { type Digest, KilnError, mapLimit, sha256 } from "../util/mod.ts";
+import {
+  ConsumedError,
+  type Descriptor,
+  type Image,
+  type ImageIndex,
+  isImageMediaType,
+  isImageValue,
+  isIndexMediaType,
+  type Layer,
+  NotComputedError,
+} from "../image/mod.ts";
 import { createRegistryClient, type RegistryClient } from "./client.ts";
 import { RegistryError } from "./errors.ts";
 import type { RegistryOptions } from "./options.ts";

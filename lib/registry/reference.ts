@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Digest, isDigest } from "../util/digest.ts";
+import { type Digest, isDigest } from "../util/mod.ts";
 import { ReferenceSyntaxError } from "./errors.ts";
 
 /** The canonical name of Docker Hub. */

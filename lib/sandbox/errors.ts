@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 
 /**
  * A RUN step could not be set up or started (unknown user, missing working directory, no root, missing helper,

@@ -3,8 +3,7 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, readFile, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";

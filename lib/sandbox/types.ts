@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Logger } from "../util/logger.ts";
+import type { Logger } from "../util/mod.ts";
 
 /** Where RUN executes: `sandbox` chroots into a rootfs directory in fresh namespaces; `in-place` runs on `/`. */
 export type SandboxMode = "sandbox" | "in-place";

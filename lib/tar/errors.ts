@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { KilnError } from "../util/errors.ts";
+import { KilnError } from "../util/mod.ts";
 
 /** Options for {@linkcode TarError}. */
 export interface TarErrorOptions {
