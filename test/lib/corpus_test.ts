@@ -19,10 +19,10 @@
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import { tmpdir } from "node:os";
 import { assert } from "../assert.ts";
 import { makeBusyboxRootfs } from "../fixtures/busybox_rootfs.ts";
 import { hasCommand, isRoot, REPO_ROOT } from "../fixtures/tools.ts";
+import { imageNameSafeTmpdir } from "../fixtures/temp.ts";
 import { compareConfigs, compareRootfs, readLayoutConfig, scanRootfs } from "../tools/compare_rootfs.ts";
 
 const CORPUS = `${REPO_ROOT}/test/corpus`;
@@ -327,8 +327,8 @@ Deno.test({
     const names = fs.readdirSync(CORPUS).filter((n) => fs.existsSync(`${CORPUS}/${n}/Dockerfile`)).sort()
       .filter((n) => !only || only.includes(n));
     assert(only !== undefined || names.length >= 40, `corpus has ${names.length} cases, want >= 40`);
-    // In the temp dir (test/run.sh gives the tests one of their own), lowercase: buildah names images after the path.
-    const tmp = `${/[A-Z]/.test(tmpdir()) ? "/tmp" : tmpdir()}/kiln-corpus-${crypto.randomUUID()}`;
+    // buildah names images after the layout's path: lower case, in a temp dir that allows it.
+    const tmp = `${imageNameSafeTmpdir()}/kiln-corpus-${crypto.randomUUID()}`;
     fs.mkdirSync(tmp);
     const server = startFileServer();
     const buildah = hasCommand("buildah");

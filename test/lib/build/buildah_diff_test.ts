@@ -4,7 +4,7 @@
  * listed in lib/build/DIVERGENCES.md and filtered here by name.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { imageNameSafeTmpdir } from "../../fixtures/temp.ts";
 import { join } from "node:path";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
@@ -169,7 +169,7 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     // buildah derives an image name from the layout path: keep it lower-case.
-    const state = join(tmpdir(), `kiln-buildah-${crypto.randomUUID()}`);
+    const state = join(imageNameSafeTmpdir(), `kiln-buildah-${crypto.randomUUID()}`);
     mkdirSync(state, { recursive: true });
     const layout = join(state, "busybox");
     buildBusyboxLayout(layout);
