@@ -344,7 +344,9 @@ function stageServices(
     layerDir: shared.layerDir,
     secrets: createSecretStore(o.secrets ?? [], { env: o.secretEnv ?? {} }),
     ...(o.gitEnv ? { gitEnv: o.gitEnv } : {}),
-    runCacheDir: o.runCacheDir ?? join(env.workRoot, "kiln-run-cache"),
+    // Kept across builds in the work dir the user gave; without one, a private dir of this build (a library caller's
+    // TMPDIR is no place for a persistent cache).
+    runCacheDir: o.runCacheDir ?? (o.workDir ? join(env.workRoot, "kiln-run-cache") : join(env.work, "run-cache")),
     ...(plan.proxyEnv ? { proxyEnv: plan.proxyEnv } : {}),
     allow: o.allow ?? [],
     ...(fixedTime === undefined ? {} : { fixedTime }),

@@ -41,7 +41,10 @@ export interface BuildOptions {
    * `GIT_TOKEN`; credentials in the URL win.
    */
   gitEnv?: Record<string, string | undefined>;
-  /** Persistent directory for `RUN --mount=type=cache` (default `<workDir or tmpdir>/kiln-run-cache`). */
+  /**
+   * Persistent directory for `RUN --mount=type=cache` (default `<workDir>/kiln-run-cache` when `workDir` is given;
+   * without either, cache mounts last one build).
+   */
   runCacheDir?: string;
   /** `--target`: the stage to build (default the last). */
   target?: string;
