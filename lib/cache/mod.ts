@@ -1,6 +1,7 @@
 /**
  * The layer cache (kaniko's `--cache`, `--cache-repo`, `--cache-ttl`): the {@linkcode LayerCache} contract and its
- * registry store, {@linkcode registryCache} (entries `REPO:<key>` as kaniko writes them).
+ * two stores, a registry repository ({@linkcode registryCache}, entries `REPO:<key>` as kaniko writes them) and an
+ * OCI image layout on disk ({@linkcode layoutCache}, `--cache-repo oci:PATH`).
  *
  * A store never fails a build: a missing entry is a miss, an unreachable or refusing store or a corrupt entry is a
  * warning and a miss. Hits are lazy: nothing of the layer is downloaded until it is opened.
@@ -22,3 +23,4 @@
  */
 export * from "./types.ts";
 export * from "./registry.ts";
+export * from "./layout.ts";

@@ -1,11 +1,15 @@
 /**
- * The registry layer-cache store against real parts: Debian's docker-registry (plain, htpasswd) and skopeo.
+ * The two layer-cache stores against real parts: Debian's docker-registry (plain, htpasswd), skopeo, and OCI layouts
+ * on disk written by separate processes.
  */
+import { readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { freePort, startRegistry, type TestRegistry } from "../../fixtures/registry.ts";
-import { skipUnless } from "../../fixtures/tools.ts";
-import { cacheMountSources, registryCache } from "../../../lib/cache/mod.ts";
-import { appendLayers, emptyImage, imageFromParts } from "../../../lib/image/mod.ts";
+import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
+import { tempDir } from "../../fixtures/temp.ts";
+import { cacheMountSources, type CachePut, layoutCache, registryCache } from "../../../lib/cache/mod.ts";
+import { appendLayers, emptyImage, imageFromParts, layoutIndex, REF_NAME_ANNOTATION } from "../../../lib/image/mod.ts";
 import { parseReference, pushImage, staticKeychain } from "../../../lib/registry/mod.ts";
 import { randomLayer, run } from "../image/_helpers.ts";
 import { bytesLayer, countingTransport, randomKey, readBytes, recordingLogger } from "./_helpers.ts";
@@ -306,6 +310,156 @@ Deno.test({
     assert(viaMountFrom.includes(`${digest} mounted`), viaMountFrom.join("\n"));
   }));
 
-Deno.test("registryCache() refuses a key that is not 64 hex characters", async () => {
+// ---- OCI layout ----
+
+Deno.test("layoutCache() put then get of a layer and of an empty entry", async () => {
+  const path = join(tempDir("kiln-cache-layout-"), "cache");
+  const logger = recordingLogger();
+  const cache = layoutCache({ path, logger });
+  assertEquals(cache.name, `oci:${path}`);
+  const layer = randomLayer(20_000);
+  const key = randomKey();
+  await cache.put(key, { layer, createdBy: "RUN make" });
+  const empty = randomKey();
+  await cache.put(empty, { createdBy: "ENV A=1" });
+  const hit = await cache.get(key);
+  assert(hit?.layer);
+  assertEquals(hit.createdBy, "RUN make");
+  assertEquals(hit.diffId, await layer.diffId());
+  assertEquals(await hit.layer.digest(), await layer.digest());
+  assertEquals(await hit.layer.size(), await layer.size());
+  assertEquals(hit.sourceRepository, undefined);
+  assertEquals(await readBytes(await hit.layer.uncompressed()), await readBytes(await layer.uncompressed()));
+  const e = await cache.get(empty);
+  assert(e);
+  assertEquals(e.layer, undefined);
+  assertEquals(e.createdBy, "ENV A=1");
+  assertEquals(logger.warnings(), []);
+});
+
+Deno.test({
+  name: "layoutCache() entries are read by skopeo with 1 layer",
+  ignore: skipUnless("layout cache skopeo", "skopeo", "tar"),
+}, async () => {
+  const path = join(tempDir("kiln-cache-layout-"), "cache");
+  const key = randomKey();
+  const layer = randomLayer(1000);
+  await layoutCache({ path }).put(key, { layer, createdBy: "RUN s" });
+  const info = JSON.parse(run("skopeo", ["inspect", `oci:${path}:${key}`]));
+  assertEquals(info.Layers, [await layer.digest()]);
+});
+
+Deno.test("layoutCache() a missing layout or key is a miss without a warning", async () => {
+  const dir = tempDir("kiln-cache-layout-");
+  const logger = recordingLogger();
+  const cache = layoutCache({ path: join(dir, "none"), logger });
+  assertEquals(await cache.get(randomKey()), undefined);
+  await cache.put(randomKey(), { createdBy: "RUN a" });
+  assertEquals(await cache.get(randomKey()), undefined);
+  assertEquals(logger.warnings(), []);
+});
+
+Deno.test("layoutCache() entries older than the TTL are misses", async () => {
+  const path = join(tempDir("kiln-cache-layout-"), "cache");
+  const logger = recordingLogger();
+  let now = new Date("2030-06-01T00:00:00Z");
+  const cache = layoutCache({ path, ttlMs: HOUR, logger, now: () => now });
+  const key = randomKey();
+  await cache.put(key, { layer: bytesLayer(new Uint8Array(100)), createdBy: "RUN t" });
+  assert(await cache.get(key));
+  now = new Date(now.getTime() + HOUR + 1);
+  assertEquals(await cache.get(key), undefined);
+  // An explicit entry time is the clock.
+  const old = randomKey();
+  await cache.put(old, { createdBy: "RUN o", created: new Date(now.getTime() - 2 * HOUR) });
+  assertEquals(await cache.get(old), undefined);
+  assertEquals(logger.warnings(), []);
+});
+
+Deno.test("layoutCache() the last put of a key wins", async () => {
+  const path = join(tempDir("kiln-cache-layout-"), "cache");
+  const cache = layoutCache({ path });
+  const key = randomKey();
+  await cache.put(key, { layer: bytesLayer(new Uint8Array([1])), createdBy: "RUN first" });
+  await cache.put(key, { layer: bytesLayer(new Uint8Array([2])), createdBy: "RUN second" });
+  assertEquals((await cache.get(key))?.createdBy, "RUN second");
+  const named = (await (await layoutIndex(path)).manifest()).manifests
+    .filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === key);
+  assertEquals(named.length, 1);
+});
+
+Deno.test("layoutCache() a truncated or missing blob is a miss with one warning, a corrupt one never a layer", async () => {
+  const path = join(tempDir("kiln-cache-layout-"), "cache");
+  const bytes = new Uint8Array(4096).fill(7);
+  const layer = bytesLayer(bytes);
+  const blob = join(path, "blobs", "sha256", (await layer.digest()).slice(7));
+  const put = async (createdBy: string) => {
+    const key = randomKey();
+    await layoutCache({ path }).put(key, { layer, createdBy });
+    return key;
+  };
+  const check = async (key: string, reason: RegExp) => {
+    const logger = recordingLogger();
+    assertEquals(await layoutCache({ path, logger }).get(key), undefined);
+    const w = logger.warnings();
+    assertEquals(w.length, 1, w.join("\n"));
+    assert(reason.test(w[0]!) && w[0]!.includes(`oci:${path}:${key.slice(0, 12)}`), w[0]);
+  };
+  const truncated = await put("RUN a");
+  truncateSync(blob, 100);
+  await check(truncated, /has 100 bytes, the manifest says 4096/);
+  // A later put of the same layer repairs the blob.
+  const repaired = await put("RUN b");
+  assert(await layoutCache({ path }).get(repaired));
+  assert(await layoutCache({ path }).get(truncated));
+  Deno.removeSync(blob);
+  await check(repaired, /missing/);
+  // Same size, other bytes: found cheaply, but reading it errors instead of giving the wrong layer.
+  const flipped = await put("RUN c");
+  writeFileSync(blob, new Uint8Array(4096).fill(8));
+  const hit = await layoutCache({ path }).get(flipped);
+  assert(hit?.layer);
+  await assertRejects(async () => await readBytes(await hit.layer!.compressed()), Error, "digest");
+  // A corrupt config is a warning and a miss.
+  const cfgKey = await put("RUN d");
+  const index = await layoutIndex(path);
+  const desc = (await index.manifest()).manifests.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === cfgKey)!;
+  const manifest = JSON.parse(readFileSync(join(path, "blobs", "sha256", desc.digest.slice(7)), "utf8"));
+  writeFileSync(join(path, "blobs", "sha256", manifest.config.digest.slice(7)), "{}");
+  await check(cfgKey, /config|verify|digest/);
+});
+
+Deno.test("layoutCache() two processes putting different keys into one new layout both land", async () => {
+  const base = tempDir("kiln-cache-race-");
+  const deno = join(REPO_ROOT, "node_modules/.bin/deno");
+  const script = join(REPO_ROOT, "test/lib/cache/_put.ts");
+  for (let round = 0; round < 3; round++) {
+    const path = join(base, `cache${round}`);
+    const keys = [randomKey(), randomKey(), randomKey()];
+    const outs = await Promise.all(
+      keys.map((key) =>
+        new Deno.Command(deno, { args: ["run", "-A", "--cached-only", script, path, key], stdin: "null" }).output()
+      ),
+    );
+    const text = outs.map((o) => new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr));
+    assertEquals(outs.map((o) => o.code), keys.map(() => 0), text.join("\n"));
+    const logger = recordingLogger();
+    const cache = layoutCache({ path, logger });
+    for (const [i, key] of keys.entries()) {
+      const hit = await cache.get(key);
+      assert(hit?.layer, `entry ${i} landed`);
+      assertEquals(`ok ${hit.diffId}`, text[i]!.trim());
+      assertEquals(hit.createdBy, `RUN put ${key}`);
+      await readBytes(await hit.layer.compressed());
+    }
+    assertEquals(logger.warnings(), []);
+  }
+});
+
+Deno.test("registryCache() and layoutCache() refuse a key that is not 64 hex characters", async () => {
+  const cache = layoutCache({ path: join(tempDir("kiln-cache-layout-"), "c") });
+  const entry: CachePut = { createdBy: "RUN a" };
+  await assertRejects(() => cache.get("latest"), TypeError);
+  await assertRejects(() => cache.put("A".repeat(64), entry), TypeError);
   await assertRejects(() => registryCache({ repository: "127.0.0.1:1/c" }).get("x"), TypeError);
 });
