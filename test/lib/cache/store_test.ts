@@ -8,7 +8,14 @@ import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { freePort, startRegistry, type TestRegistry } from "../../fixtures/registry.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
 import { tempDir } from "../../fixtures/temp.ts";
-import { cacheMountSources, type CachePut, layoutCache, registryCache } from "../../../lib/cache/mod.ts";
+import {
+  cacheMountSources,
+  type CachePut,
+  inferCacheRepo,
+  layoutCache,
+  openLayerCache,
+  registryCache,
+} from "../../../lib/cache/mod.ts";
 import { appendLayers, emptyImage, imageFromParts, layoutIndex, REF_NAME_ANNOTATION } from "../../../lib/image/mod.ts";
 import { parseReference, pushImage, staticKeychain } from "../../../lib/registry/mod.ts";
 import { randomLayer, run } from "../image/_helpers.ts";
@@ -454,6 +461,31 @@ Deno.test("layoutCache() two processes putting different keys into one new layou
     }
     assertEquals(logger.warnings(), []);
   }
+});
+
+// ---- choosing a store ----
+
+Deno.test("openLayerCache() takes oci:PATH as a layout and anything else as a registry repository", () => {
+  assertEquals(openLayerCache("oci:/abs/cache").name, "oci:/abs/cache");
+  assertEquals(openLayerCache("oci:rel/cache", { cwd: "/work" }).name, "oci:/work/rel/cache");
+  assertEquals(openLayerCache("reg.example:5000/team/app/cache").name, "reg.example:5000/team/app/cache");
+  assertEquals(openLayerCache("someone/cache").name, "docker.io/someone/cache");
+  for (const bad of ["oci:", "reg.example/app/cache:tag", "Reg/UPPER", "reg.example/app@sha256:" + "a".repeat(64)]) {
+    let threw = false;
+    try {
+      openLayerCache(bad);
+    } catch {
+      threw = true;
+    }
+    assert(threw, `${bad} is refused`);
+  }
+});
+
+Deno.test("inferCacheRepo() is the first destination's repository plus /cache", () => {
+  assertEquals(inferCacheRepo(["reg:5000/team/app:1", "other.example/x:2"]), "reg:5000/team/app/cache");
+  assertEquals(inferCacheRepo(["reg.example/app@sha256:" + "b".repeat(64)]), "reg.example/app/cache");
+  assertEquals(inferCacheRepo(["busybox"]), "docker.io/library/busybox/cache");
+  assertEquals(inferCacheRepo([]), undefined);
 });
 
 Deno.test("registryCache() and layoutCache() refuse a key that is not 64 hex characters", async () => {
