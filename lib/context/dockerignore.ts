@@ -158,8 +158,8 @@ function matchOne(p: Compiled, path: string): boolean {
   }
 }
 
-/** Per-component glob test used by canSkipDir (`*`, `?`, classes, escapes). */
-function componentMatches(glob: string, name: string): boolean {
+/** Per-component glob test used by canSkipDir (`*`, `?`, classes, escapes); a bad glob matches anything. */
+function componentRegExp(glob: string): RegExp {
   let re = "^";
   const chars = Array.from(glob);
   for (let i = 0; i < chars.length; i++) {
@@ -171,15 +171,166 @@ function componentMatches(glob: string, name: string): boolean {
     else re += /[.+()|{}$^\\\-]/.test(ch) ? "\\" + ch : ch;
   }
   try {
-    return new RegExp(re + "$", "u").test(name);
+    return new RegExp(re + "$", "u");
   } catch {
-    return true;
+    return /(?:)/;
   }
 }
 
+/** Characters that make a pattern part non-literal (Docker's regexp translation treats them specially). */
+const META = /[*?[\]\\]/;
+
+/**
+ * A pattern that needs a test per candidate path, with cheap necessary conditions checked first: the candidate
+ * starts with `lit` and ends with `tail` (the literal text before the first and after the last meta character),
+ * and has `comps` components when that is fixed (no `**`, classes or escapes).
+ */
+interface Tested {
+  index: number;
+  p: Compiled;
+  lit: string;
+  tail: string;
+  comps: number;
+}
+
+/** Most recently inherited results kept per matcher (directories: a walk visits each one's files together). */
+const INHERITED_CACHE = 16384;
+
+/**
+ * The patterns, indexed so that one path costs a few map lookups instead of a test per pattern (and per parent
+ * directory). Docker's rule, "the last pattern that matches the path or one of its parent directories decides", is
+ * evaluated as the highest-numbered pattern matching any of those candidate paths: {@linkcode own} finds the
+ * patterns matching one candidate; a directory's result for its descendants is cached.
+ */
+function indexPatterns(compiled: readonly Compiled[]): (file: string) => number {
+  /** exact text → highest index. */
+  const exact = new Map<string, number>();
+  /** `dir/**` (a prefix ending in `/`): dir → highest index; matches what is strictly below dir. */
+  const under = new Map<string, number>();
+  /** `**\/a/b` (a suffix starting with `/`): component count → the last components as text → highest index. */
+  const tails = new Map<number, Map<string, number>>();
+  /** `**\/a/b/**`: the same, for directories whose descendants match. */
+  const underTails = new Map<number, Map<string, number>>();
+  /** Others, by the candidate's first component when the pattern's is literal, or by the file extension. */
+  const byFirst = new Map<string, Tested[]>();
+  const byExt = new Map<string, Tested[]>();
+  const rest: Tested[] = [];
+  const put = (m: Map<string, number>, k: string, i: number) => m.set(k, Math.max(m.get(k) ?? -1, i));
+  const putTail = (sizes: Map<number, Map<string, number>>, lit: string, i: number) => {
+    const n = lit.split("/").length;
+    let m = sizes.get(n);
+    if (!m) sizes.set(n, m = new Map());
+    put(m, lit, i);
+  };
+  const push = (m: Map<string, Tested[]>, k: string, t: Tested) => {
+    const list = m.get(k);
+    if (list) list.push(t);
+    else m.set(k, [t]);
+  };
+  compiled.forEach((p, index) => {
+    const text = p.text;
+    if (p.kind === "exact") return put(exact, text, index);
+    if (p.kind === "prefix" && text.endsWith("/**")) return put(under, text.slice(0, -3), index);
+    if (p.kind === "suffix" && text.startsWith("**/")) return putTail(tails, text.slice(3), index);
+    // `**/x/**` is compiled as the regexp ^(.*/)?x/.*$: what is below a directory ending in x
+    if (p.kind === "regexp" && /^\*\*\/[^*?[\]\\]+\/\*\*$/.test(text)) {
+      return putTail(underTails, text.slice(3, -3), index);
+    }
+    let first = text.search(META), last = -1;
+    if (first < 0) first = text.length;
+    for (let k = text.length - 1; k >= 0; k--) {
+      if (META.test(text[k]!)) {
+        last = k;
+        break;
+      }
+    }
+    let tail = p.kind === "prefix" ? "" : text.slice(last + 1);
+    // `**/` is compiled as `(.*/)?`: the `/` after a `**` may match nothing
+    if (tail.startsWith("/") && text[last] === "*") tail = tail.slice(1);
+    const t: Tested = {
+      index,
+      p,
+      lit: p.kind === "suffix" ? "" : text.slice(0, first),
+      tail,
+      comps: p.kind === "regexp" && !/\*\*|[[\]\\]/.test(text) ? text.split("/").length : -1,
+    };
+    const slash = t.lit.indexOf("/");
+    const dot = t.tail.lastIndexOf(".");
+    if (slash >= 0) push(byFirst, t.lit.slice(0, slash), t);
+    else if (dot >= 0) push(byExt, t.tail.slice(dot + 1), t);
+    else rest.push(t);
+  });
+  // Highest index first: the first match found in a list decides for that list.
+  for (const list of [...byFirst.values(), ...byExt.values(), rest]) list.sort((a, b) => b.index - a.index);
+  const tailSizes = [...tails.entries()];
+  const underTailSizes = [...underTails.entries()];
+
+  /** The highest index in `sizes` (component count → text of the last components) for `s`, with `comps` ones. */
+  function lastComponents(sizes: [number, Map<string, number>][], s: string, comps: number, best: number): number {
+    for (const [n, m] of sizes) {
+      if (n > comps) continue;
+      let start = s.length;
+      for (let k = 0; k < n; k++) start = s.lastIndexOf("/", start - 1);
+      const v = m.get(start < 0 ? s : s.slice(start + 1));
+      if (v !== undefined && v > best) best = v;
+    }
+    return best;
+  }
+
+  function scan(list: readonly Tested[] | undefined, s: string, comps: number, best: number): number {
+    if (list === undefined) return best;
+    for (const t of list) {
+      if (t.index <= best) break;
+      if (t.comps >= 0 && t.comps !== comps) continue;
+      if (!s.startsWith(t.lit) || !s.endsWith(t.tail)) continue;
+      if (matchOne(t.p, s)) return t.index;
+    }
+    return best;
+  }
+
+  /** The highest index of a pattern matching `s` itself (not its parents). */
+  function own(s: string): number {
+    let best = exact.get(s) ?? -1;
+    let comps = 1;
+    for (let k = s.indexOf("/"); k >= 0; k = s.indexOf("/", k + 1)) comps++;
+    if (tailSizes.length > 0) best = lastComponents(tailSizes, s, comps, best);
+    const slash = s.indexOf("/");
+    if (slash >= 0) best = scan(byFirst.get(s.slice(0, slash)), s, comps, best);
+    const dot = s.lastIndexOf(".");
+    if (dot >= 0 && byExt.size > 0) best = scan(byExt.get(s.slice(dot + 1)), s, comps, best);
+    return scan(rest, s, comps, best);
+  }
+
+  const cache = new Map<string, number>();
+  /** The highest index of a pattern matching `dir` or a parent of it, or making everything below `dir` match. */
+  function inherited(dir: string): number {
+    const hit = cache.get(dir);
+    if (hit !== undefined) return hit;
+    let best = own(dir);
+    const u = under.get(dir);
+    if (u !== undefined && u > best) best = u;
+    if (underTailSizes.length > 0) best = lastComponents(underTailSizes, dir, dir.split("/").length, best);
+    const slash = dir.lastIndexOf("/");
+    if (slash >= 0) best = Math.max(best, inherited(dir.slice(0, slash)));
+    if (cache.size >= INHERITED_CACHE) cache.clear();
+    cache.set(dir, best);
+    return best;
+  }
+
+  return (file) => {
+    const slash = file.lastIndexOf("/");
+    const best = own(file);
+    return slash < 0 ? best : Math.max(best, inherited(file.slice(0, slash)));
+  };
+}
+
+/** Paths that {@linkcode createIgnoreMatcher}'s normalisation would change (most paths from a walk are clean). */
+const UNCLEAN = /\\|\/\/|^\/|\/$|(?:^|\/)\.\.?(?:\/|$)/;
+
 /**
  * Compiles `.dockerignore` patterns (from {@linkcode parseDockerignore}, or raw: they are trimmed and cleaned
- * again, as Docker's pattern matcher does, and a leading `/` is dropped).
+ * again, as Docker's pattern matcher does, and a leading `/` is dropped). Matching a path costs a few lookups
+ * whatever the number of patterns (they are indexed by literal text, first component and extension).
  *
  * @param patterns Patterns; `!` marks an exception.
  * @returns The matcher.
@@ -211,26 +362,21 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
   }
   const hasExceptions = compiled.some((c) => c.exclusion);
   const normalize = (rel: string): string => {
+    if (rel !== "" && !UNCLEAN.test(rel)) return rel;
     let r = cleanPath(rel.replace(/\\/g, "/"));
     while (r.startsWith("/")) r = r.slice(1);
     return r === "" ? "." : r;
   };
+  const decide = indexPatterns(compiled);
   const ignores = (rel: string): boolean => {
-    const file = normalize(rel);
-    const slash = file.lastIndexOf("/");
-    const parent = slash < 0 ? "." : file.slice(0, slash);
-    const parentDirs = parent.split("/");
-    let matched = false;
-    for (const p of compiled) {
-      if (p.exclusion !== matched) continue;
-      let m = matchOne(p, file);
-      if (!m && parent !== ".") {
-        for (let i = 0; i < parentDirs.length && !m; i++) m = matchOne(p, parentDirs.slice(0, i + 1).join("/"));
-      }
-      if (m) matched = !p.exclusion;
-    }
-    return matched;
+    if (compiled.length === 0) return false;
+    const i = decide(normalize(rel));
+    return i >= 0 && !compiled[i]!.exclusion;
   };
+  /** Exceptions as per-component regexps (`null` for a `**` component, which could match any depth). */
+  const exceptions = compiled.filter((c) => c.exclusion).map((c) =>
+    c.dirs.map((comp) => comp.includes("**") ? null : componentRegExp(comp))
+  );
   return {
     patterns: compiled.map((c) => (c.exclusion ? "!" : "") + c.text),
     hasExceptions,
@@ -239,14 +385,13 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
       if (!ignores(rel)) return false;
       if (!hasExceptions) return true;
       const dirs = normalize(rel).split("/");
-      for (const p of compiled) {
-        if (!p.exclusion) continue;
+      for (const comps of exceptions) {
         let could = true;
         for (let i = 0; i < dirs.length; i++) {
-          const comp = p.dirs[i];
-          if (comp === undefined) break; // the exception matches a parent: it re-includes this dir
-          if (comp.includes("**")) break;
-          if (!componentMatches(comp, dirs[i]!)) {
+          const re = comps[i];
+          // past the exception's end (it matches a parent: it re-includes this dir), or a `**`
+          if (re === undefined || re === null) break;
+          if (!re.test(dirs[i]!)) {
             could = false;
             break;
           }
