@@ -82,7 +82,10 @@ export interface LayerDiff {
   readonly entryCount: number;
   /** Total size of the file contents the layer will hold (hardlinks counted once). */
   readonly contentBytes: number;
-  /** The changeset as tar entries in archive order; each call returns a fresh stream reading the files again. */
+  /**
+   * The changeset as tar entries in archive order; each call returns a fresh stream reading the files again. Files
+   * up to 256 KiB come with their bytes in `data` (read when the entry is pulled), larger ones with a `body` stream.
+   */
   entries(options?: DiffEntriesOptions): ReadableStream<TarEntry>;
 }
 
@@ -181,7 +184,39 @@ function devNumbers(rdev: number): { major: number; minor: number } {
 }
 
 /**
- * Streams exactly `size` bytes of a file, opened on first read.
+ * Reads a small file whole with synchronous calls (three async syscalls per file dominate layers of many small
+ * files, and a stream per file costs more than the read).
+ *
+ * @param abs Absolute path.
+ * @param size Expected size (from the walk), at most {@linkcode SMALL_FILE}.
+ * @returns Exactly `size` bytes.
+ * @throws {KilnError} When the file cannot be read or shrank.
+ */
+function readSmall(abs: string, size: number): Uint8Array {
+  const buf = new Uint8Array(size);
+  let got = 0;
+  try {
+    const fd = openSync(abs, "r");
+    try {
+      while (got < size) {
+        const n = readSync(fd, buf, got, size - got, null);
+        if (n === 0) break;
+        got += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw new KilnError(`Cannot read ${abs} for the layer: ${errCode(e)}`, { cause: e });
+  }
+  if (got < size) {
+    throw new KilnError(`Cannot snapshot ${abs}: the file shrank while it was being read (expected ${size} bytes)`);
+  }
+  return buf;
+}
+
+/**
+ * Streams exactly `size` bytes of a file larger than {@linkcode SMALL_FILE}, opened on first read.
  *
  * @param abs Absolute path.
  * @param size Expected size (from the walk).
@@ -189,41 +224,6 @@ function devNumbers(rdev: number): { major: number; minor: number } {
  * @returns The body stream.
  */
 function fileBody(abs: string, size: number, signal?: AbortSignal): ReadableStream<Uint8Array> {
-  if (size <= SMALL_FILE) {
-    // Small files: one synchronous read (three async syscalls per file dominate layers of many small files).
-    return new ReadableStream<Uint8Array>({
-      pull(controller) {
-        try {
-          if (signal?.aborted) throw new AbortedError("Snapshot aborted");
-          const buf = new Uint8Array(size);
-          let got = 0;
-          if (size > 0) {
-            const fd = openSync(abs, "r");
-            try {
-              while (got < size) {
-                const n = readSync(fd, buf, got, size - got, null);
-                if (n === 0) break;
-                got += n;
-              }
-            } finally {
-              closeSync(fd);
-            }
-          }
-          if (got < size) {
-            throw new KilnError(
-              `Cannot snapshot ${abs}: the file shrank while it was being read (expected ${size} bytes)`,
-            );
-          }
-          if (size > 0) controller.enqueue(buf);
-          controller.close();
-        } catch (e) {
-          controller.error(
-            e instanceof KilnError ? e : new KilnError(`Cannot read ${abs} for the layer: ${errCode(e)}`, { cause: e }),
-          );
-        }
-      },
-    }, { highWaterMark: 0 });
-  }
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   let left = size;
   return new ReadableStream<Uint8Array>({
@@ -337,10 +337,11 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     return out;
   }
 
-  function indexOf(w: WalkResult): Map<string, number> {
+  /** Path → index of a walk's entries (of one type only, when given). */
+  function indexOf(w: WalkResult, only?: number): Map<string, number> {
     const m = new Map<string, number>();
     const paths = w.paths;
-    for (let i = 0; i < w.count; i++) m.set(paths[i]!, i);
+    for (let i = 0; i < w.count; i++) if (only === undefined || w.type[i] === only) m.set(paths[i]!, i);
     return m;
   }
 
@@ -416,7 +417,8 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
 
   function buildDiff(
     cur: WalkResult,
-    lazyIndex: () => Map<string, number>,
+    /** Path → index of the walk's directories (every parent is one). */
+    dirIndex: () => Map<string, number>,
     state: Uint8Array,
     deletedIdx: number[],
   ): LayerDiff {
@@ -454,7 +456,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       const p = prev.paths[j]!;
       const parent = parentOf(p);
       if (parent !== "") {
-        const k = lazyIndex().get(parent);
+        const k = dirIndex().get(parent);
         if (k === undefined) continue; // parent deleted too: its whiteout covers this
         if (cur.type[k] !== FileType.dir) continue; // parent became a non-directory
         const s = state[k]!;
@@ -469,7 +471,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       if (!emit[i]) continue;
       let parent = parentOf(cPaths[i]!);
       while (parent !== "") {
-        const k = lazyIndex().get(parent);
+        const k = dirIndex().get(parent);
         if (k === undefined || emit[k]) break;
         emit[k] = 1;
         parent = parentOf(parent);
@@ -494,119 +496,123 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
         emit[k] = 1;
         let parent = parentOf(cPaths[k]!);
         while (parent !== "") {
-          const q = lazyIndex().get(parent);
+          const q = dirIndex().get(parent);
           if (q === undefined || emit[q]) break;
           emit[q] = 1;
           parent = parentOf(parent);
         }
       }
     }
-    // Sort: entries by path; whiteouts before their siblings ("\0" sorts first); opaque markers before those.
-    type Rec = { key: string; i: number; wh?: string };
-    const recs: Rec[] = [];
-    for (let i = 0; i < n; i++) {
-      if (!emit[i]) continue;
-      if (cur.type[i] === FileType.socket) continue; // sockets cannot be stored in a layer
-      const p = cPaths[i]!;
-      recs.push({ key: p, i });
+    // Archive order: entries by path, as indexes into the walk's columns (no object per entry); whiteouts and opaque
+    // markers, kept apart, sort before their siblings ("\0" sorts first; an opaque marker before the whiteouts).
+    let count = 0;
+    for (let i = 0; i < n; i++) if (emit[i] && cur.type[i] !== FileType.socket) count++; // no sockets in layers
+    const order = new Uint32Array(count);
+    for (let i = 0, k = 0; i < n; i++) if (emit[i] && cur.type[i] !== FileType.socket) order[k++] = i;
+    order.sort((a, b) => {
+      const x = cPaths[a]!, y = cPaths[b]!;
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+    for (let k = 0; k < count; k++) {
+      const i = order[k]!;
       const s = state[i];
-      if (s === ADDED) added.push(p);
-      else if (s) modified.push(p);
+      if (s === ADDED) added.push(cPaths[i]!);
+      else if (s) modified.push(cPaths[i]!);
     }
-    for (const p of opaque) recs.push({ key: `${p}/\u0000`, i: -1, wh: `${p}/.wh..wh..opq` });
+    const marks: { key: string; wh: string }[] = [];
+    for (const p of opaque) marks.push({ key: `${p}/\u0000`, wh: `${p}/.wh..wh..opq` });
     for (const p of whiteouts) {
-      const parent = parentOf(p);
-      recs.push({
-        key: `${parent === "" ? "" : parent + "/"}\u0000${baseOf(p)}`,
-        i: -1,
-        wh: `${parent === "" ? "" : parent + "/"}.wh.${baseOf(p)}`,
-      });
+      const dir = parentOf(p) === "" ? "" : parentOf(p) + "/";
+      marks.push({ key: `${dir}\u0000${baseOf(p)}`, wh: `${dir}.wh.${baseOf(p)}` });
     }
-    recs.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    added.sort();
-    modified.sort();
+    marks.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     deleted.sort();
     opaque.sort();
-    const empty = recs.length === 0;
+    const entryCount = count + marks.length;
 
     function entries(eo: DiffEntriesOptions = {}): ReadableStream<TarEntry> {
       const fixed = eo.mtime;
       const firstOfInode = new Map<string, string>();
-      let r = 0;
+      let r = 0, w = 0;
       return new ReadableStream<TarEntry>({
         pull(controller) {
-          if (eo.signal?.aborted) {
-            controller.error(new AbortedError("Snapshot aborted"));
-            return;
+          try {
+            if (eo.signal?.aborted) throw new AbortedError("Snapshot aborted");
+            const mark = marks[w];
+            if (mark !== undefined && (r >= count || mark.key < cPaths[order[r]!]!)) {
+              w++;
+              controller.enqueue({
+                header: { path: mark.wh, type: "file", mode: 0, uid: 0, gid: 0, mtime: fixed ?? 0, size: 0 },
+              });
+            } else if (r < count) controller.enqueue(entryAt(order[r++]!, fixed, firstOfInode, eo.signal));
+            else controller.close();
+          } catch (e) {
+            controller.error(e);
           }
-          if (r >= recs.length) {
-            controller.close();
-            return;
-          }
-          const rec = recs[r++]!;
-          if (rec.wh !== undefined) {
-            controller.enqueue({
-              header: { path: rec.wh, type: "file", mode: 0, uid: 0, gid: 0, mtime: fixed ?? 0, size: 0 },
-            });
-            return;
-          }
-          const i = rec.i;
-          const p = cPaths[i]!;
-          const t = cur.type[i]!;
-          const header: TarHeader = {
-            path: p,
-            type: TAR_TYPE[t] ?? "file",
-            mode: cur.mode[i]!,
-            uid: cur.uid[i]!,
-            gid: cur.gid[i]!,
-            // Whole seconds, as Docker's and buildah's archivers write them: no PAX header per entry.
-            mtime: fixed ?? Number(cur.mtimeNs[i]! / 1_000_000_000n),
-            size: 0,
-          };
-          if (options.xattrReader && t !== FileType.symlink) {
-            const x = options.xattrReader(abs(p));
-            if (x && Object.keys(x).length > 0) header.xattrs = x;
-          }
-          if (t === FileType.symlink) header.linkname = cur.linkTargets?.[i] ?? "";
-          if (t === FileType.char || t === FileType.block) {
-            const { major, minor } = devNumbers(cur.rdev[i]!);
-            header.devmajor = major;
-            header.devminor = minor;
-          }
-          if (t !== FileType.dir && cur.nlink[i]! > 1) {
-            const key = `${cur.dev[i]}:${cur.ino[i]}`;
-            const first = firstOfInode.get(key);
-            if (first !== undefined) {
-              header.type = "hardlink";
-              header.linkname = first;
-              delete header.xattrs;
-              controller.enqueue({ header });
-              return;
-            }
-            firstOfInode.set(key, p);
-          }
-          if (t === FileType.file) {
-            header.size = cur.size[i]!;
-            controller.enqueue({ header, body: fileBody(abs(p), header.size, eo.signal) });
-            return;
-          }
-          controller.enqueue({ header });
         },
       }, { highWaterMark: 0 });
     }
 
+    /** The tar entry of walk index `i`: small files carry their bytes (`data`), larger ones a body stream. */
+    function entryAt(
+      i: number,
+      fixed: number | undefined,
+      firstOfInode: Map<string, string>,
+      signal: AbortSignal | undefined,
+    ): TarEntry {
+      const p = cPaths[i]!;
+      const t = cur.type[i]!;
+      const header: TarHeader = {
+        path: p,
+        type: TAR_TYPE[t] ?? "file",
+        mode: cur.mode[i]!,
+        uid: cur.uid[i]!,
+        gid: cur.gid[i]!,
+        // Whole seconds, as Docker's and buildah's archivers write them: no PAX header per entry.
+        mtime: fixed ?? Number(cur.mtimeNs[i]! / 1_000_000_000n),
+        size: 0,
+      };
+      if (options.xattrReader && t !== FileType.symlink) {
+        const x = options.xattrReader(abs(p));
+        if (x && Object.keys(x).length > 0) header.xattrs = x;
+      }
+      if (t === FileType.symlink) header.linkname = cur.linkTargets?.[i] ?? "";
+      if (t === FileType.char || t === FileType.block) {
+        const { major, minor } = devNumbers(cur.rdev[i]!);
+        header.devmajor = major;
+        header.devminor = minor;
+      }
+      if (t !== FileType.dir && cur.nlink[i]! > 1) {
+        const key = `${cur.dev[i]}:${cur.ino[i]}`;
+        const first = firstOfInode.get(key);
+        if (first !== undefined) {
+          header.type = "hardlink";
+          header.linkname = first;
+          delete header.xattrs;
+          return { header };
+        }
+        firstOfInode.set(key, p);
+      }
+      if (t !== FileType.file) return { header };
+      const size = header.size = cur.size[i]!;
+      if (size === 0) return { header };
+      if (size <= SMALL_FILE) return { header, data: readSmall(abs(p), size) };
+      return { header, body: fileBody(abs(p), size, signal) };
+    }
+
     let contentBytes = 0;
     const seenInodes = new Set<string>();
-    for (const r of recs) {
-      if (r.i < 0 || cur.type[r.i] !== FileType.file) continue;
-      if (cur.nlink[r.i]! > 1) {
-        const key = `${cur.dev[r.i]}:${cur.ino[r.i]}`;
+    for (let k = 0; k < count; k++) {
+      const i = order[k]!;
+      if (cur.type[i] !== FileType.file) continue;
+      if (cur.nlink[i]! > 1) {
+        const key = `${cur.dev[i]}:${cur.ino[i]}`;
         if (seenInodes.has(key)) continue;
         seenInodes.add(key);
       }
-      contentBytes += cur.size[r.i]!;
+      contentBytes += cur.size[i]!;
     }
-    return { empty, added, modified, deleted, opaque, entryCount: recs.length, contentBytes, entries };
+    return { empty: entryCount === 0, added, modified, deleted, opaque, entryCount, contentBytes, entries };
   }
 
   return {
@@ -626,11 +632,10 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     async diff(io = {}) {
       const { cur, startNs } = await walkNow(io.signal);
       const { state, deleted } = await diffWalks(cur, io.signal);
-      let curIndex: Map<string, number> | undefined;
-      const lazyIndex = () => curIndex ??= indexOf(cur);
-      const result = buildDiff(cur, lazyIndex, state, deleted);
+      let curDirs: Map<string, number> | undefined;
+      const result = buildDiff(cur, () => curDirs ??= indexOf(cur, FileType.dir), state, deleted);
       prev = cur;
-      prevIndex = curIndex;
+      prevIndex = undefined; // built again only when the next walk's order differs
       racy = await collectRacy(cur, startNs, io.signal);
       return result;
     },
