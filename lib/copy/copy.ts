@@ -89,6 +89,8 @@ export async function expandSource(srcRoot: string, source: string, ignore?: Pat
         continue;
       }
       if (level + 1 < depth) {
+        // An ignored directory no `!` exception reaches holds nothing visible: do not read it.
+        if (ignore?.matches(full) && ignore.canSkipDir?.(full)) continue;
         const st = await statOrUndefined(dirHost + "/" + n);
         if (st?.isDirectory()) await walk(resolveInRootSync(root, full).hostPath, r, level + 1);
       }
