@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
@@ -13,6 +14,7 @@ import { build, type BuildOptions, type BuildRegistryOptions, parseSecretFlag } 
 import { loadWalker, parseWalkerPreference, type SnapshotMode } from "../../lib/fs/mod.ts";
 import { dockerConfigKeychain } from "../../lib/registry/mod.ts";
 import { isRemoteContext, parseGitOptions, resolveContext } from "../../lib/context/mod.ts";
+import { parseGoDuration } from "../../lib/dockerfile/mod.ts";
 
 const S = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
   name,
@@ -118,15 +120,17 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   B("push-ignore-immutable-tag-errors", "Treat immutable-tag errors as success"),
   B("skip-push-permission-check", "Skip the up-front push permission check"),
   S("image-fs-extract-retry", "Accepted for compatibility (extraction is local and not retried)", { value: "N" }),
-  // Caching: not implemented.
-  B("cache", "Layer caching: not supported yet (--cache=true fails)"),
-  S("cache-repo", "Cache repository (needs --cache)", { value: "REPO" }),
-  S("cache-dir", "Base image cache directory (needs --cache)", { value: "DIR" }),
-  S("cache-ttl", "Cache TTL (needs --cache)", { value: "DUR" }),
-  B("cache-run-layers", "Cache RUN layers (needs --cache)"),
-  B("cache-copy-layers", "Cache COPY layers (needs --cache)"),
-  B("compressed-caching", "Compressed caching (needs --cache)"),
-  B("no-push-cache", "Do not push cache layers (needs --cache)"),
+  // The layer cache and the base-image cache (kaniko's flags and defaults).
+  B("cache", "Use the layer cache (RUN results by default) and the base-image cache dir"),
+  S("cache-repo", "Layer-cache repository, or oci:PATH (default: <first destination repository>/cache)", {
+    value: "REPO",
+  }),
+  S("cache-dir", "Base-image cache directory filled by `kiln warm` (used with --cache)", { value: "DIR" }),
+  S("cache-ttl", "Oldest cache entry to use, a Go duration (default 336h)", { value: "DUR" }),
+  B("cache-run-layers", "Cache RUN layers (default true)"),
+  B("cache-copy-layers", "Cache COPY layers (default false; ADD is never cached)"),
+  B("compressed-caching", "Accepted: cache layers are always the compressed layer files kiln writes"),
+  B("no-push-cache", "Use the layer cache but store no new entries"),
   B("use-new-run", "Accepted: kiln's snapshots are always stat-based (the effect of kaniko's new run)"),
   B("force-build-metadata", "Not supported: metadata-only steps never add layers"),
   // Logging.
@@ -166,11 +170,6 @@ function intFlag(v: Record<string, string | boolean | string[]>, name: string): 
  */
 export function buildOptionsFromFlags(v: Record<string, string | boolean | string[]>, io: CliIO): BuildOptions {
   const env = io.env;
-  if (bool(v, "cache")) {
-    throw new UsageError(
-      "--cache is not supported by kiln yet (no layer cache is implemented); remove it or pass --cache=false",
-    );
-  }
   if (bool(v, "force-build-metadata")) {
     throw new UsageError("--force-build-metadata is not supported: kiln never adds layers for metadata-only steps");
   }
@@ -264,6 +263,8 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     ignoreVarRun: v["ignore-var-run"] === undefined ? true : bool(v, "ignore-var-run"),
     registry,
   };
+  const cache = cacheOptionsFromFlags(v);
+  if (cache) opts.cache = cache;
   const allow = list(v, "allow").flatMap((a) => a.split(",")).filter((a) => a !== "");
   for (const a of allow) {
     if (a !== "security.insecure") {
@@ -296,6 +297,31 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
   const work = str(v, "work-dir") ?? str(v, "kaniko-dir");
   if (work) opts.workDir = resolve(io.cwd, work);
   return opts;
+}
+
+/** `--cache` and its flags as {@linkcode BuildOptions.cache} (undefined without `--cache`). */
+function cacheOptionsFromFlags(v: Record<string, string | boolean | string[]>): BuildOptions["cache"] {
+  if (!bool(v, "cache")) return undefined;
+  const ttl = str(v, "cache-ttl");
+  let ttlMs: number | undefined;
+  if (ttl !== undefined && ttl !== "") {
+    const ns = parseGoDuration(ttl);
+    if (ns === undefined || ns < 0) {
+      throw new UsageError(`Invalid --cache-ttl "${ttl}": expected a duration like 336h or 90m`);
+    }
+    ttlMs = ns / 1e6;
+  }
+  const repo = str(v, "cache-repo");
+  // kaniko's executor default is /cache (a volume the warmer filled): used when it exists.
+  const dir = str(v, "cache-dir") ?? (existsSync("/cache") ? "/cache" : undefined);
+  return {
+    ...(repo ? { repo } : {}),
+    ...(ttlMs === undefined ? {} : { ttlMs }),
+    runLayers: v["cache-run-layers"] === undefined ? true : bool(v, "cache-run-layers"),
+    copyLayers: bool(v, "cache-copy-layers"),
+    push: !bool(v, "no-push-cache"),
+    ...(dir ? { baseImageDir: dir } : {}),
+  };
 }
 
 /** `kiln build`. */

@@ -25,3 +25,5 @@ export * from "./types.ts";
 export * from "./registry.ts";
 export * from "./layout.ts";
 export * from "./open.ts";
+export { canonicalJson, chainKey } from "./key.ts";
+export { hashSources, type HashSourcesOptions } from "./sources.ts";

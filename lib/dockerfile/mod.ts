@@ -124,3 +124,4 @@ export {
   KILN_CHECK_RULES,
   parseCheckDirective,
 } from "./frontend.ts";
+export { goParseDuration as parseGoDuration } from "./_go.ts";

@@ -26,6 +26,8 @@ import { cannotExecute } from "./_exec_platform.ts";
 import { createScheduler, prefixLogger, stagePrefix, type StageRunContext, stageTasks } from "./scheduler.ts";
 import { createSecretStore } from "./secrets.ts";
 import { runStage, type StageResult, type StageServices, type StageStart } from "./stage.ts";
+import type { BuildCache } from "./_cache.ts";
+import { chainKey } from "../cache/mod.ts";
 import type { ExecutionPlan, StagePlan } from "./steps.ts";
 import type { BuildOptions, BuildProgressEvent, BuildRunOptions } from "./types.ts";
 
@@ -44,6 +46,8 @@ export interface StagesEnv {
   /** Run when the build ends, whatever happened (open sandboxes are closed there). */
   cleanups: (() => Promise<void>)[];
   ignore?: PathMatcher;
+  /** The layer cache, when on. */
+  cache?: BuildCache;
 }
 
 /** Build-wide state shared by the stages. */
@@ -56,6 +60,19 @@ interface Shared {
   counter: { step: number; total: number };
   imageDir(from: string, where: string, signal: AbortSignal): Promise<string>;
   sandboxes: Set<Sandbox>;
+}
+
+/** The final layer-cache key of the stage `from` names (for `COPY --from`, `RUN --mount from=`), when built. */
+function stageKeyOf(shared: Shared, from: string): string | undefined {
+  const lower = from.toLowerCase();
+  const s = shared.plan.stages.find((p) => p.name === lower || String(p.index) === from);
+  return s ? shared.results.get(s.index)?.cacheKey : undefined;
+}
+
+/** The first key of a stage: its parent stage's final key, or the base image's digest, with the target platform. */
+async function baseKeyOf(shared: Shared, base: StageStart, parent: StageResult | undefined): Promise<string> {
+  const from = parent?.cacheKey ?? (await base.image.digest());
+  return chainKey("", { base: from, platform: formatPlatform(shared.env.platform) });
 }
 
 /**
@@ -174,6 +191,13 @@ async function buildOneStage(
   });
   const o = env.options;
   const isTarget = stage.index === plan.stages[plan.target]!.index;
+  const cache = env.cache
+    ? {
+      settings: env.cache,
+      baseKey: await baseKeyOf(shared, base, fromStage),
+      stageKey: (from: string) => stageKeyOf(shared, from),
+    }
+    : undefined;
   try {
     const result = await runStage(stage, base, {
       services,
@@ -190,11 +214,10 @@ async function buildOneStage(
       },
       ...(isTarget && o.labels ? { labels: o.labels } : {}),
       counter: shared.counter,
+      ...(cache ? { cache } : {}),
+      keepRootfs,
     });
-    if (keepRootfs) {
-      await rootfs(); // later stages read it (COPY --from / FROM <stage>)
-      return { ...result, rootfs: rootDir };
-    }
+    if (keepRootfs) return { ...result, rootfs: rootDir };
     if (rootfs.started() && mode !== "in-place") {
       await rm(join(env.work, `stage${stage.index}`), { recursive: true, force: true });
     }

@@ -32,6 +32,8 @@ import type { ExecutionPlan } from "./steps.ts";
 import type { BuildOptions, BuildProgressEvent, BuildResult, BuildRunOptions } from "./types.ts";
 import { runStages } from "./_stages.ts";
 import type { StageResult } from "./stage.ts";
+import type { BuildCache } from "./_cache.ts";
+import { inferCacheRepo, openLayerCache } from "../cache/mod.ts";
 
 /** What `loadInputs` found: the plan and the context's ignore matcher. */
 interface Inputs {
@@ -79,6 +81,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       cleanups,
       ...(signal ? { signal } : {}),
     });
+    const cache = openCache(options, log);
     const results = await runStages(inputs.plan, {
       options,
       run,
@@ -90,6 +93,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       progress,
       cleanups,
       ...(inputs.ignore ? { ignore: inputs.ignore } : {}),
+      ...(cache ? { cache } : {}),
     });
     const final = results.get(inputs.plan.stages[inputs.plan.target]!.index)!;
     return await finish(final, options, {
@@ -99,6 +103,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       progress,
       steps,
       plan: inputs.plan,
+      ...(cache?.store.repository ? { mountFrom: [cache.store.repository] } : {}),
       ...(signal ? { signal } : {}),
     });
   } catch (e) {
@@ -108,6 +113,29 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
     for (const c of cleanups) await c().catch(() => {});
     await rm(work, { recursive: true, force: true }).catch((e) => log.warn(`Cannot remove ${work}: ${e.message}`));
   }
+}
+
+/**
+ * The layer cache of `--cache` (lib/cache): `--cache-repo`, else kaniko's `<first destination's repository>/cache`;
+ * none with `--no-push` and no destination (then only base images come from `--cache-dir`).
+ */
+function openCache(options: BuildOptions, log: Logger): BuildCache | undefined {
+  const c = options.cache;
+  if (!c) return undefined;
+  const repo = c.repo ?? inferCacheRepo(options.destinations ?? []);
+  if (repo === undefined) {
+    log.info(
+      "--cache: no --cache-repo and no --destination, so no layer cache (base images still come from --cache-dir)",
+    );
+    return undefined;
+  }
+  const store = openLayerCache(repo, {
+    registry: options.registry ?? {},
+    ...(c.ttlMs === undefined ? {} : { ttlMs: c.ttlMs }),
+    logger: log,
+  });
+  log.info(`Using the layer cache ${store.name}`);
+  return { store, runLayers: c.runLayers ?? true, copyLayers: c.copyLayers ?? false, push: c.push ?? true };
 }
 
 /** Forwards progress events (a failing callback is a warning) and collects the step timings of the result. */
@@ -250,6 +278,8 @@ async function finish(
     progress: (e: BuildProgressEvent) => void;
     steps: BuildResult["steps"];
     plan: ExecutionPlan;
+    /** Repositories (the registry layer cache) the destinations may mount cached blobs from. */
+    mountFrom?: string[];
     signal?: AbortSignal;
   },
 ): Promise<BuildResult> {
@@ -284,6 +314,7 @@ async function finish(
     noPush: options.noPush ?? false,
     ...Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined)) as Record<string, string>,
     registry: options.registry ?? {},
+    ...(env.mountFrom ? { mountFrom: env.mountFrom } : {}),
     log: env.log,
     progress: env.progress,
     ...(env.signal ? { signal: env.signal } : {}),

@@ -19,6 +19,9 @@ import { DEFAULT_PATH } from "./config.ts";
 import { handlerOf, type MetadataState, type StageServices, type StepContext } from "./instructions/mod.ts";
 import type { StageInstruction, StagePlan } from "./steps.ts";
 import { planOnbuildTriggers } from "./plan.ts";
+import { type BuildCache, cacheable, stepKey } from "./_cache.ts";
+import { chainKey } from "../cache/mod.ts";
+import { extractImage } from "./_base.ts";
 
 export type { StageServices };
 
@@ -42,6 +45,8 @@ export interface StageResult {
   args?: [string, string][];
   /** The stage's final ARG/ENV scope (lib/dockerfile `createStageScope`), the `parent` of a `FROM <stage>`. */
   scope?: StageScopeState;
+  /** The layer-cache key after the stage's last step (the first key of a `FROM <stage>`), when the cache is on. */
+  cacheKey?: string;
 }
 
 /** The stage's starting point: the base image's config and layers, or an earlier stage's result. */
@@ -73,6 +78,10 @@ export interface StageOptions {
   labels?: Readonly<Record<string, string>>;
   /** Step counter shared by the build. */
   counter: { step: number; total: number };
+  /** The layer cache (`--cache`): the store, what is cached, the stage's first key, earlier stages' final keys. */
+  cache?: { settings: BuildCache; baseKey: string; stageKey(from: string): string | undefined };
+  /** Materialize the rootfs before returning even when every step came from the cache (later stages read it). */
+  keepRootfs?: boolean;
 }
 
 /** Longest a stage's step loop runs without giving the event loop a turn (signals, aborts, other stages). */
@@ -106,6 +115,14 @@ interface StageState {
   /** In-place mode: targets of RUN --mounts since the last snapshot, left out of it. */
   readonly snapshotIgnore: string[];
   layerNo: number;
+  /** The services handlers see: `rootfs()` first applies the cached layers of the steps that did not run. */
+  readonly services: StageServices;
+  /** Cached layers not extracted into the rootfs yet (nothing is downloaded while every step hits). */
+  readonly pending: Layer[];
+  /** The current layer-cache key. */
+  key: string;
+  /** Cache stores in flight (awaited before the stage returns). */
+  readonly puts: Promise<void>[];
 }
 
 function startState(plan: StagePlan, base: StageStart, options: StageOptions): StageState {
@@ -134,6 +151,21 @@ function startState(plan: StagePlan, base: StageStart, options: StageOptions): S
   if (options.labels && Object.keys(options.labels).length > 0) {
     config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...options.labels } };
   }
+  const pending: Layer[] = [];
+  const raw = options.services;
+  // Cached layers are extracted only when a step needs files: a stage whose steps all hit never touches a rootfs.
+  const rootfs: StageServices["rootfs"] = async () => {
+    const r = await raw.rootfs();
+    if (pending.length > 0) {
+      await extractImage(pending.splice(0), r.dir, {
+        where: `${raw.file}:${plan.line}`,
+        log: raw.log,
+        ...(raw.signal ? { signal: raw.signal } : {}),
+      });
+      await r.snapshotter.init(raw.signal ? { signal: raw.signal } : {});
+    }
+    return r;
+  };
   return {
     plan,
     options,
@@ -144,15 +176,19 @@ function startState(plan: StagePlan, base: StageStart, options: StageOptions): S
     meta: { cmdSet: false },
     snapshotIgnore: [],
     layerNo: 0,
+    services: { ...raw, rootfs },
+    pending,
+    key: options.cache?.baseKey ?? "",
+    puts: [],
   };
 }
 
 /** Snapshots the rootfs; a layer file when anything changed. Returns the layer's size and digest, if any. */
-async function commit(st: StageState, createdBy: string): Promise<{ size?: number; digest?: string }> {
+async function commit(st: StageState, createdBy: string): Promise<Committed> {
   const s = st.options.services;
   const history = st.config.history!;
   const created = nowIso(s.fixedTime);
-  const { dir, snapshotter } = await s.rootfs();
+  const { dir, snapshotter } = await st.services.rootfs();
   const t0 = performance.now();
   const raw = await snapshotter.diff(s.signal ? { signal: s.signal } : {});
   const diff = st.snapshotIgnore.length > 0 ? withoutPaths(raw, st.snapshotIgnore.splice(0), dir) : raw;
@@ -164,7 +200,7 @@ async function commit(st: StageState, createdBy: string): Promise<{ size?: numbe
   });
   if (diff.empty) {
     history.push({ created, created_by: createdBy, empty_layer: true });
-    return {};
+    return { empty: true };
   }
   const l = st.options.layers;
   const path = `${s.layerDir}/stage${st.plan.index}-layer${st.layerNo++}.tar.${
@@ -186,7 +222,16 @@ async function commit(st: StageState, createdBy: string): Promise<{ size?: numbe
   st.config.rootfs.diff_ids.push(lf.diffId);
   history.push({ created, created_by: createdBy });
   s.log.debug("layer written", { entries: diff.entryCount, size: lf.size, digest: lf.digest });
-  return { size: lf.size, digest: lf.digest };
+  return { size: lf.size, digest: lf.digest, layer: lf.layer, diffId: lf.diffId };
+}
+
+/** A commit's result: the new layer (undefined when nothing changed). */
+interface Committed {
+  size?: number;
+  digest?: string;
+  layer?: Layer;
+  diffId?: string;
+  empty?: boolean;
 }
 
 /** The step's view for its handler. */
@@ -207,14 +252,14 @@ function stepContext(st: StageState, where: string, stepNo: number, line: number
         throw e;
       }
     },
-    services: st.options.services,
+    services: st.services,
     snapshotIgnore: st.snapshotIgnore,
   };
 }
 
 /** Runs one instruction and records it (a layer, or an empty history entry). Returns whether it touched files. */
 async function runStep(st: StageState, ins: StageInstruction): Promise<boolean> {
-  const s = st.options.services;
+  const s = st.services;
   const counter = st.options.counter;
   const stepNo = ++counter.step;
   const line = ins.location.startLine;
@@ -230,18 +275,23 @@ async function runStep(st: StageState, ins: StageInstruction): Promise<boolean> 
   });
   s.log.info(`STEP ${stepNo}/${counter.total}: ${ins.original}`);
   const handler = handlerOf(ins);
-  let createdBy = ins.original;
+  const ctx = stepContext(st, where, stepNo, line);
+  let layer: Committed & { cached?: boolean } = {};
   try {
-    const expanded = handler.expand === false ? ins : st.scope.expand(ins);
-    const outcome = await handler.execute(expanded as never, stepContext(st, where, stepNo, line));
-    if (outcome?.createdBy) createdBy = outcome.createdBy;
+    const expanded = (handler.expand === false ? ins : st.scope.expand(ins)) as StageInstruction;
+    const cached = await fromCache(st, expanded, ctx);
+    if (cached) layer = cached;
+    else {
+      const outcome = await handler.execute(expanded as never, ctx);
+      const createdBy = outcome?.createdBy ?? ins.original;
+      if (handler.changesFilesystem && !st.options.layers.single) layer = await commit(st, createdBy);
+      else st.config.history!.push({ created: nowIso(s.fixedTime), created_by: createdBy, empty_layer: true });
+      if (handler.changesFilesystem) await advanceKey(st, expanded, ctx, layer, createdBy);
+    }
   } catch (e) {
     // Every user error names the Dockerfile line; the error keeps its class and fields (the location is added).
     throw locate(e, where, s.file);
   }
-  let layer: { size?: number; digest?: string } = {};
-  if (handler.changesFilesystem && !st.options.layers.single) layer = await commit(st, createdBy);
-  else st.config.history!.push({ created: nowIso(s.fixedTime), created_by: createdBy, empty_layer: true });
   const durationMs = performance.now() - t0;
   s.progress({
     type: "step-done",
@@ -251,10 +301,69 @@ async function runStep(st: StageState, ins: StageInstruction): Promise<boolean> 
     instruction: ins.original,
     durationMs,
     ...(layer.size === undefined ? {} : { layerSize: layer.size, layerDigest: layer.digest as `sha256:${string}` }),
+    ...(layer.cached ? { cached: true } : {}),
   });
   const size = layer.size === undefined ? "no layer" : `layer ${humanSize(layer.size)}`;
-  s.log.info(`STEP ${stepNo}/${counter.total} done in ${(durationMs / 1000).toFixed(2)}s, ${size}`);
-  return handler.changesFilesystem;
+  const how = layer.cached ? "from the cache" : "done";
+  s.log.info(`STEP ${stepNo}/${counter.total} ${how} in ${(durationMs / 1000).toFixed(2)}s, ${size}`);
+  return handler.changesFilesystem && !layer.cached;
+}
+
+/**
+ * Looks a cacheable step up: on a hit, its layer (lazy, not downloaded) and history are recorded, its config effects
+ * applied, and the layer queued for the rootfs; returns undefined on a miss (or when the step is not cached).
+ */
+async function fromCache(
+  st: StageState,
+  ins: StageInstruction,
+  ctx: StepContext,
+): Promise<(Committed & { cached: true }) | undefined> {
+  const cache = st.options.cache;
+  if (!cache || st.options.layers.single || !cacheable(ins, cache.settings)) return undefined;
+  const key = await stepKey(st.key, ins, ctx, cache.stageKey);
+  st.key = key;
+  const entry = await cache.settings.store.get(key, st.services.signal ? { signal: st.services.signal } : {});
+  if (!entry) return undefined;
+  handlerOf(ins).applyCached?.(ins as never, ctx);
+  const created = nowIso(st.services.fixedTime);
+  const createdBy = entry.createdBy ?? ins.original;
+  if (!entry.layer) {
+    st.config.history!.push({ created, created_by: createdBy, empty_layer: true });
+    return { cached: true };
+  }
+  st.layers.push(entry.layer);
+  st.config.rootfs.diff_ids.push(await entry.layer.diffId());
+  st.config.history!.push({ created, created_by: createdBy });
+  st.pending.push(entry.layer);
+  return { cached: true, size: await entry.layer.size(), digest: await entry.layer.digest() };
+}
+
+/**
+ * After a step that ran and may have changed files: the next key (a cacheable step's came from its inputs in the
+ * lookup; RUN, COPY and WORKDIR whose caching is off take theirs the same way; ADD from the layer it made), and the
+ * new entry stored in the background.
+ */
+async function advanceKey(
+  st: StageState,
+  ins: StageInstruction,
+  ctx: StepContext,
+  layer: Committed,
+  createdBy: string,
+): Promise<void> {
+  const cache = st.options.cache;
+  if (!cache || st.options.layers.single) return;
+  if (!cacheable(ins, cache.settings)) {
+    st.key = ins.kind === "run" || ins.kind === "copy" || ins.kind === "workdir"
+      ? await stepKey(st.key, ins, ctx, cache.stageKey)
+      : chainKey(st.key, { layer: layer.diffId ?? "empty" });
+    return;
+  }
+  if (!cache.settings.push) return;
+  const signal = st.services.signal;
+  st.puts.push(cache.settings.store.put(st.key, {
+    ...(layer.layer ? { layer: layer.layer } : {}),
+    createdBy,
+  }, signal ? { signal } : {}));
 }
 
 /**
@@ -295,7 +404,7 @@ export async function runStage(
   options: StageOptions,
 ): Promise<Omit<StageResult, "rootfs">> {
   const st = startState(plan, base, options);
-  const s = options.services;
+  const s = st.services;
   const instructions = withTriggers(st);
   let fsTouched = false;
   let yieldedAt = performance.now();
@@ -314,6 +423,8 @@ export async function runStage(
     const last = st.config.history!.pop();
     await commit(st, last?.created_by ?? "kiln single snapshot");
   }
+  if (options.keepRootfs) await st.services.rootfs(); // later stages read it (COPY --from, FROM <stage>)
+  await Promise.all(st.puts);
   if (instructions.length > 0) st.config.created = nowIso(s.fixedTime);
   const snapshot = st.scope.snapshot();
   // The image through lib/image: the base with the new layers appended, then the stage's config. Metadata steps
@@ -329,5 +440,6 @@ export async function runStage(
     baseLayerCount: base.layers.length,
     args: snapshot.args.flatMap((a): [string, string][] => (a.value === undefined ? [] : [[a.key, a.value]])),
     scope: snapshot,
+    ...(options.cache ? { cacheKey: st.key } : {}),
   };
 }

@@ -80,6 +80,11 @@ export interface BuildOptions {
    * --security=insecure` steps run without kiln's confinement (every capability, no seccomp filter, no masks).
    */
   allow?: readonly Entitlement[];
+  /**
+   * The layer cache (kaniko's `--cache=true` and its flags): steps whose inputs are unchanged take their layer from
+   * the cache instead of running (lib/cache; keys in lib/executor/_cache.ts). Off when absent.
+   */
+  cache?: BuildCacheOptions;
   /** `--custom-platform` `os/arch[/variant]` (default: the host's). */
   platform?: string;
   /** `--build-context NAME=VALUE`: `oci-layout://DIR[:TAG]` (or `oci-layout://DIR@sha256:…`) or a local dir. */
@@ -118,6 +123,26 @@ export interface BuildOptions {
   format?: "oci" | "docker";
   /** Path of the kiln-run sandbox helper (default: the one built in this checkout). */
   sandboxHelper?: string;
+}
+
+/** Options of the layer cache ({@linkcode BuildOptions.cache}). */
+export interface BuildCacheOptions {
+  /**
+   * `--cache-repo`: a registry repository (`registry.example/app/cache`) or `oci:PATH` (an OCI layout). Default:
+   * kaniko's `<first destination's repository>/cache`; with `--no-push` and no destination, no layer cache (the
+   * base-image cache still works).
+   */
+  repo?: string;
+  /** `--cache-ttl` in milliseconds (default 336 h): older entries are misses. */
+  ttlMs?: number;
+  /** `--cache-run-layers` (default true): RUN (and WORKDIR) results are cached. */
+  runLayers?: boolean;
+  /** `--cache-copy-layers` (default false): COPY results are cached (ADD never is). */
+  copyLayers?: boolean;
+  /** False for `--no-push-cache`: look up, never store. */
+  push?: boolean;
+  /** `--cache-dir`: base images warmed by `kiln warm`, used before the registry (and offline). */
+  baseImageDir?: string;
 }
 
 /** A progress event. */
@@ -163,6 +188,8 @@ export type BuildProgressEvent =
     layerSize?: number;
     /** The new layer's digest. */
     layerDigest?: Digest;
+    /** The step's result came from the layer cache (it did not run). */
+    cached?: boolean;
   }
   | {
     /** A line of RUN output. */

@@ -4,7 +4,7 @@
  * @module
  */
 import { type Image, writeDockerArchive } from "../image/mod.ts";
-import { pushImage as registryPush, type Reference, type RegistryOptions } from "../registry/mod.ts";
+import { pushImage as registryPush, type PushOptions, type Reference } from "../registry/mod.ts";
 
 /**
  * Pushes `image` to every reference (blobs first, shared by mounting, then one manifest PUT per tag).
@@ -14,7 +14,7 @@ import { pushImage as registryPush, type Reference, type RegistryOptions } from 
  * @param opts Registry options.
  * @returns The references written (`registry/repo:tag@digest`).
  */
-export async function pushImage(refs: Reference[], image: Image, opts: RegistryOptions): Promise<string[]> {
+export async function pushImage(refs: Reference[], image: Image, opts: PushOptions): Promise<string[]> {
   const r = await registryPush(refs, image, opts);
   return r.references;
 }

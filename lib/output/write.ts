@@ -43,6 +43,8 @@ export interface WriteOutputsOptions {
   imageNameTagWithDigestFile?: string;
   /** Registry transport options. */
   registry: Omit<RegistryOptions, "signal" | "logger" | "platform">;
+  /** Repositories of the same registry to mount existing blobs from instead of uploading them (the layer cache). */
+  mountFrom?: readonly string[];
   /** Logger. */
   log: Logger;
   /** Progress callback. */
@@ -115,6 +117,7 @@ export async function writeOutputs(image: Image, opts: WriteOutputsOptions): Pro
     await timed("registry", target, async () => {
       await pushImage(refs, image, {
         ...opts.registry,
+        ...(opts.mountFrom?.length ? { mountFrom: opts.mountFrom.map((r) => parseReference(r)) } : {}),
         logger: opts.log,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });

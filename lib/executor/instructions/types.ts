@@ -105,4 +105,9 @@ export interface InstructionHandler<K extends Instruction["kind"] = Instruction[
    * @returns What the runner records.
    */
   execute(ins: Extract<Instruction, { kind: K }>, ctx: StepContext): StepOutcome | void | Promise<StepOutcome | void>;
+  /**
+   * The config changes of the instruction alone, for a step whose layer came from the layer cache (e.g. WORKDIR's
+   * `WorkingDir`); the files are the cached layer's. Default: none.
+   */
+  applyCached?(ins: Extract<Instruction, { kind: K }>, ctx: StepContext): void;
 }

@@ -7,7 +7,17 @@
 import type { WorkdirInstruction } from "../../dockerfile/mod.ts";
 import { resolveUser } from "../../sandbox/user.ts";
 import { ensureDir } from "./_fs.ts";
-import type { InstructionHandler } from "./types.ts";
+import type { InstructionHandler, StepContext } from "./types.ts";
+
+/** Sets `WorkingDir` (relative paths against the current one, cleaned lexically) and returns it. */
+function setWorkdir(ins: WorkdirInstruction, ctx: StepContext): string {
+  const cfg = ctx.config.config ??= {};
+  const current = cfg.WorkingDir || "/";
+  const path = ins.path.startsWith("/") ? ins.path : `${current.replace(/\/$/, "")}/${ins.path}`;
+  const clean = "/" + path.split("/").filter((c) => c !== "" && c !== ".").join("/");
+  cfg.WorkingDir = clean;
+  return clean;
+}
 
 /** The WORKDIR handler. */
 export const workdirHandler: InstructionHandler<"workdir"> = {
@@ -15,12 +25,11 @@ export const workdirHandler: InstructionHandler<"workdir"> = {
   changesFilesystem: true,
   async execute(ins: WorkdirInstruction, ctx) {
     const { dir } = await ctx.services.rootfs();
-    const cfg = ctx.config.config ??= {};
-    const current = cfg.WorkingDir || "/";
-    const path = ins.path.startsWith("/") ? ins.path : `${current.replace(/\/$/, "")}/${ins.path}`;
-    const clean = "/" + path.split("/").filter((c) => c !== "" && c !== ".").join("/");
-    cfg.WorkingDir = clean;
-    const user = await resolveUser(dir, cfg.User ?? "");
+    const clean = setWorkdir(ins, ctx);
+    const user = await resolveUser(dir, ctx.config.config?.User ?? "");
     await ensureDir(dir, clean, { uid: user.uid, gid: user.gid });
+  },
+  applyCached(ins, ctx) {
+    setWorkdir(ins, ctx);
   },
 };

@@ -82,9 +82,20 @@ Deno.test("kiln build flags: GIT_USERNAME/GIT_PASSWORD/GIT_TOKEN reach BuildOpti
   assertEquals(o.gitEnv, { GIT_USERNAME: "u", GIT_PASSWORD: "p", GIT_TOKEN: "t" });
 });
 
-Deno.test("kiln build flags: --cache=true and bad values are usage errors", () => {
-  assertThrows(() => opts(["--cache=true"]), UsageError, "--cache is not supported");
-  assertEquals(opts(["--cache=false"]).noPush, false);
+Deno.test("kiln build flags: --cache and its flags map to BuildOptions.cache; bad values are usage errors", () => {
+  assertEquals(opts(["--cache=false"]).cache, undefined);
+  const c = opts([
+    "--cache=true",
+    "--cache-repo=oci:/c",
+    "--cache-ttl=2h30m",
+    "--cache-copy-layers",
+    "--no-push-cache",
+  ]);
+  assertEquals(c.cache?.repo, "oci:/c");
+  assertEquals(c.cache?.ttlMs, 9_000_000);
+  assertEquals([c.cache?.runLayers, c.cache?.copyLayers, c.cache?.push], [true, true, false]);
+  assertEquals(opts(["--cache", "--cache-run-layers=false"]).cache?.runLayers, false);
+  assertThrows(() => opts(["--cache", "--cache-ttl=2 weeks"]), UsageError, "--cache-ttl");
   assertThrows(() => opts(["--snapshot-mode=fast"]), UsageError, "snapshot-mode");
   assertThrows(() => opts(["--compression=xz"]), UsageError, "compression");
   assertThrows(() => opts(["--sandbox", "--in-place"]), UsageError);
