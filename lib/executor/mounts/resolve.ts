@@ -6,6 +6,7 @@
  * @module
  */
 import type { CacheSharing, Mount } from "../../dockerfile/mod.ts";
+import { cleanPath } from "../../util/path.ts";
 import { KilnError } from "../../util/errors.ts";
 
 export type { CacheSharing };
@@ -67,19 +68,10 @@ export type RunMount =
     gid: number;
   };
 
-/** `path.Clean` of a slash path (`a//b/./c/..` → `a/b`, `""` → `.`). */
+/** A lexically clean path: absolute stays absolute, relative stays relative (`.` for empty); `..` stops at the top. */
 function clean(p: string): string {
-  const abs = p.startsWith("/");
-  const out: string[] = [];
-  for (const c of p.split("/")) {
-    if (c === "" || c === ".") continue;
-    if (c === "..") {
-      if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
-      else if (!abs) out.push("..");
-    } else out.push(c);
-  }
-  const s = out.join("/");
-  return abs ? "/" + s : s || ".";
+  const abs = cleanPath(p);
+  return p.startsWith("/") ? abs : abs.slice(1) || ".";
 }
 
 /**
