@@ -1,6 +1,6 @@
 /**
  * Private: the layer cache in the step loop — which steps are cached, each step's key (a rolling chain over
- * lib/cache's key and source hashing), lookups and background stores.
+ * lib/cache's key and source hashing); the lookups and background stores are the stage runner's (stage.ts).
  *
  * A key covers everything that can change a step's layer, and nothing else:
  * - the previous key (the stage's first: the base image's manifest digest, or the parent stage's final key for
@@ -15,7 +15,6 @@
  *
  * @module
  */
-import type { Layer } from "../image/types.ts";
 import { chainKey, hashSources, type LayerCache } from "../cache/mod.ts";
 import type { StageInstruction } from "./steps.ts";
 import type { StepContext } from "./instructions/mod.ts";
@@ -105,13 +104,4 @@ export async function stepKey(
     }
   }
   return chainKey(prev, parts);
-}
-
-/** A cached step's result, or undefined (a miss). */
-export function lookup(
-  cache: BuildCache,
-  key: string,
-  signal?: AbortSignal,
-): Promise<{ layer?: Layer; createdBy?: string; sourceRepository?: string } | undefined> {
-  return cache.store.get(key, signal ? { signal } : {});
 }

@@ -24,7 +24,9 @@ import type { PathMatcher } from "../copy/types.ts";
 import { extractImage, resolveBaseImage } from "./_base.ts";
 import { cannotExecute } from "./_exec_platform.ts";
 import { createScheduler, prefixLogger, stagePrefix, type StageRunContext, stageTasks } from "./scheduler.ts";
-import { createSecretStore } from "./secrets.ts";
+import { createSecretStore, type SecretStore } from "./secrets.ts";
+import type { Walker } from "../fs/types.ts";
+import type { SnapshotXattrReader as XattrReader } from "../fs/mod.ts";
 import { runStage, type StageResult, type StageServices, type StageStart } from "./stage.ts";
 import type { BuildCache } from "./_cache.ts";
 import { chainKey } from "../cache/mod.ts";
@@ -60,6 +62,16 @@ interface Shared {
   counter: { step: number; total: number };
   imageDir(from: string, where: string, signal: AbortSignal): Promise<string>;
   sandboxes: Set<Sandbox>;
+  /** The `--secret`s, read on first use, shared by every stage. */
+  secrets: SecretStore;
+  /** The snapshot walker and xattr reader, loaded once per build (the native addon, or the TS walker). */
+  walker(): { walker: Walker; xattrReader?: XattrReader };
+}
+
+/** `make()`'s value, computed on the first call. */
+function once<T>(make: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => (value ??= { v: make() }).v;
 }
 
 /** The final layer-cache key of the stage `from` names (for `COPY --from`, `RUN --mount from=`), when built. */
@@ -102,6 +114,12 @@ export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Ma
     counter: { step: 0, total: plan.stages.reduce((n, s) => n + s.instructions.length, 0) },
     imageDir: imageDirCache(env),
     sandboxes,
+    secrets: createSecretStore(env.options.secrets ?? [], { env: env.options.secretEnv ?? {} }),
+    walker: once(() => {
+      const sc = trySyscalls();
+      const xattrReader = sc ? xattrReaderOf(sc) : undefined;
+      return { walker: env.run.walker ?? loadWalker({ logger: env.log }), ...(xattrReader ? { xattrReader } : {}) };
+    }),
   };
   const keep = new Set(stageTasks(plan).flatMap((t) => t.deps)); // stages whose rootfs later stages read
   await scheduler.run<StageResult>(stageTasks(plan), async (index, sched) => {
@@ -313,11 +331,10 @@ function rootfsOf(
     } else if (baseLayers.length > 0) {
       await extractImage(baseLayers, rootDir, { where, log: env.log, signal });
     }
-    const sc = trySyscalls();
-    const xattrReader = sc ? xattrReaderOf(sc) : undefined;
+    const { walker, xattrReader } = shared.walker();
     const snapshotter = createSnapshotter({
       root: rootDir,
-      walker: env.run.walker ?? loadWalker({ logger: env.log }),
+      walker,
       mode: env.options.snapshotMode ?? "full",
       ignore: shared.ignoreList,
       ...(xattrReader ? { xattrReader } : {}),
@@ -365,7 +382,7 @@ function stageServices(
     contextDir: resolve(env.cwd, o.context),
     ...(env.ignore ? { ignore: env.ignore } : {}),
     layerDir: shared.layerDir,
-    secrets: createSecretStore(o.secrets ?? [], { env: o.secretEnv ?? {} }),
+    secrets: shared.secrets,
     ...(o.gitEnv ? { gitEnv: o.gitEnv } : {}),
     // Kept across builds in the work dir the user gave; without one, a private dir of this build (a library caller's
     // TMPDIR is no place for a persistent cache).

@@ -37,8 +37,6 @@ export interface StageResult {
   config: ImageConfig;
   /** Base layers followed by this stage's layers. */
   layers: Layer[];
-  /** Number of leading base layers (their descriptors are kept verbatim). */
-  baseLayerCount: number;
   /** The stage's rootfs directory (for COPY --from and FROM <stage>), when it was materialized. */
   rootfs?: string;
   /** ARGs declared in the stage with their values (inherited by `FROM <stage>`, as BuildKit does). */
@@ -200,7 +198,7 @@ async function commit(st: StageState, createdBy: string): Promise<Committed> {
   });
   if (diff.empty) {
     history.push({ created, created_by: createdBy, empty_layer: true });
-    return { empty: true };
+    return {};
   }
   const l = st.options.layers;
   const path = `${s.layerDir}/stage${st.plan.index}-layer${st.layerNo++}.tar.${
@@ -231,7 +229,6 @@ interface Committed {
   digest?: string;
   layer?: Layer;
   diffId?: string;
-  empty?: boolean;
 }
 
 /** The step's view for its handler. */
@@ -437,7 +434,6 @@ export async function runStage(
     image,
     config: st.config,
     layers: st.layers,
-    baseLayerCount: base.layers.length,
     args: snapshot.args.flatMap((a): [string, string][] => (a.value === undefined ? [] : [[a.key, a.value]])),
     scope: snapshot,
     ...(options.cache ? { cacheKey: st.key } : {}),
