@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto";
 import { open, readFile, rm, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import process from "node:process";
-import { AbortedError } from "../util/mod.ts";
+import { AbortedError, isProcessAlive } from "../util/mod.ts";
 
 /** Options for {@linkcode withLock}. */
 export interface LockOptions {
@@ -32,15 +32,6 @@ interface Holder {
   pid: number;
   host: string;
   token: string;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Creates `path` exclusively with `content`; false if it exists. */
@@ -77,7 +68,7 @@ async function isStale(path: string, staleMs: number): Promise<boolean> {
   if (holder.host !== hostname()) return false;
   // Our own pid is alive: another write of this process (a lock left by a dead process that had our pid is
   // broken by age).
-  return holder.pid !== process.pid && !isAlive(holder.pid);
+  return holder.pid !== process.pid && !isProcessAlive(holder.pid);
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

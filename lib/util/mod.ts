@@ -14,3 +14,4 @@ export * from "./platform.ts";
 export * from "./exists.ts";
 export * from "./redact.ts";
 export * from "./map_limit.ts";
+export * from "./process.ts";

@@ -15,6 +15,7 @@ import { AbortedError, KilnError } from "../../util/errors.ts";
 import type { SecretStore } from "../secrets.ts";
 import type { StepFile } from "./heredoc_run.ts";
 import type { RunMount } from "./resolve.ts";
+import { isProcessAlive } from "../../util/mod.ts";
 
 /** Where mount sources come from. */
 export interface MountContext {
@@ -55,15 +56,6 @@ export interface PreparedMounts {
   release(): Promise<void>;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Takes `lockPath` exclusively; with `wait: false` returns false when it is held by a live process. */
 async function lock(lockPath: string, wait: boolean, signal?: AbortSignal): Promise<boolean> {
   for (;;) {
@@ -81,7 +73,7 @@ async function lock(lockPath: string, wait: boolean, signal?: AbortSignal): Prom
     } catch {
       continue;
     }
-    if (Number.isFinite(holder) && !isAlive(holder)) {
+    if (Number.isFinite(holder) && !isProcessAlive(holder)) {
       fs.rmSync(lockPath, { force: true });
       continue;
     }
