@@ -313,9 +313,9 @@ static void setup_mounts(void) {
  * Makes the rootfs the process's root: pivot_root (the host's root is then unmounted from this namespace, so
  * not even root in the step can reach it), or chroot where pivot_root is impossible (e.g. / on an initramfs).
  */
-static void enter_root(int pivot) {
+static void enter_root(void) {
   if (chdir(root_dir) != 0) fail("cannot change to %s: %s", root_dir, strerror(errno));
-  if (pivot && syscall(SYS_pivot_root, ".", ".") == 0) {
+  if (syscall(SYS_pivot_root, ".", ".") == 0) {
     if (umount2(".", MNT_DETACH) != 0) fail("cannot detach the host's root: %s", strerror(errno));
   } else if (chroot(".") != 0) {
     fail("cannot chroot to %s: %s", root_dir, strerror(errno));
@@ -385,7 +385,7 @@ static int init_main(char **argv) {
   }
   restrict_mount(root_dir, 0, !insecure);
   setup_mounts();
-  enter_root(1);
+  enter_root();
   if (net_none) {
     /* Bring loopback up with an ioctl: no tools are needed in the image. */
     if (lo_up() != 0) fail("cannot bring up loopback: %s", strerror(errno));
