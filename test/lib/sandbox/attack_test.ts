@@ -6,11 +6,21 @@
  * (test/fixtures/attack/escape.c), and checks both that each call fails and that nothing outside the rootfs changed.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createSandbox, resolveUser } from "../../../lib/sandbox/mod.ts";
 import type { RunStep, Sandbox, StepUser } from "../../../lib/sandbox/mod.ts";
 import { assert, assertEquals, assertStringIncludes } from "../../assert.ts";
 import { hasCommand, REPO_ROOT } from "../../fixtures/tools.ts";
+import { tempDir } from "../../fixtures/temp.ts";
 import { makeFixture, sandboxSkipReason, treeDiff, treeState } from "./_helpers.ts";
 import type { Fixture } from "./_helpers.ts";
 
@@ -20,12 +30,20 @@ const ignore = skipReason !== undefined;
 
 const ROOT_USER: StepUser = { uid: 0, gid: 0, groups: [], home: "/root" };
 
-/** Compiles the attack program statically into `dest`. */
+let compiled: string | undefined;
+
+/** Puts the attack program, compiled statically once per file, at `dest`. */
 function compileEscape(dest: string): void {
-  const r = spawnSync("cc", ["-O2", "-static", "-o", dest, `${REPO_ROOT}/test/fixtures/attack/escape.c`], {
-    encoding: "utf8",
-  });
-  if (r.status !== 0) throw new Error(`cannot compile the attack program: ${r.stderr}`);
+  if (compiled === undefined) {
+    const out = `${tempDir("kiln-escape-bin-", { scope: "file" })}/escape`;
+    const r = spawnSync("cc", ["-O2", "-static", "-o", out, `${REPO_ROOT}/test/fixtures/attack/escape.c`], {
+      encoding: "utf8",
+    });
+    if (r.status !== 0) throw new Error(`cannot compile the attack program: ${r.stderr}`);
+    compiled = out;
+  }
+  copyFileSync(compiled, dest);
+  chmodSync(dest, 0o755);
 }
 
 /** Runs `escape ARGS` in the sandbox; returns "NAME RESULT" pairs as a map, and the exit code. */
