@@ -5,13 +5,13 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { build } from "../../../lib/build/build.ts";
 import type { BuildOptions, BuildResult } from "../../../lib/build/types.ts";
 import { createLogger } from "../../../lib/util/logger.ts";
 import type { CliIO } from "../../../cli/command.ts";
-import { tempDir } from "../../fixtures/temp.ts";
+import { removeAfterTest, tempDir } from "../../fixtures/temp.ts";
 
 /** Runs a command, returning stdout; throws with stderr on failure. */
 export function sh(cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string } = {}): string {
@@ -142,15 +142,30 @@ export function inspectConfig(image: string): Record<string, unknown> {
   return JSON.parse(sh("skopeo", ["inspect", "--tls-verify=false", "--raw", "--config", image]));
 }
 
+/** Private podman storage: `args` select it, `reset()` empties it (the dirs go with the test). */
+export interface PodmanStorage {
+  /** `--root DIR --runroot DIR --storage-driver vfs`. */
+  args: string[];
+  /** `podman system reset -f` on this storage. */
+  reset(): void;
+}
+
+/**
+ * Podman storage for one test: the root in the temp dir, the runroot there too unless its path is longer than the
+ * 50 characters podman accepts (a clone at a long path), then a short dir in /tmp.
+ */
+export function podmanStorage(): PodmanStorage {
+  const dir = tempDir("kiln-podman-");
+  let runroot = join(dir, "runroot");
+  if (runroot.length > 50) runroot = removeAfterTest(mkdtempSync("/tmp/kiln-prun-"));
+  const args = ["--root", join(dir, "root"), "--runroot", runroot, "--storage-driver", "vfs"];
+  return { args, reset: () => void sh("podman", [...args, "system", "reset", "-f"]) };
+}
+
 /** Runs an image with podman (runc, cgroupfs, host network, capped ulimits; see field-notes). */
-export function podmanRun(image: string, args: string[], storage: string): string {
+export function podmanRun(image: string, args: string[], storage: PodmanStorage): string {
   return sh("podman", [
-    "--root",
-    join(storage, "root"),
-    "--runroot",
-    join(storage, "runroot"),
-    "--storage-driver",
-    "vfs",
+    ...storage.args,
     "--cgroup-manager",
     "cgroupfs",
     "--runtime",

@@ -12,7 +12,7 @@ import { skipUnless } from "../../fixtures/tools.ts";
 import { type BusyboxRegistry, startBusyboxRegistry } from "../../fixtures/busybox_image.ts";
 import { freePort } from "../../fixtures/registry.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
-import { buildToLayout, leftovers, makeContext, podmanRun, sh, unpackLayout } from "./_helpers.ts";
+import { buildToLayout, leftovers, makeContext, podmanRun, podmanStorage, sh, unpackLayout } from "./_helpers.ts";
 import { tempDir } from "../../fixtures/temp.ts";
 
 const ignore = skipUnless("busybox build tests", "umoci", "skopeo", "python3", "busybox", "docker-registry", "root");
@@ -147,22 +147,11 @@ Deno.test({
     const arch = JSON.parse(sh("skopeo", ["inspect", `docker-archive:${join(out, "image.tar")}`]));
     assertEquals(arch.Layers.length, result.manifest.layers.length);
     assertEquals(leftovers(join(out, "work")), []);
-    const storage = tempDir("kiln-podman-");
+    const storage = podmanStorage();
     try {
       assertEquals(podmanRun(`docker://${dest}`, [], storage), "from the context\nbuilt\n");
     } finally {
-      sh("podman", [
-        "--root",
-        join(storage, "root"),
-        "--runroot",
-        join(storage, "runroot"),
-        "--storage-driver",
-        "vfs",
-        "system",
-        "reset",
-        "-f",
-      ]);
-      rmSync(storage, { recursive: true, force: true });
+      storage.reset();
     }
     rmSync(out, { recursive: true, force: true });
   },
