@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
@@ -125,7 +124,9 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   S("cache-repo", "Layer-cache repository, or oci:PATH (default: <first destination repository>/cache)", {
     value: "REPO",
   }),
-  S("cache-dir", "Base-image cache directory filled by `kiln warm` (used with --cache)", { value: "DIR" }),
+  S("cache-dir", "Base-image cache directory: not supported yet (a usage error; the warmer is not built)", {
+    value: "DIR",
+  }),
   S("cache-ttl", "Oldest cache entry to use, a Go duration (default 336h)", { value: "DUR" }),
   B("cache-run-layers", "Cache RUN layers (default true)"),
   B("cache-copy-layers", "Cache COPY layers (default false; ADD is never cached)"),
@@ -263,6 +264,10 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     ignoreVarRun: v["ignore-var-run"] === undefined ? true : bool(v, "ignore-var-run"),
     registry,
   };
+  if (str(v, "cache-dir")) {
+    // Refused rather than ignored: a build that expects its bases from the dir would silently pull them.
+    throw new UsageError("--cache-dir (the base-image cache of kaniko's warmer) is not supported by kiln yet");
+  }
   const cache = cacheOptionsFromFlags(v);
   if (cache) opts.cache = cache;
   const allow = list(v, "allow").flatMap((a) => a.split(",")).filter((a) => a !== "");
@@ -312,15 +317,12 @@ function cacheOptionsFromFlags(v: Record<string, string | boolean | string[]>): 
     ttlMs = ns / 1e6;
   }
   const repo = str(v, "cache-repo");
-  // kaniko's executor default is /cache (a volume the warmer filled): used when it exists.
-  const dir = str(v, "cache-dir") ?? (existsSync("/cache") ? "/cache" : undefined);
   return {
     ...(repo ? { repo } : {}),
     ...(ttlMs === undefined ? {} : { ttlMs }),
     runLayers: v["cache-run-layers"] === undefined ? true : bool(v, "cache-run-layers"),
     copyLayers: bool(v, "cache-copy-layers"),
     push: !bool(v, "no-push-cache"),
-    ...(dir ? { baseImageDir: dir } : {}),
   };
 }
 

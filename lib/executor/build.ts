@@ -117,7 +117,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
 
 /**
  * The layer cache of `--cache` (lib/cache): `--cache-repo`, else kaniko's `<first destination's repository>/cache`;
- * none with `--no-push` and no destination (then only base images come from `--cache-dir`).
+ * none with `--no-push` and no destination.
  */
 function openCache(options: BuildOptions, log: Logger): BuildCache | undefined {
   const c = options.cache;
@@ -125,7 +125,7 @@ function openCache(options: BuildOptions, log: Logger): BuildCache | undefined {
   const repo = c.repo ?? inferCacheRepo(options.destinations ?? []);
   if (repo === undefined) {
     log.info(
-      "--cache: no --cache-repo and no --destination, so no layer cache (base images still come from --cache-dir)",
+      "--cache: no --cache-repo and no --destination, so no layer cache",
     );
     return undefined;
   }

@@ -129,8 +129,7 @@ export interface BuildOptions {
 export interface BuildCacheOptions {
   /**
    * `--cache-repo`: a registry repository (`registry.example/app/cache`) or `oci:PATH` (an OCI layout). Default:
-   * kaniko's `<first destination's repository>/cache`; with `--no-push` and no destination, no layer cache (the
-   * base-image cache still works).
+   * kaniko's `<first destination's repository>/cache`; with `--no-push` and no destination, no layer cache.
    */
   repo?: string;
   /** `--cache-ttl` in milliseconds (default 336 h): older entries are misses. */
@@ -141,8 +140,6 @@ export interface BuildCacheOptions {
   copyLayers?: boolean;
   /** False for `--no-push-cache`: look up, never store. */
   push?: boolean;
-  /** `--cache-dir`: base images warmed by `kiln warm`, used before the registry (and offline). */
-  baseImageDir?: string;
 }
 
 /** A progress event. */

@@ -96,6 +96,7 @@ Deno.test("kiln build flags: --cache and its flags map to BuildOptions.cache; ba
   assertEquals([c.cache?.runLayers, c.cache?.copyLayers, c.cache?.push], [true, true, false]);
   assertEquals(opts(["--cache", "--cache-run-layers=false"]).cache?.runLayers, false);
   assertThrows(() => opts(["--cache", "--cache-ttl=2 weeks"]), UsageError, "--cache-ttl");
+  assertThrows(() => opts(["--cache", "--cache-dir=/cache"]), UsageError, "--cache-dir");
   assertThrows(() => opts(["--snapshot-mode=fast"]), UsageError, "snapshot-mode");
   assertThrows(() => opts(["--compression=xz"]), UsageError, "compression");
   assertThrows(() => opts(["--sandbox", "--in-place"]), UsageError);
