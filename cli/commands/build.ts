@@ -4,14 +4,21 @@
  *
  * @module
  */
-import { homedir, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { tmpdir } from "node:os";
+import { resolve } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
 import { bool, type FlagSpec, list, parseFlags, str } from "../flags.ts";
+import {
+  DEFAULT_CACHE_DIR,
+  intFlag,
+  kvMap,
+  REGISTRY_FLAGS,
+  registryOptionsFromFlags,
+  ttlFlag,
+} from "../common_flags.ts";
 import { createLogger, type LogFormat, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
 import { build, type BuildOptions, type BuildRegistryOptions, parseSecretFlag } from "../../lib/executor/mod.ts";
 import { loadWalker, parseWalkerPreference, type SnapshotMode } from "../../lib/fs/mod.ts";
-import { dockerConfigKeychain } from "../../lib/registry/mod.ts";
 import { isRemoteContext, parseGitOptions, resolveContext } from "../../lib/context/mod.ts";
 import { parseGoDuration } from "../../lib/dockerfile/mod.ts";
 
@@ -102,30 +109,15 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   S("kaniko-dir", "Scratch directory for the build", { env: "KANIKO_DIR", value: "DIR" }),
   S("work-dir", "Scratch directory for the build (default: the system temp dir)", { value: "DIR" }),
   S("walker", "Filesystem walker: auto, native or ts", { value: "W", default: "auto" }),
-  // Registry transport.
-  B("insecure", "Push over plain HTTP"),
-  B("insecure-pull", "Pull over plain HTTP"),
-  B("skip-tls-verify", "Push without TLS verification"),
-  B("skip-tls-verify-pull", "Pull without TLS verification"),
-  L("insecure-registry", "Registry reached over plain HTTP", { value: "HOST" }),
-  L("skip-tls-verify-registry", "Registry whose TLS certificate is not verified", { value: "HOST" }),
-  L("registry-certificate", "CA certificate for a registry: HOST=PATH", { value: "HOST=PATH" }),
-  L("registry-client-cert", "Client certificate for a registry: HOST=CERT,KEY", { value: "HOST=CERT,KEY" }),
-  L("registry-mirror", "Mirror for docker.io", { env: "KANIKO_REGISTRY_MIRROR", value: "HOST" }),
-  L("registry-map", "Registry remap ORIG=NEW[;ORIG2=NEW2]", { env: "KANIKO_REGISTRY_MAP", value: "MAP" }),
-  B("skip-default-registry-fallback", "Fail instead of falling back to the original registry"),
-  S("push-retry", "Push retries", { value: "N" }),
-  S("image-download-retry", "Retries for fetching a remote image", { value: "N" }),
-  B("push-ignore-immutable-tag-errors", "Treat immutable-tag errors as success"),
-  B("skip-push-permission-check", "Skip the up-front push permission check"),
-  S("image-fs-extract-retry", "Accepted for compatibility (extraction is local and not retried)", { value: "N" }),
+  ...REGISTRY_FLAGS,
   // The layer cache and the base-image cache (kaniko's flags and defaults).
   B("cache", "Use the layer cache (RUN results by default) and the base-image cache dir"),
   S("cache-repo", "Layer-cache repository, or oci:PATH (default: <first destination repository>/cache)", {
     value: "REPO",
   }),
-  S("cache-dir", "Base-image cache directory: not supported yet (a usage error; the warmer is not built)", {
+  S("cache-dir", "Base-image cache directory filled by `kiln warm`, read with --cache=true", {
     value: "DIR",
+    default: DEFAULT_CACHE_DIR,
   }),
   S("cache-ttl", "Oldest cache entry to use, a Go duration (default 336h)", { value: "DUR" }),
   B("cache-run-layers", "Cache RUN layers (default true)"),
@@ -143,24 +135,6 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   S("log-format", "Log format: text, color or json", { value: "FMT", default: "color" }),
   B("log-timestamp", "Prefix log lines with a timestamp"),
 ];
-
-function kvMap(values: readonly string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const v of values) {
-    const i = v.indexOf("=");
-    if (i <= 0) throw new UsageError(`Invalid --${flag} "${v}": expected KEY=VALUE`);
-    out[v.slice(0, i)] = v.slice(i + 1);
-  }
-  return out;
-}
-
-function intFlag(v: Record<string, string | boolean | string[]>, name: string): number | undefined {
-  const s = str(v, name);
-  if (s === undefined) return undefined;
-  const n = Number(s);
-  if (!Number.isInteger(n)) throw new UsageError(`Invalid --${name} "${s}": expected an integer`);
-  return n;
-}
 
 /**
  * Turns parsed flags into build options (exported for tests).
@@ -193,42 +167,7 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     // Hook for remote contexts: resolved by lib/context before build() (see runBuild below).
   }
   const contextSub = str(v, "context-sub-path");
-  const registry: BuildRegistryOptions = {
-    insecure: bool(v, "insecure"),
-    insecurePull: bool(v, "insecure-pull"),
-    skipTlsVerify: bool(v, "skip-tls-verify"),
-    skipTlsVerifyPull: bool(v, "skip-tls-verify-pull"),
-    insecureRegistries: list(v, "insecure-registry"),
-    skipTlsVerifyRegistries: list(v, "skip-tls-verify-registry"),
-    registryCertificates: kvMap(list(v, "registry-certificate"), "registry-certificate"),
-    registryMirrors: list(v, "registry-mirror"),
-    skipDefaultRegistryFallback: bool(v, "skip-default-registry-fallback"),
-    keychain: dockerConfigKeychain({
-      configDirs: [
-        ...(env.DOCKER_CONFIG ? [env.DOCKER_CONFIG] : []),
-        join(env.HOME ?? homedir(), ".docker"),
-        "/kaniko/.docker",
-      ],
-    }),
-  };
-  const clientCerts: Record<string, { cert: string; key: string }> = {};
-  for (const [host, pair] of Object.entries(kvMap(list(v, "registry-client-cert"), "registry-client-cert"))) {
-    const [cert, key] = pair.split(",");
-    if (!cert || !key) throw new UsageError(`Invalid --registry-client-cert "${host}=${pair}": expected HOST=CERT,KEY`);
-    clientCerts[host] = { cert, key };
-  }
-  if (Object.keys(clientCerts).length) registry.registryClientCerts = clientCerts;
-  const maps: Record<string, string[]> = {};
-  for (const m of list(v, "registry-map").flatMap((x) => x.split(";")).filter((x) => x !== "")) {
-    const i = m.indexOf("=");
-    if (i <= 0) throw new UsageError(`Invalid --registry-map "${m}": expected ORIG=NEW`);
-    (maps[m.slice(0, i)] ??= []).push(m.slice(i + 1));
-  }
-  if (Object.keys(maps).length) registry.registryMap = maps;
-  const pushRetry = intFlag(v, "push-retry");
-  if (pushRetry !== undefined) registry.pushRetry = pushRetry;
-  const dlRetry = intFlag(v, "image-download-retry");
-  if (dlRetry !== undefined) registry.imageDownloadRetry = dlRetry;
+  const registry: BuildRegistryOptions = registryOptionsFromFlags(v, env);
   const level = intFlag(v, "compression-level");
   const sde = env.SOURCE_DATE_EPOCH;
   if (sde !== undefined && sde !== "" && !/^\d+$/.test(sde)) {
@@ -264,11 +203,7 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     ignoreVarRun: v["ignore-var-run"] === undefined ? true : bool(v, "ignore-var-run"),
     registry,
   };
-  if (str(v, "cache-dir")) {
-    // Refused rather than ignored: a build that expects its bases from the dir would silently pull them.
-    throw new UsageError("--cache-dir (the base-image cache of kaniko's warmer) is not supported by kiln yet");
-  }
-  const cache = cacheOptionsFromFlags(v);
+  const cache = cacheOptionsFromFlags(v, io);
   if (cache) opts.cache = cache;
   const allow = list(v, "allow").flatMap((a) => a.split(",")).filter((a) => a !== "");
   for (const a of allow) {
@@ -305,17 +240,13 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
 }
 
 /** `--cache` and its flags as {@linkcode BuildOptions.cache} (undefined without `--cache`). */
-function cacheOptionsFromFlags(v: Record<string, string | boolean | string[]>): BuildOptions["cache"] {
-  if (!bool(v, "cache")) return undefined;
-  const ttl = str(v, "cache-ttl");
-  let ttlMs: number | undefined;
-  if (ttl !== undefined && ttl !== "") {
-    const ns = parseGoDuration(ttl);
-    if (ns === undefined || ns < 0) {
-      throw new UsageError(`Invalid --cache-ttl "${ttl}": expected a duration like 336h or 90m`);
-    }
-    ttlMs = ns / 1e6;
+function cacheOptionsFromFlags(v: Record<string, string | boolean | string[]>, io: CliIO): BuildOptions["cache"] {
+  if (!bool(v, "cache")) {
+    // kaniko reads the dir only with --cache too; say so rather than let the build pull its bases unnoticed.
+    if (str(v, "cache-dir")) void io.stderr("kiln: warning: --cache-dir is read only with --cache=true\n");
+    return undefined;
   }
+  const ttlMs = ttlFlag(str(v, "cache-ttl"), parseGoDuration);
   const repo = str(v, "cache-repo");
   return {
     ...(repo ? { repo } : {}),
@@ -323,6 +254,7 @@ function cacheOptionsFromFlags(v: Record<string, string | boolean | string[]>): 
     runLayers: v["cache-run-layers"] === undefined ? true : bool(v, "cache-run-layers"),
     copyLayers: bool(v, "cache-copy-layers"),
     push: !bool(v, "no-push-cache"),
+    baseImageDir: resolve(io.cwd, str(v, "cache-dir") ?? DEFAULT_CACHE_DIR),
   };
 }
 

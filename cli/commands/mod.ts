@@ -9,10 +9,12 @@ import { buildCommand } from "./build.ts";
 import { copyCommand } from "./copy.ts";
 import { inspectCommand } from "./inspect.ts";
 import { parseCommand } from "./parse.ts";
+import { warmCommand } from "./warm.ts";
 
 /** All subcommands, in help order. */
 export const commands: readonly CliCommand[] = [
   buildCommand,
+  warmCommand,
   parseCommand,
   copyCommand,
   inspectCommand,

@@ -27,3 +27,4 @@ export * from "./layout.ts";
 export * from "./open.ts";
 export { canonicalJson, chainKey } from "./key.ts";
 export { hashSources, type HashSourcesOptions } from "./sources.ts";
+export * from "./base_images.ts";

@@ -13,6 +13,7 @@ import { remoteImage } from "../registry/pull.ts";
 import type { RegistryOptions } from "../registry/options.ts";
 import type { Digest } from "../util/digest.ts";
 import { extractLayer } from "../fs/extract.ts";
+import { lookupBaseImage } from "../cache/mod.ts";
 
 /** A resolved base. */
 export interface ResolvedBase {
@@ -36,6 +37,11 @@ export interface ResolveBaseOptions {
   registry: Omit<RegistryOptions, "signal" | "logger" | "platform">;
   /** Directory relative layout paths resolve against. */
   cwd: string;
+  /**
+   * The base-image cache dir filled by `kiln warm` (`--cache-dir` with `--cache`): a registry base found there (by
+   * tag or digest, warmed within `ttlMs`) is used without any network; any other is pulled.
+   */
+  baseImages?: { dir: string; ttlMs?: number };
   /** Logger. */
   log: Logger;
   /** Abort signal. */
@@ -92,23 +98,13 @@ export async function resolveBaseImage(spec: string, opts: ResolveBaseOptions): 
         platform: opts.platform,
       });
     } else if (named !== undefined && named.startsWith("docker-image://")) {
-      image = await remoteImage(named.slice("docker-image://".length), {
-        ...opts.registry,
-        platform: opts.platform,
-        logger: opts.log,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
+      image = await registryBase(named.slice("docker-image://".length), opts);
     } else if (named !== undefined) {
       throw new KilnError(
         `--build-context ${spec}=${named}: only oci-layout:// and docker-image:// contexts can be used in FROM`,
       );
     } else {
-      image = await remoteImage(spec, {
-        ...opts.registry,
-        platform: opts.platform,
-        logger: opts.log,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
+      image = await registryBase(spec, opts);
     }
     const config = structuredClone(await image.config());
     const layers = await image.layers();
@@ -117,6 +113,28 @@ export async function resolveBaseImage(spec: string, opts: ResolveBaseOptions): 
     const msg = describe(e);
     throw new KilnError(`${opts.where}: FROM ${spec}: ${msg}`, { cause: e });
   }
+}
+
+/** A registry image: from the base-image cache dir when it is warmed there, else pulled. */
+async function registryBase(ref: string, opts: ResolveBaseOptions): Promise<Image> {
+  if (opts.baseImages) {
+    const cached = await lookupBaseImage(ref, {
+      cacheDir: opts.baseImages.dir,
+      platform: opts.platform,
+      ...(opts.baseImages.ttlMs === undefined ? {} : { ttlMs: opts.baseImages.ttlMs }),
+      logger: opts.log,
+    });
+    if (cached) {
+      opts.log.info(`Using ${ref} from the base-image cache dir`, { digest: await cached.digest() });
+      return cached;
+    }
+  }
+  return await remoteImage(ref, {
+    ...opts.registry,
+    platform: opts.platform,
+    logger: opts.log,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
 }
 
 /**

@@ -164,6 +164,10 @@ function imageDirCache(env: StagesEnv): Shared["imageDir"] {
 }
 
 function baseOptions(env: StagesEnv, where: string, platform: Platform, signal?: AbortSignal) {
+  const cache = env.options.cache;
+  const baseImages = cache?.baseImageDir
+    ? { dir: cache.baseImageDir, ...(cache.ttlMs === undefined ? {} : { ttlMs: cache.ttlMs }) }
+    : undefined;
   return {
     where,
     platform,
@@ -172,6 +176,7 @@ function baseOptions(env: StagesEnv, where: string, platform: Platform, signal?:
     cwd: env.cwd,
     log: env.log,
     ...(signal ? { signal } : {}),
+    ...(baseImages ? { baseImages } : {}),
   };
 }
 

@@ -140,6 +140,11 @@ export interface BuildCacheOptions {
   copyLayers?: boolean;
   /** False for `--no-push-cache`: look up, never store. */
   push?: boolean;
+  /**
+   * `--cache-dir`: the base-image cache filled by `kiln warm` (the CLI's default is kaniko's `/cache`). Registry
+   * bases warmed there within `ttlMs` are used without any network, by tag or digest; others are pulled.
+   */
+  baseImageDir?: string;
 }
 
 /** A progress event. */

@@ -96,7 +96,11 @@ Deno.test("kiln build flags: --cache and its flags map to BuildOptions.cache; ba
   assertEquals([c.cache?.runLayers, c.cache?.copyLayers, c.cache?.push], [true, true, false]);
   assertEquals(opts(["--cache", "--cache-run-layers=false"]).cache?.runLayers, false);
   assertThrows(() => opts(["--cache", "--cache-ttl=2 weeks"]), UsageError, "--cache-ttl");
-  assertThrows(() => opts(["--cache", "--cache-dir=/cache"]), UsageError, "--cache-dir");
+  assertEquals(opts(["--cache"]).cache?.baseImageDir, "/cache");
+  assertEquals(opts(["--cache", "--cache-dir=bases"]).cache?.baseImageDir, "/work/ctx-parent/bases");
+  const i = io();
+  assertEquals(buildOptionsFromFlags(parseFlags(["--cache-dir=/c"], BUILD_FLAGS, {}).values, i).cache, undefined);
+  assertMatch(i.err.join(""), /--cache-dir is read only with --cache=true/);
   assertThrows(() => opts(["--snapshot-mode=fast"]), UsageError, "snapshot-mode");
   assertThrows(() => opts(["--compression=xz"]), UsageError, "compression");
   assertThrows(() => opts(["--sandbox", "--in-place"]), UsageError);

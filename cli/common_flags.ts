@@ -1,0 +1,163 @@
+/**
+ * What `kiln build` and `kiln warm` share: the registry flags (kaniko's names) and the {@linkcode RegistryOptions}
+ * they make, `--cache-ttl` and the `--cache-dir` default.
+ *
+ * @module
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { bool, type FlagSpec, list, str } from "./flags.ts";
+import { UsageError } from "../lib/util/mod.ts";
+import { dockerConfigKeychain, type RegistryOptions } from "../lib/registry/mod.ts";
+
+type Values = Record<string, string | boolean | string[]>;
+
+const S = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
+  name,
+  type: "string",
+  help,
+  ...extra,
+});
+const B = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
+  name,
+  type: "boolean",
+  help,
+  ...extra,
+});
+const L = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
+  name,
+  type: "list",
+  help,
+  ...extra,
+});
+
+/** kaniko's `--cache-dir` default, the executor's and the warmer's. */
+export const DEFAULT_CACHE_DIR = "/cache";
+
+/** The registry flags of kaniko's warmer: everything that pulls. */
+export const PULL_REGISTRY_FLAGS: readonly FlagSpec[] = [
+  B("insecure-pull", "Pull over plain HTTP"),
+  B("skip-tls-verify-pull", "Pull without TLS verification"),
+  L("insecure-registry", "Registry reached over plain HTTP", { value: "HOST" }),
+  L("skip-tls-verify-registry", "Registry whose TLS certificate is not verified", { value: "HOST" }),
+  L("registry-certificate", "CA certificate for a registry: HOST=PATH", { value: "HOST=PATH" }),
+  L("registry-client-cert", "Client certificate for a registry: HOST=CERT,KEY", { value: "HOST=CERT,KEY" }),
+  L("registry-mirror", "Mirror for docker.io", { env: "KANIKO_REGISTRY_MIRROR", value: "HOST" }),
+  L("registry-map", "Registry remap ORIG=NEW[;ORIG2=NEW2]", { env: "KANIKO_REGISTRY_MAP", value: "MAP" }),
+  B("skip-default-registry-fallback", "Fail instead of falling back to the original registry"),
+  S("image-download-retry", "Retries for fetching a remote image", { value: "N" }),
+];
+
+/** The registry flags of kaniko's executor: the pull flags plus the push ones. */
+export const REGISTRY_FLAGS: readonly FlagSpec[] = [
+  B("insecure", "Push over plain HTTP"),
+  B("skip-tls-verify", "Push without TLS verification"),
+  ...PULL_REGISTRY_FLAGS,
+  S("push-retry", "Push retries", { value: "N" }),
+  B("push-ignore-immutable-tag-errors", "Treat immutable-tag errors as success"),
+  B("skip-push-permission-check", "Skip the up-front push permission check"),
+  S("image-fs-extract-retry", "Accepted for compatibility (extraction is local and not retried)", { value: "N" }),
+];
+
+/**
+ * `--flag K=V` values as a record.
+ *
+ * @param values The flag's values.
+ * @param flag Its name, for the message.
+ * @returns The record.
+ * @throws {UsageError} for a value without `=` or with an empty key.
+ */
+export function kvMap(values: readonly string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf("=");
+    if (i <= 0) throw new UsageError(`Invalid --${flag} "${v}": expected KEY=VALUE`);
+    out[v.slice(0, i)] = v.slice(i + 1);
+  }
+  return out;
+}
+
+/**
+ * An integer flag.
+ *
+ * @param v Parsed flags.
+ * @param name The flag.
+ * @returns Its value, or undefined when absent.
+ * @throws {UsageError} when it is not an integer.
+ */
+export function intFlag(v: Values, name: string): number | undefined {
+  const s = str(v, name);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isInteger(n)) throw new UsageError(`Invalid --${name} "${s}": expected an integer`);
+  return n;
+}
+
+/**
+ * The registry options of the parsed {@linkcode REGISTRY_FLAGS} (absent ones keep their defaults), with credentials
+ * from `$DOCKER_CONFIG`, `~/.docker` and `/kaniko/.docker`.
+ *
+ * @param v Parsed flags.
+ * @param env The environment (`DOCKER_CONFIG`, `HOME`).
+ * @returns Registry options.
+ * @throws {UsageError} for a malformed certificate, client certificate or registry map.
+ */
+export function registryOptionsFromFlags(
+  v: Values,
+  env: Readonly<Record<string, string | undefined>>,
+): Omit<RegistryOptions, "signal" | "logger" | "platform"> {
+  const registry: Omit<RegistryOptions, "signal" | "logger" | "platform"> = {
+    insecure: bool(v, "insecure"),
+    insecurePull: bool(v, "insecure-pull"),
+    skipTlsVerify: bool(v, "skip-tls-verify"),
+    skipTlsVerifyPull: bool(v, "skip-tls-verify-pull"),
+    insecureRegistries: list(v, "insecure-registry"),
+    skipTlsVerifyRegistries: list(v, "skip-tls-verify-registry"),
+    registryCertificates: kvMap(list(v, "registry-certificate"), "registry-certificate"),
+    registryMirrors: list(v, "registry-mirror"),
+    skipDefaultRegistryFallback: bool(v, "skip-default-registry-fallback"),
+    keychain: dockerConfigKeychain({
+      configDirs: [
+        ...(env.DOCKER_CONFIG ? [env.DOCKER_CONFIG] : []),
+        join(env.HOME ?? homedir(), ".docker"),
+        "/kaniko/.docker",
+      ],
+    }),
+  };
+  const clientCerts: Record<string, { cert: string; key: string }> = {};
+  for (const [host, pair] of Object.entries(kvMap(list(v, "registry-client-cert"), "registry-client-cert"))) {
+    const [cert, key] = pair.split(",");
+    if (!cert || !key) throw new UsageError(`Invalid --registry-client-cert "${host}=${pair}": expected HOST=CERT,KEY`);
+    clientCerts[host] = { cert, key };
+  }
+  if (Object.keys(clientCerts).length) registry.registryClientCerts = clientCerts;
+  const maps: Record<string, string[]> = {};
+  for (const m of list(v, "registry-map").flatMap((x) => x.split(";")).filter((x) => x !== "")) {
+    const i = m.indexOf("=");
+    if (i <= 0) throw new UsageError(`Invalid --registry-map "${m}": expected ORIG=NEW`);
+    (maps[m.slice(0, i)] ??= []).push(m.slice(i + 1));
+  }
+  if (Object.keys(maps).length) registry.registryMap = maps;
+  const pushRetry = intFlag(v, "push-retry");
+  if (pushRetry !== undefined) registry.pushRetry = pushRetry;
+  const dlRetry = intFlag(v, "image-download-retry");
+  if (dlRetry !== undefined) registry.imageDownloadRetry = dlRetry;
+  return registry;
+}
+
+/**
+ * `--cache-ttl` (a Go duration) in milliseconds.
+ *
+ * @param value The flag's value.
+ * @param parse A Go duration parser returning nanoseconds.
+ * @returns Milliseconds, or undefined when absent.
+ * @throws {UsageError} when it is not a duration.
+ */
+export function ttlFlag(value: string | undefined, parse: (s: string) => number | undefined): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  const ns = parse(value);
+  if (ns === undefined || ns < 0) {
+    throw new UsageError(`Invalid --cache-ttl "${value}": expected a duration like 336h or 90m`);
+  }
+  return ns / 1e6;
+}
