@@ -240,7 +240,11 @@ async function buildOneStage(
       ...(cache ? { cache } : {}),
       keepRootfs,
     });
-    if (keepRootfs) return { ...result, rootfs: rootDir };
+    if (keepRootfs) {
+      // In place, the next stage works on this same `/`: this stage's files must be there before it starts.
+      if (mode === "in-place") await result.rootfs!();
+      return result;
+    }
     if (rootfs.started() && mode !== "in-place") {
       await rm(join(env.work, `stage${stage.index}`), { recursive: true, force: true });
     }
@@ -313,7 +317,7 @@ function rootfsOf(
   stage: StagePlan,
   rootDir: string,
   baseLayers: readonly Layer[],
-  parentRootfs: string | undefined,
+  parentRootfs: (() => Promise<string>) | undefined,
   signal: AbortSignal,
 ): Rootfs {
   const { env, plan } = shared;
@@ -324,7 +328,7 @@ function rootfsOf(
     if (parentRootfs) {
       // lib/copy keeps owners, modes, hardlinks, xattrs, devices and times (node's fs.cp drops owners).
       await copyInto({
-        srcRoot: parentRootfs,
+        srcRoot: await parentRootfs(),
         sources: ["."],
         dest: "/",
         destRoot: rootDir,
@@ -422,7 +426,7 @@ async function copySource(
   if (!s && earlier) s = await sched.waitFor(earlier.index);
   if (s) {
     if (!s.rootfs) throw new KilnError(`${where}: COPY --from=${from}: that stage has no filesystem`);
-    return { dir: s.rootfs, description: `stage ${from}` };
+    return { dir: await s.rootfs(), description: `stage ${from}` };
   }
   if (known) throw new KilnError(`${where}: COPY --from=${from}: stage is not built before this one`);
   const ctx = env.options.buildContexts?.[from];

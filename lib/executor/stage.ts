@@ -37,8 +37,12 @@ export interface StageResult {
   config: ImageConfig;
   /** Base layers followed by this stage's layers. */
   layers: Layer[];
-  /** The stage's rootfs directory (for COPY --from and FROM <stage>), when it was materialized. */
-  rootfs?: string;
+  /**
+   * The stage's rootfs directory for COPY --from and FROM <stage>, made on first call (its cached layers extracted
+   * then): a later stage whose steps all hit never asks, so nothing of this stage is downloaded. Only for stages that
+   * later stages read.
+   */
+  rootfs?: () => Promise<string>;
   /** ARGs declared in the stage with their values (inherited by `FROM <stage>`, as BuildKit does). */
   args?: [string, string][];
   /** The stage's final ARG/ENV scope (lib/dockerfile `createStageScope`), the `parent` of a `FROM <stage>`. */
@@ -78,7 +82,7 @@ export interface StageOptions {
   counter: { step: number; total: number };
   /** The layer cache (`--cache`): the store, what is cached, the stage's first key, earlier stages' final keys. */
   cache?: { settings: BuildCache; baseKey: string; stageKey(from: string): string | undefined };
-  /** Materialize the rootfs before returning even when every step came from the cache (later stages read it). */
+  /** Later stages read the rootfs: return a `rootfs()` that makes it on demand, cached layers applied. */
   keepRootfs?: boolean;
 }
 
@@ -152,16 +156,21 @@ function startState(plan: StagePlan, base: StageStart, options: StageOptions): S
   const pending: Layer[] = [];
   const raw = options.services;
   // Cached layers are extracted only when a step needs files: a stage whose steps all hit never touches a rootfs.
+  // Callers are serialized: later stages may ask for this stage's rootfs at once (COPY --from in parallel stages).
+  let applied: Promise<unknown> = Promise.resolve();
   const rootfs: StageServices["rootfs"] = async () => {
     const r = await raw.rootfs();
-    if (pending.length > 0) {
+    const apply = applied.then(async () => {
+      if (pending.length === 0) return;
       await extractImage(pending.splice(0), r.dir, {
         where: `${raw.file}:${plan.line}`,
         log: raw.log,
         ...(raw.signal ? { signal: raw.signal } : {}),
       });
       await r.snapshotter.init(raw.signal ? { signal: raw.signal } : {});
-    }
+    });
+    applied = apply.catch(() => {});
+    await apply;
     return r;
   };
   return {
@@ -393,13 +402,13 @@ function withTriggers(st: StageState): StageInstruction[] {
  * @param plan The stage.
  * @param base The base config and layers; for `FROM <stage>` also that stage's final scope.
  * @param options Services, layer and variable options, labels, the build's step counter.
- * @returns The stage result (without `rootfs`: the build decides whether to keep it).
+ * @returns The stage result; with `keepRootfs`, its `rootfs()` for later stages.
  */
 export async function runStage(
   plan: StagePlan,
   base: StageStart,
   options: StageOptions,
-): Promise<Omit<StageResult, "rootfs">> {
+): Promise<StageResult> {
   const st = startState(plan, base, options);
   const s = st.services;
   const instructions = withTriggers(st);
@@ -420,7 +429,6 @@ export async function runStage(
     const last = st.config.history!.pop();
     await commit(st, last?.created_by ?? "kiln single snapshot");
   }
-  if (options.keepRootfs) await st.services.rootfs(); // later stages read it (COPY --from, FROM <stage>)
   await Promise.all(st.puts);
   if (instructions.length > 0) st.config.created = nowIso(s.fixedTime);
   const snapshot = st.scope.snapshot();
@@ -437,5 +445,6 @@ export async function runStage(
     args: snapshot.args.flatMap((a): [string, string][] => (a.value === undefined ? [] : [[a.key, a.value]])),
     scope: snapshot,
     ...(options.cache ? { cacheKey: st.key } : {}),
+    ...(options.keepRootfs ? { rootfs: async () => (await st.services.rootfs()).dir } : {}),
   };
 }

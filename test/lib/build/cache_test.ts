@@ -204,3 +204,57 @@ Deno.test({
     assertEquals(again.ran, []);
   },
 });
+
+Deno.test({
+  name:
+    "build() --cache: a fully cached multi-stage rebuild pushed to a registry downloads no layer (COPY --from hits)",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const registry = await startRegistry();
+    const proxy = await startFaultProxy(registry.host);
+    try {
+      const ctx = makeCtx();
+      const once = async (tag: string) => {
+        const ran: string[] = [];
+        const out = tempDir("kiln-cache-ms-");
+        const r = await build({
+          context: ctx,
+          dockerfileText: [
+            "FROM base AS gen",
+            "RUN mkdir /gen && head -c 300000 /dev/urandom > /gen/big && echo one > /gen/one",
+            "FROM base",
+            "COPY --from=gen /gen /gen",
+            "RUN ls /gen > /list",
+            "",
+          ].join("\n"),
+          destinations: [`${proxy.host}/kiln/app:${tag}`],
+          workDir: join(out, "work"),
+          buildContexts: { base: `oci-layout://${busybox()}:latest` },
+          reproducible: true,
+          cache: { repo: `${proxy.host}/kiln/cache`, copyLayers: true },
+          registry: { insecureRegistries: [proxy.host] },
+        }, {
+          logger: createLogger({ level: "error", write: () => {} }),
+          onProgress: (e: BuildProgressEvent) => {
+            if (e.type === "step-done" && !e.cached) ran.push(e.instruction);
+          },
+        });
+        return { digest: r.digest, ran };
+      };
+      const first = await once("1");
+      assertEquals(first.ran.length, 3);
+      proxy.bytes.length = 0;
+      const second = await once("2");
+      assertEquals(second.ran, []);
+      assertEquals(second.digest, first.digest);
+      const blobs = proxy.bytes.filter((b) => /^GET \/v2\/.*\/blobs\//.test(b.line));
+      const total = blobs.reduce((a, b) => a + b.bytes, 0);
+      // Configs only (a few hundred bytes each); the 300 kB layer of the first stage would show.
+      assert(total < 16 * 1024, `downloaded ${total} bytes: ${blobs.map((b) => `${b.line} ${b.bytes}`).join(", ")}`);
+    } finally {
+      await proxy.stop();
+      await registry.stop();
+    }
+  },
+});
