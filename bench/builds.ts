@@ -27,6 +27,7 @@ import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { startBusyboxRegistry } from "../test/fixtures/busybox_image.ts";
+import { best, has, pickBase, type Sample, timed } from "./_harness.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -70,62 +71,6 @@ function record(name: string, value: number, unit: Metric["unit"], detail: strin
   console.log(`${name.padEnd(22)} ${v.padStart(9)}  ${detail}`);
 }
 
-function has(cmd: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-}
-
-/** One measured run: wall seconds, CPU seconds (user + sys of the tree), peak RSS in KiB. */
-interface Sample {
-  wall: number;
-  cpu: number;
-  rssKiB: number;
-}
-
-/**
- * Runs `argv` under GNU time with `env`; throws with the output's tail on failure. Asynchronous: the registry this
- * process started logs to a pipe it drains, so the event loop must keep running during a build.
- */
-async function timed(argv: string[], env: Record<string, string>, log: string): Promise<Sample> {
-  const out = `${log}.time`;
-  const r = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "%e %U %S %M", "-o", out, ...argv],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
-  writeFileSync(log, text);
-  if (!r.success) {
-    const tail = text.trim().split("\n").slice(-8).join("\n");
-    throw new Error(`${argv.slice(0, 4).join(" ")} … exited ${r.code}:\n${tail}`);
-  }
-  const [e, u, s, m] = readFileSync(out, "utf8").trim().split("\n").at(-1)!.split(/\s+/).map(Number);
-  return { wall: e!, cpu: u! + s!, rssKiB: m! };
-}
-
-/** A tmpfs directory for all state: /dev/shm when it has room, else a tmpfs mounted here (root), else a temp dir. */
-function pickBase(needGiB: number): { base: string; unmount?: string } {
-  const df = spawnSync("df", ["-Pk", "/dev/shm"]).stdout?.toString().split("\n")[1]?.split(/\s+/);
-  const freeKiB = Number(df?.[3] ?? 0);
-  if (freeKiB > needGiB * 1024 * 1024) {
-    return { base: Deno.makeTempDirSync({ dir: "/dev/shm", prefix: "kiln-builds-" }) };
-  }
-  const dir = Deno.makeTempDirSync({ prefix: "kiln-builds-" });
-  const m = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${needGiB + 2}g`, "tmpfs", dir]);
-  if (m.status === 0) return { base: dir, unmount: dir };
-  notes.push(`no tmpfs with ${needGiB} GiB free: state on ${dir} (disk; noisy, see field-notes.md)`);
-  return { base: dir };
-}
-
-function best(xs: Sample[]): Sample {
-  return {
-    wall: Math.min(...xs.map((x) => x.wall)),
-    cpu: Math.min(...xs.map((x) => x.cpu)),
-    rssKiB: Math.max(...xs.map((x) => x.rssKiB)),
-  };
-}
-
 /** Layer count and total compressed size of a pushed image (and so a check that the push happened). */
 async function pushedLayers(host: string, repo: string, tag: number): Promise<string> {
   const res = await fetch(`http://${host}/v2/${repo}/manifests/${tag}`, {
@@ -154,7 +99,8 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
     missing.length > 0 ? `kiln build bench skipped: needs ${missing.join(", ")}` : "kiln build bench: nothing selected",
   );
 } else {
-  const { base, unmount } = pickBase(wantBig ? 8 : 2);
+  const { base, unmount, note } = pickBase(wantBig ? 8 : 2, "kiln-builds-");
+  if (note) notes.push(note);
   const tmp = `${base}/tmp`;
   mkdirSync(tmp, { recursive: true });
   // The fixture's registry storage and busybox layout go under os.tmpdir(): on the tmpfs too.

@@ -10,6 +10,8 @@
 #   --no-builds  skip bench/builds.ts: full cold builds (build + push) of bench/dockerfiles/* by kiln vs
 #             `buildah bud --layers`, both on one tmpfs (short: `small` only, ~35 s; full: small, files20k,
 #             multistage, and kiln's peak RSS on a 2 GiB layer, several minutes). --only also selects its builds.
+#             bench/cache.ts runs with the builds: fully cached, one-file and one-arg rebuilds with --cache=true vs
+#             buildah's --cache-from/--cache-to, from a fresh runner state each build (~25 s short).
 #   --micro   also run the `deno bench` micro-benchmarks (bench/*_bench.ts that use Deno.bench) with --json
 #             into .work/bench-micro.json and print their summary.
 set -uo pipefail
@@ -37,6 +39,9 @@ rc=0
 "$DENO" run -A bench/e2e.ts "${args[@]}" || rc=$?
 if [ $builds = 1 ]; then
   "$DENO" run -A bench/builds.ts "${bargs[@]}" --json .work/bench-builds.json || rc=$?
+  cargs=()
+  for a in "${bargs[@]}"; do [ "$a" = --short ] || [ "$a" = --gate ] && cargs+=("$a"); done
+  "$DENO" run -A bench/cache.ts "${cargs[@]}" --json .work/bench-cache.json || rc=$?
 fi
 
 if [ $micro = 1 ]; then
