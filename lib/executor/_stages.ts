@@ -81,10 +81,21 @@ function stageKeyOf(shared: Shared, from: string): string | undefined {
   return s ? shared.results.get(s.index)?.cacheKey : undefined;
 }
 
-/** The first key of a stage: its parent stage's final key, or the base image's digest, with the target platform. */
+/**
+ * The first key of a stage: its parent stage's final key, or the base image's digest, with the target platform and
+ * what else shapes every layer's bytes — the compression and its level, and `--reproducible`'s fixed time (a gzip
+ * build must not take a zstd entry, nor a reproducible build one with real mtimes: each would change the digest).
+ */
 async function baseKeyOf(shared: Shared, base: StageStart, parent: StageResult | undefined): Promise<string> {
+  const o = shared.env.options;
   const from = parent?.cacheKey ?? (await base.image.digest());
-  return chainKey("", { base: from, platform: formatPlatform(shared.env.platform) });
+  return chainKey("", {
+    base: from,
+    platform: formatPlatform(shared.env.platform),
+    compression: o.compression ?? "gzip",
+    level: o.compressionLevel ?? null,
+    fixedTime: o.reproducible ? (o.sourceDateEpoch ?? 0) : null,
+  });
 }
 
 /**

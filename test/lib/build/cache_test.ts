@@ -258,3 +258,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "build() --cache with zstd, --snapshot-mode=redo and jobs 2: a rebuild runs nothing and gives the uncached digest",
+  ignore,
+  async fn() {
+    const ctx = makeCtx();
+    const cacheDir = join(tempDir("kiln-cache-layout-"), "cache");
+    const common: Partial<BuildOptions> = { compression: "zstd", snapshotMode: "redo", jobs: 2 };
+    const plain = await run(ctx, busybox(), common);
+    const opts = { ...common, cache: { repo: `oci:${cacheDir}`, copyLayers: true } };
+    const first = await run(ctx, busybox(), opts);
+    assertEquals(first.digest, plain.digest);
+    const second = await run(ctx, busybox(), opts);
+    assertEquals(second.ran, []);
+    assertEquals(second.digest, plain.digest);
+    // A gzip build must not take the zstd entries for its own: the compression is part of what the layer is.
+    const gz = await run(ctx, busybox(), { ...opts, compression: "gzip" });
+    assertEquals(gz.ran.length, 4, "every step misses");
+    assertEquals(gz.digest, (await run(ctx, busybox(), { ...common, compression: "gzip" })).digest);
+  },
+});
