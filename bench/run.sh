@@ -11,7 +11,8 @@
 #             `buildah bud --layers`, both on one tmpfs (short: `small` only, ~35 s; full: small, files20k,
 #             multistage, and kiln's peak RSS on a 2 GiB layer, several minutes). --only also selects its builds.
 #             bench/cache.ts runs with the builds: fully cached, one-file and one-arg rebuilds with --cache=true vs
-#             buildah's --cache-from/--cache-to, from a fresh runner state each build (~25 s short).
+#             buildah's --cache-from/--cache-to, from a fresh runner state each build (~25 s short); then
+#             bench/copy_context.ts: COPY . of a 20k-file (full: 200k) context with 200 ignore patterns vs cp -a (~6 s).
 #   --micro   also run the `deno bench` micro-benchmarks (bench/*_bench.ts that use Deno.bench) with --json
 #             into .work/bench-micro.json and print their summary.
 set -uo pipefail
@@ -42,6 +43,7 @@ if [ $builds = 1 ]; then
   cargs=()
   for a in "${bargs[@]}"; do [ "$a" = --short ] || [ "$a" = --gate ] && cargs+=("$a"); done
   "$DENO" run -A bench/cache.ts "${cargs[@]}" --json .work/bench-cache.json || rc=$?
+  "$DENO" run -A bench/copy_context.ts "${cargs[@]}" --json .work/bench-copy-context.json || rc=$?
 fi
 
 if [ $micro = 1 ]; then
