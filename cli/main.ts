@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { basename } from "node:path";
 import process from "node:process";
 import { Readable } from "node:stream";
 import { commands } from "./commands/mod.ts";
@@ -124,6 +125,9 @@ if (import.meta.main) {
     cwd: process.cwd(),
     signal: ac.signal,
   };
-  const code = await main(process.argv.slice(2), io);
+  // The executor images' /kaniko/warmer is a link to the binary: under that name it is kaniko's warmer.
+  const argv = process.argv.slice(2);
+  const asWarmer = basename(process.argv0 ?? "") === "warmer" && !commands.some((c) => c.name === argv[0]);
+  const code = await main(asWarmer ? ["warm", ...argv] : argv, io);
   process.exit(signalled ? SIGNAL_EXIT[signalled] : code);
 }

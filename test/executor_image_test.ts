@@ -1,16 +1,19 @@
 /**
- * The single binary and the FROM-scratch executor image: `scripts/executor-image.sh` compiles kiln with
- * `bun build --compile`, builds the top-level Dockerfile with kiln itself, and podman (an independent runtime)
- * loads the image and runs builds with it, as kaniko's executor image is used.
+ * The single binary and the three FROM-scratch images: `scripts/executor-image.sh` compiles kiln with
+ * `bun build --compile`, builds the top-level Dockerfile's executor, debug and warmer targets with kiln itself, and
+ * podman (an independent runtime) loads them and runs builds with them as kaniko's images are used: the entrypoint
+ * `/kaniko/executor`, GitLab's recipe in the debug image (`/busybox/sh`, `entrypoint: [""]`), the warmer filling a
+ * mounted /cache. What the images ship stays under /kaniko: a RUN step sees none of it and no layer holds it.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { REPO_ROOT, skipUnless } from "./fixtures/tools.ts";
 import { tempDir } from "./fixtures/temp.ts";
+import { startBusyboxRegistry } from "./fixtures/busybox_image.ts";
 
-const NAME = "executor image: built by kiln, runs builds under podman";
+const NAME = "executor images: built by kiln, laid out as kaniko's, run builds under podman";
 const PODMAN = ["--cgroup-manager", "cgroupfs"];
 const RUN = [
   ...PODMAN,
@@ -25,45 +28,83 @@ const RUN = [
   "--ulimit",
   "nproc=32768:32768",
 ];
+const IMAGES = [
+  { tag: "kiln/executor:latest", tar: "out/executor.tar" },
+  { tag: "kiln/executor:debug", tar: "out/executor-debug.tar" },
+  { tag: "kiln/warmer:latest", tar: "out/warmer.tar" },
+] as const;
 
 function sh(cmd: string, args: string[], opts: { cwd?: string } = {}): { out: string; err: string; code: number } {
   const r = spawnSync(cmd, args, { encoding: "utf8", cwd: opts.cwd ?? REPO_ROOT, maxBuffer: 256 << 20 });
   return { out: r.stdout ?? "", err: r.stderr ?? "", code: r.status ?? -1 };
 }
 
+/** The paths of every layer of a docker archive (lines of `tar -t`), layer by layer. */
+function layerPaths(archive: string, work: string): string[][] {
+  const dir = join(work, `x-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(dir);
+  assertEquals(sh("tar", ["-xf", archive, "-C", dir]).code, 0);
+  const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+  return (manifest[0].Layers as string[]).map((l) => {
+    const t = sh("tar", ["-tzf", join(dir, l)]);
+    return (t.code === 0 ? t.out : sh("tar", ["-tf", join(dir, l)]).out).trim().split("\n").filter((x) => x);
+  });
+}
+
+/** A context holding a static busybox and `dockerfile`. */
+function context(work: string, name: string, dockerfile: string): string {
+  const ctx = join(work, name);
+  mkdirSync(ctx);
+  copyFileSync("/bin/busybox", join(ctx, "busybox"));
+  writeFileSync(join(ctx, "Dockerfile"), dockerfile);
+  return ctx;
+}
+
 Deno.test({
   name: NAME,
-  ignore: skipUnless(NAME, "podman", "runc", "busybox", "root"),
+  ignore: skipUnless(NAME, "podman", "runc", "busybox", "root", "docker-registry", "skopeo", "umoci"),
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async (t) => {
-    const tag = `localhost/kiln-executor-test:${process.pid}`;
-    const built = sh("bash", ["scripts/executor-image.sh", "--destination", tag]);
+    const built = sh("bash", ["scripts/executor-image.sh"]);
     assertEquals(built.code, 0, `executor-image.sh failed:\n${built.err.slice(-2000)}`);
-    const tarPath = join(REPO_ROOT, "out/executor.tar");
     const work = tempDir("kiln-exec-");
     try {
-      const loaded = sh("podman", [...PODMAN, "load", "-i", tarPath]);
-      assertEquals(loaded.code, 0, loaded.err);
-      assertStringIncludes(loaded.out + loaded.err, "kiln-executor-test");
+      for (const img of IMAGES) {
+        const loaded = sh("podman", [...PODMAN, "load", "-i", join(REPO_ROOT, img.tar)]);
+        assertEquals(loaded.code, 0, loaded.err);
+        assertStringIncludes(loaded.out + loaded.err, img.tag);
+      }
 
-      await t.step("the image is FROM scratch with the binary as entrypoint", () => {
-        const inspect = sh("podman", [...PODMAN, "image", "inspect", tag]);
-        assertEquals(inspect.code, 0, inspect.err);
-        const info = JSON.parse(inspect.out)[0];
-        assertEquals(info.Config.Entrypoint, ["/kiln/executor"]);
-        const v = sh("podman", [...RUN, tag, "version"]);
+      await t.step("kaniko's layout: /kaniko/executor, /kaniko/warmer, nothing shipped outside /kaniko", () => {
+        const info = (tag: string) => JSON.parse(sh("podman", [...PODMAN, "image", "inspect", tag]).out)[0].Config;
+        const exec = info("kiln/executor:latest");
+        assertEquals(exec.Entrypoint, ["/kaniko/executor"]);
+        assertEquals(exec.WorkingDir, "/workspace");
+        for (
+          const e of ["DOCKER_CONFIG=/kaniko/.docker/", "SSL_CERT_DIR=/kaniko/ssl/certs", "PATH=/usr/local/bin:/kaniko"]
+        ) {
+          assert(exec.Env.includes(e), `${e} in ${exec.Env}`);
+        }
+        assertEquals(info("kiln/warmer:latest").Entrypoint, ["/kaniko/warmer"]);
+        assert(info("kiln/executor:debug").Env.includes("PATH=/usr/local/bin:/kaniko:/busybox"));
+        const top = (tar: string) =>
+          [...new Set(layerPaths(join(REPO_ROOT, tar), work).flat().map((p) => p.replace(/^\.?\//, "").split("/")[0]))]
+            .filter((p) => p !== "").sort();
+        assertEquals(top("out/executor.tar"), ["kaniko", "workspace"]);
+        assertEquals(top("out/executor-debug.tar"), ["busybox", "kaniko", "workspace"]);
+        const files = layerPaths(join(REPO_ROOT, "out/executor.tar"), work).flat();
+        assert(files.some((f) => /kaniko\/ssl\/certs\/ca-certificates\.crt$/.test(f)), "the CA bundle");
+        const v = sh("podman", [...RUN, "kiln/executor:latest", "version"]);
         assertEquals(v.code, 0, v.err);
         assertStringIncludes(v.out, "kiln ");
       });
 
       for (const mode of ["in-place", "sandbox"] as const) {
         await t.step(`a build with COPY and RUN inside the container (${mode})`, () => {
-          const ctx = join(work, `ctx-${mode}`);
-          mkdirSync(ctx);
-          copyFileSync("/bin/busybox", join(ctx, "busybox"));
-          writeFileSync(
-            join(ctx, "Dockerfile"),
+          const ctx = context(
+            work,
+            `ctx-${mode}`,
             [
               "FROM scratch",
               "COPY busybox /bin/busybox",
@@ -78,7 +119,7 @@ Deno.test({
             ...(mode === "sandbox" ? ["--privileged"] : []),
             "-v",
             `${ctx}:/workspace`,
-            tag,
+            "kiln/executor:latest",
             ...(mode === "sandbox" ? ["--sandbox"] : []),
             "--context",
             "/workspace",
@@ -98,19 +139,124 @@ Deno.test({
         });
       }
 
+      await t.step("in place, a RUN sees none of the image's files and chmod -R over / puts none in a layer", () => {
+        const ctx = context(
+          work,
+          "leak",
+          [
+            "FROM scratch",
+            "COPY busybox /bin/busybox",
+            'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox ls -a / > /root-list; /bin/busybox env > /env-list; ' +
+            '/bin/busybox chmod -R 755 /etc /bin /workspace 2>/dev/null; true"]',
+            "",
+          ].join("\n"),
+        );
+        const b = sh("podman", [
+          ...RUN,
+          "-v",
+          `${ctx}:/workspace`,
+          "kiln/executor:latest",
+          "--no-push",
+          "--tar-path",
+          "/workspace/image.tar",
+        ]);
+        assertEquals(b.code, 0, b.err.slice(-2000));
+        const layers = layerPaths(join(ctx, "image.tar"), work);
+        const all = layers.flat().map((p) => p.replace(/^\.?\//, ""));
+        assertEquals(all.filter((p) => /^(kaniko|lib|lib64|usr|workspace|busybox)(\/|$)/.test(p) || /ssl/.test(p)), []);
+        const out = join(work, "leak-rootfs");
+        mkdirSync(out);
+        const manifest = JSON.parse(sh("tar", ["-xOf", join(ctx, "image.tar"), "manifest.json"]).out);
+        const last = manifest[0].Layers.at(-1) as string;
+        sh("sh", ["-c", `tar -xOf '${join(ctx, "image.tar")}' '${last}' | tar -xzf - -C '${out}'`]);
+        const seen = readFileSync(join(out, "root-list"), "utf8").split("\n").filter((x) => x);
+        for (const p of ["lib", "lib64", "usr", "tmp", "kiln"]) assert(!seen.includes(p), `RUN saw /${p}: ${seen}`);
+        const env = readFileSync(join(out, "env-list"), "utf8");
+        assert(!/LD_LIBRARY_PATH|KILN_|SSL_CERT|DOCKER_CONFIG/.test(env), `kiln's environment reached RUN: ${env}`);
+      });
+
+      await t.step(
+        'GitLab\'s recipe: the debug image with entrypoint [""] runs /kaniko/executor from /busybox/sh',
+        () => {
+          const ctx = context(
+            work,
+            "gitlab",
+            'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "true"]\n',
+          );
+          const script = "mkdir -p /kaniko/.docker && echo '{\"auths\":{}}' > /kaniko/.docker/config.json && " +
+            '/kaniko/executor --context "$CI_PROJECT_DIR" --dockerfile "$CI_PROJECT_DIR/Dockerfile" --no-push ' +
+            '--tar-path "$CI_PROJECT_DIR/image.tar"';
+          const b = sh("podman", [
+            ...RUN,
+            "--entrypoint",
+            "",
+            "-e",
+            "CI_PROJECT_DIR=/builds/group/project",
+            "-v",
+            `${ctx}:/builds/group/project`,
+            "kiln/executor:debug",
+            "/busybox/sh",
+            "-c",
+            script,
+          ]);
+          assertEquals(b.code, 0, b.err.slice(-2000));
+          const all = layerPaths(join(ctx, "image.tar"), work).flat();
+          assertEquals(all.filter((p) => /^(\.\/)?(busybox|kaniko)(\/|$)/.test(p)), []);
+        },
+      );
+
+      await t.step("the warmer image fills a mounted /cache that the executor then builds from", async () => {
+        const bb = await startBusyboxRegistry();
+        try {
+          const cache = join(work, "cache");
+          mkdirSync(cache);
+          const w = sh("podman", [
+            ...RUN,
+            "-v",
+            `${cache}:/cache`,
+            "kiln/warmer:latest",
+            "--cache-dir",
+            "/cache",
+            "--image",
+            bb.ref,
+            "--insecure-registry",
+            bb.registry.host,
+          ]);
+          assertEquals(w.code, 0, w.err.slice(-2000));
+          assertStringIncludes(w.out, `${bb.ref}@sha256:`);
+          assert(readdirSync(cache).includes("linux-amd64"), readdirSync(cache).join());
+          const ctx = context(work, "warm", `FROM ${bb.ref}\nRUN echo warmed > /w\n`);
+          await bb.registry.stop();
+          const b = sh("podman", [
+            ...RUN,
+            "-v",
+            `${ctx}:/workspace`,
+            "-v",
+            `${cache}:/cache`,
+            "kiln/executor:latest",
+            "--cache=true",
+            "--no-push",
+            "--tar-path",
+            "/workspace/image.tar",
+          ]);
+          assertEquals(b.code, 0, b.err.slice(-2000));
+          assertStringIncludes(b.err, "from the base-image cache dir");
+        } finally {
+          await bb.stop();
+        }
+      });
+
       await t.step("bad input inside the container is one line with exit status 1", () => {
         const ctx = join(work, "bad");
         mkdirSync(ctx);
         writeFileSync(join(ctx, "Dockerfile"), "FROM scratch\nCOPY missing.txt /\n");
-        const b = sh("podman", [...RUN, "-v", `${ctx}:/workspace`, tag, "--context", "/workspace", "--no-push"]);
+        const b = sh("podman", [...RUN, "-v", `${ctx}:/workspace`, "kiln/executor:latest", "--no-push"]);
         assertEquals(b.code, 1);
         assert(/Dockerfile:2: /.test(b.err), b.err);
         assert(!b.err.includes("    at "), "no stack trace");
       });
-      assert(readFileSync(tarPath).byteLength > 1 << 20);
     } finally {
-      sh("podman", [...PODMAN, "rmi", "-f", tag]);
-      rmSync(work, { recursive: true, force: true });
+      for (const img of IMAGES) sh("podman", [...PODMAN, "rmi", "-f", img.tag]);
     }
   },
 });

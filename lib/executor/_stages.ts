@@ -321,7 +321,9 @@ function checkCanRun(shared: Shared, stage: StagePlan, config: ImageConfig): voi
 }
 
 /** The stage's rootfs, made on first need: the parent stage's copied, or the base's layers extracted. */
-type Rootfs = (() => Promise<{ dir: string; snapshotter: Snapshotter }>) & { started(): boolean };
+type Rootfs = (() => Promise<{ dir: string; snapshotter: Snapshotter; extractIgnore?: readonly string[] }>) & {
+  started(): boolean;
+};
 
 function rootfsOf(
   shared: Shared,
@@ -333,7 +335,11 @@ function rootfsOf(
 ): Rootfs {
   const { env, plan } = shared;
   const where = `${plan.file}:${stage.line}`;
-  let ready: Promise<{ dir: string; snapshotter: Snapshotter }> | undefined;
+  let ready: ReturnType<Rootfs> | undefined;
+  // In place, what is mounted on `/` (/etc/hosts, /proc, secrets, the context) and kiln's own paths are never
+  // written by extraction (kaniko's ignore list): replacing a mount point fails with EBUSY.
+  const extractIgnore = (env.options.sandbox ?? "sandbox") === "in-place" ? shared.ignoreList : undefined;
+  const ignoreOpt = extractIgnore ? { ignore: extractIgnore } : {};
   const materialize = async () => {
     await mkdir(rootDir, { recursive: true, mode: 0o755 });
     if (parentRootfs) {
@@ -349,7 +355,7 @@ function rootfsOf(
         signal,
       });
     } else if (baseLayers.length > 0) {
-      await extractImage(baseLayers, rootDir, { where, log: env.log, signal });
+      await extractImage(baseLayers, rootDir, { where, log: env.log, signal, ...ignoreOpt });
     }
     const { walker, xattrReader } = shared.walker();
     const snapshotter = createSnapshotter({
@@ -360,7 +366,7 @@ function rootfsOf(
       ...(xattrReader ? { xattrReader } : {}),
     });
     await snapshotter.init({ signal });
-    return { dir: rootDir, snapshotter };
+    return { dir: rootDir, snapshotter, ...(extractIgnore ? { extractIgnore } : {}) };
   };
   const get = () => ready ??= materialize();
   return Object.assign(get, { started: () => ready !== undefined });

@@ -165,6 +165,7 @@ function startState(plan: StagePlan, base: StageStart, options: StageOptions): S
       await extractImage(pending.splice(0), r.dir, {
         where: `${raw.file}:${plan.line}`,
         log: raw.log,
+        ...(r.extractIgnore ? { ignore: r.extractIgnore } : {}),
         ...(raw.signal ? { signal: raw.signal } : {}),
       });
       await r.snapshotter.init(raw.signal ? { signal: raw.signal } : {});

@@ -63,8 +63,16 @@ export interface DefaultIgnoreOptions {
 }
 
 /**
+ * What kiln's executor images ship on the container's `/` (kaniko's layout): `/kaniko` (the binary, its libraries,
+ * certificates, DOCKER_CONFIG, TMPDIR) and the debug image's `/busybox`. In place they are never snapshotted, as
+ * kaniko never snapshots `/kaniko`.
+ */
+export const EXECUTOR_IMAGE_PATHS: readonly string[] = ["/kaniko", "/busybox"];
+
+/**
  * The snapshot ignore list for a build: in `in-place` mode kaniko's (mount points, kiln's dir, `/etc/mtab`,
- * `/var/run` unless disabled) plus the user's paths; in `sandbox` mode only the user's paths, because nothing
+ * `/var/run` unless disabled, and what the executor images ship: {@linkcode EXECUTOR_IMAGE_PATHS}) plus the user's
+ * paths; in `sandbox` mode only the user's paths, because nothing
  * kiln mounts survives a step there. Sorted, without duplicates; each entry also covers its descendants.
  *
  * @param options Mode, mountinfo text, kiln's dir, `/var/run` switch, user paths.
@@ -74,7 +82,7 @@ export interface DefaultIgnoreOptions {
  * ```ts
  * import { defaultIgnoreList } from "./ignore.ts";
  * const list = defaultIgnoreList({ mode: "in-place", mountInfo: "", kilnDir: "/kiln", ignorePaths: ["/cache"] });
- * console.assert(list.join() === "/cache,/etc/mtab,/kiln,/var/run");
+ * console.assert(list.join() === "/busybox,/cache,/etc/mtab,/kaniko,/kiln,/var/run");
  * ```
  */
 export function defaultIgnoreList(options: DefaultIgnoreOptions): string[] {
@@ -84,6 +92,7 @@ export function defaultIgnoreList(options: DefaultIgnoreOptions): string[] {
     for (const p of ignorePathsFromMountInfo(options.mountInfo ?? "")) out.add(p);
     if (options.kilnDir !== undefined) out.add(cleanPath(options.kilnDir));
     out.add("/etc/mtab");
+    for (const p of EXECUTOR_IMAGE_PATHS) out.add(p);
     if (options.ignoreVarRun ?? true) out.add("/var/run");
   }
   out.delete("/");

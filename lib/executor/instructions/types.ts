@@ -45,8 +45,8 @@ export interface StageServices {
   readonly signal?: AbortSignal;
   /** Progress callback. */
   progress(e: BuildProgressEvent): void;
-  /** Materializes the rootfs (extracts the base) on first need. */
-  rootfs(): Promise<{ dir: string; snapshotter: Snapshotter }>;
+  /** Materializes the rootfs (extracts the base) on first need; `extractIgnore`: paths extraction must skip (in place). */
+  rootfs(): Promise<{ dir: string; snapshotter: Snapshotter; extractIgnore?: readonly string[] }>;
   /** The sandbox for RUN (created on first use). */
   sandbox(): Promise<Sandbox>;
   /** Resolves `COPY --from` / `RUN --mount from=` to a directory and a description for messages. */

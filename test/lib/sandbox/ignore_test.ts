@@ -50,10 +50,12 @@ Deno.test("defaultIgnoreList() builds kaniko's in-place list and only user paths
       ignorePaths: ["/cache/", "/x/../y"],
     }),
     [
+      "/busybox",
       "/cache",
       "/dev/shm",
       "/etc/hosts",
       "/etc/mtab",
+      "/kaniko",
       "/kiln",
       "/proc",
       "/srv/build/rootfs",
@@ -64,7 +66,12 @@ Deno.test("defaultIgnoreList() builds kaniko's in-place list and only user paths
       "/y",
     ],
   );
-  assertEquals(defaultIgnoreList({ mode: "in-place", kilnDir: "/kiln", ignoreVarRun: false }), ["/etc/mtab", "/kiln"]);
+  assertEquals(defaultIgnoreList({ mode: "in-place", kilnDir: "/kiln", ignoreVarRun: false }), [
+    "/busybox",
+    "/etc/mtab",
+    "/kaniko",
+    "/kiln",
+  ]);
   assertEquals(
     defaultIgnoreList({ mode: "sandbox", mountInfo: MOUNTINFO, kilnDir: "/kiln", ignorePaths: ["/cache", "/"] }),
     ["/cache"],
