@@ -13,7 +13,9 @@ const fd = openSync(file, "r+");
 try {
   const eh = Buffer.alloc(64);
   readSync(fd, eh, 0, 64, 0);
-  if (eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) throw new Error(`${file}: not a 64-bit little-endian ELF`);
+  if (eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) {
+    throw new Error(`${file}: not a 64-bit little-endian ELF`);
+  }
   const phoff = Number(eh.readBigUInt64LE(32));
   const phentsize = eh.readUInt16LE(54);
   const phnum = eh.readUInt16LE(56);
@@ -27,7 +29,9 @@ try {
     const size = Number(ph.readBigUInt64LE(o + 32));
     const bytes = Buffer.alloc(size);
     const want = Buffer.from(interp + "\0");
-    if (want.length > size) throw new Error(`${file}: "${interp}" is longer than the interpreter segment (${size - 1})`);
+    if (want.length > size) {
+      throw new Error(`${file}: "${interp}" is longer than the interpreter segment (${size - 1})`);
+    }
     want.copy(bytes);
     writeSync(fd, bytes, 0, size, offset);
     done = true;
