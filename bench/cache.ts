@@ -161,7 +161,7 @@ if (missing.length > 0) {
         );
         const blobs = proxy!.bytes.filter((b) => /^GET \/v2\/.*\/blobs\//.test(b.line));
         const blobBytes = blobs.reduce((a, b) => a + b.bytes, 0);
-        if (values.verbose) for (const b of blobs) console.log(`    ${b.line} ${b.bytes} bytes`);
+        if (values.verbose) { for (const b of blobs) console.log(`    ${b.line} ${b.bytes} bytes`); }
         const digest = s.output.match(/^sha256:[0-9a-f]{64}$/m)?.[0] ?? "";
         return { ...s, digest, kib: blobBytes / 1024 };
       } finally {

@@ -28,7 +28,7 @@ export class ContextError extends KilnError {
    * @param reason What went wrong, one line.
    * @param options Underlying cause; `exitCode` 2 for a malformed spec.
    */
-  constructor(source: string, reason: string, options: { cause?: unknown; exitCode?: 1 | 2 } = {}) {
+  constructor(source: string, reason: string, options: { cause?: unknown; exitCode?: number } = {}) {
     super(`Cannot fetch build context ${source}: ${reason}`, options);
     this.name = "ContextError";
     this.source = source;

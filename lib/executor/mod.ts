@@ -29,5 +29,5 @@ export { createSecretStore, parseSecretFlag, type SecretSpec, type SecretStore }
 export { type Entitlement, planFromDockerfile, type PlanOptions as PlanFromDockerfileOptions } from "./plan.ts";
 export type { ExecutionPlan, StageInstruction, StagePlan } from "./steps.ts";
 export { runStage, type StageOptions, type StageResult, type StageStart } from "./stage.ts";
-export { handlerOf, HANDLERS } from "./instructions/mod.ts";
+export { handlerOf, HANDLERS, RunStepError } from "./instructions/mod.ts";
 export type { InstructionHandler, StageServices, StepContext, StepOutcome } from "./instructions/mod.ts";

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, readFile, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { relative } from "node:path";
 import { AbortedError, cleanPath, type Logger, nullLogger } from "../util/mod.ts";
 import { resolveInRoot } from "./_root_path.ts";
 import { detectContainer } from "./container.ts";
@@ -374,12 +375,16 @@ async function cleanup(s: SandboxState, created: Created[], parents: ParentTimes
   for (const p of parents) {
     // Restore only if the step itself did not change the directory (then its new mtime is real).
     if (p.afterNs === undefined || p.afterNs !== p.touchedNs) continue;
+    // A parent kiln itself created for a mount (e.g. /etc of a scratch rootfs) is gone again: nothing to restore.
+    if (!(await lstat(p.hostPath).catch(() => undefined))) continue;
     const ok = await new Promise<boolean>((resolve) => {
       const c = spawn(s.helper, ["--set-times", p.hostPath, String(p.atimeNs), String(p.mtimeNs)], { stdio: "ignore" });
       c.on("error", () => resolve(false));
       c.on("close", (code) => resolve(code === 0));
     });
-    if (!ok) s.log.warn("cannot restore directory times", { path: p.hostPath });
+    // The image path, never the host path of kiln's work dir.
+    const shown = "/" + relative(s.rootDir, p.hostPath);
+    if (!ok) s.log.warn("cannot restore directory times", { path: shown });
   }
   return leftovers;
 }

@@ -13,8 +13,11 @@
 export interface KilnErrorOptions {
   /** The underlying error, kept for debugging (`--verbosity=debug` prints it). */
   cause?: unknown;
-  /** Process exit status the CLI uses: 1 for build/runtime errors (default), 2 for usage errors. */
-  exitCode?: 1 | 2;
+  /**
+   * Process exit status the CLI uses: 1 for build/runtime errors (default), 2 for usage errors; a failed RUN step
+   * carries the step's own status (1–255), as kaniko exits.
+   */
+  exitCode?: number;
   /** Where in the Dockerfile the error happened (`Dockerfile:LINE`), when it is about a step. */
   location?: string;
 }
@@ -31,7 +34,7 @@ export interface KilnErrorOptions {
  */
 export class KilnError extends Error {
   /** Exit status the CLI uses for this error. */
-  readonly exitCode: 1 | 2;
+  readonly exitCode: number;
   /**
    * Where in the Dockerfile it happened (`Dockerfile:LINE`), when it is about a step: set by the executor on any
    * error a step raises (BuildKit's `WithLocation`), so that registry, context, sandbox and tar errors keep their
@@ -47,7 +50,8 @@ export class KilnError extends Error {
   constructor(message: string, options: KilnErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "KilnError";
-    this.exitCode = options.exitCode ?? 1;
+    const code = options.exitCode ?? 1;
+    this.exitCode = Number.isInteger(code) && code >= 1 && code <= 255 ? code : 1;
     if (options.location !== undefined) this.location = options.location;
   }
 }

@@ -16,6 +16,7 @@ import { labelHandler } from "./label.ts";
 import { maintainerHandler } from "./maintainer.ts";
 import { onbuildHandler } from "./onbuild.ts";
 import { runHandler } from "./run.ts";
+export { RunStepError } from "./run.ts";
 import { shellHandler } from "./shell.ts";
 import { stopsignalHandler } from "./stopsignal.ts";
 import { userHandler } from "./user.ts";

@@ -120,11 +120,41 @@ async function run(ins: RunInstruction, ctx: StepContext): Promise<{ createdBy: 
   }).finally(() => prepared?.release());
   s.log.debug("run finished", { exitCode: res.exitCode });
   if (res.exitCode !== 0) {
-    throw new KilnError(
+    throw new RunStepError(
       `${ctx.where}: step ${ctx.stepNo}/${ctx.total} "${oneLine(ins.original)}" failed: exit code ${res.exitCode}`,
+      res.exitCode,
+      { location: ctx.where },
     );
   }
   return { createdBy: `RUN ${argv.join(" ")}` };
+}
+
+/**
+ * A RUN step's command exited with a non-zero status. The CLI exits with that status (kaniko's behaviour, which CI
+ * scripts test), so `RUN exit 3` makes `kiln build` exit 3.
+ *
+ * @example Usage
+ * ```ts
+ * import { RunStepError } from "./run.ts";
+ * const e = new RunStepError("Dockerfile:3: step 2/4 \"RUN exit 3\" failed: exit code 3", 3);
+ * console.assert(e.exitCode === 3 && e.stepExitCode === 3);
+ * ```
+ */
+export class RunStepError extends KilnError {
+  /** The step's exit status. */
+  readonly stepExitCode: number;
+  /**
+   * Creates the error.
+   *
+   * @param message `Dockerfile:LINE: step N/M "RUN …" failed: exit code X`.
+   * @param stepExitCode The status the command exited with.
+   * @param options Location, cause.
+   */
+  constructor(message: string, stepExitCode: number, options: { location?: string; cause?: unknown } = {}) {
+    super(message, { ...options, exitCode: stepExitCode });
+    this.name = "RunStepError";
+    this.stepExitCode = stepExitCode;
+  }
 }
 
 /** The RUN handler. */

@@ -130,3 +130,23 @@ Deno.test({
     Deno.removeSync(out, { recursive: true });
   },
 });
+
+Deno.test({
+  name: "kiln build exits with a failing RUN's own status (kaniko's behaviour), naming the step",
+  ignore: skipUnless("cli build RUN", "root", "busybox"),
+  async fn() {
+    const ctx = tempDir("kiln-cli-run-");
+    Deno.copyFileSync("/bin/busybox", `${ctx}/busybox`);
+    for (const status of [3, 7, 1]) {
+      Deno.writeTextFileSync(
+        `${ctx}/Dockerfile`,
+        `FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "exit ${status}"]\n`,
+      );
+      const r = io();
+      assertEquals(await main(["build", "-c", ctx, "--no-push", "-v", "error", `--work-dir=${ctx}/.w`], r), status);
+      assertEquals(r.err.length, 1, r.err.join(""));
+      assertMatch(r.err[0]!, new RegExp(`^Dockerfile:3: step 2/2 .* failed: exit code ${status}\n$`));
+    }
+    Deno.removeSync(ctx, { recursive: true });
+  },
+});
