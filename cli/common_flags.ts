@@ -5,10 +5,9 @@
  * @module
  */
 import { homedir } from "node:os";
-import { join } from "node:path";
 import { bool, type FlagSpec, list, str } from "./flags.ts";
 import { UsageError } from "../lib/util/mod.ts";
-import { dockerConfigKeychain, type RegistryOptions } from "../lib/registry/mod.ts";
+import { BUILTIN_CREDENTIAL_HELPERS, ciKeychain, type RegistryOptions } from "../lib/registry/mod.ts";
 
 type Values = Record<string, string | boolean | string[]>;
 
@@ -46,6 +45,13 @@ export const PULL_REGISTRY_FLAGS: readonly FlagSpec[] = [
   L("registry-map", "Registry remap ORIG=NEW[;ORIG2=NEW2]", { env: "KANIKO_REGISTRY_MAP", value: "MAP" }),
   B("skip-default-registry-fallback", "Fail instead of falling back to the original registry"),
   S("image-download-retry", "Retries for fetching a remote image", { value: "N" }),
+  L(
+    "credential-helpers",
+    "Built-in credential helpers, in order: env (KANIKO_<HOST>_USER/_PASSWORD), gitlab; '' for none",
+    {
+      value: "NAME",
+    },
+  ),
 ];
 
 /** The registry flags of kaniko's executor: the pull flags plus the push ones. */
@@ -95,17 +101,21 @@ export function intFlag(v: Values, name: string): number | undefined {
 
 /**
  * The registry options of the parsed {@linkcode REGISTRY_FLAGS} (absent ones keep their defaults), with credentials
- * from `$DOCKER_CONFIG`, `~/.docker` and `/kaniko/.docker`.
+ * from every source CI uses (lib/registry `ciKeychain`: config.json, `DOCKER_AUTH_CONFIG`, podman's auth.json, the
+ * `--credential-helpers`).
  *
  * @param v Parsed flags.
- * @param env The environment (`DOCKER_CONFIG`, `HOME`).
+ * @param env The environment (`DOCKER_CONFIG`, `HOME`, `DOCKER_AUTH_CONFIG`, `REGISTRY_AUTH_FILE`, …).
+ * @param warn Says that a flag value is accepted but has no effect.
  * @returns Registry options.
  * @throws {UsageError} for a malformed certificate, client certificate or registry map.
  */
 export function registryOptionsFromFlags(
   v: Values,
   env: Readonly<Record<string, string | undefined>>,
+  warn: (message: string) => void = () => {},
 ): Omit<RegistryOptions, "signal" | "logger" | "platform"> {
+  const helpers = credentialHelpers(v, warn);
   const registry: Omit<RegistryOptions, "signal" | "logger" | "platform"> = {
     insecure: bool(v, "insecure"),
     insecurePull: bool(v, "insecure-pull"),
@@ -116,13 +126,7 @@ export function registryOptionsFromFlags(
     registryCertificates: kvMap(list(v, "registry-certificate"), "registry-certificate"),
     registryMirrors: list(v, "registry-mirror"),
     skipDefaultRegistryFallback: bool(v, "skip-default-registry-fallback"),
-    keychain: dockerConfigKeychain({
-      configDirs: [
-        ...(env.DOCKER_CONFIG ? [env.DOCKER_CONFIG] : []),
-        join(env.HOME ?? homedir(), ".docker"),
-        "/kaniko/.docker",
-      ],
-    }),
+    keychain: ciKeychain({ env, home: env.HOME ?? homedir(), ...(helpers ? { helpers } : {}) }),
   };
   const clientCerts: Record<string, { cert: string; key: string }> = {};
   for (const [host, pair] of Object.entries(kvMap(list(v, "registry-client-cert"), "registry-client-cert"))) {
@@ -143,6 +147,27 @@ export function registryOptionsFromFlags(
   const dlRetry = intFlag(v, "image-download-retry");
   if (dlRetry !== undefined) registry.imageDownloadRetry = dlRetry;
   return registry;
+}
+
+/**
+ * `--credential-helpers` (repeated or comma-separated; `--credential-helpers=` for none): kiln's built-in `env` and
+ * `gitlab`; the fork's cloud helpers (`google`, `ecr`, `acr`) are skipped with a warning (name a
+ * `docker-credential-*` program in config.json's `credHelpers` instead).
+ */
+function credentialHelpers(v: Values, warn: (message: string) => void): string[] | undefined {
+  if (v["credential-helpers"] === undefined) return undefined;
+  const names = list(v, "credential-helpers").flatMap((x) => x.split(",")).map((x) => x.trim()).filter((x) => x);
+  for (const n of names) {
+    if (!BUILTIN_CREDENTIAL_HELPERS.includes(n)) {
+      if (!["google", "ecr", "acr"].includes(n)) throw new UsageError(`Invalid --credential-helpers "${n}"`);
+      warn(
+        `--credential-helpers ${n} is not built into kiln: name a docker-credential-${
+          n === "ecr" ? "ecr-login" : n === "google" ? "gcr" : n
+        } program in config.json's credHelpers instead`,
+      );
+    }
+  }
+  return names.filter((n) => BUILTIN_CREDENTIAL_HELPERS.includes(n));
 }
 
 /**

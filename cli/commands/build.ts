@@ -167,7 +167,11 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     // Hook for remote contexts: resolved by lib/context before build() (see runBuild below).
   }
   const contextSub = str(v, "context-sub-path");
-  const registry: BuildRegistryOptions = registryOptionsFromFlags(v, env);
+  const registry: BuildRegistryOptions = registryOptionsFromFlags(
+    v,
+    env,
+    (m) => void io.stderr(`kiln: warning: ${m}\n`),
+  );
   const level = intFlag(v, "compression-level");
   const sde = env.SOURCE_DATE_EPOCH;
   if (sde !== undefined && sde !== "" && !/^\d+$/.test(sde)) {

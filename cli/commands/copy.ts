@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { homedir } from "node:os";
 import { join } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
 import { bool, type FlagSpec, list, type ParsedFlags, parseFlags, str } from "../flags.ts";
@@ -23,7 +24,7 @@ import {
   writeLayout,
 } from "../../lib/image/mod.ts";
 import {
-  dockerConfigKeychain,
+  ciKeychain,
   formatReference,
   parseReference,
   pushImage,
@@ -138,13 +139,8 @@ export function registryOptionsFromFlags(
   const plat = str(values, "custom-platform");
   if (plat) opts.platform = parsePlatform(plat);
   opts.logger = cliLogger(values, io);
-  const dirs: string[] = [];
-  if (io.env.DOCKER_CONFIG) dirs.push(io.env.DOCKER_CONFIG);
-  else if (io.env.HOME) dirs.push(join(io.env.HOME, ".docker"));
-  dirs.push("/kaniko/.docker");
-  opts.keychain = dockerConfigKeychain({
-    configDirs: dirs,
-  });
+  // The same credential sources as kiln build (config.json, DOCKER_AUTH_CONFIG, podman's auth.json, KANIKO_*, GitLab).
+  opts.keychain = ciKeychain({ env: io.env, home: io.env.HOME ?? homedir() });
   return opts;
 }
 

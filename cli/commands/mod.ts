@@ -10,11 +10,15 @@ import { copyCommand } from "./copy.ts";
 import { inspectCommand } from "./inspect.ts";
 import { parseCommand } from "./parse.ts";
 import { warmCommand } from "./warm.ts";
+import { loginCommand } from "./login.ts";
+import { pushCommand } from "./push.ts";
 
 /** All subcommands, in help order. */
 export const commands: readonly CliCommand[] = [
   buildCommand,
   warmCommand,
+  pushCommand,
+  loginCommand,
   parseCommand,
   copyCommand,
   inspectCommand,

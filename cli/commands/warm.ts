@@ -110,7 +110,7 @@ export const warmCommand: CliCommand = {
     const p = str(values, "custom-platform");
     const platform = p ? parsePlatform(p) : hostPlatform();
     const ttlMs = ttlFlag(str(values, "cache-ttl"), parseGoDuration);
-    const registry = registryOptionsFromFlags(values, io.env);
+    const registry = registryOptionsFromFlags(values, io.env, (m) => void io.stderr(`kiln: warning: ${m}\n`));
     const images = await imagesToWarm(values, io, platform);
     if (images.length === 0) throw new UsageError("Nothing to warm: give --image REF or --dockerfile PATH");
     const cacheDir = resolve(io.cwd, str(values, "cache-dir") ?? DEFAULT_CACHE_DIR);

@@ -21,12 +21,19 @@ export interface AuthConfig {
   identityToken?: string;
   /** A bearer token sent as is (`registrytoken`). */
   registryToken?: string;
+  /**
+   * Where the credentials came from, for messages (`/kaniko/.docker/config.json`, `DOCKER_AUTH_CONFIG`,
+   * `credential helper docker-credential-ecr-login`, `KANIKO_REG_EXAMPLE_COM_USER`); never a secret.
+   */
+  source?: string;
 }
 
 /** Resolves credentials for a registry; `undefined` means anonymous. */
 export interface Keychain {
   /** Credentials for `registry` (canonical name, e.g. `docker.io`, `127.0.0.1:5000`). */
   resolve(registry: string): Promise<AuthConfig | undefined>;
+  /** The sources this keychain reads, for a message when none had credentials (never their contents). */
+  describe?(): string[];
 }
 
 /**
@@ -79,6 +86,7 @@ export function multiKeychain(chains: Keychain[]): Keychain {
       }
       return undefined;
     },
+    describe: () => chains.flatMap((c) => c.describe?.() ?? []),
   };
 }
 
@@ -157,7 +165,13 @@ export function credentialHelperRunner(opts: HelperRunnerOptions = {}): HelperRu
 /** Options for {@linkcode dockerConfigKeychain}. */
 export interface DockerConfigKeychainOptions {
   /** Directories holding `config.json`, tried in order (e.g. `$DOCKER_CONFIG`, `~/.docker`, `/kaniko/.docker`). */
-  configDirs: string[];
+  configDirs?: string[];
+  /** Files in config.json's format, tried after `configDirs` (podman's `auth.json`: `$REGISTRY_AUTH_FILE`…). */
+  files?: string[];
+  /** The config as text instead of a file (GitLab's `DOCKER_AUTH_CONFIG`), named `label` in messages. */
+  text?: string;
+  /** The name of `text` in messages (default `DOCKER_AUTH_CONFIG`). */
+  label?: string;
   /** Runs credential helpers (default {@linkcode credentialHelperRunner}). */
   runHelper?: HelperRunner;
 }
@@ -172,10 +186,11 @@ interface DockerConfigFile {
 }
 
 /**
- * Reads Docker `config.json` files. The first existing file is used (as Docker does); per registry, a
- * `credHelpers` entry wins, then `credsStore`, then `auths`.
+ * Reads Docker `config.json` files (or podman's `auth.json`, or the same JSON from an environment variable). The
+ * first existing file is used (as Docker does); per registry, a `credHelpers` entry wins, then `credsStore`, then
+ * `auths`. Every credential carries its `source` (the file, the variable or the helper), for messages.
  *
- * @param opts Config directories and helper runner.
+ * @param opts Config directories, files or text, and the helper runner.
  * @returns The keychain.
  *
  * @example Usage
@@ -185,22 +200,27 @@ interface DockerConfigFile {
  */
 export function dockerConfigKeychain(opts: DockerConfigKeychainOptions): Keychain {
   const runHelper = opts.runHelper ?? credentialHelperRunner();
+  const candidates = [...(opts.configDirs ?? []).map((d) => join(d, "config.json")), ...(opts.files ?? [])];
+  const label = opts.label ?? "DOCKER_AUTH_CONFIG";
   let loaded: Promise<{ cfg: DockerConfigFile; path: string } | undefined> | undefined;
+  const parse = (text: string, path: string) => {
+    try {
+      return { cfg: JSON.parse(text) as DockerConfigFile, path };
+    } catch (err) {
+      throw new KilnError(`Cannot parse Docker config ${path}: invalid JSON`, { cause: err });
+    }
+  };
   function load() {
     return loaded ??= (async () => {
-      for (const dir of opts.configDirs) {
-        const path = join(dir, "config.json");
+      if (opts.text !== undefined) return parse(opts.text, label);
+      for (const path of candidates) {
         let text: string;
         try {
           text = await readFile(path, "utf8");
         } catch {
           continue;
         }
-        try {
-          return { cfg: JSON.parse(text) as DockerConfigFile, path };
-        } catch (err) {
-          throw new KilnError(`Cannot parse Docker config ${path}: invalid JSON`, { cause: err });
-        }
+        return parse(text, path);
       }
       return undefined;
     })();
@@ -211,10 +231,14 @@ export function dockerConfigKeychain(opts: DockerConfigKeychainOptions): Keychai
       if (!f) return undefined;
       const reg = normalizeRegistry(registry);
       const serverUrl = reg === DOCKER_HUB ? "https://index.docker.io/v1/" : reg;
+      const viaHelper = async (helper: string) => {
+        const a = await runHelper(helper, serverUrl);
+        return a ? { ...a, source: `credential helper docker-credential-${helper} (${f.path})` } : undefined;
+      };
       const helper = Object.entries(f.cfg.credHelpers ?? {}).find(([k]) => registryKey(k) === reg)?.[1];
-      if (helper) return await runHelper(helper, serverUrl);
+      if (helper) return await viaHelper(helper);
       if (f.cfg.credsStore) {
-        const a = await runHelper(f.cfg.credsStore, serverUrl);
+        const a = await viaHelper(f.cfg.credsStore);
         if (a) return a;
       }
       const entry = Object.entries(f.cfg.auths ?? {}).find(([k]) => registryKey(k) === reg)?.[1];
@@ -234,7 +258,8 @@ export function dockerConfigKeychain(opts: DockerConfigKeychainOptions): Keychai
       }
       if (entry.identitytoken) out.identityToken = entry.identitytoken;
       if (entry.registrytoken) out.registryToken = entry.registrytoken;
-      return Object.keys(out).length ? out : undefined;
+      return Object.keys(out).length ? { ...out, source: f.path } : undefined;
     },
+    describe: () => (opts.text !== undefined ? [label] : candidates.length ? [candidates.join(" or ")] : []),
   };
 }

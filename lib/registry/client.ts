@@ -341,6 +341,14 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
     return p;
   }
 
+  /** For a 401/403: which credentials were used, or which sources had none (never a secret). */
+  async function credentialNote(registry: string): Promise<string> {
+    const a = await credentials(registry).catch(() => undefined);
+    if (a) return a.source ? `credentials from ${a.source}` : "with the credentials given";
+    const tried = opts.keychain?.describe?.() ?? [];
+    return tried.length ? `no credentials for ${registry} in ${tried.join(", ")}` : `no credentials for ${registry}`;
+  }
+
   function tlsFor(host: string, registry: string): TlsSettings {
     const tls: TlsSettings = {};
     const skip = (mode === "push" ? opts.skipTlsVerify : opts.skipTlsVerifyPull) ||
@@ -517,8 +525,8 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
         status: res.status,
         diagnostics: diags,
         detail: auth
-          ? "authentication failed (check the credentials)"
-          : "anonymous access refused (credentials needed)",
+          ? `authentication failed (${await credentialNote(registry)})`
+          : `anonymous access refused (${await credentialNote(registry)})`,
       });
     }
     const j = await res.json().catch(() => ({})) as { token?: string; access_token?: string; expires_in?: number };
@@ -619,7 +627,10 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
           attempt--;
           continue;
         }
-        throw err(401, { diagnostics: [{ code: "UNAUTHORIZED" }], detail: "authentication required" });
+        throw err(401, {
+          diagnostics: [{ code: "UNAUTHORIZED" }],
+          detail: `authentication required (${await credentialNote(registry)})`,
+        });
       }
       const diagnostics = req.method === "HEAD" ? [] : await errorBody(res);
       if (req.method === "HEAD") await res.body?.cancel();
@@ -632,7 +643,8 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
         await sleep(wait);
         continue;
       }
-      throw err(res.status, { diagnostics, temporary });
+      const denied = res.status === 401 || res.status === 403;
+      throw err(res.status, { diagnostics, temporary, ...(denied ? { detail: await credentialNote(registry) } : {}) });
     }
   }
 

@@ -18,3 +18,4 @@ export * from "./options.ts";
 export * from "./client.ts";
 export * from "./pull.ts";
 export * from "./push.ts";
+export * from "./keychains.ts";

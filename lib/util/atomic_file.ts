@@ -95,6 +95,11 @@ export interface AtomicWriteOptions {
   shownPath?: string;
   /** Cancels the write (the temp file is removed). */
   signal?: AbortSignal;
+  /**
+   * Permission bits of the file written, replacing a file or not (credentials: 0o600). Without it a new file gets
+   * 0o666 less the umask and a file replaced keeps its own.
+   */
+  mode?: number;
 }
 
 /**
@@ -172,9 +177,10 @@ export async function writeStreamAtomic(
     const direct = old !== undefined && !old.isFile() && !old.isDirectory();
     if (old?.isDirectory()) throw new DestError(Object.assign(new Error("is a directory"), { code: "EISDIR" }));
     if (!direct) tmp = tempPathFor(target);
-    fh = await dest(open(tmp ?? target, direct ? "w" : "wx", 0o666));
+    fh = await dest(open(tmp ?? target, direct ? "w" : "wx", options.mode ?? 0o666));
+    if (options.mode !== undefined && !direct) await dest(fh.chmod(options.mode));
     if (old && !direct) {
-      await dest(fh.chmod(old.mode & 0o7777));
+      if (options.mode === undefined) await dest(fh.chmod(old.mode & 0o7777));
       if (process.getuid?.() === 0) await fh.chown(old.uid, old.gid).catch(() => {});
     }
     for (;;) {
