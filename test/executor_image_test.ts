@@ -176,6 +176,55 @@ Deno.test({
       });
 
       await t.step(
+        "in place, stages are isolated and the image is the sandbox build's (chmod -R over /usr/local)",
+        () => {
+          const df = [
+            "FROM scratch AS one",
+            "COPY busybox /bin/busybox",
+            'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /usr/local/one && echo one > /usr/local/one/f && ' +
+            'echo tool > /tool"]',
+            "FROM scratch",
+            "COPY busybox /bin/busybox",
+            "COPY --from=one /tool /tool",
+            'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox ls -a /usr/local > /seen 2>&1; /bin/busybox mkdir -p ' +
+            '/usr/local && /bin/busybox chmod -R 755 /usr/local; true"]',
+            "",
+          ].join("\n");
+          const results: Record<string, { paths: string[]; seen: string }> = {};
+          for (const mode of ["in-place", "sandbox"] as const) {
+            const ctx = context(work, `iso-${mode}`, df);
+            const b = sh("podman", [
+              ...RUN,
+              ...(mode === "sandbox" ? ["--privileged"] : []),
+              "-v",
+              `${ctx}:/workspace`,
+              "kiln/executor:latest",
+              ...(mode === "sandbox" ? ["--sandbox"] : []),
+              "--no-push",
+              "--reproducible",
+              "--tar-path",
+              "/workspace/image.tar",
+            ]);
+            assertEquals(b.code, 0, b.err.slice(-2000));
+            const paths = layerPaths(join(ctx, "image.tar"), work).flat().map((p) => p.replace(/^\.?\//, "")).sort();
+            const out = join(work, `iso-${mode}-rootfs`);
+            mkdirSync(out);
+            const manifest = JSON.parse(sh("tar", ["-xOf", join(ctx, "image.tar"), "manifest.json"]).out);
+            sh("sh", [
+              "-c",
+              `tar -xOf '${join(ctx, "image.tar")}' '${manifest[0].Layers.at(-1)}' | tar -xzf - -C '${out}'`,
+            ]);
+            results[mode] = { paths, seen: readFileSync(join(out, "seen"), "utf8") };
+          }
+          const inPlace = results["in-place"]!, sandbox = results["sandbox"]!;
+          assert(!inPlace.paths.some((p) => p.startsWith("usr/local/one")), `stage one leaked: ${inPlace.paths}`);
+          assert(inPlace.paths.includes("tool"), "COPY --from=one still reads stage one's files");
+          assertEquals(inPlace.paths, sandbox.paths);
+          assertEquals(inPlace.seen, sandbox.seen);
+        },
+      );
+
+      await t.step(
         'GitLab\'s recipe: the debug image with entrypoint [""] runs /kaniko/executor from /busybox/sh',
         () => {
           const ctx = context(

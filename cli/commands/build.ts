@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
@@ -17,10 +18,17 @@ import {
   ttlFlag,
 } from "../common_flags.ts";
 import { createLogger, type LogFormat, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
-import { build, type BuildOptions, type BuildRegistryOptions, parseSecretFlag } from "../../lib/executor/mod.ts";
+import {
+  build,
+  type BuildOptions,
+  type BuildRegistryOptions,
+  parseSecretFlag,
+  planFromDockerfile,
+} from "../../lib/executor/mod.ts";
 import { loadWalker, parseWalkerPreference, type SnapshotMode } from "../../lib/fs/mod.ts";
-import { isRemoteContext, parseGitOptions, resolveContext } from "../../lib/context/mod.ts";
-import { parseGoDuration } from "../../lib/dockerfile/mod.ts";
+import { isRemoteContext, parseGitOptions, resolveContext, resolveDockerfile } from "../../lib/context/mod.ts";
+import { parseGoDuration, resolveBuildArgs } from "../../lib/dockerfile/mod.ts";
+import { hostPlatform, parsePlatform } from "../../lib/image/mod.ts";
 
 const S = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
   name,
@@ -59,8 +67,23 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   }),
   L("destination", "Image reference to push to", { short: "d", value: "REF" }),
   L("build-arg", "Build argument K=V (bare K takes the value from the environment)", { value: "K=V" }),
-  S("target", "Stage to build (default: the last)", { value: "STAGE" }),
-  B("skip-unused-stages", "Build only the stages the target depends on (default: true with --target)"),
+  L("target", "Stage(s) to build, repeated or comma-separated; the first is pushed (default: the last stage)", {
+    value: "STAGE",
+  }),
+  B("skip-unused-stages", "Build only the stages the targets need (default true; false builds every stage)"),
+  B("dryrun", "Print the plan (stages, bases, steps) and exit without building"),
+  S("image-format", "Manifest media types: oci or docker (default oci)", { value: "FMT" }),
+  B("materialize", "In place: leave the target's filesystem on / even when every step came from the cache"),
+  B("pre-cleanup", "In place: empty the filesystem (all but ignored paths) before the build", {
+    env: "KANIKO_PRE_CLEANUP",
+  }),
+  B("preserve-context", "Accepted: kiln never removes the build context between stages", {
+    env: "KANIKO_PRESERVE_CONTEXT",
+  }),
+  S("bucket", "Build context from a bucket: NAME (gs://NAME) or a URL (s3://…, gs://…); used without --context", {
+    short: "b",
+    value: "B",
+  }),
   S("jobs", "Most stages built in parallel (default: the number of CPUs; 1 = sequential)", { short: "j", value: "N" }),
   S("snapshot-mode", "Change detection: full, redo or time", {
     aliases: ["snapshotMode"],
@@ -85,7 +108,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   S("digest-file", "Write the image digest to this file", { value: "FILE" }),
   S("image-name-with-digest-file", "Write repo@digest lines to this file", { value: "FILE" }),
   S("image-name-tag-with-digest-file", "Write repo:tag@digest lines to this file", { value: "FILE" }),
-  B("cleanup", "Remove the build's filesystem afterwards (always done in sandbox mode)"),
+  B("cleanup", "Remove the build's filesystem afterwards (always done in sandbox mode)", { env: "KANIKO_CLEANUP" }),
   B("sandbox", "Run RUN steps in a namespaced chroot of a per-stage rootfs (default)"),
   B(
     "in-place",
@@ -125,7 +148,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   B("compressed-caching", "Accepted: cache layers are always the compressed layer files kiln writes"),
   B("no-push-cache", "Use the layer cache but store no new entries"),
   B("use-new-run", "Accepted: kiln's snapshots are always stat-based (the effect of kaniko's new run)"),
-  B("force-build-metadata", "Not supported: metadata-only steps never add layers"),
+  B("force-build-metadata", "Accepted with a warning: metadata-only steps never add layers in kiln"),
   // Logging.
   S("verbosity", "Log level: trace, debug, info, warn, error, fatal, panic", {
     short: "v",
@@ -136,6 +159,13 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   B("log-timestamp", "Prefix log lines with a timestamp"),
 ];
 
+/** `--context`, or the context `--bucket` names (kaniko: a bare name is a GCS bucket). */
+function contextSpecOf(v: Record<string, string | boolean | string[]>): string {
+  const bucket = str(v, "bucket");
+  if (bucket && str(v, "context") === undefined) return bucket.includes("://") ? bucket : `gs://${bucket}`;
+  return str(v, "context") ?? ".";
+}
+
 /**
  * Turns parsed flags into build options (exported for tests).
  *
@@ -145,9 +175,11 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
  */
 export function buildOptionsFromFlags(v: Record<string, string | boolean | string[]>, io: CliIO): BuildOptions {
   const env = io.env;
+  const warn = (m: string) => void io.stderr(`kiln: warning: ${m}\n`);
   if (bool(v, "force-build-metadata")) {
-    throw new UsageError("--force-build-metadata is not supported: kiln never adds layers for metadata-only steps");
+    warn("--force-build-metadata has no effect: kiln never adds layers for metadata-only steps");
   }
+  if (bool(v, "preserve-context")) warn("--preserve-context has no effect: kiln never removes the build context");
   // With KILN_IN_PLACE set (the executor image), an explicit --sandbox wins over that default.
   const inPlaceGiven = !env.KILN_IN_PLACE;
   if (bool(v, "sandbox") && bool(v, "in-place") && inPlaceGiven) {
@@ -161,7 +193,7 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
   if (compression !== "gzip" && compression !== "zstd") {
     throw new UsageError(`Invalid --compression "${compression}": expected gzip or zstd`);
   }
-  let context = str(v, "context") ?? ".";
+  let context = contextSpecOf(v);
   if (context.startsWith("dir://")) context = context.slice("dir://".length);
   else if (/^[a-z0-9+]+:\/\//i.test(context)) {
     // Hook for remote contexts: resolved by lib/context before build() (see runBuild below).
@@ -223,8 +255,22 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     if (jobs < 1) throw new UsageError(`Invalid --jobs "${jobs}": expected a number of stages, at least 1`);
     opts.jobs = jobs;
   }
-  const target = str(v, "target");
-  if (target) opts.target = target;
+  const targets = list(v, "target").flatMap((t) => t.split(",")).map((t) => t.trim()).filter((t) => t !== "");
+  if (targets.length > 0) opts.target = targets[0]!;
+  if (targets.length > 1) opts.alsoTargets = targets.slice(1);
+  const format = str(v, "image-format");
+  if (format !== undefined) {
+    if (format !== "oci" && format !== "docker") {
+      throw new UsageError(`Invalid --image-format "${format}": expected oci or docker`);
+    }
+    opts.format = format;
+  }
+  const inPlace = opts.sandbox === "in-place";
+  for (const f of ["materialize", "pre-cleanup"] as const) {
+    if (bool(v, f) && !inPlace) warn(`--${f} has no effect in sandbox mode (the build's filesystem is its own)`);
+  }
+  if (inPlace && bool(v, "materialize")) opts.materialize = true;
+  if (inPlace && bool(v, "pre-cleanup")) opts.preCleanup = true;
   const platform = str(v, "custom-platform");
   if (platform) opts.platform = platform;
   const paths: [keyof BuildOptions, string][] = [
@@ -262,6 +308,47 @@ function cacheOptionsFromFlags(v: Record<string, string | boolean | string[]>, i
   };
 }
 
+/** `--dryrun`: the plan as text — each stage to build with its base and steps, the target, the stages skipped. */
+async function dryRun(opts: BuildOptions, io: CliIO): Promise<string> {
+  const df = await resolveDockerfile(opts.dockerfile ?? "Dockerfile", opts.context, {
+    workDir: opts.workDir ?? tmpdir(),
+    cwd: io.cwd,
+    signal: io.signal,
+  });
+  let text: string;
+  try {
+    text = await readFile(df.path, "utf8");
+  } finally {
+    await df.cleanup();
+  }
+  const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+  const planOf = (o: { all?: boolean }) =>
+    planFromDockerfile(text, {
+      file: opts.dockerfile ?? "Dockerfile",
+      buildArgs: new Map(Object.entries(resolveBuildArgs(opts.buildArgs ?? [], { env: opts.buildArgEnv ?? {} }))),
+      ...(opts.target && !o.all ? { target: opts.target } : {}),
+      ...(opts.alsoTargets && !o.all ? { alsoTargets: opts.alsoTargets } : {}),
+      skipUnusedStages: o.all ? false : opts.skipUnusedStages ?? true,
+      platform,
+      buildPlatform: hostPlatform(),
+      ...(opts.allow ? { allow: opts.allow } : {}),
+    });
+  const plan = planOf({});
+  const all = planOf({ all: true });
+  const lines: string[] = [];
+  for (const [i, st] of plan.stages.entries()) {
+    lines.push(
+      `stage ${st.index}${st.name ? ` (${st.name})` : ""}: ${st.text.trim()}${i === plan.target ? "   <- target" : ""}`,
+    );
+    for (const ins of st.instructions) lines.push(`  ${plan.file}:${ins.location.startLine}  ${ins.original}`);
+  }
+  const shown = new Set(plan.stages.map((st) => st.index));
+  const skipped = all.stages.map((st) => st.index).filter((i) => !shown.has(i));
+  if (skipped.length) lines.push(`not built (no target needs them): stage ${skipped.join(", ")}`);
+  lines.push(`destinations: ${opts.destinations?.length ? opts.destinations.join(", ") : "(none)"}`);
+  return lines.join("\n") + "\n";
+}
+
 /** `kiln build`. */
 export const buildCommand: CliCommand = {
   name: "build",
@@ -285,7 +372,7 @@ export const buildCommand: CliCommand = {
     const opts = buildOptionsFromFlags(values, io);
     // lib/context hook: a remote --context (tar://, s3://, gs://, git://, https://…) is fetched into the work
     // dir first (with --context-sub-path and --git applied) and removed afterwards.
-    const contextSpec = str(values, "context") ?? ".";
+    const contextSpec = contextSpecOf(values);
     const remote = isRemoteContext(contextSpec)
       ? await resolveContext(contextSpec, {
         workDir: opts.workDir ?? tmpdir(),
@@ -299,6 +386,14 @@ export const buildCommand: CliCommand = {
       })
       : undefined;
     if (remote) opts.context = remote.dir;
+    if (bool(values, "dryrun")) {
+      try {
+        await io.stdout(await dryRun(opts, io));
+      } finally {
+        await remote?.cleanup();
+      }
+      return 0;
+    }
     const walker = loadWalker({ prefer: parseWalkerPreference(str(values, "walker") ?? "auto"), logger });
     const result = await build(opts, { signal: io.signal, logger, walker }).finally(() => remote?.cleanup());
     await io.stdout(`${result.digest}\n`);

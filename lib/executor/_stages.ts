@@ -16,8 +16,10 @@ import { imageFromParts } from "../image/image.ts";
 import { createSnapshotter, type Snapshotter } from "../fs/snapshot.ts";
 import { loadWalker, xattrReaderOf } from "../fs/walker.ts";
 import { trySyscalls } from "../fs/syscalls.ts";
+import { clearTree } from "../fs/clear.ts";
 import { createSandbox } from "../sandbox/sandbox.ts";
 import { defaultIgnoreList } from "../sandbox/ignore.ts";
+import { detectContainer } from "../sandbox/container.ts";
 import type { Sandbox } from "../sandbox/types.ts";
 import { copyInto } from "../copy/copy.ts";
 import type { PathMatcher } from "../copy/types.ts";
@@ -66,6 +68,8 @@ interface Shared {
   secrets: SecretStore;
   /** The snapshot walker and xattr reader, loaded once per build (the native addon, or the TS walker). */
   walker(): { walker: Walker; xattrReader?: XattrReader };
+  /** In place: whether a stage's files are on `/` (the next stage's rootfs empties it first, as kaniko does). */
+  inPlace: { dirty: boolean };
 }
 
 /** `make()`'s value, computed on the first call. */
@@ -126,6 +130,7 @@ export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Ma
     imageDir: imageDirCache(env),
     sandboxes,
     secrets: createSecretStore(env.options.secrets ?? [], { env: env.options.secretEnv ?? {} }),
+    inPlace: { dirty: env.options.preCleanup ?? false },
     walker: once(() => {
       const sc = trySyscalls();
       const xattrReader = sc ? xattrReaderOf(sc) : undefined;
@@ -250,10 +255,12 @@ async function buildOneStage(
       counter: shared.counter,
       ...(cache ? { cache } : {}),
       keepRootfs,
+      ...(mode === "in-place" && o.materialize && isTarget ? { materialize: true } : {}),
     });
     if (keepRootfs) {
-      // In place, the next stage works on this same `/`: this stage's files must be there before it starts.
-      if (mode === "in-place") await result.rootfs!();
+      // In place the next stage empties `/`: later stages read this one's files from its layers, extracted into a
+      // directory of the work dir on first need.
+      if (mode === "in-place") return { ...result, rootfs: stageFilesFromLayers(shared, stage, result.layers, signal) };
       return result;
     }
     if (rootfs.started() && mode !== "in-place") {
@@ -266,6 +273,23 @@ async function buildOneStage(
       await sandbox.close();
     }
   }
+}
+
+/** A finished in-place stage's filesystem for `COPY --from`/`RUN --mount from=`: its layers extracted once. */
+function stageFilesFromLayers(
+  shared: Shared,
+  stage: StagePlan,
+  layers: readonly Layer[],
+  signal: AbortSignal,
+): () => Promise<string> {
+  let dir: Promise<string> | undefined;
+  return () =>
+    dir ??= (async () => {
+      const d = join(shared.env.work, `stage${stage.index}-files`, "rootfs");
+      await mkdir(d, { recursive: true, mode: 0o755 });
+      await extractImage(layers, d, { where: `${shared.plan.file}:${stage.line}`, log: shared.env.log, signal });
+      return d;
+    })();
 }
 
 /** A FROM that is an image (registry, layout, named context, scratch). */
@@ -320,6 +344,50 @@ function checkCanRun(shared: Shared, stage: StagePlan, config: ImageConfig): voi
   );
 }
 
+/**
+ * In place, before a stage's files go onto `/`: removes what an earlier stage (or, with `--pre-cleanup`, the
+ * container) left there — everything but the ignore list (mount points, /kaniko, /busybox, kiln's work dir, /var/run,
+ * `--ignore-path`s) and the build's own inputs (context, run cache, base-image cache).
+ */
+async function emptyInPlaceRoot(
+  shared: Shared,
+  rootDir: string,
+  ignore: readonly string[],
+  where: string,
+  signal: AbortSignal,
+): Promise<void> {
+  if (!shared.inPlace.dirty) return;
+  if (rootDir === "/" && !detectContainer({}).inContainer) {
+    // `--in-place --force` on a machine that is no container: emptying `/` would delete the machine's files.
+    throw new KilnError(
+      `${where}: this stage would start by emptying / of this machine (in place, outside a container): build ` +
+        "Dockerfiles with several stages (or --pre-cleanup) in place only inside a container, or use --sandbox",
+      { location: where },
+    );
+  }
+  const o = shared.env.options;
+  const inputs = [
+    resolve(shared.env.cwd, o.context),
+    ...(o.runCacheDir ? [o.runCacheDir] : []),
+    ...(o.cache?.baseImageDir ? [o.cache.baseImageDir] : []),
+    ...(o.workDir ? [o.workDir] : []),
+  ];
+  const t0 = performance.now();
+  try {
+    const r = await clearTree(rootDir, { keep: [...ignore, ...inputs], signal });
+    shared.env.log.debug("emptied / for the next stage", {
+      removed: r.removed,
+      ms: Math.round(performance.now() - t0),
+      ...(r.otherFilesystems.length ? { otherFilesystems: r.otherFilesystems.join(",") } : {}),
+    });
+  } catch (e) {
+    if (e instanceof KilnError) throw e;
+    throw new KilnError(`${where}: cannot empty / for this stage: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
+  }
+}
+
 /** The stage's rootfs, made on first need: the parent stage's copied, or the base's layers extracted. */
 type Rootfs = (() => Promise<{ dir: string; snapshotter: Snapshotter; extractIgnore?: readonly string[] }>) & {
   started(): boolean;
@@ -342,7 +410,14 @@ function rootfsOf(
   const ignoreOpt = extractIgnore ? { ignore: extractIgnore } : {};
   const materialize = async () => {
     await mkdir(rootDir, { recursive: true, mode: 0o755 });
-    if (parentRootfs) {
+    if (extractIgnore) {
+      // In place the stage starts from its base alone: `/` is emptied of an earlier stage's files (all but the
+      // ignore list and what kiln needs), then every layer of the base — an earlier stage's too, for
+      // `FROM <stage>` — is extracted.
+      await emptyInPlaceRoot(shared, rootDir, extractIgnore, where, signal);
+      if (baseLayers.length > 0) await extractImage(baseLayers, rootDir, { where, log: env.log, signal, ...ignoreOpt });
+      shared.inPlace.dirty = true;
+    } else if (parentRootfs) {
       // lib/copy keeps owners, modes, hardlinks, xattrs, devices and times (node's fs.cp drops owners).
       await copyInto({
         srcRoot: await parentRootfs(),

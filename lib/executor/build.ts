@@ -241,8 +241,9 @@ async function loadInputs(
     file,
     buildArgs: new Map(Object.entries(resolveBuildArgs(options.buildArgs ?? [], { env: options.buildArgEnv ?? {} }))),
     ...(options.target ? { target: options.target } : {}),
-    // BuildKit builds only what the target needs; kaniko (no --target, no flag) builds every stage.
-    skipUnusedStages: options.skipUnusedStages ?? (options.target !== undefined && options.target !== ""),
+    ...(options.alsoTargets?.length ? { alsoTargets: options.alsoTargets } : {}),
+    // BuildKit and the kaniko fork build only what the targets need; `--skip-unused-stages=false` builds them all.
+    skipUnusedStages: options.skipUnusedStages ?? true,
     ...(options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion }),
     ...(options.allow ? { allow: options.allow } : {}),
     platform: env.platform,

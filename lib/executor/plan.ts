@@ -23,6 +23,8 @@ export interface PlanOptions {
   buildArgs?: ReadonlyMap<string, string>;
   /** `--target` stage name (default: the last stage). */
   target?: string;
+  /** Further `--target` stages (the kaniko fork's several targets): built too, with what they need. */
+  alsoTargets?: readonly string[];
   /** Build only the stages the target needs (BuildKit always does; kaniko's default builds every earlier stage). */
   skipUnusedStages?: boolean;
   /** Target platform: TARGETPLATFORM/TARGETOS/TARGETARCH/TARGETVARIANT (default: `buildPlatform`). */
@@ -91,13 +93,26 @@ export function planFromDockerfile(text: string, options: PlanOptions = {}): Exe
     ...(options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion }),
   });
   const needed = new Set(p.order);
+  let last = p.target;
+  for (const t of options.alsoTargets ?? []) {
+    const extra = planBuild(parsed, {
+      buildArgs: Object.fromEntries(options.buildArgs ?? []),
+      target: t,
+      ...(buildPlatform ? { buildPlatform } : {}),
+      ...(targetPlatform ? { targetPlatform } : {}),
+      filename: file,
+      ...(options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion }),
+    });
+    for (const i of extra.order) needed.add(i);
+    last = Math.max(last, extra.target);
+  }
   // A `--from` with a variable names its stage only at dispatch: every stage before it is kept.
   let keepBefore = -1;
   for (const i of p.order) {
     if (p.stages[i]!.dependencies.some((d) => d.kind === "image" && d.ref?.includes("$"))) keepBefore = i;
   }
   const kept = p.stages.filter((s) =>
-    s.index <= p.target && (!options.skipUnusedStages || needed.has(s.index) || s.index < keepBefore)
+    s.index <= last && (!options.skipUnusedStages || needed.has(s.index) || s.index < keepBefore)
   );
   const stages: StagePlan[] = kept.map((s) => {
     const base = s.base.kind === "image"

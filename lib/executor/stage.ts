@@ -84,6 +84,8 @@ export interface StageOptions {
   cache?: { settings: BuildCache; baseKey: string; stageKey(from: string): string | undefined };
   /** Later stages read the rootfs: return a `rootfs()` that makes it on demand, cached layers applied. */
   keepRootfs?: boolean;
+  /** Make the rootfs before returning even when every step came from the cache (in place `--materialize`). */
+  materialize?: boolean;
 }
 
 /** Longest a stage's step loop runs without giving the event loop a turn (signals, aborts, other stages). */
@@ -430,6 +432,7 @@ export async function runStage(
     const last = st.config.history!.pop();
     await commit(st, last?.created_by ?? "kiln single snapshot");
   }
+  if (options.materialize) await st.services.rootfs();
   await Promise.all(st.puts);
   if (instructions.length > 0) st.config.created = nowIso(s.fixedTime);
   const snapshot = st.scope.snapshot();

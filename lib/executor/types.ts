@@ -49,8 +49,13 @@ export interface BuildOptions {
   /** `--target`: the stage to build (default the last). */
   target?: string;
   /**
-   * `--skip-unused-stages`: build only the stages the target depends on. Default: true when `target` is set
-   * (BuildKit), else false (kaniko builds every stage).
+   * Further `--target`s (`--target a,b` or repeated, as the kaniko fork): built as well, with the stages they need;
+   * `target` (the first) is the image pushed and written.
+   */
+  alsoTargets?: string[];
+  /**
+   * `--skip-unused-stages`: build only the stages the targets depend on. Default true (BuildKit and the kaniko fork;
+   * old kaniko built every stage): `false` builds every stage up to the last target.
    */
   skipUnusedStages?: boolean;
   /** `--jobs`: most stages built at once (default: the number of CPUs; 1 = one after the other; in-place: 1). */
@@ -109,6 +114,13 @@ export interface BuildOptions {
   sandbox?: "sandbox" | "in-place";
   /** In-place: run even outside a container (`--force`). */
   force?: boolean;
+  /**
+   * In-place `--materialize`: leave the target stage's filesystem on `/` at the end even when every step came from
+   * the layer cache (which otherwise extracts nothing).
+   */
+  materialize?: boolean;
+  /** In-place `--pre-cleanup`: empty `/` (everything not in the ignore list) before the first stage. */
+  preCleanup?: boolean;
   /** Extra paths left out of snapshots (`--ignore-path`). */
   ignorePaths?: string[];
   /** Ignore `/var/run` (`--ignore-var-run`, default true; in-place mode). */

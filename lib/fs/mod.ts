@@ -43,6 +43,7 @@ export {
   type SnapshotXattrReader,
 } from "./snapshot.ts";
 export { extractEntries, extractLayer, type ExtractOptions, type ExtractStats } from "./extract.ts";
+export { clearTree, type ClearTreeOptions, type ClearTreeStats } from "./clear.ts";
 export {
   createRootResolver,
   MAX_LINKS,

@@ -150,3 +150,47 @@ Deno.test({
     Deno.removeSync(ctx, { recursive: true });
   },
 });
+
+Deno.test("kiln build: the kaniko fork's flags — several --target, --image-format, warnings for no-ops", () => {
+  const o = opts(["--target", "a,b", "--target=c", "--image-format=docker"]);
+  assertEquals([o.target, o.alsoTargets, o.format], ["a", ["b", "c"], "docker"]);
+  assertThrows(() => opts(["--image-format=v1"]), UsageError, "--image-format");
+  const i = io();
+  const w = buildOptionsFromFlags(
+    parseFlags(["--force-build-metadata", "--preserve-context", "--materialize", "--pre-cleanup"], BUILD_FLAGS, {})
+      .values,
+    i,
+  );
+  assertEquals([w.materialize, w.preCleanup], [undefined, undefined], "no-ops in sandbox mode");
+  const warned = i.err.join("");
+  for (const f of ["force-build-metadata", "preserve-context", "materialize", "pre-cleanup"]) {
+    assertMatch(warned, new RegExp(`--${f} has no effect`));
+  }
+  const inPlace = opts(["--in-place", "--materialize", "--pre-cleanup"]);
+  assertEquals([inPlace.materialize, inPlace.preCleanup], [true, true]);
+  assertEquals(opts([], { KANIKO_PRE_CLEANUP: "true", KILN_IN_PLACE: "true" }).preCleanup, true);
+});
+
+Deno.test("kiln build --dryrun prints the stages to build, their steps and what is skipped, and builds nothing", async () => {
+  const ctx = tempDir("kiln-dryrun-");
+  Deno.writeTextFileSync(
+    `${ctx}/Dockerfile`,
+    "FROM scratch AS a\nLABEL a=1\nFROM scratch AS unused\nLABEL u=1\nFROM a AS b\nCOPY --from=a / /x\n",
+  );
+  const r = io();
+  assertEquals(await main(["build", "-c", ctx, "--dryrun", "-d", "reg.example/app:1"], r), 0, r.err.join(""));
+  assertEquals(
+    r.out.join(""),
+    [
+      "stage 0 (a): FROM scratch AS a",
+      "  Dockerfile:2  LABEL a=1",
+      "stage 2 (b): FROM a AS b   <- target",
+      "  Dockerfile:6  COPY --from=a / /x",
+      "not built (no target needs them): stage 1",
+      "destinations: reg.example/app:1",
+      "",
+    ].join("\n"),
+  );
+  assertEquals(Deno.readDirSync(ctx).toArray().map((e) => e.name), ["Dockerfile"]);
+  Deno.removeSync(ctx, { recursive: true });
+});

@@ -116,7 +116,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "build() with --target builds only what the target needs; --skip-unused-stages=false builds every stage",
+  name: "build() builds only what the targets need (one or several); --skip-unused-stages=false builds every stage",
   ignore,
   sanitizeResources: false,
   async fn() {
@@ -129,10 +129,17 @@ Deno.test({
       assertEquals(r.manifest.layers.length, 1);
       const e = await assertRejects(() => build({ ...opts, skipUnusedStages: false }), KilnError);
       assertEquals(e.message, 'Dockerfile:2: COPY: source "missing" not found in the build context');
-      // Without --target, kaniko's default: every stage (the last is the target).
+      // Without --target, the last stage is the target and the unused stages are skipped too (BuildKit, the kaniko
+      // fork); --skip-unused-stages=false builds every one, as old kaniko did.
       const { target: _target, ...noTarget } = opts;
-      await assertRejects(() => build(noTarget), KilnError, "missing");
+      await build(noTarget);
+      await assertRejects(() => build({ ...noTarget, skipUnusedStages: false }), KilnError, "missing");
       await build({ ...opts, target: "last", skipUnusedStages: true });
+      // Several targets (--target final,last): both built, the first is the image; one that needs the broken stage
+      // fails.
+      const two = await build({ ...opts, target: "final", alsoTargets: ["last"] });
+      assertEquals(two.manifest.layers.length, 1);
+      await assertRejects(() => build({ ...opts, target: "final", alsoTargets: ["broken"] }), KilnError, "missing");
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
