@@ -224,6 +224,93 @@ Deno.test({
         },
       );
 
+      await t.step("in place, RUN --mount of every type gives the sandbox build's image; sources are untouched", () => {
+        const df = [
+          "# syntax=docker/dockerfile:1",
+          "FROM scratch AS src",
+          "COPY busybox /bin/busybox",
+          'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /data && echo from-stage > /data/f"]',
+          "FROM scratch",
+          "COPY busybox /bin/busybox",
+          'RUN ["/bin/busybox", "mkdir", "-p", "/var/cache", "/etc"]',
+          "RUN --mount=type=cache,target=/var/cache/app,id=c1 " +
+          '["/bin/busybox", "sh", "-c", "echo run >> /var/cache/app/log; /bin/busybox wc -l < /var/cache/app/log > /cache-count"]',
+          "RUN --mount=type=bind,target=/ctx " +
+          '["/bin/busybox", "sh", "-c", "/bin/busybox cat /ctx/hello.txt > /from-ctx; echo x > /ctx/new 2>/dev/null; true"]',
+          'RUN --mount=type=bind,from=src,source=/data,target=/stage ["/bin/busybox", "cp", "/stage/f", "/from-stage"]',
+          'RUN --mount=type=secret,id=tok ["/bin/busybox", "sh", "-c", "/bin/busybox wc -c < /run/secrets/tok > /secret-len"]',
+          "RUN --mount=type=tmpfs,target=/scratch " +
+          '["/bin/busybox", "sh", "-c", "echo t > /scratch/t && /bin/busybox ls /scratch > /tmpfs-ls"]',
+          "RUN <<EOF",
+          "#!/bin/busybox sh",
+          "echo heredoc > /heredoc",
+          "EOF",
+          "",
+        ].join("\n");
+        const secret = "s3cr3t-value-never-in-a-layer";
+        const results: Record<string, { files: Record<string, string>; paths: string[] }> = {};
+        for (const mode of ["in-place", "sandbox"] as const) {
+          const ctx = context(work, `mounts-${mode}`, df);
+          writeFileSync(join(ctx, "hello.txt"), "hello from the context\n");
+          writeFileSync(join(ctx, "tok.txt"), secret);
+          const b = sh("podman", [
+            ...RUN,
+            ...(mode === "sandbox" ? ["--privileged"] : []),
+            "-v",
+            `${ctx}:/workspace`,
+            "kiln/executor:latest",
+            ...(mode === "sandbox" ? ["--sandbox"] : []),
+            "--no-push",
+            "--reproducible",
+            "--secret",
+            "id=tok,src=/workspace/tok.txt",
+            "--tar-path",
+            "/workspace/image.tar",
+          ]);
+          assertEquals(b.code, 0, `${mode}: ${b.err.slice(-3000)}`);
+          assert(!readdirSync(ctx).includes("new"), `${mode}: a read-only bind of the context was written`);
+          const x = join(work, `mounts-${mode}-x`);
+          mkdirSync(x);
+          assertEquals(sh("tar", ["-xf", join(ctx, "image.tar"), "-C", x]).code, 0);
+          for (const f of readdirSync(x, { recursive: true }) as string[]) {
+            const full = join(x, f);
+            if (Deno.statSync(full).isFile) {
+              const t = sh("sh", ["-c", `(gzip -dc '${full}' 2>/dev/null || cat '${full}') | grep -c '${secret}'`]);
+              assertEquals(t.out.trim(), "0", `${mode}: the secret is in ${f}`);
+            }
+          }
+          const rootfs = join(work, `mounts-${mode}-rootfs`);
+          mkdirSync(rootfs);
+          const manifest = JSON.parse(readFileSync(join(x, "manifest.json"), "utf8"));
+          for (const l of manifest[0].Layers as string[]) {
+            sh("sh", [
+              "-c",
+              `tar -xzf '${join(x, l)}' -C '${rootfs}' 2>/dev/null || tar -xf '${join(x, l)}' -C '${rootfs}'`,
+            ]);
+          }
+          const files: Record<string, string> = {};
+          for (const f of ["cache-count", "from-ctx", "from-stage", "secret-len", "tmpfs-ls", "heredoc"]) {
+            files[f] = readFileSync(join(rootfs, f), "utf8").trim();
+          }
+          const paths = layerPaths(join(ctx, "image.tar"), work).flat().map((p) => p.replace(/^\.?\//, "")).sort();
+          results[mode] = { files, paths };
+        }
+        const ip = results["in-place"]!, sb = results["sandbox"]!;
+        assertEquals(ip.files, {
+          "cache-count": "1",
+          "from-ctx": "hello from the context",
+          "from-stage": "from-stage",
+          "secret-len": String(secret.length),
+          "tmpfs-ls": "t",
+          "heredoc": "heredoc",
+        });
+        assertEquals(ip.files, sb.files);
+        for (const p of ["var/cache/app", "ctx", "stage", "run/secrets", "scratch", "dev/pipes"]) {
+          assert(!ip.paths.some((x) => x === p || x.startsWith(p + "/")), `in place: ${p} reached a layer`);
+        }
+        assertEquals(ip.paths, sb.paths);
+      });
+
       await t.step(
         'GitLab\'s recipe: the debug image with entrypoint [""] runs /kaniko/executor from /busybox/sh',
         () => {
@@ -293,6 +380,35 @@ Deno.test({
         } finally {
           await bb.stop();
         }
+      });
+
+      await t.step("as a non-root user in place fails at once with exit 2; --cleanup empties / after the build", () => {
+        const ctx = context(work, "nonroot", 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "true"]\n');
+        const b = sh("podman", [
+          ...RUN,
+          "--user",
+          "1000",
+          "-v",
+          `${ctx}:/workspace`,
+          "kiln/executor:latest",
+          "--no-push",
+        ]);
+        assertEquals(b.code, 2, b.err);
+        assertStringIncludes(b.err, "Building in place needs root, and kiln runs as uid 1000");
+        const c = sh("podman", [
+          ...RUN,
+          "--entrypoint",
+          "",
+          "-v",
+          `${ctx}:/workspace`,
+          "kiln/executor:debug",
+          "/busybox/sh",
+          "-c",
+          "/kaniko/executor --no-push --tar-path /workspace/image.tar --cleanup && /busybox/ls /bin/busybox 2>&1; /busybox/ls /workspace",
+        ]);
+        assertEquals(c.code, 0, c.err.slice(-2000));
+        assertStringIncludes(c.out, "No such file", "the build's /bin/busybox is gone after --cleanup");
+        assertStringIncludes(c.out, "image.tar", "the context (and the outputs in it) stay");
       });
 
       await t.step("bad input inside the container is one line with exit status 1", () => {

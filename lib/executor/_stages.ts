@@ -144,6 +144,10 @@ export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Ma
     shared.results.set(index, result);
     return result;
   });
+  if (mode === "in-place" && env.options.cleanup) {
+    // kaniko's --cleanup: the container's `/` is emptied again (all but the ignore list and the build's inputs).
+    await emptyInPlaceRoot(shared, "/", shared.ignoreList, plan.file, env.run.signal ?? new AbortController().signal);
+  }
   return shared.results;
 }
 

@@ -174,11 +174,14 @@ export async function preflight(options: BuildOptions, log: Logger, signal?: Abo
     throw new KilnError("No --destination given: give one or more, or use --no-push", { exitCode: 2 });
   }
   const mode = options.sandbox ?? "sandbox";
-  if (mode === "in-place" && options.cleanup) {
-    // kaniko deletes the whole filesystem but its ignored paths; kiln does not do that yet, and says so.
-    throw new KilnError("--cleanup is not supported with --in-place yet (sandbox builds always clean up)", {
-      exitCode: 2,
-    });
+  const uid = process.getuid?.();
+  if (mode === "in-place" && uid !== undefined && uid !== 0) {
+    // Extracting a base onto `/` needs root (kaniko too): say so now, not halfway through the first layer.
+    throw new KilnError(
+      `Building in place needs root, and kiln runs as uid ${uid} (e.g. securityContext.runAsUser): run the ` +
+        "executor as uid 0 (runAsUser: 0), or build with --sandbox where user namespaces are allowed",
+      { exitCode: 2 },
+    );
   }
   if (mode === "in-place" && !options.force && !detectContainer().inContainer) {
     // Checked before anything is extracted onto "/".

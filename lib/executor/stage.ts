@@ -118,6 +118,8 @@ interface StageState {
   readonly meta: MetadataState;
   /** In-place mode: targets of RUN --mounts since the last snapshot, left out of it. */
   readonly snapshotIgnore: string[];
+  /** In-place mode: directories whose ctime-only change the next snapshot disregards (kiln's own, times restored). */
+  readonly snapshotCtimeOnly: string[];
   layerNo: number;
   /** The services handlers see: `rootfs()` first applies the cached layers of the steps that did not run. */
   readonly services: StageServices;
@@ -185,6 +187,7 @@ function startState(plan: StagePlan, base: StageStart, options: StageOptions): S
     lexer,
     meta: { cmdSet: false },
     snapshotIgnore: [],
+    snapshotCtimeOnly: [],
     layerNo: 0,
     services: { ...raw, rootfs },
     pending,
@@ -200,7 +203,11 @@ async function commit(st: StageState, createdBy: string): Promise<Committed> {
   const created = nowIso(s.fixedTime);
   const { dir, snapshotter } = await st.services.rootfs();
   const t0 = performance.now();
-  const raw = await snapshotter.diff(s.signal ? { signal: s.signal } : {});
+  const ctimeOnly = st.snapshotCtimeOnly.splice(0);
+  const raw = await snapshotter.diff({
+    ...(s.signal ? { signal: s.signal } : {}),
+    ...(ctimeOnly.length ? { ctimeOnly } : {}),
+  });
   const diff = st.snapshotIgnore.length > 0 ? withoutPaths(raw, st.snapshotIgnore.splice(0), dir) : raw;
   s.log.debug("snapshot", {
     ms: Math.round(performance.now() - t0),
@@ -263,6 +270,7 @@ function stepContext(st: StageState, where: string, stepNo: number, line: number
     },
     services: st.services,
     snapshotIgnore: st.snapshotIgnore,
+    snapshotCtimeOnly: st.snapshotCtimeOnly,
   };
 }
 

@@ -36,6 +36,7 @@ export {
   createSnapshotter,
   type DiffEntriesOptions,
   type LayerDiff,
+  type SnapshotDiffOptions,
   type SnapshotMode,
   type Snapshotter,
   type SnapshotterOptions,

@@ -58,6 +58,16 @@ export interface SnapshotWalkOptions {
   signal?: AbortSignal;
 }
 
+/** Options for one {@linkcode Snapshotter.diff}. */
+export interface SnapshotDiffOptions extends SnapshotWalkOptions {
+  /**
+   * Directories (relative paths) whose ctime the caller changed itself and whose times it restored, e.g. the parents
+   * of in-place `RUN --mount` targets: a change of their ctime alone is no change (full mode). Any other difference
+   * (mtime, mode, owner) still is.
+   */
+  ctimeOnly?: readonly string[];
+}
+
 /** Options for {@linkcode LayerDiff.entries}. */
 export interface DiffEntriesOptions {
   /** Write this mtime (seconds since the epoch) on every entry instead of the real one (`--reproducible`). */
@@ -99,7 +109,7 @@ export interface Snapshotter {
    */
   init(options?: SnapshotWalkOptions & { empty?: boolean }): Promise<void>;
   /** Walks again, returns what changed since the baseline, and makes the new walk the baseline. */
-  diff(options?: SnapshotWalkOptions): Promise<LayerDiff>;
+  diff(options?: SnapshotDiffOptions): Promise<LayerDiff>;
 }
 
 const ADDED = 1;
@@ -345,7 +355,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     return m;
   }
 
-  async function diffWalks(cur: WalkResult, signal?: AbortSignal): Promise<{
+  async function diffWalks(cur: WalkResult, signal?: AbortSignal, ctimeOnly?: ReadonlySet<string>): Promise<{
     state: Uint8Array;
     deleted: number[];
   }> {
@@ -398,7 +408,9 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
         continue;
       }
       if (!full) continue;
-      if (cCt[2 * i] !== pCt[2 * j] || cCt[2 * i + 1] !== pCt[2 * j + 1]) {
+      if (
+        (cCt[2 * i] !== pCt[2 * j] || cCt[2 * i + 1] !== pCt[2 * j + 1]) && !(t === FileType.dir && ctimeOnly?.has(p))
+      ) {
         state[i] = MODIFIED;
         continue;
       }
@@ -631,7 +643,8 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     },
     async diff(io = {}) {
       const { cur, startNs } = await walkNow(io.signal);
-      const { state, deleted } = await diffWalks(cur, io.signal);
+      const ctimeOnly = io.ctimeOnly?.length ? new Set(io.ctimeOnly) : undefined;
+      const { state, deleted } = await diffWalks(cur, io.signal, ctimeOnly);
       let curDirs: Map<string, number> | undefined;
       const result = buildDiff(cur, () => curDirs ??= indexOf(cur, FileType.dir), state, deleted);
       prev = cur;

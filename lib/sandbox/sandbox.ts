@@ -221,6 +221,7 @@ function makeSandbox(s: SandboxState): Sandbox {
       queue = p.catch(() => {});
       return p;
     },
+    setTimes: (hostPath, atimeNs, mtimeNs) => setTimes(s, hostPath, atimeNs, mtimeNs),
     async close() {
       closed = true;
       await queue;
@@ -348,9 +349,23 @@ async function prepareUserMount(
   };
 }
 
+/** Sets `hostPath`'s times exactly with the helper; false when that failed. */
+function setTimes(s: SandboxState, hostPath: string, atimeNs: bigint, mtimeNs: bigint): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const c = spawn(s.helper, ["--set-times", hostPath, String(atimeNs), String(mtimeNs)], { stdio: "ignore" });
+    c.on("error", () => resolve(false));
+    c.on("close", (code) => resolve(code === 0));
+  });
+}
+
 /** Removes what prepareTarget created (if the step left it empty) and restores parent times. */
-async function cleanup(s: SandboxState, created: Created[], parents: ParentTimes[]): Promise<string[]> {
+async function cleanup(
+  s: SandboxState,
+  created: Created[],
+  parents: ParentTimes[],
+): Promise<{ leftovers: string[]; restoredDirs: string[] }> {
   const leftovers: string[] = [];
+  const restoredDirs: string[] = [];
   for (const p of parents) {
     try {
       p.afterNs = (await lstat(p.hostPath, { bigint: true })).mtimeNs;
@@ -377,16 +392,13 @@ async function cleanup(s: SandboxState, created: Created[], parents: ParentTimes
     if (p.afterNs === undefined || p.afterNs !== p.touchedNs) continue;
     // A parent kiln itself created for a mount (e.g. /etc of a scratch rootfs) is gone again: nothing to restore.
     if (!(await lstat(p.hostPath).catch(() => undefined))) continue;
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = spawn(s.helper, ["--set-times", p.hostPath, String(p.atimeNs), String(p.mtimeNs)], { stdio: "ignore" });
-      c.on("error", () => resolve(false));
-      c.on("close", (code) => resolve(code === 0));
-    });
+    const ok = await setTimes(s, p.hostPath, p.atimeNs, p.mtimeNs);
     // The image path, never the host path of kiln's work dir.
     const shown = "/" + relative(s.rootDir, p.hostPath);
     if (!ok) s.log.warn("cannot restore directory times", { path: shown });
+    else if (shown !== "/") restoredDirs.push(shown.slice(1));
   }
-  return leftovers;
+  return { leftovers, restoredDirs };
 }
 
 interface Spawned {
@@ -489,9 +501,9 @@ async function runSandboxed(s: SandboxState, step: RunStep): Promise<RunResult> 
     s.log.debug("run", { argv: step.argv.join(" "), cwd: step.cwd, uid: step.user.uid, gid: step.user.gid });
     const sp = spawnStep(s, s.helper, args, env, step);
     const exitCode = await waitStep(sp, step, () => sp.child.kill("SIGTERM"));
-    const leftovers = await cleanup(s, created, parents);
+    const { leftovers, restoredDirs } = await cleanup(s, created, parents);
     created.length = 0;
-    return { exitCode, leftovers };
+    return { exitCode, leftovers, ...(restoredDirs.length ? { restoredDirs } : {}) };
   } finally {
     if (created.length > 0) await cleanup(s, created, parents);
   }

@@ -90,6 +90,11 @@ export interface RunResult {
    * there, e.g. `/etc` in a rootfs that had none when the step wrote `/etc/foo` (image paths); normally empty.
    */
   leftovers: string[];
+  /**
+   * Directories (relative to the rootfs) whose entries kiln changed for mounts and whose times it restored: only
+   * their ctime differs, which a snapshot should disregard (lib/fs `SnapshotDiffOptions.ctimeOnly`).
+   */
+  restoredDirs?: string[];
 }
 
 /** Options of {@linkcode createSandbox}. */
@@ -130,6 +135,11 @@ export interface Sandbox {
   readonly ignorePaths: readonly string[];
   /** Runs one step; steps on one sandbox run one at a time. Setup failures reject with a SandboxError. */
   run(step: RunStep): Promise<RunResult>;
+  /**
+   * Sets a host path's access and modification times with nanosecond precision (the helper's `--set-times`; JS can
+   * only set float seconds), as the sandbox restores the parents of mount points it made. False when it could not.
+   */
+  setTimes(hostPath: string, atimeNs: bigint, mtimeNs: bigint): Promise<boolean>;
   /** Removes the sandbox's scratch files. */
   close(): Promise<void>;
 }

@@ -12,6 +12,8 @@ import { chompTabs, heredocRunCommand, type StepFile } from "../mounts/heredoc_r
 import { type PreparedMounts, prepareMounts } from "../mounts/prepare.ts";
 import { resolveMount } from "../mounts/resolve.ts";
 import { ensureDir } from "./_fs.ts";
+import { type PlacedMounts, placeMountsInPlace } from "../mounts/in_place.ts";
+import { join } from "node:path";
 import type { InstructionHandler, StepContext } from "./types.ts";
 
 /** The command a RUN stands for: shell form (through SHELL) or exec form, and files it needs (a `#!` heredoc). */
@@ -27,7 +29,7 @@ interface RunCommand {
  * that is the whole command runs its body through the shell; otherwise each body (and its delimiter) is appended to
  * the command line.
  */
-function commandOf(ins: RunInstruction, where: string): RunCommand {
+function commandOf(ins: RunInstruction, where: string, pipesDir?: string): RunCommand {
   const plain: RunCommand = { shell: ins.prependShell, words: [...ins.command], files: [] };
   if (ins.heredocs.length === 0) return plain;
   const first = ins.heredocs[0]!;
@@ -36,6 +38,7 @@ function commandOf(ins: RunInstruction, where: string): RunCommand {
     const hr = heredocRunCommand({
       cmdLine: ins.command[0] ?? "",
       heredocs: [{ name: first.name, content: first.data, chomp: first.chomp }],
+      ...(pipesDir ? { pipesDir } : {}),
     });
     if (hr.files.length > 0) return { shell: false, words: hr.argv, files: hr.files };
   }
@@ -80,7 +83,9 @@ async function run(ins: RunInstruction, ctx: StepContext): Promise<{ createdBy: 
   const { dir } = await s.rootfs();
   const cfg = ctx.config.config ?? {};
   const workdir = cfg.WorkingDir || "/";
-  const cmd = commandOf(ins, ctx.where);
+  const sb = await s.sandbox();
+  // In place, /dev is the container's (often noexec): `#!` heredoc scripts go to kiln's work dir instead.
+  const cmd = commandOf(ins, ctx.where, sb.mode === "in-place" ? join(s.layerDir, "pipes") : undefined);
   const argv = cmd.shell ? shellForm(cfg, cmd.words.join(" ")) : cmd.words;
   if (argv.length === 0) throw new KilnError(`${ctx.where}: RUN needs a command`);
   const resolved = await resolveUser(dir, cfg.User ?? "");
@@ -90,16 +95,21 @@ async function run(ins: RunInstruction, ctx: StepContext): Promise<{ createdBy: 
     : { ...resolved, groups: [resolved.gid, ...resolved.groups] };
   const env = runEnv(ctx);
   await ensureDir(dir, workdir, { uid: 0, gid: 0 });
-  const sb = await s.sandbox();
   const prepared: PreparedMounts | undefined = await prepare(ins, cmd, ctx, workdir);
+  let placed: PlacedMounts | undefined;
   if (prepared && sb.mode === "in-place") {
+    // In place there is no mounting: the sources are moved or copied to their targets and put back afterwards.
     ctx.snapshotIgnore.push(...prepared.snapshotIgnore);
     if (prepared.mounts.length > 0) {
-      // lib/sandbox's in-place runner does not mount yet: refuse rather than run the command without its mounts.
-      await prepared.release();
-      throw new KilnError(
-        `${ctx.where}: RUN --mount and #! heredoc scripts need the sandbox: the in-place runner cannot mount them yet`,
-      );
+      placed = await placeMountsInPlace(prepared.mounts, {
+        stashDir: join(s.layerDir, `in-place-mounts-${ctx.stepNo}`),
+        setTimes: (p, a, m) => sb.setTimes(p, a, m),
+        location: ctx.where,
+        ...(s.signal ? { signal: s.signal } : {}),
+      }).catch(async (e) => {
+        await prepared.release();
+        throw e;
+      });
     }
   }
   const output = (stream: "stdout" | "stderr") => (line: string) => {
@@ -109,7 +119,7 @@ async function run(ins: RunInstruction, ctx: StepContext): Promise<{ createdBy: 
   const res = await sb.run({
     argv,
     env: prepared?.env.length ? [...env, ...prepared.env] : env,
-    ...(prepared?.mounts.length ? { mounts: prepared.mounts } : {}),
+    ...(prepared?.mounts.length && !placed ? { mounts: prepared.mounts } : {}),
     cwd: workdir,
     user,
     ...(ins.network ? { network: ins.network } : {}),
@@ -117,8 +127,18 @@ async function run(ins: RunInstruction, ctx: StepContext): Promise<{ createdBy: 
     stdout: output("stdout"),
     stderr: output("stderr"),
     ...(s.signal ? { signal: s.signal } : {}),
-  }).finally(() => prepared?.release());
+  }).finally(async () => {
+    try {
+      if (placed) {
+        await placed.restore();
+        ctx.snapshotCtimeOnly.push(...placed.restoredDirs);
+      }
+    } finally {
+      await prepared?.release();
+    }
+  });
   s.log.debug("run finished", { exitCode: res.exitCode });
+  if (res.restoredDirs?.length) ctx.snapshotCtimeOnly.push(...res.restoredDirs);
   if (res.exitCode !== 0) {
     throw new RunStepError(
       `${ctx.where}: step ${ctx.stepNo}/${ctx.total} "${oneLine(ins.original)}" failed: exit code ${res.exitCode}`,

@@ -73,6 +73,8 @@ export interface StepContext {
   readonly services: StageServices;
   /** In-place mode: image paths the next snapshot leaves out (RUN --mount targets). */
   readonly snapshotIgnore: string[];
+  /** In-place mode: directories whose ctime kiln changed and whose times it restored (parents of mount targets). */
+  readonly snapshotCtimeOnly: string[];
 }
 
 /** The per-stage state metadata instructions touch. */
