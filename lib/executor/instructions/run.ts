@@ -102,6 +102,7 @@ async function run(ins: RunInstruction, ctx: StepContext): Promise<{ createdBy: 
     ctx.snapshotIgnore.push(...prepared.snapshotIgnore);
     if (prepared.mounts.length > 0) {
       placed = await placeMountsInPlace(prepared.mounts, {
+        root: sb.rootDir,
         stashDir: join(s.layerDir, `in-place-mounts-${ctx.stepNo}`),
         setTimes: (p, a, m) => sb.setTimes(p, a, m),
         location: ctx.where,
