@@ -4,7 +4,9 @@
  *
  * @module
  */
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
+import { join } from "node:path";
 import { bool, type FlagSpec, list, str } from "./flags.ts";
 import { UsageError } from "../lib/util/mod.ts";
 import { BUILTIN_CREDENTIAL_HELPERS, ciKeychain, type RegistryOptions } from "../lib/registry/mod.ts";
@@ -142,6 +144,8 @@ export function registryOptionsFromFlags(
     (maps[m.slice(0, i)] ??= []).push(m.slice(i + 1));
   }
   if (Object.keys(maps).length) registry.registryMap = maps;
+  const trusted = trustedCaCertsFromEnv(env);
+  if (trusted.length) registry.trustedCaCerts = trusted;
   const pushRetry = intFlag(v, "push-retry");
   if (pushRetry !== undefined) registry.pushRetry = pushRetry;
   const dlRetry = intFlag(v, "image-download-retry");
@@ -168,6 +172,39 @@ function credentialHelpers(v: Values, warn: (message: string) => void): string[]
     }
   }
   return names.filter((n) => BUILTIN_CREDENTIAL_HELPERS.includes(n));
+}
+
+/**
+ * The CA certificates `SSL_CERT_FILE` and `SSL_CERT_DIR` (colon-separated directories; every file in them holding a
+ * PEM certificate) name, trusted for every registry besides the runtime's roots: the executor images set
+ * `SSL_CERT_DIR=/kaniko/ssl/certs`, where a CI job mounts its own CA file, as with kaniko.
+ *
+ * @param env The environment.
+ * @returns PEM texts (empty when neither is set).
+ */
+export function trustedCaCertsFromEnv(env: Readonly<Record<string, string | undefined>>): string[] {
+  const files: string[] = [];
+  if (env.SSL_CERT_FILE) files.push(env.SSL_CERT_FILE);
+  for (const dir of (env.SSL_CERT_DIR ?? "").split(":").filter((d) => d !== "")) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir).sort();
+    } catch {
+      continue; // a missing dir is no error, as for OpenSSL
+    }
+    for (const n of names) files.push(join(dir, n));
+  }
+  const out: string[] = [];
+  for (const f of files) {
+    try {
+      if (!statSync(f).isFile()) continue;
+      const text = readFileSync(f, "utf8");
+      if (text.includes("-----BEGIN CERTIFICATE-----")) out.push(text);
+    } catch {
+      // unreadable: skipped, as OpenSSL does
+    }
+  }
+  return out;
 }
 
 /**

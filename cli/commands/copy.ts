@@ -9,6 +9,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
+import { trustedCaCertsFromEnv } from "../common_flags.ts";
 import { bool, type FlagSpec, list, type ParsedFlags, parseFlags, str } from "../flags.ts";
 import { createLogger, type Logger, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
 import {
@@ -141,6 +142,8 @@ export function registryOptionsFromFlags(
   opts.logger = cliLogger(values, io);
   // The same credential sources as kiln build (config.json, DOCKER_AUTH_CONFIG, podman's auth.json, KANIKO_*, GitLab).
   opts.keychain = ciKeychain({ env: io.env, home: io.env.HOME ?? homedir() });
+  const trusted = trustedCaCertsFromEnv(io.env);
+  if (trusted.length) opts.trustedCaCerts = trusted;
   return opts;
 }
 

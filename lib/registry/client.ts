@@ -362,6 +362,7 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
         throw new KilnError(`Cannot read registry certificate ${ca} for ${host}`, { cause: err });
       }
     }
+    if (opts.trustedCaCerts?.length) tls.caCerts = [...(tls.caCerts ?? []), ...opts.trustedCaCerts];
     const cc = Object.entries(opts.registryClientCerts ?? {}).find(([h]) => hostMatches([h], host, registry))?.[1];
     if (cc) {
       try {

@@ -24,6 +24,12 @@ export interface RegistryOptions {
   skipTlsVerifyRegistries?: string[];
   /** Host → CA certificate file (`--registry-certificate host=path`). */
   registryCertificates?: Record<string, string>;
+  /**
+   * CA certificates (PEM text) trusted for every registry besides the runtime's own roots — the CLI reads
+   * `SSL_CERT_FILE` and the files of `SSL_CERT_DIR` into it (the executor image's `/kaniko/ssl/certs`, where a job
+   * mounts its own CA).
+   */
+  trustedCaCerts?: string[];
   /** Host → client certificate and key files (`--registry-client-cert host=cert,key`). */
   registryClientCerts?: Record<string, { cert: string; key: string }>;
   /** Pull-through mirrors for Docker Hub (`--registry-mirror`). */

@@ -8,6 +8,7 @@
  */
 import http from "node:http";
 import https from "node:https";
+import { rootCertificates } from "node:tls";
 import { Readable } from "node:stream";
 
 /** One HTTP request. Redirects are not followed by transports (the client does it, dropping auth across hosts). */
@@ -75,7 +76,8 @@ function fetchTransport(client?: { close(): void }): HttpTransport {
 
 function nodeTransport(tls: TlsSettings): HttpTransport {
   const agentOpts: https.AgentOptions = { keepAlive: true, maxSockets: 16 };
-  if (tls.caCerts?.length) agentOpts.ca = tls.caCerts;
+  // `ca` replaces node's roots: keep them, as Deno's caCerts (and Docker) add to the system's.
+  if (tls.caCerts?.length) agentOpts.ca = [...rootCertificates, ...tls.caCerts];
   if (tls.cert) agentOpts.cert = tls.cert;
   if (tls.key) agentOpts.key = tls.key;
   if (tls.insecureSkipVerify) agentOpts.rejectUnauthorized = false;
