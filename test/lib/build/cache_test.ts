@@ -131,6 +131,23 @@ Deno.test({
     Deno.renameSync(f, join(ctx, "ctx", "uno"));
     const name = await run(ctx, busybox(), opts);
     assertEquals(name.ran[0], "COPY ctx/ /c");
+    // A symlink's target (same length), then a type.
+    Deno.symlinkSync("uno", join(ctx, "ctx", "l"));
+    await run(ctx, busybox(), opts);
+    Deno.removeSync(join(ctx, "ctx", "l"));
+    Deno.symlinkSync("two", join(ctx, "ctx", "l"));
+    const link = await run(ctx, busybox(), opts);
+    assertEquals(link.ran[0], "COPY ctx/ /c");
+    assertEquals((await run(ctx, busybox(), opts)).ran, [], "and the same again hits");
+    Deno.removeSync(join(ctx, "ctx", "l"));
+    await run(ctx, busybox(), opts);
+    // The file `two` becomes a symlink to a file of the same content and size.
+    writeFileSync(join(ctx, "ctx", "dos"), "two\n");
+    await run(ctx, busybox(), opts);
+    Deno.removeSync(join(ctx, "ctx", "two"));
+    Deno.symlinkSync("dos", join(ctx, "ctx", "two"));
+    const type = await run(ctx, busybox(), opts);
+    assertEquals(type.ran[0], "COPY ctx/ /c");
   },
 });
 
