@@ -34,11 +34,6 @@ const DEEP_IMPORT_EXCEPTIONS: { from: string; to: string; why: string }[] = [
     why: "lib/build is the deprecated old path of lib/executor (one release), re-exporting its files",
   },
   {
-    from: "lib/executor/",
-    to: "lib/",
-    why: "lib/executor is being reworked (issue 12); its imports go through mod.ts files when that lands",
-  },
-  {
     from: "lib/dockerfile/",
     to: "lib/util/errors.ts",
     why: "lib/dockerfile's files are being reworked for the one instruction model (issue 12)",

@@ -5,14 +5,14 @@
  * @module
  */
 import { resolve } from "node:path";
-import { KilnError } from "../util/errors.ts";
-import type { Logger } from "../util/logger.ts";
-import type { Image, ImageConfig, Layer, Platform } from "../image/types.ts";
-import { layoutImage } from "../image/layout.ts";
-import { remoteImage } from "../registry/pull.ts";
-import type { RegistryOptions } from "../registry/options.ts";
-import type { Digest } from "../util/digest.ts";
-import { extractLayer } from "../fs/extract.ts";
+import { KilnError } from "../util/mod.ts";
+import type { Logger } from "../util/mod.ts";
+import type { Image, ImageConfig, Layer, Platform } from "../image/mod.ts";
+import { layoutImage } from "../image/mod.ts";
+import { remoteImage } from "../registry/mod.ts";
+import type { RegistryOptions } from "../registry/mod.ts";
+import type { Digest } from "../util/mod.ts";
+import { extractLayer } from "../fs/mod.ts";
 import { lookupBaseImage } from "../cache/mod.ts";
 
 /** A resolved base. */

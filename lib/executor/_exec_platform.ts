@@ -7,7 +7,7 @@
  * @module
  */
 import { readdirSync, readFileSync } from "node:fs";
-import type { Platform } from "../image/types.ts";
+import type { Platform } from "../image/mod.ts";
 
 export type { Platform };
 

@@ -8,14 +8,14 @@
 import { createReadStream } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { Readable } from "node:stream";
-import type { Digest } from "../util/digest.ts";
-import { AbortedError, KilnError } from "../util/errors.ts";
-import { TarWriterStream } from "../tar/writer.ts";
-import type { TarEntry } from "../tar/types.ts";
-import { compressLayer } from "../compress/layer.ts";
-import { compressedLayer } from "../image/layer.ts";
-import { MediaTypes } from "../image/media_types.ts";
-import type { Layer } from "../image/types.ts";
+import type { Digest } from "../util/mod.ts";
+import { AbortedError, KilnError } from "../util/mod.ts";
+import { TarWriterStream } from "../tar/mod.ts";
+import type { TarEntry } from "../tar/mod.ts";
+import { compressLayer } from "../compress/mod.ts";
+import { compressedLayer } from "../image/mod.ts";
+import { MediaTypes } from "../image/mod.ts";
+import type { Layer } from "../image/mod.ts";
 
 /** Layer compression for new layers. */
 export type Compression = "gzip" | "zstd";

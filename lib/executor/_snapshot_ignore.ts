@@ -9,9 +9,9 @@
 import { createReadStream } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { Readable } from "node:stream";
-import type { DiffEntriesOptions, LayerDiff } from "../fs/snapshot.ts";
-import type { TarEntry } from "../tar/types.ts";
-import { KilnError } from "../util/errors.ts";
+import type { DiffEntriesOptions, LayerDiff } from "../fs/mod.ts";
+import type { TarEntry } from "../tar/mod.ts";
+import { KilnError } from "../util/mod.ts";
 
 /**
  * A view of `diff` without `paths` (image paths such as `/run/secrets/x`) and everything below them: no entries,

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { ContainerConfig, HealthConfig } from "../image/types.ts";
-import { KilnError } from "../util/errors.ts";
+import type { ContainerConfig, HealthConfig } from "../image/mod.ts";
+import { KilnError } from "../util/mod.ts";
 
 /** Docker's default PATH for Linux images, used when a config has none. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

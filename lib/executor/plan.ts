@@ -7,12 +7,12 @@
  *
  * @module
  */
-import { parseDockerfile } from "../dockerfile/parser.ts";
-import { type Instruction, toStages } from "../dockerfile/instructions.ts";
-import { DockerfileError } from "../dockerfile/errors.ts";
-import { planBuild } from "../dockerfile/plan.ts";
-import type { Platform } from "../image/types.ts";
-import { formatPlatform } from "../image/platform.ts";
+import { parseDockerfile } from "../dockerfile/mod.ts";
+import { type Instruction, toStages } from "../dockerfile/mod.ts";
+import { DockerfileError } from "../dockerfile/mod.ts";
+import { planBuild } from "../dockerfile/mod.ts";
+import type { Platform } from "../image/mod.ts";
+import { formatPlatform } from "../image/mod.ts";
 import type { ExecutionPlan, StageInstruction, StagePlan } from "./steps.ts";
 
 /** Options for {@linkcode planFromDockerfile}. */

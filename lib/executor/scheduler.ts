@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { AbortedError, KilnError } from "../util/errors.ts";
-import type { LogFields, Logger, LogLevel } from "../util/logger.ts";
+import { AbortedError, KilnError } from "../util/mod.ts";
+import type { LogFields, Logger, LogLevel } from "../util/mod.ts";
 
 export type { LogFields, Logger, LogLevel };
 
@@ -256,7 +256,7 @@ export function stageTasks(plan: { stages: readonly SchedulableStage[] }): Stage
  *
  * @example Usage
  * ```ts
- * import { createLogger } from "../util/logger.ts";
+ * import { createLogger } from "../util/mod.ts";
  * import { prefixLogger } from "./scheduler.ts";
  * const lines: string[] = [];
  * prefixLogger(createLogger({ write: (l) => lines.push(l) }), "[a]").info("STEP 1/2: RUN make");

@@ -6,7 +6,7 @@
  * @module
  */
 import * as fsp from "node:fs/promises";
-import { KilnError, UsageError } from "../util/errors.ts";
+import { KilnError, UsageError } from "../util/mod.ts";
 
 /** One `--secret` option, parsed. */
 export interface SecretSpec {

@@ -4,12 +4,12 @@
  *
  * @module
  */
-import type { Digest } from "../util/digest.ts";
-import type { Logger } from "../util/logger.ts";
-import type { Descriptor, ImageConfig, Manifest, Platform } from "../image/types.ts";
-import type { Walker } from "../fs/types.ts";
-import type { SnapshotMode } from "../fs/snapshot.ts";
-import type { RegistryOptions } from "../registry/options.ts";
+import type { Digest } from "../util/mod.ts";
+import type { Logger } from "../util/mod.ts";
+import type { Descriptor, ImageConfig, Manifest, Platform } from "../image/mod.ts";
+import type { Walker } from "../fs/mod.ts";
+import type { SnapshotMode } from "../fs/mod.ts";
+import type { RegistryOptions } from "../registry/mod.ts";
 import type { SecretSpec } from "./secrets.ts";
 import type { Entitlement } from "./plan.ts";
 

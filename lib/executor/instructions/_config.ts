@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ContainerConfig, ImageConfig } from "../../image/types.ts";
+import type { ContainerConfig, ImageConfig } from "../../image/mod.ts";
 import { shellForm } from "../config.ts";
 
 /** The runtime config of `config`, created when missing. */

@@ -5,8 +5,8 @@
  */
 import { chmod, chown, mkdir } from "node:fs/promises";
 import process from "node:process";
-import { resolveInRoot } from "../../copy/resolve.ts";
-import { KilnError } from "../../util/errors.ts";
+import { resolveInRoot } from "../../copy/mod.ts";
+import { KilnError } from "../../util/mod.ts";
 
 /**
  * Creates `path` (absolute in the image) inside `root` when missing, each new component 0755 owned by `owner`.

@@ -5,11 +5,11 @@
  * @module
  */
 import type { AddInstruction, CopyInstruction } from "../../dockerfile/mod.ts";
-import { resolveUser } from "../../sandbox/user.ts";
-import { copyInto } from "../../copy/copy.ts";
-import { addInto } from "../../copy/add.ts";
-import { copyInlineFiles } from "../../copy/heredoc.ts";
-import { KilnError } from "../../util/errors.ts";
+import { resolveUser } from "../../sandbox/mod.ts";
+import { copyInto } from "../../copy/mod.ts";
+import { addInto } from "../../copy/mod.ts";
+import { copyInlineFiles } from "../../copy/mod.ts";
+import { KilnError } from "../../util/mod.ts";
 import type { InstructionHandler, StageServices, StepContext } from "./types.ts";
 
 /** `ADD https://…/repo.git?ref=…`: BuildKit's query form is not supported; say what to write instead. */

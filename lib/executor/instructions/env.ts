@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { KilnError } from "../../util/errors.ts";
+import { KilnError } from "../../util/mod.ts";
 import type { EnvInstruction } from "../../dockerfile/mod.ts";
 import { containerConfig } from "./_config.ts";
 import type { InstructionHandler, MetadataState } from "./types.ts";

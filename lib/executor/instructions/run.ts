@@ -5,8 +5,8 @@
  * @module
  */
 import type { RunInstruction } from "../../dockerfile/mod.ts";
-import { resolveUser } from "../../sandbox/user.ts";
-import { KilnError } from "../../util/errors.ts";
+import { resolveUser } from "../../sandbox/mod.ts";
+import { KilnError } from "../../util/mod.ts";
 import { shellForm } from "../config.ts";
 import { chompTabs, heredocRunCommand, type StepFile } from "../mounts/heredoc_run.ts";
 import { type PreparedMounts, prepareMounts } from "../mounts/prepare.ts";

@@ -7,12 +7,12 @@
  *
  * @module
  */
-import type { ImageConfig } from "../../image/types.ts";
+import type { ImageConfig } from "../../image/mod.ts";
 import type { Instruction, StageScope } from "../../dockerfile/mod.ts";
-import type { Logger } from "../../util/logger.ts";
-import type { Sandbox } from "../../sandbox/types.ts";
-import type { Snapshotter } from "../../fs/snapshot.ts";
-import type { PathMatcher } from "../../copy/types.ts";
+import type { Logger } from "../../util/mod.ts";
+import type { Sandbox } from "../../sandbox/mod.ts";
+import type { Snapshotter } from "../../fs/mod.ts";
+import type { PathMatcher } from "../../copy/mod.ts";
 import type { SecretStore } from "../secrets.ts";
 import type { BuildProgressEvent } from "../types.ts";
 import type { Entitlement } from "../plan.ts";

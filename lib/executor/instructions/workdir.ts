@@ -5,7 +5,7 @@
  * @module
  */
 import type { WorkdirInstruction } from "../../dockerfile/mod.ts";
-import { resolveUser } from "../../sandbox/user.ts";
+import { resolveUser } from "../../sandbox/mod.ts";
 import { ensureDir } from "./_fs.ts";
 import type { InstructionHandler, StepContext } from "./types.ts";
 

@@ -11,10 +11,10 @@
  */
 import { lstat, mkdir, rename, rm, rmdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { copyInto } from "../../copy/copy.ts";
+import { copyInto } from "../../copy/mod.ts";
 import { resolveInRootSync } from "../../fs/mod.ts";
-import type { MountSpec } from "../../sandbox/types.ts";
-import { KilnError } from "../../util/errors.ts";
+import type { MountSpec } from "../../sandbox/mod.ts";
+import { KilnError } from "../../util/mod.ts";
 
 /** What {@linkcode placeMountsInPlace} returns. */
 export interface PlacedMounts {

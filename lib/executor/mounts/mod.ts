@@ -17,6 +17,6 @@ export { resolveMount } from "./resolve.ts";
 export type { CacheSharing, RunMount } from "./resolve.ts";
 export { prepareMounts } from "./prepare.ts";
 export type { MountContext, PreparedMounts } from "./prepare.ts";
-export type { MountSpec } from "../../sandbox/types.ts";
+export type { MountSpec } from "../../sandbox/mod.ts";
 export { chompTabs, DEFAULT_PIPES_DIR, heredocRunCommand, isSingleHeredoc } from "./heredoc_run.ts";
 export type { HeredocRun, RunHeredoc, StepFile } from "./heredoc_run.ts";

@@ -6,8 +6,8 @@
  * @module
  */
 import type { CacheSharing, Mount } from "../../dockerfile/mod.ts";
-import { cleanPath } from "../../util/path.ts";
-import { KilnError } from "../../util/errors.ts";
+import { cleanPath } from "../../util/mod.ts";
+import { KilnError } from "../../util/mod.ts";
 
 export type { CacheSharing };
 
