@@ -89,3 +89,68 @@ export function best(xs: Sample[]): Sample {
     output: fastest.output,
   };
 }
+
+/** One measured value of an end-to-end benchmark. */
+export interface GateMetric {
+  /** Its name in bench/thresholds.json. */
+  name: string;
+  /** The value (a ratio or an amount; lower is better). */
+  value: number;
+}
+
+/** What {@linkcode gateMetrics} needs. */
+export interface GateOptions {
+  /** bench/thresholds.json (or another file of the same shape). */
+  thresholdsFile: string;
+  /** The section of that file (`builds`, `cache`, `copy_context`). */
+  section: string;
+  /** `short` or `full`. */
+  mode: string;
+  /** The values measured. */
+  metrics: readonly GateMetric[];
+  /** Errors of the run (each fails the gate). */
+  errors: readonly string[];
+  /** Notes printed before the verdict. */
+  notes?: readonly string[];
+  /** Where to write the JSON summary, if anywhere. */
+  json?: string;
+  /** Extra fields of the JSON summary. */
+  summary?: Record<string, unknown>;
+  /** Exit 1 when a value is worse than its `max` or an error happened. */
+  gate: boolean;
+  /** The benchmark's name in the verdict line. */
+  label: string;
+}
+
+/**
+ * Compares the metrics with their `max` in the thresholds file's `section.mode`, prints each failure, writes the JSON
+ * summary and, with `gate`, prints the verdict and exits 1 on any failure or error.
+ *
+ * @param o Thresholds, metrics, errors, output options.
+ * @returns The number of failures (values over their threshold, plus errors).
+ */
+export function gateMetrics(o: GateOptions): number {
+  for (const n of o.notes ?? []) console.log(`note: ${n}`);
+  const thresholds = JSON.parse(readFileSync(o.thresholdsFile, "utf8")) as Record<
+    string,
+    Record<string, Record<string, { max?: number }>> | undefined
+  >;
+  const table = thresholds[o.section]?.[o.mode] ?? {};
+  let failed = o.errors.length;
+  for (const m of o.metrics) {
+    const max = table[m.name]?.max;
+    if (max !== undefined && m.value > max) {
+      failed++;
+      console.log(`GATE FAIL ${m.name}: ${m.value.toFixed(3)} (threshold ≤ ${max})`);
+    }
+  }
+  if (o.json) {
+    const body = { mode: o.mode, ...o.summary, metrics: o.metrics, notes: o.notes ?? [], errors: o.errors, failed };
+    writeFileSync(o.json, JSON.stringify(body, null, 2) + "\n");
+  }
+  if (o.gate) {
+    console.log(failed ? `${o.label} gate: ${failed} value(s) worse than thresholds` : `${o.label} gate: ok`);
+    if (failed) Deno.exit(1);
+  }
+  return failed;
+}

@@ -23,11 +23,11 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { startBusyboxRegistry } from "../test/fixtures/busybox_image.ts";
-import { best, has, pickBase, type Sample, timed } from "./_harness.ts";
+import { best, gateMetrics, has, pickBase, type Sample, timed } from "./_harness.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -238,26 +238,15 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
     }
   }
 }
-for (const n of notes) console.log(`note: ${n}`);
-
-// ---- gate -----------------------------------------------------------------------------------------------------
-
-const thresholds = JSON.parse(readFileSync(values.thresholds!, "utf8")) as {
-  builds?: Record<string, Record<string, { max?: number }>>;
-};
-const table = thresholds.builds?.[mode] ?? {};
-let failed = errors.length;
-for (const m of metrics) {
-  const max = table[m.name]?.max;
-  if (max !== undefined && m.value > max) {
-    failed++;
-    console.log(`GATE FAIL ${m.name}: ${m.value.toFixed(3)} (threshold ≤ ${max})`);
-  }
-}
-if (values.json) {
-  writeFileSync(values.json, JSON.stringify({ mode, runs, metrics, notes, errors, failed }, null, 2) + "\n");
-}
-if (values.gate) {
-  console.log(failed ? `build benchmark gate: ${failed} value(s) worse than thresholds` : "build benchmark gate: ok");
-  if (failed) Deno.exit(1);
-}
+gateMetrics({
+  thresholdsFile: values.thresholds!,
+  section: "builds",
+  mode,
+  metrics,
+  errors,
+  notes,
+  ...(values.json ? { json: values.json } : {}),
+  summary: { runs },
+  gate: values.gate!,
+  label: "build benchmark",
+});

@@ -17,12 +17,12 @@
  *
  * @module
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { startBusyboxRegistry } from "../test/fixtures/busybox_image.ts";
 import { startFaultProxy } from "../test/fixtures/fault_proxy.ts";
-import { best, has, pickBase, type Sample, timed } from "./_harness.ts";
+import { best, gateMetrics, has, pickBase, type Sample, timed } from "./_harness.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -251,22 +251,15 @@ if (missing.length > 0) {
     }
   }
 }
-for (const n of notes) console.log(`note: ${n}`);
-
-const thresholds = JSON.parse(readFileSync(values.thresholds!, "utf8")) as {
-  cache?: Record<string, Record<string, { max?: number }>>;
-};
-const table = thresholds.cache?.[mode] ?? {};
-let failed = errors.length;
-for (const m of metrics) {
-  const max = table[m.name]?.max;
-  if (max !== undefined && m.value > max) {
-    failed++;
-    console.log(`GATE FAIL ${m.name}: ${m.value.toFixed(3)} (threshold ≤ ${max})`);
-  }
-}
-if (values.json) writeFileSync(values.json, JSON.stringify({ mode, runs, metrics, notes, errors, failed }, null, 2));
-if (values.gate) {
-  console.log(failed ? `cache benchmark gate: ${failed} value(s) worse than thresholds` : "cache benchmark gate: ok");
-  if (failed) Deno.exit(1);
-}
+gateMetrics({
+  thresholdsFile: values.thresholds!,
+  section: "cache",
+  mode,
+  metrics,
+  errors,
+  notes,
+  ...(values.json ? { json: values.json } : {}),
+  summary: { runs },
+  gate: values.gate!,
+  label: "cache benchmark",
+});

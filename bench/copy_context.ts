@@ -17,9 +17,10 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createIgnoreMatcher, parseDockerignore } from "../lib/context/dockerignore.ts";
+import { gateMetrics } from "./_harness.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -204,28 +205,15 @@ try {
 } finally {
   if (!values.keep) rmSync(base, { recursive: true, force: true });
 }
-for (const n of notes) console.log(`note: ${n}`);
-
-// ---- gate -----------------------------------------------------------------------------------------------------
-
-const thresholds = JSON.parse(readFileSync(values.thresholds!, "utf8")) as {
-  copy_context?: Record<string, Record<string, { max?: number }>>;
-};
-const table = thresholds.copy_context?.[mode] ?? {};
-let failed = errors.length;
-for (const m of metrics) {
-  const max = table[m.name]?.max;
-  if (max !== undefined && m.value > max) {
-    failed++;
-    console.log(`GATE FAIL ${m.name}: ${m.value.toFixed(3)} (threshold ≤ ${max})`);
-  }
-}
-if (values.json) {
-  writeFileSync(values.json, JSON.stringify({ mode, runs, files, metrics, notes, errors, failed }, null, 2) + "\n");
-}
-if (values.gate) {
-  console.log(
-    failed ? `copy-context benchmark gate: ${failed} value(s) worse than thresholds` : "copy-context gate: ok",
-  );
-  if (failed) Deno.exit(1);
-}
+gateMetrics({
+  thresholdsFile: values.thresholds!,
+  section: "copy_context",
+  mode,
+  metrics,
+  errors,
+  notes,
+  ...(values.json ? { json: values.json } : {}),
+  summary: { runs, files },
+  gate: values.gate!,
+  label: "copy-context",
+});

@@ -7,30 +7,11 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { bool, type FlagSpec, list, str } from "./flags.ts";
+import { B, bool, type FlagSpec, L, list, S, str } from "./flags.ts";
 import { UsageError } from "../lib/util/mod.ts";
 import { BUILTIN_CREDENTIAL_HELPERS, ciKeychain, type RegistryOptions } from "../lib/registry/mod.ts";
 
 type Values = Record<string, string | boolean | string[]>;
-
-const S = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
-  name,
-  type: "string",
-  help,
-  ...extra,
-});
-const B = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
-  name,
-  type: "boolean",
-  help,
-  ...extra,
-});
-const L = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
-  name,
-  type: "list",
-  help,
-  ...extra,
-});
 
 /** kaniko's `--cache-dir` default, the executor's and the warmer's. */
 export const DEFAULT_CACHE_DIR = "/cache";

@@ -204,3 +204,48 @@ export function list(v: ParsedFlags["values"], name: string): string[] {
 export function bool(v: ParsedFlags["values"], name: string): boolean {
   return v[name] === true;
 }
+
+/**
+ * A string flag's spec (`--name VALUE`).
+ *
+ * @param name Canonical kebab-case name.
+ * @param help Help text.
+ * @param extra Short form, aliases, value placeholder, default, env.
+ * @returns The spec.
+ */
+export const S = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
+  name,
+  type: "string",
+  help,
+  ...extra,
+});
+
+/**
+ * A boolean flag's spec (`--name`, `--name=false`).
+ *
+ * @param name Canonical kebab-case name.
+ * @param help Help text.
+ * @param extra Short form, aliases, env.
+ * @returns The spec.
+ */
+export const B = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
+  name,
+  type: "boolean",
+  help,
+  ...extra,
+});
+
+/**
+ * A repeatable flag's spec (`--name A --name B`).
+ *
+ * @param name Canonical kebab-case name.
+ * @param help Help text.
+ * @param extra Short form, aliases, value placeholder, env.
+ * @returns The spec.
+ */
+export const L = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
+  name,
+  type: "list",
+  help,
+  ...extra,
+});

@@ -11,23 +11,12 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { REPO_ROOT, skipUnless } from "./fixtures/tools.ts";
 import { tempDir } from "./fixtures/temp.ts";
+import { PODMAN as PODMAN_FLAGS, PODMAN_RUN } from "./fixtures/podman.ts";
 import { startRegistry, type TestRegistry } from "./fixtures/registry.ts";
 
 const NAME = "CI recipes (examples/ci): Kubernetes Pod, GitLab job, Tekton Task";
-const PODMAN = ["--cgroup-manager", "cgroupfs"];
-const RUN = [
-  ...PODMAN,
-  "run",
-  "--rm",
-  "--runtime",
-  "runc",
-  "--network",
-  "host",
-  "--ulimit",
-  "nofile=20000:20000",
-  "--ulimit",
-  "nproc=32768:32768",
-];
+const PODMAN = [...PODMAN_FLAGS];
+const RUN = [...PODMAN_RUN];
 
 function sh(cmd: string, args: string[], env?: Record<string, string>): { out: string; err: string; code: number } {
   const r = spawnSync(cmd, args, {

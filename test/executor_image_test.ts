@@ -11,23 +11,12 @@ import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { REPO_ROOT, skipUnless } from "./fixtures/tools.ts";
 import { tempDir } from "./fixtures/temp.ts";
+import { PODMAN as PODMAN_FLAGS, PODMAN_RUN } from "./fixtures/podman.ts";
 import { startBusyboxRegistry } from "./fixtures/busybox_image.ts";
 
 const NAME = "executor images: built by kiln, laid out as kaniko's, run builds under podman";
-const PODMAN = ["--cgroup-manager", "cgroupfs"];
-const RUN = [
-  ...PODMAN,
-  "run",
-  "--rm",
-  "--runtime",
-  "runc",
-  "--network",
-  "host",
-  "--ulimit",
-  "nofile=20000:20000",
-  "--ulimit",
-  "nproc=32768:32768",
-];
+const PODMAN = [...PODMAN_FLAGS];
+const RUN = [...PODMAN_RUN];
 const IMAGES = [
   { tag: "kiln/executor:latest", tar: "out/executor.tar" },
   { tag: "kiln/executor:debug", tar: "out/executor-debug.tar" },

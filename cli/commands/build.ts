@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
-import { bool, type FlagSpec, list, parseFlags, str } from "../flags.ts";
+import { B, bool, type FlagSpec, L, list, parseFlags, S, str } from "../flags.ts";
 import {
   DEFAULT_CACHE_DIR,
   intFlag,
@@ -29,25 +29,6 @@ import { loadWalker, parseWalkerPreference, type SnapshotMode } from "../../lib/
 import { isRemoteContext, parseGitOptions, resolveContext, resolveDockerfile } from "../../lib/context/mod.ts";
 import { parseGoDuration, resolveBuildArgs } from "../../lib/dockerfile/mod.ts";
 import { hostPlatform, parsePlatform } from "../../lib/image/mod.ts";
-
-const S = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
-  name,
-  type: "string",
-  help,
-  ...extra,
-});
-const B = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
-  name,
-  type: "boolean",
-  help,
-  ...extra,
-});
-const L = (name: string, help: string, extra: Partial<FlagSpec> = {}): FlagSpec => ({
-  name,
-  type: "list",
-  help,
-  ...extra,
-});
 
 /** Flags of `kiln build` (kaniko executor compatible). */
 export const BUILD_FLAGS: readonly FlagSpec[] = [
