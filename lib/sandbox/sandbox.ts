@@ -222,6 +222,7 @@ function makeSandbox(s: SandboxState): Sandbox {
       return p;
     },
     setTimes: (hostPath, atimeNs, mtimeNs) => setTimes(s, hostPath, atimeNs, mtimeNs),
+    getTimes: (hostPath) => getTimes(s, hostPath),
     async close() {
       closed = true;
       await queue;
@@ -275,14 +276,17 @@ async function prepareTarget(
   const comps = r.imagePath.split("/").filter((c) => c !== "");
   const firstDepth = (r.firstMissing ?? r.imagePath).split("/").filter((c) => c !== "").length;
   const parentHost = firstDepth <= 1 ? s.rootDir : `${s.rootDir}/${comps.slice(0, firstDepth - 1).join("/")}`;
-  const pst = await lstat(parentHost, { bigint: true });
+  const pst = await lstat(parentHost);
   if (!pst.isDirectory()) {
     throw new SandboxError(
       `Cannot mount on ${target}: /${comps.slice(0, firstDepth - 1).join("/")} is not a directory`,
     );
   }
   if (!parents.some((p) => p.hostPath === parentHost)) {
-    parents.push({ hostPath: parentHost, atimeNs: pst.atimeNs, mtimeNs: pst.mtimeNs });
+    // Exact times from the helper: Deno's node:fs stats carry milliseconds only, and a restore to a rounded
+    // mtime would itself be a change of the directory (an `etc/` layer for a no-op RUN).
+    const t = await getTimes(s, parentHost);
+    if (t) parents.push({ hostPath: parentHost, atimeNs: t.atimeNs, mtimeNs: t.mtimeNs });
   }
   for (let d = firstDepth; d <= comps.length; d++) {
     const imagePath = "/" + comps.slice(0, d).join("/");
@@ -347,6 +351,20 @@ async function prepareUserMount(
     source: m.source,
     hostTarget: devHost ?? await prepareTarget(s, target, st.isDirectory(), created, parents),
   };
+}
+
+/** `hostPath`'s access and modification times to the nanosecond, from the helper; undefined when that failed. */
+function getTimes(s: SandboxState, hostPath: string): Promise<{ atimeNs: bigint; mtimeNs: bigint } | undefined> {
+  return new Promise((resolve) => {
+    let out = "";
+    const c = spawn(s.helper, ["--get-times", hostPath], { stdio: ["ignore", "pipe", "ignore"] });
+    c.stdout.on("data", (d) => out += d);
+    c.on("error", () => resolve(undefined));
+    c.on("close", (code) => {
+      const m = /^(\d+) (\d+)\n$/.exec(out);
+      resolve(code === 0 && m ? { atimeNs: BigInt(m[1]!), mtimeNs: BigInt(m[2]!) } : undefined);
+    });
+  });
 }
 
 /** Sets `hostPath`'s times exactly with the helper; false when that failed. */

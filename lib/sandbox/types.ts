@@ -140,6 +140,8 @@ export interface Sandbox {
    * only set float seconds), as the sandbox restores the parents of mount points it made. False when it could not.
    */
   setTimes(hostPath: string, atimeNs: bigint, mtimeNs: bigint): Promise<boolean>;
+  /** A host path's access and modification times to the nanosecond (the helper's `--get-times`), if it can. */
+  getTimes(hostPath: string): Promise<{ atimeNs: bigint; mtimeNs: bigint } | undefined>;
   /** Removes the sandbox's scratch files. */
   close(): Promise<void>;
 }

@@ -18,7 +18,8 @@
  * this process's argv wiped so a step reading /proc/1/cmdline sees no host path. In in-place mode the same
  * capabilities and filter apply as far as the container lets kiln install them.
  *
- * `kiln-run --set-times PATH ATIME_NS MTIME_NS` restores a path's times with nanosecond precision.
+ * `kiln-run --set-times PATH ATIME_NS MTIME_NS` restores a path's times with nanosecond precision;
+ * `kiln-run --get-times PATH` prints them ("ATIME_NS MTIME_NS").
  * `kiln-run --probe` only checks that the namespaces can be created (exit 0, or 125 and the reason on fd 3).
  *
  * Mount options (target paths are host paths inside --root; kiln resolves and creates them beforehand):
@@ -510,6 +511,14 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--get-times") == 0) {
+    /* --get-times PATH: print "ATIME_NS MTIME_NS" exactly (Deno's node:fs stats carry milliseconds only). */
+    struct stat st;
+    if (lstat(argv[2], &st) != 0) fail("cannot stat %s: %s", argv[2], strerror(errno));
+    printf("%lld %lld\n", (long long)st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec,
+           (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
+    return 0;
+  }
   if (argc == 5 && strcmp(argv[1], "--set-times") == 0) {
     /* --set-times PATH ATIME_NS MTIME_NS: restore a directory's times exactly (JS cannot: float seconds). */
     struct timespec ts[2];

@@ -105,6 +105,7 @@ async function run(ins: RunInstruction, ctx: StepContext): Promise<{ createdBy: 
         root: sb.rootDir,
         stashDir: join(s.layerDir, `in-place-mounts-${ctx.stepNo}`),
         setTimes: (p, a, m) => sb.setTimes(p, a, m),
+        getTimes: (p) => sb.getTimes(p),
         location: ctx.where,
         ...(s.signal ? { signal: s.signal } : {}),
       }).catch(async (e) => {

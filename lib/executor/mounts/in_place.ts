@@ -33,6 +33,8 @@ export interface PlaceInPlaceOptions {
   stashDir: string;
   /** Restores a directory's times exactly (lib/sandbox `Sandbox.setTimes`). */
   setTimes(hostPath: string, atimeNs: bigint, mtimeNs: bigint): Promise<boolean>;
+  /** Reads a directory's times exactly (lib/sandbox `Sandbox.getTimes`; node:fs under Deno rounds to ms). */
+  getTimes(hostPath: string): Promise<{ atimeNs: bigint; mtimeNs: bigint } | undefined>;
   /** `Dockerfile:LINE` for messages. */
   location: string;
   /** The root (`/` in place; a directory in tests). */
@@ -72,7 +74,7 @@ export async function placeMountsInPlace(
     // A parent the step itself changed keeps its new times; the others get theirs back once all is undone.
     const untouched: Parent[] = [];
     for (const p of parents.values()) {
-      const now = (await lstat(p.path, { bigint: true }).catch(() => undefined))?.mtimeNs;
+      const now = (await options.getTimes(p.path))?.mtimeNs;
       if (now !== undefined && now === p.placedNs) untouched.push(p);
     }
     for (const u of undo.splice(0).reverse()) await u().catch((e) => first ??= e);
@@ -95,7 +97,7 @@ export async function placeMountsInPlace(
       if (host === root || host === "/") {
         throw new KilnError(`${options.location}: RUN --mount target ${m.target}: cannot mount over the root`);
       }
-      await makeParents(host, root, undo, parents);
+      await makeParents(host, root, undo, parents, options.getTimes);
       const existing = await lstat(host).catch(() => undefined);
       if (existing) {
         const stash = join(options.stashDir, `target-${i}`);
@@ -148,7 +150,7 @@ export async function placeMountsInPlace(
     throw e;
   }
   for (const p of parents.values()) {
-    const ns = (await lstat(p.path, { bigint: true }).catch(() => undefined))?.mtimeNs;
+    const ns = (await options.getTimes(p.path))?.mtimeNs;
     if (ns !== undefined) p.placedNs = ns;
   }
   return { restore, restoredDirs };
@@ -184,6 +186,7 @@ async function makeParents(
   root: string,
   undo: (() => Promise<void>)[],
   parents: Map<string, Parent>,
+  getTimes: PlaceInPlaceOptions["getTimes"],
 ): Promise<void> {
   const missing: string[] = [];
   let dir = dirname(host);
@@ -194,8 +197,8 @@ async function makeParents(
   // The directory whose entries change (a new child, or the target moved out and in): its times are put back.
   const parent = missing.length > 0 ? dirname(missing[0]!) : dirname(host);
   if (!parents.has(parent)) {
-    const st = await lstat(parent, { bigint: true }).catch(() => undefined);
-    if (st) parents.set(parent, { path: parent, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs });
+    const t = await getTimes(parent);
+    if (t) parents.set(parent, { path: parent, ...t });
   }
   for (const d of missing) {
     await mkdir(d, { mode: 0o755 });

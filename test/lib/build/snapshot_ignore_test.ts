@@ -91,6 +91,7 @@ Deno.test("runStage() in in-place mode puts RUN --mount sources in place for the
         return Promise.resolve({ exitCode: 0, leftovers: [] });
       },
       setTimes: () => Promise.resolve(true),
+      getTimes: () => Promise.resolve(undefined),
       close: () => Promise.resolve(),
     };
     const snapshotter = createSnapshotter({ root, walker: createTsWalker() });

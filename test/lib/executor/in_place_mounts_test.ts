@@ -16,6 +16,10 @@ import { KilnError } from "../../../lib/util/errors.ts";
 const HELPER = join(REPO_ROOT, "native/helper/build/kiln-run");
 const setTimes = (p: string, a: bigint, m: bigint) =>
   Promise.resolve(spawnSync(HELPER, ["--set-times", p, String(a), String(m)]).status === 0);
+const getTimes = (p: string) => {
+  const [a, m] = spawnSync(HELPER, ["--get-times", p], { encoding: "utf8" }).stdout.trim().split(" ");
+  return Promise.resolve(a && m ? { atimeNs: BigInt(a), mtimeNs: BigInt(m) } : undefined);
+};
 
 Deno.test({
   name: "placeMountsInPlace() puts sources in place and everything back exactly",
@@ -29,12 +33,12 @@ Deno.test({
     writeFileSync(join(work, "cache/kept"), "from an earlier build\n");
     mkdirSync(join(t, "ctx"));
     writeFileSync(join(t, "ctx/hello"), "context\n");
-    const before = lstatSync(join(root, "var/cache"), { bigint: true });
+    const before = (await getTimes(join(root, "var/cache")))!;
     const placed = await placeMountsInPlace([
       { type: "bind", source: join(work, "cache"), target: "/var/cache/app" },
       { type: "bind", source: join(t, "ctx"), target: "/new/deep/ctx", readonly: true },
       { type: "tmpfs", target: "/scratch" },
-    ], { root, stashDir: join(work, "stash"), setTimes, location: "Dockerfile:3" });
+    ], { root, stashDir: join(work, "stash"), setTimes, getTimes, location: "Dockerfile:3" });
     // The step's view.
     assertEquals(readFileSync(join(root, "var/cache/app/kept"), "utf8"), "from an earlier build\n");
     assert(!existsSync(join(root, "var/cache/app/original")), "the target's own content is moved aside");
@@ -52,7 +56,7 @@ Deno.test({
     );
     assertEquals(readFileSync(join(work, "cache/new"), "utf8"), "written by the step\n", "the cache keeps it");
     assertEquals(readFileSync(join(t, "ctx/hello"), "utf8"), "context\n", "a read-only source is never changed");
-    const after = lstatSync(join(root, "var/cache"), { bigint: true });
+    const after = (await getTimes(join(root, "var/cache")))!;
     assertEquals(after.mtimeNs, before.mtimeNs);
     assert(placed.restoredDirs.includes("var/cache"), placed.restoredDirs.join());
   },
@@ -68,6 +72,7 @@ Deno.test("placeMountsInPlace() refuses the root as a target and leaves nothing 
         root,
         stashDir: join(t, "stash"),
         setTimes: () => Promise.resolve(true),
+        getTimes: () => Promise.resolve(undefined),
         location: "Dockerfile:2",
       }),
     KilnError,
