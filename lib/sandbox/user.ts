@@ -111,6 +111,8 @@ export async function resolveUser(
     entry = passwd.find((e) => e.uid === numericUid);
   } else {
     entry = passwd.find((e) => e.name === user);
+    // Docker, kaniko and buildah take `root` as 0:0 on an image without it in /etc/passwd (FROM scratch, distroless).
+    if (entry === undefined && user === "root") entry = { name: "root", uid: 0, gid: 0, home: defaultHome };
     if (entry === undefined) {
       const why = passwdText === undefined ? "the image has no /etc/passwd" : "no matching entries in /etc/passwd";
       throw new SandboxError(`Cannot resolve USER "${userSpec}": unable to find user ${user}: ${why}`);
@@ -131,6 +133,7 @@ export async function resolveUser(
     const g = groupFile.find((e) => e.name === groupPart || (numericGid !== undefined && e.gid === numericGid));
     if (g !== undefined) gid = g.gid;
     else if (numericGid !== undefined && numericGid <= 0xfffffffe) gid = numericGid;
+    else if (groupPart === "root") gid = 0;
     else {
       const why = groupText === undefined ? "the image has no /etc/group" : "no matching entries in /etc/group";
       throw new SandboxError(`Cannot resolve USER "${userSpec}": unable to find group ${groupPart}: ${why}`);

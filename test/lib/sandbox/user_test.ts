@@ -60,10 +60,14 @@ Deno.test("resolveUser() names the user or group and the file when a name is unk
     await assertRejects(() => resolveUser(root, ":staff"), SandboxError, "the user part is empty");
   }));
 
-Deno.test("resolveUser() works without /etc/passwd for numeric users only", () =>
+Deno.test("resolveUser() works without /etc/passwd for numeric users and root (0:0, as Docker and kaniko)", () =>
   withRoot(async (root) => {
     assertEquals(await resolveUser(root, "10:20"), { uid: 10, gid: 20, groups: [], home: "/" });
+    assertEquals(await resolveUser(root, "root"), { uid: 0, gid: 0, groups: [], home: "/" });
+    assertEquals(await resolveUser(root, "root:root"), { uid: 0, gid: 0, groups: [], home: "/" });
+    assertEquals(await resolveUser(root, "0"), { uid: 0, gid: 0, groups: [], home: "/" });
     await assertRejects(() => resolveUser(root, "app"), SandboxError, "the image has no /etc/passwd");
+    await assertRejects(() => resolveUser(root, "root:staff"), SandboxError, "unable to find group staff");
   }, { passwd: "", group: "" }));
 
 Deno.test("resolveUser() follows an /etc symlink inside the rootfs, never onto the host", async () => {
