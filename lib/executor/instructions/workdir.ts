@@ -7,6 +7,7 @@
 import type { WorkdirInstruction } from "../../dockerfile/mod.ts";
 import { resolveUser } from "../../sandbox/mod.ts";
 import { ensureDir } from "./_fs.ts";
+import { cleanPath } from "../../util/mod.ts";
 import type { InstructionHandler, StepContext } from "./types.ts";
 
 /** Sets `WorkingDir` (relative paths against the current one, cleaned lexically) and returns it. */
@@ -14,7 +15,8 @@ function setWorkdir(ins: WorkdirInstruction, ctx: StepContext): string {
   const cfg = ctx.config.config ??= {};
   const current = cfg.WorkingDir || "/";
   const path = ins.path.startsWith("/") ? ins.path : `${current.replace(/\/$/, "")}/${ins.path}`;
-  const clean = "/" + path.split("/").filter((c) => c !== "" && c !== ".").join("/");
+  // Lexically, `..` included, as Docker (filepath.Clean): `/proc/self/root/../../tmp` is `/tmp`.
+  const clean = cleanPath(path);
   cfg.WorkingDir = clean;
   return clean;
 }
