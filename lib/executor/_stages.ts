@@ -316,6 +316,18 @@ async function resolveStageBase(
       { cause: e, location: where },
     );
   });
+  // A single-platform base of another platform than the one asked for would give, say, amd64 binaries labelled arm64.
+  const cfg = b.config;
+  if (
+    b.image && cfg.architecture && (cfg.architecture !== platform.architecture || (cfg.os && cfg.os !== platform.os))
+  ) {
+    const got = formatPlatform({ os: cfg.os || platform.os, architecture: cfg.architecture });
+    throw new KilnError(
+      `${where}: FROM ${stage.base}: the image is ${got}, but this stage builds ${formatPlatform(platform)} ` +
+        "(pick a base that has that platform, e.g. a multi-platform index, or change --custom-platform / FROM --platform)",
+      { location: where },
+    );
+  }
   // The base's layer descriptors are kept verbatim; its manifest annotations are not the new image's (BuildKit).
   const image = imageFromParts({
     config: b.config,

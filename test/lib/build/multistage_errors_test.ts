@@ -233,6 +233,25 @@ Deno.test({
       });
       assertEquals(mixed.config.architecture, "amd64");
       assert(!mixed.config.config?.Env?.includes("ARCH=arm64"), "no --platform: the host's manifest");
+      // A single-platform amd64 base asked for as arm64 is an error naming both (it would label amd64 files arm64).
+      const single = buildBusyboxLayout(join(root, "single"));
+      const e1 = await assertRejects(
+        () =>
+          build({
+            ...common,
+            buildContexts: { base: `oci-layout://${single}:latest` },
+            platform: "linux/arm64",
+            dockerfileText: "FROM base\nCOPY f /f\n",
+          }),
+        KilnError,
+      );
+      assertEquals(
+        e1.message,
+        "Dockerfile:1: FROM base: the image is linux/amd64, but this stage builds linux/arm64 (pick a base that has " +
+          "that platform, e.g. a multi-platform index, or change --custom-platform / FROM --platform)",
+      );
+      const scratch = await build({ ...common, platform: "linux/arm64", dockerfileText: "FROM scratch\nCOPY f /f\n" });
+      assertEquals(scratch.config.architecture, "arm64", "scratch has no platform to disagree with");
       const host = hostPlatform();
       const why = cannotExecute({ os: "linux", architecture: "arm64" }, { host });
       if (host.architecture === "amd64" && why) {
