@@ -223,24 +223,27 @@ export function createStageScope(options: StageScopeOptions = {}): StageScope {
     vars: () => env,
     declareArgs(instr) {
       const out: ArgValue[] = [];
+      const word = (w: string): string => {
+        try {
+          return lexer.processWord(w, env).value;
+        } catch (e) {
+          if (e instanceof ShellExpansionError) {
+            throw new DockerfileError(e.message, {
+              file: filename,
+              line: instr.location.startLine,
+              endLine: instr.location.endLine,
+            });
+          }
+          throw e;
+        }
+      };
       for (const decl of instr.args) {
-        const key = decl.key;
+        // The name is expanded too (BuildKit's ArgCommand.Expand, kaniko): `ENV src=f` then `ARG ${src}=x` declares f.
+        const key = decl.key.includes("$") ? word(decl.key) : decl.key;
         let value: string | undefined;
         if (Object.hasOwn(buildArgs, key)) value = buildArgs[key];
-        else if (decl.value !== undefined) {
-          try {
-            value = lexer.processWord(decl.value, env).value;
-          } catch (e) {
-            if (e instanceof ShellExpansionError) {
-              throw new DockerfileError(e.message, {
-                file: filename,
-                line: instr.location.startLine,
-                endLine: instr.location.endLine,
-              });
-            }
-            throw e;
-          }
-        } else if (Object.hasOwn(globalArgs, key)) value = globalArgs[key];
+        else if (decl.value !== undefined) value = word(decl.value);
+        else if (Object.hasOwn(globalArgs, key)) value = globalArgs[key];
         if (value !== undefined && !NON_ENV_ARGS.has(key)) {
           env.delete(key);
           env.set(key, value);

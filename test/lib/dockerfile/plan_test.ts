@@ -303,3 +303,13 @@ Deno.test("parsePlatform() and formatPlatform() normalise as containerd", () => 
     ],
   );
 });
+
+Deno.test("an ARG's name is expanded (BuildKit's ArgCommand.Expand, kaniko): ENV src=file3 then ARG ${src}=default", () => {
+  const p = plan("FROM alpine\nENV src=file3\nARG ${src}=default\nARG ${src}_b\nENV out=$file3\n");
+  const env = envOf(p, 0);
+  assertEquals([env.file3, env.out], ["default", "default"]);
+  const withArg = plan("FROM alpine\nENV src=file3\nARG ${src}=default\nENV out=$file3\n", {
+    buildArgs: { file3: "given" },
+  });
+  assertEquals(envOf(withArg, 0).out, "given", "a --build-arg of the expanded name wins");
+});
