@@ -14,7 +14,7 @@ import { resolveInRootSync, trySyscalls } from "../fs/mod.ts";
 import { cloneGitRef, GitCloneError } from "../git/mod.ts";
 import { type Copier, createCopier, setOwner, statOrUndefined } from "./_copier.ts";
 import { copyOne, expandSource, parentOf, resolveDest } from "./copy.ts";
-import { compilePatterns } from "./glob.ts";
+import { compilePatterns, hasGlobMeta } from "./glob.ts";
 import type { CopyOptions, CopyResult } from "./types.ts";
 
 /** Options of {@linkcode addInto}: COPY's plus ADD's own flags. */
@@ -97,15 +97,27 @@ export async function addInto(options: AddOptions): Promise<CopyResult> {
       c.fail(`when adding several sources the destination must be a directory and end with a /: ${opts.dest}`);
     }
   }
+  let anyMatch = false;
+  let firstEmptyGlob: string | undefined;
   for (const s of opts.sources) {
     c.checkAbort();
-    if (isGitSource(s)) await addGit(fetched, opts, s, dest);
-    else if (isUrlSource(s)) await addUrl(fetched, opts, s, dest);
-    else {
+    if (isGitSource(s)) {
+      await addGit(fetched, opts, s, dest);
+      anyMatch = true;
+    } else if (isUrlSource(s)) {
+      await addUrl(fetched, opts, s, dest);
+      anyMatch = true;
+    } else {
       const found = await expandSource(opts.srcRoot, s, opts.ignore);
       if (found.length === 0) {
+        // As COPY: a wildcard may match nothing when another source matches something (BuildKit, kaniko).
+        if (hasGlobMeta(s)) {
+          firstEmptyGlob ??= s;
+          continue;
+        }
         c.fail(`source ${JSON.stringify(s)} not found in ${opts.srcDescription ?? "the build context"}`);
       }
+      anyMatch = true;
       for (const m of found) {
         if (exclude && m.relToBase !== "" && exclude.matches(m.relToBase)) continue;
         const st = await fsp.stat(m.host);
@@ -115,6 +127,9 @@ export async function addInto(options: AddOptions): Promise<CopyResult> {
         } else await copyOne(c, m, dest);
       }
     }
+  }
+  if (!anyMatch && firstEmptyGlob !== undefined) {
+    c.fail(`no source files match ${JSON.stringify(firstEmptyGlob)} in ${opts.srcDescription ?? "the build context"}`);
   }
   return { changedPaths: [...c.changed, ...fetched.changed] };
 }

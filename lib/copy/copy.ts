@@ -147,13 +147,20 @@ export async function copyInto(options: CopyOptions): Promise<CopyResult> {
     return { changedPaths: c.changed };
   }
   const matches: ResolvedSource[] = [];
+  let firstEmptyGlob: string | undefined;
   for (const s of options.sources) {
     c.checkAbort();
     const found = await expandSource(options.srcRoot, s, options.ignore);
     const kept = found.filter((m) => !(exclude && m.relToBase !== "" && exclude.matches(m.relToBase)));
-    if (found.length === 0) c.fail(notFound(s, options));
+    if (found.length === 0) {
+      // A literal source must exist; a wildcard may match nothing when another source matches something
+      // (BuildKit's AllowEmptyWildcard, kaniko): only a source list that matches nothing at all is an error.
+      if (!hasGlobMeta(s)) c.fail(notFound(s, options));
+      firstEmptyGlob ??= s;
+    }
     matches.push(...kept);
   }
+  if (firstEmptyGlob !== undefined && matches.length === 0) c.fail(notFound(firstEmptyGlob, options));
   if (!dest.isDir && (options.sources.length > 1 || matches.length > 1)) {
     const st = await statOrUndefined(resolveInRootSync(c.destRoot, dest.path).hostPath);
     if (!st?.isDirectory()) {
