@@ -164,7 +164,8 @@ Deno.test({
     try {
       const df = [
         "ARG TARGETARCH",
-        "FROM base AS build",
+        // The build stage runs natively on the amd64 base (a cross-compile), the target args follow --custom-platform.
+        "FROM --platform=$BUILDPLATFORM base AS build",
         'RUN echo "undeclared=[$TARGETARCH]" > /p.txt',
         "ARG TARGETPLATFORM TARGETOS TARGETARCH TARGETVARIANT BUILDOS BUILDARCH",
         'RUN echo "$TARGETPLATFORM $TARGETOS $TARGETARCH $TARGETVARIANT $BUILDOS $BUILDARCH" >> /p.txt',
