@@ -21,6 +21,7 @@ import { KilnError } from "../util/mod.ts";
  * @param diff The snapshot's changes.
  * @param paths Image paths to leave out (absolute or relative to the rootfs).
  * @param root The rootfs on the host (where the snapshot was taken).
+ * @param options `keepSelf`: drop only what is below each path, not the path itself.
  * @returns The filtered diff; `diff` itself when `paths` is empty.
  *
  * @example Usage
@@ -28,11 +29,19 @@ import { KilnError } from "../util/mod.ts";
  * const diff = withoutPaths(await snapshotter.diff(), ["/run/secrets/token"], "/");
  * ```
  */
-export function withoutPaths(diff: LayerDiff, paths: readonly string[], root: string): LayerDiff {
+export function withoutPaths(
+  diff: LayerDiff,
+  paths: readonly string[],
+  root: string,
+  options: { keepSelf?: boolean } = {},
+): LayerDiff {
   const drop = [...new Set(paths.map((p) => p.split("/").filter((c) => c !== "" && c !== ".").join("/")))];
   if (drop.length === 0) return diff;
   if (drop.includes("")) throw new KilnError("Cannot leave the root directory out of a snapshot (a RUN --mount on /)");
-  const under = (p: string) => drop.some((d) => p === d || p.startsWith(d + "/"));
+  // keepSelf: only what is below each path goes (VOLUME: the directory stays, what RUN writes in it does not).
+  const under = options.keepSelf
+    ? (p: string) => drop.some((d) => p.startsWith(d + "/"))
+    : (p: string) => drop.some((d) => p === d || p.startsWith(d + "/"));
   const keep = (list: readonly string[]) => list.filter((p) => !under(p));
   const added = keep(diff.added), modified = keep(diff.modified), deleted = keep(diff.deleted);
   const opaque = keep(diff.opaque);

@@ -22,6 +22,7 @@ import { planOnbuildTriggers } from "./plan.ts";
 import { type BuildCache, cacheable, stepKey } from "./_cache.ts";
 import { chainKey } from "../cache/mod.ts";
 import { extractImage } from "./_base.ts";
+import { ensureDir } from "./instructions/_fs.ts";
 
 export type { StageServices };
 
@@ -120,6 +121,8 @@ interface StageState {
   readonly snapshotIgnore: string[];
   /** In-place mode: directories whose ctime-only change the next snapshot disregards (kiln's own, times restored). */
   readonly snapshotCtimeOnly: string[];
+  /** VOLUME paths declared so far in the stage (see StepContext.volumes). */
+  readonly volumes: string[];
   layerNo: number;
   /** The services handlers see: `rootfs()` first applies the cached layers of the steps that did not run. */
   readonly services: StageServices;
@@ -158,6 +161,7 @@ function startState(plan: StagePlan, base: StageStart, options: StageOptions): S
     config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...options.labels } };
   }
   const pending: Layer[] = [];
+  const volumes: string[] = [];
   const raw = options.services;
   // Cached layers are extracted only when a step needs files: a stage whose steps all hit never touches a rootfs.
   // Callers are serialized: later stages may ask for this stage's rootfs at once (COPY --from in parallel stages).
@@ -176,6 +180,8 @@ function startState(plan: StagePlan, base: StageStart, options: StageOptions): S
     });
     applied = apply.catch(() => {});
     await apply;
+    // VOLUME directories exist for every later step that needs files (made as root, 0755, when missing).
+    for (const v of volumes) await ensureDir(r.dir, v, { uid: 0, gid: 0 });
     return r;
   };
   return {
@@ -188,6 +194,7 @@ function startState(plan: StagePlan, base: StageStart, options: StageOptions): S
     meta: { cmdSet: false },
     snapshotIgnore: [],
     snapshotCtimeOnly: [],
+    volumes,
     layerNo: 0,
     services: { ...raw, rootfs },
     pending,
@@ -197,7 +204,7 @@ function startState(plan: StagePlan, base: StageStart, options: StageOptions): S
 }
 
 /** Snapshots the rootfs; a layer file when anything changed. Returns the layer's size and digest, if any. */
-async function commit(st: StageState, createdBy: string): Promise<Committed> {
+async function commit(st: StageState, createdBy: string, dropInVolumes = false): Promise<Committed> {
   const s = st.options.services;
   const history = st.config.history!;
   const created = nowIso(s.fixedTime);
@@ -208,7 +215,8 @@ async function commit(st: StageState, createdBy: string): Promise<Committed> {
     ...(s.signal ? { signal: s.signal } : {}),
     ...(ctimeOnly.length ? { ctimeOnly } : {}),
   });
-  const diff = st.snapshotIgnore.length > 0 ? withoutPaths(raw, st.snapshotIgnore.splice(0), dir) : raw;
+  let diff = st.snapshotIgnore.length > 0 ? withoutPaths(raw, st.snapshotIgnore.splice(0), dir) : raw;
+  if (dropInVolumes && st.volumes.length > 0) diff = withoutPaths(diff, st.volumes, dir, { keepSelf: true });
   s.log.debug("snapshot", {
     ms: Math.round(performance.now() - t0),
     added: diff.added.length,
@@ -271,6 +279,7 @@ function stepContext(st: StageState, where: string, stepNo: number, line: number
     services: st.services,
     snapshotIgnore: st.snapshotIgnore,
     snapshotCtimeOnly: st.snapshotCtimeOnly,
+    volumes: st.volumes,
   };
 }
 
@@ -301,8 +310,9 @@ async function runStep(st: StageState, ins: StageInstruction): Promise<boolean> 
     else {
       const outcome = await handler.execute(expanded as never, ctx);
       const createdBy = outcome?.createdBy ?? ins.original;
-      if (handler.changesFilesystem && !st.options.layers.single) layer = await commit(st, createdBy);
-      else st.config.history!.push({ created: nowIso(s.fixedTime), created_by: createdBy, empty_layer: true });
+      if (handler.changesFilesystem && !st.options.layers.single) {
+        layer = await commit(st, createdBy, expanded.kind === "run");
+      } else st.config.history!.push({ created: nowIso(s.fixedTime), created_by: createdBy, empty_layer: true });
       if (handler.changesFilesystem) await advanceKey(st, expanded, ctx, layer, createdBy);
     }
   } catch (e) {

@@ -75,6 +75,11 @@ export interface StepContext {
   readonly snapshotIgnore: string[];
   /** In-place mode: directories whose ctime kiln changed and whose times it restored (parents of mount targets). */
   readonly snapshotCtimeOnly: string[];
+  /**
+   * The stage's VOLUME paths so far (absolute image paths): created before the next step that needs files, and what
+   * a later RUN writes below them is dropped from its layer (Docker's classic builder, buildah, kaniko).
+   */
+  readonly volumes: string[];
 }
 
 /** The per-stage state metadata instructions touch. */
