@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { KilnError } from "../util/mod.ts";
 import type { Logger } from "../util/mod.ts";
@@ -152,15 +153,49 @@ export async function extractImage(
   for (const [i, layer] of layers.entries()) {
     opts.signal?.throwIfAborted();
     const digest = await layer.digest().catch(() => `layer ${i}`);
+    const expected = await layer.diffId().catch(() => undefined);
     const t0 = performance.now();
+    // The uncompressed bytes are hashed on the way: a config whose diff_id does not match its layer is refused, not
+    // copied into the image (where `umoci unpack` and registries would reject it later).
+    const reader = (await layer.uncompressed()).getReader();
+    const hash = createHash("sha256");
+    let ended = false;
+    const hashed = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        const r = await reader.read();
+        if (r.done) {
+          ended = true;
+          c.close();
+          return;
+        }
+        hash.update(r.value);
+        c.enqueue(r.value);
+      },
+      // extractLayer stops at the tar end marker: the rest (padding) is still read below, for the hash.
+      cancel: () => {},
+    });
     try {
-      await extractLayer(await layer.uncompressed(), rootDir, {
+      await extractLayer(hashed, rootDir, {
         whiteouts: true,
         ...(opts.ignore ? { ignore: opts.ignore } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
+      while (!ended) {
+        const r = await reader.read();
+        if (r.done) ended = true;
+        else hash.update(r.value);
+      }
     } catch (e) {
+      await reader.cancel().catch(() => {});
       throw new KilnError(`${opts.where}: cannot extract base layer ${digest}: ${describe(e)}`, { cause: e });
+    }
+    const actual = `sha256:${hash.digest("hex")}`;
+    if (expected !== undefined && actual !== expected) {
+      throw new KilnError(
+        `${opts.where}: base layer ${digest} does not match the image config: its diff_id is ${actual}, the config ` +
+          `says ${expected} (a broken image; rebuild or re-push it)`,
+        { location: opts.where },
+      );
     }
     opts.log.debug("extracted base layer", { digest, ms: Math.round(performance.now() - t0) });
   }
