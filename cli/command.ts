@@ -20,6 +20,8 @@ export interface CliIO {
   cwd: string;
   /** Aborted on SIGINT/SIGTERM. */
   signal: AbortSignal;
+  /** Whether standard error is a terminal (colours by default only then). */
+  stderrIsTTY?: boolean;
 }
 
 /** One `kiln <name>` subcommand. */

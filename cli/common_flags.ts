@@ -189,6 +189,29 @@ export function trustedCaCertsFromEnv(env: Readonly<Record<string, string | unde
 }
 
 /**
+ * The log format: `--log-format` when given; otherwise `color` only when standard error is a terminal and neither
+ * `NO_COLOR` (no-color.org) is set nor `TERM=dumb`, else `text` — no ANSI codes in pipes and CI logs.
+ *
+ * @param value The `--log-format` value, if given.
+ * @param io Whether stderr is a terminal, and the environment.
+ * @returns The format.
+ * @throws {UsageError} for an unknown format.
+ */
+export function logFormatFor(
+  value: string | undefined,
+  io: { stderrIsTTY?: boolean; env: Readonly<Record<string, string | undefined>> },
+): "text" | "color" | "json" {
+  if (value !== undefined) {
+    if (value !== "text" && value !== "color" && value !== "json") {
+      throw new UsageError(`Invalid --log-format "${value}": expected text, color or json`);
+    }
+    return value;
+  }
+  const noColor = (io.env.NO_COLOR ?? "") !== "" || io.env.TERM === "dumb";
+  return io.stderrIsTTY && !noColor ? "color" : "text";
+}
+
+/**
  * `--cache-ttl` (a Go duration) in milliseconds.
  *
  * @param value The flag's value.

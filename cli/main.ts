@@ -124,6 +124,7 @@ if (import.meta.main) {
     env: process.env,
     cwd: process.cwd(),
     signal: ac.signal,
+    stderrIsTTY: process.stderr.isTTY === true,
   };
   // The executor images' /kaniko/warmer is a link to the binary: under that name it is kaniko's warmer.
   const argv = process.argv.slice(2);

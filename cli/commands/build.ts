@@ -13,11 +13,12 @@ import {
   DEFAULT_CACHE_DIR,
   intFlag,
   kvMap,
+  logFormatFor,
   REGISTRY_FLAGS,
   registryOptionsFromFlags,
   ttlFlag,
 } from "../common_flags.ts";
-import { createLogger, type LogFormat, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
+import { createLogger, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
 import {
   build,
   type BuildOptions,
@@ -136,7 +137,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
     value: "LEVEL",
     default: "info",
   }),
-  S("log-format", "Log format: text, color or json", { value: "FMT", default: "color" }),
+  S("log-format", "Log format: text, color or json", { value: "FMT", default: "color on a terminal, else text" }),
   B("log-timestamp", "Prefix log lines with a timestamp"),
 ];
 
@@ -340,10 +341,7 @@ export const buildCommand: CliCommand = {
     const { values, positionals } = parseFlags(args, BUILD_FLAGS, io.env);
     if (positionals.length > 0) throw new UsageError(`Unexpected argument "${positionals[0]}" (flags only)`);
     const level = parseLogLevel(str(values, "verbosity") ?? "info");
-    const format = (str(values, "log-format") ?? "color") as LogFormat;
-    if (!["text", "color", "json"].includes(format)) {
-      throw new UsageError(`Invalid --log-format "${format}": expected text, color or json`);
-    }
+    const format = logFormatFor(str(values, "log-format"), io);
     const logger = createLogger({
       level,
       format,

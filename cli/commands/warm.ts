@@ -10,15 +10,14 @@ import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
 import { bool, type FlagSpec, list, parseFlags, str } from "../flags.ts";
-import { DEFAULT_CACHE_DIR, PULL_REGISTRY_FLAGS, registryOptionsFromFlags, ttlFlag } from "../common_flags.ts";
 import {
-  createLogger,
-  isKilnError,
-  type LogFormat,
-  type Logger,
-  parseLogLevel,
-  UsageError,
-} from "../../lib/util/mod.ts";
+  DEFAULT_CACHE_DIR,
+  logFormatFor,
+  PULL_REGISTRY_FLAGS,
+  registryOptionsFromFlags,
+  ttlFlag,
+} from "../common_flags.ts";
+import { createLogger, isKilnError, type Logger, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
 import { type DockerfileBase, dockerfileBaseImages, warmImage } from "../../lib/cache/mod.ts";
 import { resolveDockerfile } from "../../lib/context/mod.ts";
 import { parseGoDuration, resolveBuildArgs } from "../../lib/dockerfile/mod.ts";
@@ -59,15 +58,18 @@ export const WARM_FLAGS: readonly FlagSpec[] = [
     default: "info",
     help: "Log level: trace, debug, info, warn, error, fatal, panic",
   },
-  { name: "log-format", type: "string", value: "FMT", default: "color", help: "Log format: text, color or json" },
+  {
+    name: "log-format",
+    type: "string",
+    value: "FMT",
+    default: "color on a terminal, else text",
+    help: "Log format: text, color or json",
+  },
   { name: "log-timestamp", type: "boolean", help: "Prefix log lines with a timestamp" },
 ];
 
 function loggerFor(values: Record<string, string | boolean | string[]>, io: CliIO): Logger {
-  const format = (str(values, "log-format") ?? "color") as LogFormat;
-  if (!["text", "color", "json"].includes(format)) {
-    throw new UsageError(`Invalid --log-format "${format}": expected text, color or json`);
-  }
+  const format = logFormatFor(str(values, "log-format"), io);
   return createLogger({
     level: parseLogLevel(str(values, "verbosity") ?? "info"),
     format,

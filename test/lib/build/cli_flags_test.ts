@@ -194,3 +194,22 @@ Deno.test("kiln build --dryrun prints the stages to build, their steps and what 
   assertEquals(Deno.readDirSync(ctx).toArray().map((e) => e.name), ["Dockerfile"]);
   Deno.removeSync(ctx, { recursive: true });
 });
+
+Deno.test("log format: colour only on a terminal without NO_COLOR or TERM=dumb, unless --log-format says so", async () => {
+  const { logFormatFor } = await import("../../../cli/common_flags.ts");
+  assertEquals(logFormatFor(undefined, { stderrIsTTY: true, env: {} }), "color");
+  assertEquals(logFormatFor(undefined, { stderrIsTTY: false, env: {} }), "text", "a pipe or a CI log");
+  assertEquals(logFormatFor(undefined, { stderrIsTTY: true, env: { NO_COLOR: "1" } }), "text");
+  assertEquals(logFormatFor(undefined, { stderrIsTTY: true, env: { TERM: "dumb" } }), "text");
+  assertEquals(logFormatFor("color", { stderrIsTTY: false, env: { NO_COLOR: "1" } }), "color", "asked for");
+  assertEquals(logFormatFor("json", { env: {} }), "json");
+  assertThrows(() => logFormatFor("fancy", { env: {} }), UsageError, "--log-format");
+  // Through the CLI: a build whose stderr is no terminal writes no ANSI escapes.
+  const ctx = tempDir("kiln-logfmt-");
+  Deno.writeTextFileSync(`${ctx}/Dockerfile`, "FROM scratch\nLABEL a=b\n");
+  const r = io();
+  assertEquals(await main(["build", "-c", ctx, "--no-push", `--work-dir=${ctx}/.w`], r), 0, r.err.join(""));
+  assert(r.err.join("").includes("STEP 1/1"), r.err.join(""));
+  assert(!r.err.join("").includes("\x1b["), "no ANSI codes in a pipe");
+  Deno.removeSync(ctx, { recursive: true });
+});
