@@ -12,6 +12,7 @@ import type { BuildOptions, BuildResult } from "../../../lib/build/types.ts";
 import { createLogger } from "../../../lib/util/logger.ts";
 import type { CliIO } from "../../../cli/command.ts";
 import { removeAfterTest, tempDir } from "../../fixtures/temp.ts";
+import { PODMAN_RUN } from "../../fixtures/podman.ts";
 
 /** Runs a command, returning stdout; throws with stderr on failure. */
 export function sh(cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string } = {}): string {
@@ -164,24 +165,7 @@ export function podmanStorage(): PodmanStorage {
 
 /** Runs an image with podman (runc, cgroupfs, host network, capped ulimits; see field-notes). */
 export function podmanRun(image: string, args: string[], storage: PodmanStorage): string {
-  return sh("podman", [
-    ...storage.args,
-    "--cgroup-manager",
-    "cgroupfs",
-    "--runtime",
-    "runc",
-    "run",
-    "--rm",
-    "--tls-verify=false",
-    "--network",
-    "host",
-    "--ulimit",
-    "nofile=20000:20000",
-    "--ulimit",
-    "nproc=32768:32768",
-    image,
-    ...args,
-  ]);
+  return sh("podman", [...storage.args, ...PODMAN_RUN, "--tls-verify=false", image, ...args]);
 }
 
 /** An in-memory CliIO for calling CLI commands in-process: what they print lands in `out` and `err`. */
