@@ -49,6 +49,31 @@ function context(work: string, name: string, dockerfile: string): string {
   return ctx;
 }
 
+/** Runs kiln/executor:latest on `ctx` (at /workspace): in place, or in its sandbox (which needs --privileged). */
+function runExecutor(
+  mode: "in-place" | "sandbox",
+  ctx: string,
+  args: string[],
+): { out: string; err: string; code: number } {
+  return sh("podman", [
+    ...RUN,
+    ...(mode === "sandbox" ? ["--privileged"] : []),
+    "-v",
+    `${ctx}:/workspace`,
+    "kiln/executor:latest",
+    ...(mode === "sandbox" ? ["--sandbox"] : []),
+    ...args,
+  ]);
+}
+
+/** Unpacks the last layer of the docker archive `archive` into a new directory `out`. */
+function unpackLastLayer(archive: string, out: string): void {
+  mkdirSync(out);
+  const manifest = JSON.parse(sh("tar", ["-xOf", archive, "manifest.json"]).out);
+  const last = manifest[0].Layers.at(-1) as string;
+  assertEquals(sh("sh", ["-c", `tar -xOf '${archive}' '${last}' | tar -xzf - -C '${out}'`]).code, 0);
+}
+
 Deno.test({
   name: NAME,
   ignore: skipUnless(NAME, "podman", "runc", "busybox", "root", "docker-registry", "skopeo", "umoci"),
@@ -103,13 +128,7 @@ Deno.test({
             ].join("\n"),
           );
           // In place (the image's default, kaniko's model) needs no privileges; the sandbox needs namespaces.
-          const b = sh("podman", [
-            ...RUN,
-            ...(mode === "sandbox" ? ["--privileged"] : []),
-            "-v",
-            `${ctx}:/workspace`,
-            "kiln/executor:latest",
-            ...(mode === "sandbox" ? ["--sandbox"] : []),
+          const b = runExecutor(mode, ctx, [
             "--context",
             "/workspace",
             "--no-push",
@@ -154,10 +173,7 @@ Deno.test({
         const all = layers.flat().map((p) => p.replace(/^\.?\//, ""));
         assertEquals(all.filter((p) => /^(kaniko|lib|lib64|usr|workspace|busybox)(\/|$)/.test(p) || /ssl/.test(p)), []);
         const out = join(work, "leak-rootfs");
-        mkdirSync(out);
-        const manifest = JSON.parse(sh("tar", ["-xOf", join(ctx, "image.tar"), "manifest.json"]).out);
-        const last = manifest[0].Layers.at(-1) as string;
-        sh("sh", ["-c", `tar -xOf '${join(ctx, "image.tar")}' '${last}' | tar -xzf - -C '${out}'`]);
+        unpackLastLayer(join(ctx, "image.tar"), out);
         const seen = readFileSync(join(out, "root-list"), "utf8").split("\n").filter((x) => x);
         for (const p of ["lib", "lib64", "usr", "tmp", "kiln"]) assert(!seen.includes(p), `RUN saw /${p}: ${seen}`);
         const env = readFileSync(join(out, "env-list"), "utf8");
@@ -182,13 +198,7 @@ Deno.test({
           const results: Record<string, { paths: string[]; seen: string }> = {};
           for (const mode of ["in-place", "sandbox"] as const) {
             const ctx = context(work, `iso-${mode}`, df);
-            const b = sh("podman", [
-              ...RUN,
-              ...(mode === "sandbox" ? ["--privileged"] : []),
-              "-v",
-              `${ctx}:/workspace`,
-              "kiln/executor:latest",
-              ...(mode === "sandbox" ? ["--sandbox"] : []),
+            const b = runExecutor(mode, ctx, [
               "--no-push",
               "--reproducible",
               "--tar-path",
@@ -197,12 +207,7 @@ Deno.test({
             assertEquals(b.code, 0, b.err.slice(-2000));
             const paths = layerPaths(join(ctx, "image.tar"), work).flat().map((p) => p.replace(/^\.?\//, "")).sort();
             const out = join(work, `iso-${mode}-rootfs`);
-            mkdirSync(out);
-            const manifest = JSON.parse(sh("tar", ["-xOf", join(ctx, "image.tar"), "manifest.json"]).out);
-            sh("sh", [
-              "-c",
-              `tar -xOf '${join(ctx, "image.tar")}' '${manifest[0].Layers.at(-1)}' | tar -xzf - -C '${out}'`,
-            ]);
+            unpackLastLayer(join(ctx, "image.tar"), out);
             results[mode] = { paths, seen: readFileSync(join(out, "seen"), "utf8") };
           }
           const inPlace = results["in-place"]!, sandbox = results["sandbox"]!;
@@ -242,13 +247,7 @@ Deno.test({
           const ctx = context(work, `mounts-${mode}`, df);
           writeFileSync(join(ctx, "hello.txt"), "hello from the context\n");
           writeFileSync(join(ctx, "tok.txt"), secret);
-          const b = sh("podman", [
-            ...RUN,
-            ...(mode === "sandbox" ? ["--privileged"] : []),
-            "-v",
-            `${ctx}:/workspace`,
-            "kiln/executor:latest",
-            ...(mode === "sandbox" ? ["--sandbox"] : []),
+          const b = runExecutor(mode, ctx, [
             "--no-push",
             "--reproducible",
             "--secret",
