@@ -5,7 +5,7 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 
 /**
  * Whether `cmd` is on PATH (or an executable path).
@@ -153,4 +153,31 @@ export function gateMetrics(o: GateOptions): number {
     if (failed) Deno.exit(1);
   }
   return failed;
+}
+
+/**
+ * Points this process's TMPDIR at `dir` (fixtures such as the test registry put their state under it).
+ *
+ * @param dir The new TMPDIR.
+ * @returns A function that restores the old value.
+ */
+export function useTmpdir(dir: string): () => void {
+  const old = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", dir);
+  return () => {
+    if (old === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", old);
+  };
+}
+
+/**
+ * Removes a {@linkcode pickBase} directory (unmounting its tmpfs first), unless `keep`.
+ *
+ * @param b What pickBase returned.
+ * @param keep Leave it for inspection (`--keep`).
+ */
+export function releaseBase(b: { base: string; unmount?: string }, keep: boolean): void {
+  if (keep) return;
+  if (b.unmount) spawnSync("umount", [b.unmount]);
+  rmSync(b.base, { recursive: true, force: true });
 }

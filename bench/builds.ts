@@ -22,12 +22,11 @@
  *
  * @module
  */
-import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { startBusyboxRegistry } from "../test/fixtures/busybox_image.ts";
-import { best, gateMetrics, has, pickBase, type Sample, timed } from "./_harness.ts";
+import { best, gateMetrics, has, pickBase, releaseBase, type Sample, timed, useTmpdir } from "./_harness.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -104,8 +103,7 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
   const tmp = `${base}/tmp`;
   mkdirSync(tmp, { recursive: true });
   // The fixture's registry storage and busybox layout go under os.tmpdir(): on the tmpfs too.
-  const oldTmp = Deno.env.get("TMPDIR");
-  Deno.env.set("TMPDIR", tmp);
+  const restoreTmp = useTmpdir(tmp);
   let reg: Awaited<ReturnType<typeof startBusyboxRegistry>> | undefined;
   try {
     reg = await startBusyboxRegistry();
@@ -230,12 +228,8 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
     console.log(`build bench error (remaining builds not measured): ${(e as Error).message ?? e}`);
   } finally {
     await reg?.stop();
-    if (oldTmp === undefined) Deno.env.delete("TMPDIR");
-    else Deno.env.set("TMPDIR", oldTmp);
-    if (!values.keep) {
-      if (unmount) spawnSync("umount", [unmount]);
-      rmSync(base, { recursive: true, force: true });
-    }
+    restoreTmp();
+    releaseBase({ base, ...(unmount ? { unmount } : {}) }, values.keep!);
   }
 }
 gateMetrics({

@@ -18,11 +18,10 @@
  * @module
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { startBusyboxRegistry } from "../test/fixtures/busybox_image.ts";
 import { startFaultProxy } from "../test/fixtures/fault_proxy.ts";
-import { best, gateMetrics, has, pickBase, type Sample, timed } from "./_harness.ts";
+import { best, gateMetrics, has, pickBase, releaseBase, type Sample, timed, useTmpdir } from "./_harness.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -100,9 +99,8 @@ if (missing.length > 0) {
 } else {
   const { base, unmount, note } = pickBase(2, "kiln-cache-bench-");
   if (note) notes.push(note);
-  const oldTmp = Deno.env.get("TMPDIR");
   mkdirSync(`${base}/tmp`, { recursive: true });
-  Deno.env.set("TMPDIR", `${base}/tmp`);
+  const restoreTmp = useTmpdir(`${base}/tmp`);
   let reg: Awaited<ReturnType<typeof startBusyboxRegistry>> | undefined;
   let proxy: Awaited<ReturnType<typeof startFaultProxy>> | undefined;
   try {
@@ -243,12 +241,8 @@ if (missing.length > 0) {
   } finally {
     await proxy?.stop();
     await reg?.stop();
-    if (oldTmp === undefined) Deno.env.delete("TMPDIR");
-    else Deno.env.set("TMPDIR", oldTmp);
-    if (!values.keep) {
-      if (unmount) spawnSync("umount", [unmount]);
-      rmSync(base, { recursive: true, force: true });
-    }
+    restoreTmp();
+    releaseBase({ base, ...(unmount ? { unmount } : {}) }, values.keep!);
   }
 }
 gateMetrics({
