@@ -7,12 +7,11 @@
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { KilnError } from "../util/mod.ts";
-import type { Logger } from "../util/mod.ts";
+import type { Digest, Logger } from "../util/mod.ts";
 import type { Image, ImageConfig, Layer, Platform } from "../image/mod.ts";
 import { layoutImage } from "../image/mod.ts";
 import { remoteImage } from "../registry/mod.ts";
 import type { RegistryOptions } from "../registry/mod.ts";
-import type { Digest } from "../util/mod.ts";
 import { extractLayer } from "../fs/mod.ts";
 import { lookupBaseImage } from "../cache/mod.ts";
 

@@ -13,8 +13,7 @@ import { AbortedError, KilnError } from "../util/mod.ts";
 import { TarWriterStream } from "../tar/mod.ts";
 import type { TarEntry } from "../tar/mod.ts";
 import { compressLayer } from "../compress/mod.ts";
-import { compressedLayer } from "../image/mod.ts";
-import { MediaTypes } from "../image/mod.ts";
+import { compressedLayer, MediaTypes } from "../image/mod.ts";
 import type { Layer } from "../image/mod.ts";
 
 /** Layer compression for new layers. */

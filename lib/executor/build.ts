@@ -13,16 +13,19 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import type { Digest } from "../util/mod.ts";
-import { sha256 } from "../util/mod.ts";
-import { AbortedError, KilnError } from "../util/mod.ts";
-import { type Logger, nullLogger } from "../util/mod.ts";
+import { AbortedError, KilnError, type Logger, nullLogger, sha256 } from "../util/mod.ts";
 import type { ImageConfig, Platform } from "../image/mod.ts";
-import { withAnnotations, withConfig, withFormat } from "../image/mod.ts";
-import { MediaTypes } from "../image/mod.ts";
-import { formatPlatform, hostPlatform, parsePlatform } from "../image/mod.ts";
+import {
+  formatPlatform,
+  hostPlatform,
+  MediaTypes,
+  parsePlatform,
+  withAnnotations,
+  withConfig,
+  withFormat,
+} from "../image/mod.ts";
 import { detectContainer } from "../sandbox/mod.ts";
-import { loadDockerignore } from "../context/mod.ts";
-import { resolveDockerfile } from "../context/mod.ts";
+import { loadDockerignore, resolveDockerfile } from "../context/mod.ts";
 import type { PathMatcher } from "../copy/mod.ts";
 import { writeOutputs } from "../output/mod.ts";
 import { checkPushPermission } from "../registry/mod.ts";

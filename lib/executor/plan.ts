@@ -7,10 +7,7 @@
  *
  * @module
  */
-import { parseDockerfile } from "../dockerfile/mod.ts";
-import { type Instruction, toStages } from "../dockerfile/mod.ts";
-import { DockerfileError } from "../dockerfile/mod.ts";
-import { planBuild } from "../dockerfile/mod.ts";
+import { DockerfileError, type Instruction, parseDockerfile, planBuild, toStages } from "../dockerfile/mod.ts";
 import type { Platform } from "../image/mod.ts";
 import { formatPlatform } from "../image/mod.ts";
 import type { ExecutionPlan, StageInstruction, StagePlan } from "./steps.ts";

@@ -9,10 +9,15 @@
 import type { Image, ImageConfig, Layer } from "../image/mod.ts";
 import { appendLayers, withConfig } from "../image/mod.ts";
 import { AbortedError, KilnError } from "../util/mod.ts";
-import { createStageScope, type StageScope, type StageScopeState } from "../dockerfile/mod.ts";
-import { ShellExpansionError } from "../dockerfile/mod.ts";
-import { createShellLexer, type ShellLexer } from "../dockerfile/mod.ts";
-import { DockerfileError } from "../dockerfile/mod.ts";
+import {
+  createShellLexer,
+  createStageScope,
+  DockerfileError,
+  ShellExpansionError,
+  type ShellLexer,
+  type StageScope,
+  type StageScopeState,
+} from "../dockerfile/mod.ts";
 import { withoutPaths } from "./_snapshot_ignore.ts";
 import { type Compression, writeLayerFile } from "./_layer_file.ts";
 import { DEFAULT_PATH } from "./config.ts";

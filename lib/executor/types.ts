@@ -4,11 +4,9 @@
  *
  * @module
  */
-import type { Digest } from "../util/mod.ts";
-import type { Logger } from "../util/mod.ts";
+import type { Digest, Logger } from "../util/mod.ts";
 import type { Descriptor, ImageConfig, Manifest, Platform } from "../image/mod.ts";
-import type { Walker } from "../fs/mod.ts";
-import type { SnapshotMode } from "../fs/mod.ts";
+import type { SnapshotMode, Walker } from "../fs/mod.ts";
 import type { RegistryOptions } from "../registry/mod.ts";
 import type { SecretSpec } from "./secrets.ts";
 import type { Entitlement } from "./plan.ts";

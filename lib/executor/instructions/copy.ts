@@ -6,9 +6,7 @@
  */
 import type { AddInstruction, CopyInstruction } from "../../dockerfile/mod.ts";
 import { resolveUser } from "../../sandbox/mod.ts";
-import { copyInto } from "../../copy/mod.ts";
-import { addInto } from "../../copy/mod.ts";
-import { copyInlineFiles } from "../../copy/mod.ts";
+import { addInto, copyInlineFiles, copyInto } from "../../copy/mod.ts";
 import { KilnError } from "../../util/mod.ts";
 import type { InstructionHandler, StageServices, StepContext } from "./types.ts";
 

@@ -8,14 +8,12 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { createHash, randomUUID } from "node:crypto";
-import { copyInto } from "../../copy/mod.ts";
-import { resolveInRoot } from "../../copy/mod.ts";
+import { copyInto, resolveInRoot } from "../../copy/mod.ts";
 import type { MountSpec } from "../../sandbox/mod.ts";
-import { AbortedError, KilnError } from "../../util/mod.ts";
+import { AbortedError, isProcessAlive, KilnError } from "../../util/mod.ts";
 import type { SecretStore } from "../secrets.ts";
 import type { StepFile } from "./heredoc_run.ts";
 import type { RunMount } from "./resolve.ts";
-import { isProcessAlive } from "../../util/mod.ts";
 
 /** Where mount sources come from. */
 export interface MountContext {

@@ -6,8 +6,7 @@
  * @module
  */
 import type { CacheSharing, Mount } from "../../dockerfile/mod.ts";
-import { cleanPath } from "../../util/mod.ts";
-import { KilnError } from "../../util/mod.ts";
+import { cleanPath, KilnError } from "../../util/mod.ts";
 
 export type { CacheSharing };
 
