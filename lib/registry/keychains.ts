@@ -95,7 +95,7 @@ export function gitlabKeychain(env: Env): Keychain {
           return Promise.resolve<AuthConfig>({
             username,
             password,
-            source: `GitLab CI (${u}/${p.replace(/^CI_/, "")})`,
+            source: `GitLab CI (${u}, ${p})`,
           });
         }
       }
