@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { startBusyboxRegistry } from "../test/fixtures/busybox_image.ts";
@@ -56,8 +56,8 @@ const wantBig = only ? only.has("big2g") : !short;
 interface Metric {
   name: string;
   value: number;
-  /** "ratio" (kiln/buildah, lower is better) or "MiB" (peak RSS, lower is better). */
-  unit: "ratio" | "MiB";
+  /** "ratio" (kiln/buildah, lower is better), "MiB" (peak RSS, lower is better) or "count" (distinct digests). */
+  unit: "ratio" | "MiB" | "count";
   detail: string;
 }
 const metrics: Metric[] = [];
@@ -66,7 +66,7 @@ const errors: string[] = [];
 
 function record(name: string, value: number, unit: Metric["unit"], detail: string): void {
   metrics.push({ name, value, unit, detail });
-  const v = unit === "MiB" ? `${value.toFixed(0)} MiB` : value.toFixed(3);
+  const v = unit === "MiB" ? `${value.toFixed(0)} MiB` : unit === "count" ? String(value) : value.toFixed(3);
   console.log(`${name.padEnd(22)} ${v.padStart(9)}  ${detail}`);
 }
 
@@ -124,9 +124,18 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
       mkdirSync(`${base}/kiln-work`, { recursive: true });
     };
     let seq = 0;
-    const kilnOnce = (name: string, ctx: string, extra: string[] = []): Promise<Sample> => {
+    const kilnOnce = (
+      name: string,
+      ctx: string,
+      extra: string[] = [],
+      workDir = `${base}/kiln-work`,
+    ): Promise<Sample> => {
       clean();
       const dest = `${host}/bench/kiln-${name}:${++seq}`;
+      // Every kiln build is --reproducible (same work as without: only the timestamps written differ), so the
+      // runs of one Dockerfile must push one digest: build_NAME_digests counts the distinct ones.
+      const digestFile = `${base}/digests-${name}/${seq}`;
+      mkdirSync(`${base}/digests-${name}`, { recursive: true });
       return timed(
         [
           DENO,
@@ -143,9 +152,12 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
           "--insecure-registry",
           host,
           "--work-dir",
-          `${base}/kiln-work`,
+          workDir,
           "--build-arg",
           `BASE=${reg!.ref}`,
+          "--reproducible",
+          "--digest-file",
+          digestFile,
           ...extra,
           "-v",
           "warn",
@@ -169,7 +181,15 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
       const ctx = `${base}/ctx-${name}`;
       cpSync(`${ROOT}/bench/dockerfiles/${name}`, ctx, { recursive: true });
       // Untimed warm-up of each (deno's transpile cache, binaries in the page cache); checks both pushed an image.
-      await kilnOnce(name, ctx);
+      // kiln's warm-up works on disk (ext4 hands a re-created directory its old inode number, tmpfs never does), the
+      // timed runs on the tmpfs: one digest across both.
+      const diskWork = `${ROOT}/.work/bench-disk-work`;
+      mkdirSync(diskWork, { recursive: true });
+      try {
+        await kilnOnce(name, ctx, [], diskWork);
+      } finally {
+        rmSync(diskWork, { recursive: true, force: true });
+      }
       const kLayers = await pushedLayers(host, `bench/kiln-${name}`, seq);
       let bLayers = "";
       if (buildah) {
@@ -209,6 +229,15 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
         console.log(`  ${name}: kiln ${fmt(k)}`);
       }
       record(`build_${name}_rss`, mib(k.rssKiB), "MiB", `kiln peak RSS (worst of ${runs})`);
+      const digests = new Set(
+        readdirSync(`${base}/digests-${name}`).map((f) => readFileSync(`${base}/digests-${name}/${f}`, "utf8").trim()),
+      );
+      record(
+        `build_${name}_digests`,
+        digests.size,
+        "count",
+        `distinct digests of ${runs + 1} --reproducible builds (1 = reproducible): ${[...digests].join(" ")}`,
+      );
     }
     if (wantBig) {
       const ctx = `${base}/ctx-big2g`;

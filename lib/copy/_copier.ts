@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import process from "node:process";
-import { resolveInRootSync, splitDev, type Syscalls, trySyscalls } from "../fs/mod.ts";
+import { isHostXattr, resolveInRootSync, splitDev, type Syscalls, trySyscalls } from "../fs/mod.ts";
 import { AbortedError, KilnError, splitPath } from "../util/mod.ts";
 import { type ChmodSpec, parseChmod } from "./chmod.ts";
 import { compilePatterns, type PatternMatcher } from "./glob.ts";
@@ -154,6 +154,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
         names = [];
       }
       for (const name of names) {
+        if (isHostXattr(name)) continue; // the host's labels stay on the host
         const v = sc.lgetxattr(src, name);
         if (v === undefined) continue;
         try {

@@ -19,6 +19,7 @@ export {
 export { createTsHasher, sha256FileSync } from "./hasher_ts.ts";
 export {
   createSyscalls,
+  isHostXattr,
   lgetxattr,
   lgetxattrs,
   llistxattr,

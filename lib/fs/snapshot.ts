@@ -13,10 +13,15 @@
  *
  * Changesets follow the OCI layer rules (reference/oci.md A5): additions and modifications whole; deletions as
  * `.wh.<name>` whiteouts, one per deleted subtree (no redundant child whiteouts, none under a path that became a
- * non-directory); a directory replaced by a new one (a new inode) becomes an opaque whiteout `.wh..wh..opq` plus its
- * whole new content; hardlink groups are written as one file plus `hardlink` entries; every emitted path's parent
- * directories are included with their real metadata; entries are sorted (whiteouts first in each directory), so the
- * same tree gives the same bytes.
+ * non-directory); a directory that had children and has none of them any more (`rm -rf d && mkdir d`, `rm -rf d/*`)
+ * becomes an opaque whiteout `.wh..wh..opq` plus its whole new content; hardlink groups are written as one file plus
+ * `hardlink` entries, the first path in archive order carrying the data; every emitted path's parent directories are
+ * included with their real metadata; entries are sorted (whiteouts first in each directory).
+ *
+ * Every decision depends only on what a user can see — path, type, mode, owner, size, times, link target, device
+ * number, content — never on inode numbers (a re-created directory may or may not get its old inode back), device
+ * numbers, directory sizes (they differ between tmpfs and ext4), readdir order or timing, so the same change gives the
+ * same bytes on any filesystem (lib/fs/README.md).
  *
  * @module
  */
@@ -371,7 +376,6 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     // Compare 64-bit times as two int32 halves: reading a BigInt64Array allocates a BigInt per element.
     const pMt = halves(prev.mtimeNs), cMt = halves(cur.mtimeNs);
     const pCt = halves(prev.ctimeNs), cCt = halves(cur.ctimeNs);
-    const pIno = prev.ino, cIno = cur.ino;
     const pRdev = prev.rdev, cRdev = cur.rdev;
     const pLink = prev.linkTargets ?? [], cLink = cur.linkTargets ?? [];
     const full = mode === "full", time = mode === "time";
@@ -387,10 +391,6 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       const t = cType[i]!;
       if (t !== pType[j]) {
         state[i] = TYPECHANGED;
-        continue;
-      }
-      if (t === FileType.dir && cIno[i] !== pIno[j]) {
-        state[i] = REPLACED;
         continue;
       }
       if (cMt[2 * i] !== pMt[2 * j] || cMt[2 * i + 1] !== pMt[2 * j + 1]) {
@@ -425,6 +425,42 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     const deleted: number[] = [];
     for (let j = 0; j < prev.count; j++) if (!seen[j]) deleted.push(j);
     return { state, deleted };
+  }
+
+  /**
+   * Marks as replaced (written as an opaque directory) each directory that is a directory in both walks,
+   * had children in the previous walk and has none of them now. Decided from paths alone — never from inode numbers,
+   * which a filesystem may or may not reuse for a re-created directory. Directories with an ignored path below them
+   * are left alone: an opaque marker would hide what the ignored path holds in lower layers.
+   */
+  function markEmptied(
+    dirIndex: () => Map<string, number>,
+    state: Uint8Array,
+    deletedIdx: readonly number[],
+  ): void {
+    if (deletedIdx.length === 0) return;
+    const pPaths = prev.paths;
+    const gone = new Map<string, number>();
+    for (const j of deletedIdx) {
+      const parent = parentOf(pPaths[j]!);
+      if (parent !== "") gone.set(parent, (gone.get(parent) ?? 0) + 1);
+    }
+    for (const ig of ignore) {
+      for (let d = parentOf(ig); d !== ""; d = parentOf(d)) gone.delete(d);
+    }
+    if (gone.size === 0) return;
+    const had = new Map<string, number>();
+    for (const d of gone.keys()) had.set(d, 0);
+    for (let j = 0; j < prev.count; j++) {
+      const parent = parentOf(pPaths[j]!);
+      const c = had.get(parent);
+      if (c !== undefined) had.set(parent, c + 1);
+    }
+    for (const [d, n] of gone) {
+      if (had.get(d) !== n) continue; // some of its children are still there
+      const k = dirIndex().get(d);
+      if (k !== undefined && state[k] !== TYPECHANGED) state[k] = REPLACED;
+    }
   }
 
   function buildDiff(
@@ -646,7 +682,9 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       const ctimeOnly = io.ctimeOnly?.length ? new Set(io.ctimeOnly) : undefined;
       const { state, deleted } = await diffWalks(cur, io.signal, ctimeOnly);
       let curDirs: Map<string, number> | undefined;
-      const result = buildDiff(cur, () => curDirs ??= indexOf(cur, FileType.dir), state, deleted);
+      const dirIndex = () => curDirs ??= indexOf(cur, FileType.dir);
+      markEmptied(dirIndex, state, deleted);
+      const result = buildDiff(cur, dirIndex, state, deleted);
       prev = cur;
       prevIndex = undefined; // built again only when the next walk's order differs
       racy = await collectRacy(cur, startNs, io.signal);

@@ -264,6 +264,29 @@ export function lgetxattr(path: string, name: string): Uint8Array | undefined {
 }
 
 /**
+ * True for extended attributes that describe the host rather than the file: security labels and integrity data
+ * (`security.selinux`, `security.SMACK64*`, `security.apparmor`, `security.ima`, `security.evm`) and overlayfs'
+ * own bookkeeping (`trusted.overlay.*`, `user.overlay.*`). They depend on the machine and on the filesystem the work
+ * dir is on (tmpfs and ext4 label files differently), so they never go into a layer nor from a context into the
+ * rootfs — as Docker's archiver, which keeps only `security.capability` of the security namespace. Everything else
+ * (`security.capability`, `user.*`, `trusted.*`, POSIX ACLs) is kept.
+ *
+ * @param name Attribute name.
+ * @returns Whether kiln leaves it out.
+ *
+ * @example
+ * ```ts
+ * import { isHostXattr } from "./syscalls.ts";
+ * console.assert(isHostXattr("security.selinux") && !isHostXattr("security.capability"));
+ * ```
+ */
+export function isHostXattr(name: string): boolean {
+  return name === "security.selinux" || name.startsWith("security.SMACK64") || name === "security.apparmor" ||
+    name === "security.ima" || name === "security.evm" || name.startsWith("trusted.overlay.") ||
+    name.startsWith("user.overlay.");
+}
+
+/**
  * Lists xattr names without following symlinks, using the default backend.
  *
  * @param path File path.

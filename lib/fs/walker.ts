@@ -6,7 +6,7 @@
 import { KilnError, type Logger, UsageError } from "../util/mod.ts";
 import { type KilnAddon, loadAddon } from "./_addon.ts";
 import { createTsHasher } from "./hasher_ts.ts";
-import { type Syscalls, trySyscalls } from "./syscalls.ts";
+import { isHostXattr, type Syscalls, trySyscalls } from "./syscalls.ts";
 import type { FileHasher, Walker } from "./types.ts";
 import { createNativeHasher, createNativeWalker } from "./walker_native.ts";
 import { createTsWalker } from "./walker_ts.ts";
@@ -83,7 +83,8 @@ export function loadWalker(options: LoadWalkerOptions = {}): Walker {
 }
 
 /**
- * Adapts a {@linkcode Syscalls} backend to the TS walker's xattr reader (`undefined` for no xattrs).
+ * Adapts a {@linkcode Syscalls} backend to the TS walker's xattr reader (`undefined` for no xattrs). Host-specific
+ * attributes ({@linkcode isHostXattr}) are left out.
  *
  * @param sc Syscall backend.
  * @returns An xattr reader.
@@ -93,11 +94,15 @@ export function xattrReaderOf(sc: Syscalls): (path: string) => Record<string, Ui
     const names = sc.llistxattr(path);
     if (names.length === 0) return undefined;
     const out: Record<string, Uint8Array> = {};
+    let any = false;
     for (const n of names) {
+      if (isHostXattr(n)) continue;
       const v = sc.lgetxattr(path, n);
-      if (v !== undefined) out[n] = v;
+      if (v === undefined) continue;
+      out[n] = v;
+      any = true;
     }
-    return out;
+    return any ? out : undefined;
   };
 }
 

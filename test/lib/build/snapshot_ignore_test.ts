@@ -24,6 +24,7 @@ Deno.test("withoutPaths() leaves mount targets out of a snapshot, whiteouts and 
     mkdirSync(`${root}/run`);
     mkdirSync(`${root}/cache/sub`, { recursive: true });
     writeFileSync(`${root}/cache/old`, "old");
+    writeFileSync(`${root}/cache/stays`, "stays"); // so cache/ gets per-child whiteouts, not an opaque marker
     mkdirSync(`${root}/keep`);
     mkdirSync(`${root}/data/x`, { recursive: true });
     const snap = createSnapshotter({ root, walker: createTsWalker() });
@@ -38,7 +39,7 @@ Deno.test("withoutPaths() leaves mount targets out of a snapshot, whiteouts and 
     writeFileSync(`${root}/cache/h1`, "linked");
     linkSync(`${root}/cache/h1`, `${root}/keep/h2`);
     renameSync(`${root}/data`, `${root}/data-old`);
-    mkdirSync(`${root}/data/x`, { recursive: true });
+    mkdirSync(`${root}/data/y`, { recursive: true }); // all of data/'s children gone: an opaque marker
     rmSync(`${root}/data-old`, { recursive: true });
     writeFileSync(`${root}/keep/f`, "real");
     const raw = await snap.diff();

@@ -1,6 +1,8 @@
 import { chmodSync, linkSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { createSnapshotter, type LayerDiff, type SnapshotMode } from "../../../lib/fs/snapshot.ts";
 import { createTsWalker } from "../../../lib/fs/walker_ts.ts";
+import { trySyscalls } from "../../../lib/fs/syscalls.ts";
+import { xattrReaderOf } from "../../../lib/fs/walker.ts";
 import type { TarHeader } from "../../../lib/tar/types.ts";
 import { assert, assertEquals } from "../../assert.ts";
 import { tempDir } from "../../fixtures/temp.ts";
@@ -110,16 +112,64 @@ Deno.test("Snapshotter.diff() writes no child whiteouts when a directory becomes
   rmSync(root, { recursive: true });
 });
 
-Deno.test("Snapshotter.diff() writes an opaque whiteout for a replaced directory with all its new content", async () => {
+/** Layer bytes of one change applied to a fresh tree, with every mtime pinned (as `--reproducible` does). */
+async function layerOf(change: (root: string) => void): Promise<{ h: TarHeader[]; d: LayerDiff }> {
   const { root, s } = await snap();
-  renameSync(`${root}/etc/sub`, `${root}/old`);
-  mkdirSync(`${root}/etc/sub`);
-  renameSync(`${root}/old/a`, `${root}/etc/sub/a`); // unchanged file moved into the new dir
-  rmSync(`${root}/old`, { recursive: true });
+  change(root);
   const d = await s.diff();
-  const h = await headers(d);
-  assertEquals(h.map((x) => x.path), ["etc", "etc/sub", "etc/sub/.wh..wh..opq", "etc/sub/a"]);
-  assertEquals(d.opaque, ["etc/sub"]);
+  const h = await headers(d, 0);
+  rmSync(root, { recursive: true });
+  return { h, d };
+}
+
+Deno.test("Snapshotter.diff() writes an opaque whiteout for a directory whose children are all gone, whatever its inode", async () => {
+  // The same visible change three ways: the directory keeps its inode, gets a new one while the old one still
+  // exists (so the number cannot be reused), or is removed and made again (the filesystem may reuse the number).
+  const emptied = await layerOf((root) => {
+    rmSync(`${root}/etc/sub/a`);
+    rmSync(`${root}/etc/sub/b`);
+    writeFileSync(`${root}/etc/sub/c`, "c");
+  });
+  const renamed = await layerOf((root) => {
+    renameSync(`${root}/etc/sub`, `${root}/old`);
+    mkdirSync(`${root}/etc/sub`);
+    writeFileSync(`${root}/etc/sub/c`, "c");
+    rmSync(`${root}/old`, { recursive: true });
+  });
+  const recreated = await layerOf((root) => {
+    rmSync(`${root}/etc/sub`, { recursive: true });
+    mkdirSync(`${root}/etc/sub`);
+    writeFileSync(`${root}/etc/sub/c`, "c");
+  });
+  assertEquals(emptied.h.map((x) => x.path), ["etc", "etc/sub", "etc/sub/.wh..wh..opq", "etc/sub/c"]);
+  assertEquals(emptied.d.opaque, ["etc/sub"]);
+  assertEquals(renamed.h, emptied.h);
+  assertEquals(recreated.h, emptied.h);
+});
+
+Deno.test("Snapshotter.diff() writes per-child whiteouts when some of a re-created directory's children remain", async () => {
+  const kept = await layerOf((root) => rmSync(`${root}/etc/sub/b`));
+  const replaced = await layerOf((root) => {
+    renameSync(`${root}/etc/sub`, `${root}/old`);
+    mkdirSync(`${root}/etc/sub`);
+    writeFileSync(`${root}/etc/sub/a`, "a");
+    rmSync(`${root}/old`, { recursive: true });
+  });
+  assertEquals(kept.h.map((x) => x.path), ["etc", "etc/sub", "etc/sub/.wh.b"]);
+  assertEquals(replaced.h.map((x) => x.path), ["etc", "etc/sub", "etc/sub/.wh.b", "etc/sub/a"]);
+  assertEquals(replaced.d.opaque, []);
+});
+
+Deno.test("Snapshotter.diff() never makes a directory opaque when an ignored path lies below it", async () => {
+  const root = tree();
+  mkdirSync(`${root}/etc/sub/mnt`);
+  const s = createSnapshotter({ root, walker: createTsWalker(), ignore: ["etc/sub/mnt"] });
+  await s.init();
+  rmSync(`${root}/etc/sub/a`);
+  rmSync(`${root}/etc/sub/b`);
+  const d = await s.diff();
+  assertEquals(d.opaque, []);
+  assertEquals((await headers(d)).map((x) => x.path), ["etc", "etc/sub", "etc/sub/.wh.a", "etc/sub/.wh.b"]);
   rmSync(root, { recursive: true });
 });
 
@@ -154,5 +204,25 @@ Deno.test("Snapshotter.diff() from an empty baseline yields the whole tree, dete
   assertEquals(ha, hb);
   assertEquals(ha.map((x) => x.path), ["etc", "etc/passwd", "etc/sub", "etc/sub/a", "etc/sub/b", "usr"]);
   assert(ha.every((x) => x.mtime === 0));
+  rmSync(root, { recursive: true });
+});
+
+Deno.test("Snapshotter layers keep a file's own xattrs and leave out the host's labels", async () => {
+  const sc = trySyscalls();
+  if (!sc) return console.error("SKIP xattr snapshot test: no xattr syscalls");
+  const { root } = await snap();
+  const s = createSnapshotter({ root, walker: createTsWalker(), xattrReader: xattrReaderOf(sc) });
+  await s.init();
+  writeFileSync(`${root}/etc/x`, "x");
+  sc.lsetxattr(`${root}/etc/x`, "user.kept", new TextEncoder().encode("v"));
+  let labelled = true;
+  try {
+    sc.lsetxattr(`${root}/etc/x`, "security.selinux", new TextEncoder().encode("system_u:object_r:tmp_t:s0"));
+  } catch {
+    labelled = false; // a filesystem or user that cannot set it: the user xattr is still checked
+  }
+  const h = (await headers(await s.diff())).find((x) => x.path === "etc/x")!;
+  assertEquals(Object.keys(h.xattrs ?? {}), ["user.kept"]);
+  if (!labelled) console.error("SKIP the security.selinux part: cannot set it here");
   rmSync(root, { recursive: true });
 });
