@@ -1,5 +1,5 @@
 /**
- * `kiln build --reproducible` gives one digest for one input, whatever the run: ten builds of a Dockerfile with
+ * `kiln build --reproducible` gives one digest for one input, whatever the run: ten builds of a Dockerfile (and two more with zstd layers) with
  * deletes, re-created directories, hardlinks, symlinks, `COPY --from` two stages built in parallel and a 39 MB layer compressed in
  * parallel — work dir on tmpfs and on disk, `-j 1` and the default, from dir://, tar:// and git contexts, two at a
  * time, with the context's mtimes touched in between — and the image unpacks to the tree the Dockerfile describes.
@@ -114,7 +114,7 @@ Deno.test({
     assertEquals(run("stat", ["-f", "-c", "%T", shm]).trim(), "tmpfs");
     assert(run("stat", ["-f", "-c", "%T", disk]).trim() !== "tmpfs", "the disk work dir must not be a tmpfs");
     type Source = "dir" | "tar" | "git";
-    const plan: { source: Source; workDir: string; jobs?: number; touch?: number }[] = [
+    const plan: { source: Source; workDir: string; jobs?: number; touch?: number; zstd?: boolean }[] = [
       { source: "dir", workDir: shm },
       { source: "dir", workDir: disk, jobs: 1 },
       { source: "tar", workDir: shm, jobs: 1 },
@@ -125,6 +125,9 @@ Deno.test({
       { source: "dir", workDir: shm, jobs: 1, touch: 1_800_000_000 },
       { source: "tar", workDir: shm },
       { source: "dir", workDir: disk },
+      // zstd layers (a digest of their own): fed in fixed-size writes, so equally independent of the run
+      { source: "dir", workDir: shm, zstd: true },
+      { source: "tar", workDir: disk, jobs: 1, zstd: true, touch: 1_900_000_000 },
     ];
     const digests: string[] = [];
     for (let i = 0; i < plan.length; i += 2) {
@@ -150,6 +153,7 @@ Deno.test({
           `--digest-file=${digestFile}`,
           `--work-dir=${p.workDir}`,
           ...(p.jobs ? [`--jobs=${p.jobs}`] : []),
+          ...(p.zstd ? ["--compression=zstd"] : []),
         ];
         return kiln(args).done.then((r) => ({ r, digestFile, what: JSON.stringify(p) }));
       });
@@ -158,7 +162,10 @@ Deno.test({
         digests.push(`${readFileSync(digestFile, "utf8").trim()} ${what}`);
       }
     }
-    assertEquals(new Set(digests.map((d) => d.split(" ")[0])).size, 1, digests.join("\n"));
+    const gzipDigests = new Set(digests.filter((d) => !d.includes('"zstd"')).map((d) => d.split(" ")[0]));
+    const zstdDigests = new Set(digests.filter((d) => d.includes('"zstd"')).map((d) => d.split(" ")[0]));
+    assertEquals([gzipDigests.size, zstdDigests.size], [1, 1], digests.join("\n"));
+    assert(![...zstdDigests].some((d) => gzipDigests.has(d)), "zstd layers give another digest");
     // what the image holds: unpacked by umoci from the docker archive skopeo converts
     const layout = join(tmp, "layout");
     run("skopeo", ["copy", "--quiet", `docker-archive:${join(tmp, "out-0.tar")}`, `oci:${layout}:img`]);
