@@ -67,6 +67,34 @@ export function kvMap(values: readonly string[], flag: string): Record<string, s
 }
 
 /**
+ * `--build-arg` words as values: `K=V` as given; a bare `K` takes `K` from `env` and is dropped when unset (as the
+ * docker CLI and kaniko do).
+ *
+ * @param words `K=V` or `K` words.
+ * @param env The environment bare names are read from.
+ * @returns Name → value.
+ *
+ * @example Usage
+ * ```ts
+ * import { buildArgsFromFlags } from "./common_flags.ts";
+ * const a = buildArgsFromFlags(["A=1", "HOME", "NOPE"], { HOME: "/root" });
+ * console.assert(a.A === "1" && a.HOME === "/root" && !("NOPE" in a));
+ * ```
+ */
+export function buildArgsFromFlags(
+  words: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const w of words) {
+    const i = w.indexOf("=");
+    if (i >= 0) out[w.slice(0, i)] = w.slice(i + 1);
+    else if (env[w] !== undefined) out[w] = env[w]!;
+  }
+  return out;
+}
+
+/**
  * An integer flag.
  *
  * @param v Parsed flags.

@@ -10,6 +10,7 @@ import { resolve } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
 import { B, bool, type FlagSpec, L, list, parseFlags, S, str } from "../flags.ts";
 import {
+  buildArgsFromFlags,
   DEFAULT_CACHE_DIR,
   intFlag,
   kvMap,
@@ -21,14 +22,18 @@ import {
 import { createLogger, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
 import {
   build,
+  type BuildLayerOptions,
   type BuildOptions,
+  type BuildOutputOptions,
   type BuildRegistryOptions,
+  type BuildSandboxOptions,
+  type BuildSnapshotOptions,
   parseSecretFlag,
   planFromDockerfile,
 } from "../../lib/executor/mod.ts";
 import { loadWalker, parseWalkerPreference, type SnapshotMode } from "../../lib/fs/mod.ts";
 import { isRemoteContext, parseGitOptions, resolveContext, resolveDockerfile } from "../../lib/context/mod.ts";
-import { parseGoDuration, resolveBuildArgs } from "../../lib/dockerfile/mod.ts";
+import { parseGoDuration } from "../../lib/dockerfile/mod.ts";
 import { hostPlatform, parsePlatform } from "../../lib/image/mod.ts";
 
 /** Flags of `kiln build` (kaniko executor compatible). */
@@ -191,84 +196,100 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
   if (sde !== undefined && sde !== "" && !/^\d+$/.test(sde)) {
     throw new UsageError(`Invalid SOURCE_DATE_EPOCH "${sde}": expected seconds since the epoch`);
   }
-  const opts: BuildOptions = {
-    context: resolve(io.cwd, context, contextSub ?? "."),
-    dockerfile: str(v, "dockerfile") ?? "Dockerfile",
-    cwd: io.cwd,
-    destinations: list(v, "destination"),
-    buildArgs: list(v, "build-arg"),
-    buildArgEnv: { ...env },
-    ...(v["skip-unused-stages"] === undefined ? {} : { skipUnusedStages: bool(v, "skip-unused-stages") }),
-    snapshotMode,
-    singleSnapshot: bool(v, "single-snapshot"),
-    reproducible: bool(v, "reproducible"),
-    ...(sde !== undefined && sde !== "" ? { sourceDateEpoch: Number(sde) } : {}),
-    compression,
-    ...(level !== undefined ? { compressionLevel: level } : {}),
-    labels: kvMap(list(v, "label"), "label"),
-    annotations: kvMap(list(v, "annotation"), "annotation"),
-    buildContexts: kvMap(list(v, "build-context"), "build-context"),
-    secrets: list(v, "secret").map((x) => parseSecretFlag(x)),
-    secretEnv: { ...env },
-    gitEnv: { GIT_USERNAME: env.GIT_USERNAME, GIT_PASSWORD: env.GIT_PASSWORD, GIT_TOKEN: env.GIT_TOKEN },
-    noPush: bool(v, "no-push"),
-    skipPushPermissionCheck: bool(v, "skip-push-permission-check"),
-    cleanup: bool(v, "cleanup"),
-    sandbox: bool(v, "in-place") && !bool(v, "sandbox") ? "in-place" : "sandbox",
-    force: bool(v, "force"),
-    ...(str(v, "sandbox-helper") ? { sandboxHelper: str(v, "sandbox-helper")! } : {}),
-    ignorePaths: list(v, "ignore-path"),
-    ignoreVarRun: v["ignore-var-run"] === undefined ? true : bool(v, "ignore-var-run"),
-    registry,
-  };
-  const cache = cacheOptionsFromFlags(v, io);
-  if (cache) opts.cache = cache;
   const allow = list(v, "allow").flatMap((a) => a.split(",")).filter((a) => a !== "");
   for (const a of allow) {
     if (a !== "security.insecure") {
       throw new UsageError(`Invalid --allow "${a}": the only entitlement is security.insecure`);
     }
   }
-  if (allow.length > 0) opts.allow = ["security.insecure"];
-  const runCacheDir = str(v, "run-cache-dir");
-  if (runCacheDir) opts.runCacheDir = resolve(io.cwd, runCacheDir);
   const jobs = intFlag(v, "jobs");
-  if (jobs !== undefined) {
-    if (jobs < 1) throw new UsageError(`Invalid --jobs "${jobs}": expected a number of stages, at least 1`);
-    opts.jobs = jobs;
+  if (jobs !== undefined && jobs < 1) {
+    throw new UsageError(`Invalid --jobs "${jobs}": expected a number of stages, at least 1`);
   }
   const targets = list(v, "target").flatMap((t) => t.split(",")).map((t) => t.trim()).filter((t) => t !== "");
-  if (targets.length > 0) opts.target = targets[0]!;
-  if (targets.length > 1) opts.alsoTargets = targets.slice(1);
-  const format = str(v, "image-format");
-  if (format !== undefined) {
-    if (format !== "oci" && format !== "docker") {
-      throw new UsageError(`Invalid --image-format "${format}": expected oci or docker`);
-    }
-    opts.format = format;
+  const formatFlag = str(v, "image-format");
+  if (formatFlag !== undefined && formatFlag !== "oci" && formatFlag !== "docker") {
+    throw new UsageError(`Invalid --image-format "${formatFlag}": expected oci or docker`);
   }
-  const inPlace = opts.sandbox === "in-place";
+  const format = formatFlag as "oci" | "docker" | undefined;
+  const inPlace = bool(v, "in-place") && !bool(v, "sandbox");
   for (const f of ["materialize", "pre-cleanup"] as const) {
     if (bool(v, f) && !inPlace) warn(`--${f} has no effect in sandbox mode (the build's filesystem is its own)`);
   }
-  if (inPlace && bool(v, "materialize")) opts.materialize = true;
-  if (inPlace && bool(v, "pre-cleanup")) opts.preCleanup = true;
   const platform = str(v, "custom-platform");
-  if (platform) opts.platform = platform;
-  const paths: [keyof BuildOptions, string][] = [
-    ["tarPath", "tar-path"],
-    ["ociLayoutPath", "oci-layout-path"],
-    ["digestFile", "digest-file"],
-    ["imageNameWithDigestFile", "image-name-with-digest-file"],
-    ["imageNameTagWithDigestFile", "image-name-tag-with-digest-file"],
-  ];
-  for (const [k, f] of paths) {
-    const p = str(v, f);
-    if (p) (opts as unknown as Record<string, string>)[k] = resolve(io.cwd, p);
-  }
+  const path = (flag: string) => {
+    const p = str(v, flag);
+    return p ? resolve(io.cwd, p) : undefined;
+  };
+  const outputs: BuildOutputOptions = {
+    destinations: list(v, "destination"),
+    noPush: bool(v, "no-push"),
+    skipPushPermissionCheck: bool(v, "skip-push-permission-check"),
+    ...defined({
+      tarPath: path("tar-path"),
+      ociLayoutPath: path("oci-layout-path"),
+      digestFile: path("digest-file"),
+      imageNameWithDigestFile: path("image-name-with-digest-file"),
+      imageNameTagWithDigestFile: path("image-name-tag-with-digest-file"),
+      format,
+    }),
+  };
+  const layers: BuildLayerOptions = {
+    compression,
+    reproducible: bool(v, "reproducible"),
+    ...defined({
+      compressionLevel: level,
+      sourceDateEpoch: sde !== undefined && sde !== "" ? Number(sde) : undefined,
+    }),
+  };
+  const snapshot: BuildSnapshotOptions = {
+    mode: snapshotMode,
+    single: bool(v, "single-snapshot"),
+    ignorePaths: list(v, "ignore-path"),
+    ignoreVarRun: v["ignore-var-run"] === undefined ? true : bool(v, "ignore-var-run"),
+  };
+  const sandbox: BuildSandboxOptions = {
+    mode: inPlace ? "in-place" : "sandbox",
+    cleanup: bool(v, "cleanup"),
+    force: bool(v, "force"),
+    ...(inPlace && bool(v, "materialize") ? { materialize: true } : {}),
+    ...(inPlace && bool(v, "pre-cleanup") ? { preCleanup: true } : {}),
+    ...defined({ helper: str(v, "sandbox-helper"), runCacheDir: path("run-cache-dir") }),
+  };
+  const cache = cacheOptionsFromFlags(v, io);
   const work = str(v, "work-dir") ?? str(v, "kaniko-dir");
-  if (work) opts.workDir = resolve(io.cwd, work);
-  return opts;
+  return {
+    context: resolve(io.cwd, context, contextSub ?? "."),
+    dockerfile: str(v, "dockerfile") ?? "Dockerfile",
+    cwd: io.cwd,
+    buildArgs: buildArgsFromFlags(list(v, "build-arg"), env),
+    ...(v["skip-unused-stages"] === undefined ? {} : { skipUnusedStages: bool(v, "skip-unused-stages") }),
+    labels: kvMap(list(v, "label"), "label"),
+    annotations: kvMap(list(v, "annotation"), "annotation"),
+    buildContexts: kvMap(list(v, "build-context"), "build-context"),
+    secrets: list(v, "secret").map((x) => parseSecretFlag(x)),
+    secretEnv: { ...env },
+    gitEnv: { GIT_USERNAME: env.GIT_USERNAME, GIT_PASSWORD: env.GIT_PASSWORD, GIT_TOKEN: env.GIT_TOKEN },
+    ...(allow.length > 0 ? { allow: ["security.insecure"] as const } : {}),
+    ...(jobs === undefined ? {} : { jobs }),
+    ...(targets.length > 0 ? { target: targets[0]! } : {}),
+    ...(targets.length > 1 ? { alsoTargets: targets.slice(1) } : {}),
+    ...(platform ? { platform: parsePlatform(platform) } : {}),
+    ...(work ? { workDir: resolve(io.cwd, work) } : {}),
+    outputs,
+    layers,
+    snapshot,
+    sandbox,
+    registry,
+    ...(cache ? { cache } : {}),
+  };
+}
+
+/** The entries of `o` whose value is not `undefined` (for `exactOptionalPropertyTypes`). */
+function defined<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
 }
 
 /** `--cache` and its flags as {@linkcode BuildOptions.cache} (undefined without `--cache`). */
@@ -303,11 +324,11 @@ async function dryRun(opts: BuildOptions, io: CliIO): Promise<string> {
   } finally {
     await df.cleanup();
   }
-  const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+  const platform = opts.platform ?? hostPlatform();
   const planOf = (o: { all?: boolean }) =>
     planFromDockerfile(text, {
       file: opts.dockerfile ?? "Dockerfile",
-      buildArgs: new Map(Object.entries(resolveBuildArgs(opts.buildArgs ?? [], { env: opts.buildArgEnv ?? {} }))),
+      buildArgs: new Map(Object.entries(opts.buildArgs ?? {})),
       ...(opts.target && !o.all ? { target: opts.target } : {}),
       ...(opts.alsoTargets && !o.all ? { alsoTargets: opts.alsoTargets } : {}),
       skipUnusedStages: o.all ? false : opts.skipUnusedStages ?? true,
@@ -327,7 +348,8 @@ async function dryRun(opts: BuildOptions, io: CliIO): Promise<string> {
   const shown = new Set(plan.stages.map((st) => st.index));
   const skipped = all.stages.map((st) => st.index).filter((i) => !shown.has(i));
   if (skipped.length) lines.push(`not built (no target needs them): stage ${skipped.join(", ")}`);
-  lines.push(`destinations: ${opts.destinations?.length ? opts.destinations.join(", ") : "(none)"}`);
+  const destinations = opts.outputs?.destinations ?? [];
+  lines.push(`destinations: ${destinations.length ? destinations.join(", ") : "(none)"}`);
   return lines.join("\n") + "\n";
 }
 
@@ -348,7 +370,7 @@ export const buildCommand: CliCommand = {
       timestamp: bool(values, "log-timestamp"),
       write: (line) => void io.stderr(line + "\n"),
     });
-    const opts = buildOptionsFromFlags(values, io);
+    let opts = buildOptionsFromFlags(values, io);
     // lib/context hook: a remote --context (tar://, s3://, gs://, git://, https://…) is fetched into the work
     // dir first (with --context-sub-path and --git applied) and removed afterwards.
     const contextSpec = contextSpecOf(values);
@@ -364,7 +386,7 @@ export const buildCommand: CliCommand = {
         ...(str(values, "context-sub-path") ? { subPath: str(values, "context-sub-path")! } : {}),
       })
       : undefined;
-    if (remote) opts.context = remote.dir;
+    if (remote) opts = { ...opts, context: remote.dir };
     if (bool(values, "dryrun")) {
       try {
         await io.stdout(await dryRun(opts, io));

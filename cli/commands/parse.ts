@@ -18,9 +18,9 @@ import {
   parsePlatformSpec,
   planBuild,
   type PlatformSpec as Platform,
-  resolveBuildArgs,
   type StageScopeState,
 } from "../../lib/dockerfile/mod.ts";
+import { buildArgsFromFlags } from "../common_flags.ts";
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
@@ -126,7 +126,7 @@ export const parseCommand: CliCommand = {
     const targetPlatform = platformFlag(str(values, "platform"), "platform");
     const target = str(values, "target");
     const plan = planBuild(result, {
-      buildArgs: resolveBuildArgs(list(values, "build-arg"), { env: io.env }),
+      buildArgs: buildArgsFromFlags(list(values, "build-arg"), io.env),
       ...(target !== undefined ? { target } : {}),
       ...(buildPlatform ? { buildPlatform } : {}),
       ...(targetPlatform ? { targetPlatform } : {}),

@@ -11,6 +11,7 @@ import { resolve } from "node:path";
 import type { CliCommand, CliIO } from "../command.ts";
 import { bool, type FlagSpec, list, parseFlags, str } from "../flags.ts";
 import {
+  buildArgsFromFlags,
   DEFAULT_CACHE_DIR,
   logFormatFor,
   PULL_REGISTRY_FLAGS,
@@ -20,7 +21,7 @@ import {
 import { createLogger, isKilnError, type Logger, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
 import { type DockerfileBase, dockerfileBaseImages, warmImage } from "../../lib/cache/mod.ts";
 import { resolveDockerfile } from "../../lib/context/mod.ts";
-import { parseGoDuration, resolveBuildArgs } from "../../lib/dockerfile/mod.ts";
+import { parseGoDuration } from "../../lib/dockerfile/mod.ts";
 import { hostPlatform, parsePlatform, type Platform } from "../../lib/image/mod.ts";
 
 /** Flags of `kiln warm` (kaniko warmer compatible). */
@@ -90,7 +91,7 @@ async function imagesToWarm(
     const df = await resolveDockerfile(file, io.cwd, { workDir: tmpdir(), cwd: io.cwd, signal: io.signal });
     try {
       const text = await readFile(df.path, "utf8");
-      const buildArgs = resolveBuildArgs(list(values, "build-arg"), { env: io.env });
+      const buildArgs = buildArgsFromFlags(list(values, "build-arg"), io.env);
       images.push(...dockerfileBaseImages(text, { buildArgs, platform, file }));
     } finally {
       await df.cleanup();

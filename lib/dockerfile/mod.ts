@@ -17,7 +17,7 @@
  * 3. **Plan** — {@linkcode planBuild}`(result, {buildArgs, target, buildPlatform, targetPlatform})` →
  *    {@linkcode BuildPlan} `{stages: PlannedStage[] (index, name, stage, base: image|stage|scratch, platform,
  *    dependencies), metaArgs, globalArgs, target, order (needed stages in build order), proxyEnv, warnings}`.
- *    {@linkcode resolveBuildArgs} turns `--build-arg` words (bare `K` from the environment) into a record.
+ *    Build args come in as a record (the CLI resolves `--build-arg` words: cli/common_flags.ts).
  * 4. **Dispatch helpers** — {@linkcode createStageScope}`({baseImageEnv | parent, globalArgs, buildArgs, lexer})`
  *    tracks a stage's ARG/ENV exactly as BuildKit (`declareArgs`, `setEnv`, `env()`, `expand`, `snapshot()`);
  *    {@linkcode expandInstruction}`(instr, env, {lexer})` expands the words BuildKit expands for that instruction.
@@ -111,7 +111,6 @@ export {
   planBuild,
   type PlannedStage,
   type PlanOptions,
-  resolveBuildArgs,
   type StageBase,
   type StageDependency,
 } from "./plan.ts";

@@ -57,7 +57,7 @@ export interface PlannedStage {
 
 /** Options of {@linkcode planBuild}. */
 export interface PlanOptions {
-  /** `--build-arg` values (see {@linkcode resolveBuildArgs} for `K` taken from the environment). */
+  /** `--build-arg` values (the CLI takes a bare `K` from its environment: cli/common_flags.ts `buildArgsFromFlags`). */
   buildArgs?: Readonly<Record<string, string>>;
   /** Target stage name (case-insensitive); default the last stage. */
   target?: string;
@@ -115,37 +115,6 @@ const BUILTIN_ARGS = new Set([
   "TARGETSTAGE",
   "SOURCE_DATE_EPOCH",
 ]);
-
-/**
- * Turns `--build-arg` words into values: `K=V` as given; a bare `K` takes `K` from `env` and is dropped when unset
- * (as the docker CLI does).
- *
- * @param specs `K=V` or `K` words.
- * @param options The environment for bare names.
- * @returns Name → value.
- *
- * @example Usage
- * ```ts
- * import { resolveBuildArgs } from "./plan.ts";
- * const a = resolveBuildArgs(["A=1", "HOME", "NOPE"], { env: { HOME: "/root" } });
- * console.assert(a.A === "1" && a.HOME === "/root" && !("NOPE" in a));
- * ```
- */
-export function resolveBuildArgs(
-  specs: readonly string[],
-  options: { env?: Readonly<Record<string, string | undefined>> } = {},
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const s of specs) {
-    const i = s.indexOf("=");
-    if (i >= 0) out[s.slice(0, i)] = s.slice(i + 1);
-    else {
-      const v = options.env?.[s];
-      if (v !== undefined) out[s] = v;
-    }
-  }
-  return out;
-}
 
 function stageDeps(instrs: readonly Instruction[], via: "copy" | "mount" | "onbuild" | undefined): {
   from: string;

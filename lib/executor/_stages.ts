@@ -89,9 +89,9 @@ async function baseKeyOf(shared: Shared, base: StageStart, parent: StageResult |
   return chainKey("", {
     base: from,
     platform: formatPlatform(shared.env.platform),
-    compression: o.compression ?? "gzip",
-    level: o.compressionLevel ?? null,
-    fixedTime: o.reproducible ? (o.sourceDateEpoch ?? 0) : null,
+    compression: o.layers?.compression ?? "gzip",
+    level: o.layers?.compressionLevel ?? null,
+    fixedTime: o.layers?.reproducible ? (o.layers.sourceDateEpoch ?? 0) : null,
   });
 }
 
@@ -104,7 +104,7 @@ async function baseKeyOf(shared: Shared, base: StageStart, parent: StageResult |
  * @returns Each stage's result by index.
  */
 export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Map<number, StageResult>> {
-  const mode = env.options.sandbox ?? "sandbox";
+  const mode = env.options.sandbox?.mode ?? "sandbox";
   const layerDir = join(env.work, "layers");
   await mkdir(layerDir, { recursive: true });
   const sandboxes = new Set<Sandbox>();
@@ -123,7 +123,7 @@ export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Ma
     imageDir: imageDirCache(env),
     sandboxes,
     secrets: createSecretStore(env.options.secrets ?? [], { env: env.options.secretEnv ?? {} }),
-    inPlace: { dirty: env.options.preCleanup ?? false },
+    inPlace: { dirty: env.options.sandbox?.preCleanup ?? false },
     walker: once(() => {
       const sc = trySyscalls();
       const xattrReader = sc ? xattrReaderOf(sc) : undefined;
@@ -137,7 +137,7 @@ export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Ma
     shared.results.set(index, result);
     return result;
   });
-  if (mode === "in-place" && env.options.cleanup) {
+  if (mode === "in-place" && env.options.sandbox?.cleanup) {
     // kaniko's --cleanup: the container's `/` is emptied again (all but the ignore list and the build's inputs).
     await emptyInPlaceRoot(shared, "/", shared.ignoreList, plan.file, env.run.signal ?? new AbortController().signal);
   }
@@ -148,8 +148,8 @@ export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Ma
 async function ignoreListOf(env: StagesEnv, mode: "sandbox" | "in-place"): Promise<string[]> {
   return defaultIgnoreList({
     mode,
-    ignorePaths: env.options.ignorePaths ?? [],
-    ...(env.options.ignoreVarRun === undefined ? {} : { ignoreVarRun: env.options.ignoreVarRun }),
+    ignorePaths: [...(env.options.snapshot?.ignorePaths ?? [])],
+    ...(env.options.snapshot?.ignoreVarRun === undefined ? {} : { ignoreVarRun: env.options.snapshot.ignoreVarRun }),
     ...(mode === "in-place"
       ? { kilnDir: env.work, mountInfo: await readFile("/proc/self/mountinfo", "utf8").catch(() => "") }
       : {}),
@@ -216,7 +216,7 @@ async function buildOneStage(
     }
     : await resolveStageBase(shared, stage, log, signal);
   checkCanRun(shared, stage, base.config);
-  const mode = env.options.sandbox ?? "sandbox";
+  const mode = env.options.sandbox?.mode ?? "sandbox";
   const rootDir = mode === "in-place" ? "/" : join(env.work, `stage${stage.index}`, "rootfs");
   const rootfs = rootfsOf(shared, stage, rootDir, base.layers, fromStage?.rootfs, signal);
   let sandbox: Sandbox | undefined;
@@ -238,9 +238,9 @@ async function buildOneStage(
     const result = await runStage(stage, base, {
       services,
       layers: {
-        compression: o.compression ?? "gzip",
-        ...(o.compressionLevel === undefined ? {} : { level: o.compressionLevel }),
-        single: o.singleSnapshot ?? false,
+        compression: o.layers?.compression ?? "gzip",
+        ...(o.layers?.compressionLevel === undefined ? {} : { level: o.layers.compressionLevel }),
+        single: o.snapshot?.single ?? false,
       },
       variables: {
         buildArgs: plan.buildArgs,
@@ -252,7 +252,7 @@ async function buildOneStage(
       counter: shared.counter,
       ...(cache ? { cache } : {}),
       keepRootfs,
-      ...(mode === "in-place" && o.materialize && isTarget ? { materialize: true } : {}),
+      ...(mode === "in-place" && o.sandbox?.materialize && isTarget ? { materialize: true } : {}),
     });
     if (keepRootfs) {
       // In place the next stage empties `/`: later stages read this one's files from its layers, extracted into a
@@ -377,7 +377,7 @@ async function emptyInPlaceRoot(
   const o = shared.env.options;
   const inputs = [
     resolve(shared.env.cwd, o.context),
-    ...(o.runCacheDir ? [o.runCacheDir] : []),
+    ...(o.sandbox?.runCacheDir ? [o.sandbox.runCacheDir] : []),
     ...(o.cache?.baseImageDir ? [o.cache.baseImageDir] : []),
     ...(o.workDir ? [o.workDir] : []),
   ];
@@ -415,7 +415,7 @@ function rootfsOf(
   let ready: ReturnType<Rootfs> | undefined;
   // In place, what is mounted on `/` (/etc/hosts, /proc, secrets, the context) and kiln's own paths are never
   // written by extraction (kaniko's ignore list): replacing a mount point fails with EBUSY.
-  const extractIgnore = (env.options.sandbox ?? "sandbox") === "in-place" ? shared.ignoreList : undefined;
+  const extractIgnore = (env.options.sandbox?.mode ?? "sandbox") === "in-place" ? shared.ignoreList : undefined;
   const ignoreOpt = extractIgnore ? { ignore: extractIgnore } : {};
   const materialize = async () => {
     await mkdir(rootDir, { recursive: true, mode: 0o755 });
@@ -445,7 +445,7 @@ function rootfsOf(
     const snapshotter = createSnapshotter({
       root: rootDir,
       walker,
-      mode: env.options.snapshotMode ?? "full",
+      mode: env.options.snapshot?.mode ?? "full",
       ignore: shared.ignoreList,
       ...(xattrReader ? { xattrReader } : {}),
     });
@@ -460,7 +460,7 @@ async function createSandboxFor(shared: Shared, dir: string, log: Logger): Promi
   const { env, plan } = shared;
   const o = env.options;
   const sandbox = await createSandbox({
-    mode: o.sandbox ?? "sandbox",
+    mode: o.sandbox?.mode ?? "sandbox",
     rootDir: dir,
     workDir: env.work,
     logger: log,
@@ -468,8 +468,8 @@ async function createSandboxFor(shared: Shared, dir: string, log: Logger): Promi
     ...(plan.buildArgs.get("BUILDKIT_SANDBOX_HOSTNAME")
       ? { hostname: plan.buildArgs.get("BUILDKIT_SANDBOX_HOSTNAME")! }
       : {}),
-    ...(o.sandboxHelper ? { helperPath: o.sandboxHelper } : {}),
-    ...(o.force ? { force: true } : {}),
+    ...(o.sandbox?.helper ? { helperPath: o.sandbox.helper } : {}),
+    ...(o.sandbox?.force ? { force: true } : {}),
   });
   shared.sandboxes.add(sandbox);
   return sandbox;
@@ -486,7 +486,7 @@ function stageServices(
 ): StageServices {
   const { env, plan } = shared;
   const o = env.options;
-  const fixedTime = o.reproducible ? (o.sourceDateEpoch ?? 0) : undefined;
+  const fixedTime = o.layers?.reproducible ? (o.layers.sourceDateEpoch ?? 0) : undefined;
   return {
     file: plan.file,
     contextDir: resolve(env.cwd, o.context),
@@ -496,7 +496,8 @@ function stageServices(
     ...(o.gitEnv ? { gitEnv: o.gitEnv } : {}),
     // Kept across builds in the work dir the user gave; without one, a private dir of this build (a library caller's
     // TMPDIR is no place for a persistent cache).
-    runCacheDir: o.runCacheDir ?? (o.workDir ? join(env.workRoot, "kiln-run-cache") : join(env.work, "run-cache")),
+    runCacheDir: o.sandbox?.runCacheDir ??
+      (o.workDir ? join(env.workRoot, "kiln-run-cache") : join(env.work, "run-cache")),
     ...(plan.proxyEnv ? { proxyEnv: plan.proxyEnv } : {}),
     allow: o.allow ?? [],
     ...(fixedTime === undefined ? {} : { fixedTime }),

@@ -15,21 +15,12 @@ import process from "node:process";
 import type { Digest } from "../util/mod.ts";
 import { AbortedError, KilnError, type Logger, nullLogger, sha256 } from "../util/mod.ts";
 import type { ImageConfig, Platform } from "../image/mod.ts";
-import {
-  formatPlatform,
-  hostPlatform,
-  MediaTypes,
-  parsePlatform,
-  withAnnotations,
-  withConfig,
-  withFormat,
-} from "../image/mod.ts";
+import { formatPlatform, hostPlatform, MediaTypes, withAnnotations, withConfig, withFormat } from "../image/mod.ts";
 import { detectContainer } from "../sandbox/mod.ts";
 import { loadDockerignore, resolveDockerfile } from "../context/mod.ts";
 import type { PathMatcher } from "../copy/mod.ts";
 import { writeOutputs } from "../output/mod.ts";
 import { checkPushPermission } from "../registry/mod.ts";
-import { resolveBuildArgs } from "../dockerfile/mod.ts";
 import { planFromDockerfile } from "./plan.ts";
 import type { ExecutionPlan } from "./steps.ts";
 import type { BuildOptions, BuildProgressEvent, BuildResult, BuildRunOptions } from "./types.ts";
@@ -56,8 +47,7 @@ interface Inputs {
  * import { build } from "./build.ts";
  * const result = await build({
  *   context: "examples/hello",
- *   ociLayoutPath: "out/hello",
- *   noPush: true,
+ *   outputs: { ociLayoutPath: "out/hello", noPush: true },
  * }, { onProgress: (e) => e.type === "step-done" && console.log(e.instruction, e.durationMs) });
  * console.log(result.digest);
  * ```
@@ -74,7 +64,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
   const work = await mkdtemp(join(workRoot, "kiln-build-"));
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const platform: Platform = options.platform ? parsePlatform(options.platform) : hostPlatform();
+    const platform: Platform = options.platform ?? hostPlatform();
     const inputs = await loadInputs(options, {
       cwd,
       work,
@@ -125,7 +115,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
 function openCache(options: BuildOptions, log: Logger): BuildCache | undefined {
   const c = options.cache;
   if (!c) return undefined;
-  const repo = c.repo ?? inferCacheRepo(options.destinations ?? []);
+  const repo = c.repo ?? inferCacheRepo(options.outputs?.destinations ?? []);
   if (repo === undefined) {
     log.info(
       "--cache: no --cache-repo and no --destination, so no layer cache",
@@ -172,11 +162,12 @@ function progressHook(
  * @param signal Abort signal.
  */
 export async function preflight(options: BuildOptions, log: Logger, signal?: AbortSignal): Promise<void> {
-  const destinations = options.destinations ?? [];
-  if (!options.noPush && destinations.length === 0) {
+  const out = options.outputs ?? {};
+  const destinations = out.destinations ?? [];
+  if (!out.noPush && destinations.length === 0) {
     throw new KilnError("No --destination given: give one or more, or use --no-push", { exitCode: 2 });
   }
-  const mode = options.sandbox ?? "sandbox";
+  const mode = options.sandbox?.mode ?? "sandbox";
   const uid = process.getuid?.();
   if (mode === "in-place" && uid !== undefined && uid !== 0) {
     // Extracting a base onto `/` needs root (kaniko too): say so now, not halfway through the first layer.
@@ -186,14 +177,14 @@ export async function preflight(options: BuildOptions, log: Logger, signal?: Abo
       { exitCode: 2 },
     );
   }
-  if (mode === "in-place" && !options.force && !detectContainer().inContainer) {
+  if (mode === "in-place" && !options.sandbox?.force && !detectContainer().inContainer) {
     // Checked before anything is extracted onto "/".
     throw new KilnError(
       "Refusing to build in place outside a container: it would overwrite this machine's / (use the sandbox mode, or --force if you really mean it)",
       { exitCode: 2 },
     );
   }
-  if (options.noPush || options.skipPushPermissionCheck) return;
+  if (out.noPush || out.skipPushPermissionCheck) return;
   try {
     await checkPushPermission(destinations, {
       ...(options.registry ?? {}),
@@ -245,7 +236,7 @@ async function loadInputs(
     : undefined;
   const plan = planFromDockerfile(text, {
     file,
-    buildArgs: new Map(Object.entries(resolveBuildArgs(options.buildArgs ?? [], { env: options.buildArgEnv ?? {} }))),
+    buildArgs: new Map(Object.entries(options.buildArgs ?? {})),
     ...(options.target ? { target: options.target } : {}),
     ...(options.alsoTargets?.length ? { alsoTargets: options.alsoTargets } : {}),
     // BuildKit and the kaniko fork build only what the targets need; `--skip-unused-stages=false` builds them all.
@@ -291,7 +282,8 @@ async function finish(
   },
 ): Promise<BuildResult> {
   const { cwd, platform } = env;
-  const fixedTime = options.reproducible ? (options.sourceDateEpoch ?? 0) : undefined;
+  const fixedTime = options.layers?.reproducible ? (options.layers.sourceDateEpoch ?? 0) : undefined;
+  const out = options.outputs ?? {};
   // The target stage's image, finished with lib/image's mutations: platform defaults and `created`, the manifest
   // format, the annotations.
   let image = withConfig(final.image, (c): ImageConfig => {
@@ -300,7 +292,7 @@ async function finish(
       : c.created || new Date().toISOString();
     return { ...c, architecture: c.architecture || platform.architecture, os: c.os || platform.os, created };
   });
-  image = withFormat(image, options.format ?? "oci");
+  image = withFormat(image, out.format ?? "oci");
   if (options.annotations && Object.keys(options.annotations).length) {
     image = withAnnotations(image, options.annotations);
   }
@@ -310,15 +302,15 @@ async function finish(
   const digest: Digest = sha256(rawManifest);
   const path = (p: string | undefined) => (p ? resolve(cwd, p) : undefined);
   const files = {
-    tarPath: path(options.tarPath),
-    ociLayoutPath: path(options.ociLayoutPath),
-    digestFile: path(options.digestFile),
-    imageNameWithDigestFile: path(options.imageNameWithDigestFile),
-    imageNameTagWithDigestFile: path(options.imageNameTagWithDigestFile),
+    tarPath: path(out.tarPath),
+    ociLayoutPath: path(out.ociLayoutPath),
+    digestFile: path(out.digestFile),
+    imageNameWithDigestFile: path(out.imageNameWithDigestFile),
+    imageNameTagWithDigestFile: path(out.imageNameTagWithDigestFile),
   };
   const outputs = await writeOutputs(image, {
-    destinations: options.destinations ?? [],
-    noPush: options.noPush ?? false,
+    destinations: [...(out.destinations ?? [])],
+    noPush: out.noPush ?? false,
     ...Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined)) as Record<string, string>,
     registry: options.registry ?? {},
     ...(env.mountFrom ? { mountFrom: env.mountFrom } : {}),

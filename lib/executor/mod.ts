@@ -8,7 +8,7 @@
  * ```ts ignore
  * import { build } from "./mod.ts";
  * const result = await build(
- *   { context: "examples/hello", ociLayoutPath: "out/hello", noPush: true, reproducible: true },
+ *   { context: "examples/hello", outputs: { ociLayoutPath: "out/hello", noPush: true }, layers: { reproducible: true } },
  *   { onProgress: (e) => { if (e.type === "step-done") console.log(e.instruction, e.durationMs, e.layerSize); } },
  * );
  * console.log(result.digest);
@@ -18,12 +18,17 @@
  */
 export { build } from "./build.ts";
 export type {
+  BuildCacheOptions,
+  BuildLayerOptions,
   BuildOptions,
   BuildOutput,
+  BuildOutputOptions,
   BuildProgressEvent,
   BuildRegistryOptions,
   BuildResult,
   BuildRunOptions,
+  BuildSandboxOptions,
+  BuildSnapshotOptions,
 } from "./types.ts";
 export { createSecretStore, parseSecretFlag, type SecretSpec, type SecretStore } from "./secrets.ts";
 export { type Entitlement, planFromDockerfile, type PlanOptions as PlanFromDockerfileOptions } from "./plan.ts";

@@ -14,125 +14,151 @@ import type { Entitlement } from "./plan.ts";
 /** Registry transport options (kaniko's transport flags and credentials), as lib/registry takes them. */
 export type BuildRegistryOptions = Omit<RegistryOptions, "signal" | "logger" | "platform">;
 
-/** Options of one build: the library form of `kiln build` flags. */
+/**
+ * Options of one build: the library form of `kiln build` flags, grouped by concern (what to build at the top;
+ * `outputs`, `layers`, `snapshot`, `sandbox`, `registry`, `cache`). Values are typed, never flag syntax: the CLI
+ * parses `K=V` strings and platform strings (cli/commands/build.ts), the library takes the results.
+ */
 export interface BuildOptions {
   /** Build context: a local directory (absolute, or relative to `cwd`). */
-  context: string;
+  readonly context: string;
   /** Dockerfile path: absolute, or relative to `cwd`, falling back to the context (default `<context>/Dockerfile`). */
-  dockerfile?: string;
+  readonly dockerfile?: string;
   /** Dockerfile text; overrides `dockerfile` (its name is still used in messages). */
-  dockerfileText?: string;
+  readonly dockerfileText?: string;
   /** Directory relative paths are resolved against (default `process.cwd()` of the caller; the CLI passes its own). */
-  cwd?: string;
-  /** `--destination`: image references to push to. */
-  destinations?: string[];
-  /** `--build-arg K=V`; a bare `K` is looked up in `buildArgEnv`. */
-  buildArgs?: string[];
-  /** Values for bare `--build-arg K` (kaniko reads them from its environment). */
-  buildArgEnv?: Record<string, string | undefined>;
-  /** `--secret id=…,src=…|env=…` (parse with lib/executor/secrets.ts `parseSecretFlag`); `env=` reads `secretEnv`. */
-  secrets?: SecretSpec[];
-  /** Environment `--secret …,env=VAR` reads (library code never reads the process environment). */
-  secretEnv?: Record<string, string | undefined>;
-  /**
-   * Credentials for `ADD https://…/repo.git#ref` (as for `--context git://…`): `GIT_USERNAME`/`GIT_PASSWORD` or
-   * `GIT_TOKEN`; credentials in the URL win.
-   */
-  gitEnv?: Record<string, string | undefined>;
-  /**
-   * Persistent directory for `RUN --mount=type=cache` (default `<workDir>/kiln-run-cache` when `workDir` is given;
-   * without either, cache mounts last one build).
-   */
-  runCacheDir?: string;
+  readonly cwd?: string;
+  /** `--build-arg`: values of build arguments (the CLI resolves a bare `--build-arg K` from its environment). */
+  readonly buildArgs?: Readonly<Record<string, string>>;
   /** `--target`: the stage to build (default the last). */
-  target?: string;
+  readonly target?: string;
   /**
    * Further `--target`s (`--target a,b` or repeated, as the kaniko fork): built as well, with the stages they need;
    * `target` (the first) is the image pushed and written.
    */
-  alsoTargets?: string[];
+  readonly alsoTargets?: readonly string[];
   /**
    * `--skip-unused-stages`: build only the stages the targets depend on. Default true (BuildKit and the kaniko fork;
    * old kaniko built every stage): `false` builds every stage up to the last target.
    */
-  skipUnusedStages?: boolean;
+  readonly skipUnusedStages?: boolean;
   /** `--jobs`: most stages built at once (default: the number of CPUs; 1 = one after the other; in-place: 1). */
-  jobs?: number;
-  /** `--snapshot-mode` (default `full`). */
-  snapshotMode?: SnapshotMode;
-  /** `--single-snapshot`: one layer per stage. */
-  singleSnapshot?: boolean;
-  /** `--reproducible`: fixed timestamps in layers and config. */
-  reproducible?: boolean;
-  /** Seconds since the epoch used by `reproducible` (SOURCE_DATE_EPOCH; default 0). */
-  sourceDateEpoch?: number;
-  /** `--compression` for new layers (default gzip). */
-  compression?: "gzip" | "zstd";
-  /** `--compression-level` (≤ 0: the library default). */
-  compressionLevel?: number;
+  readonly jobs?: number;
+  /** `--custom-platform`: the target platform (default: the host's; parse strings with lib/image `parsePlatform`). */
+  readonly platform?: Platform;
   /** `--label K=V`, applied before the Dockerfile's own LABELs of the final stage. */
-  labels?: Record<string, string>;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Manifest annotations of the final image (`--annotation`). */
+  readonly annotations?: Readonly<Record<string, string>>;
+  /** `--build-context NAME=VALUE`: `oci-layout://DIR[:TAG]` (or `oci-layout://DIR@sha256:…`) or a local dir. */
+  readonly buildContexts?: Readonly<Record<string, string>>;
+  /** `--secret id=…,src=…|env=…` (parse with lib/executor/secrets.ts `parseSecretFlag`); `env=` reads `secretEnv`. */
+  readonly secrets?: readonly SecretSpec[];
+  /** Environment `--secret …,env=VAR` reads (library code never reads the process environment). */
+  readonly secretEnv?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Credentials for `ADD https://…/repo.git#ref` (as for `--context git://…`): `GIT_USERNAME`/`GIT_PASSWORD` or
+   * `GIT_TOKEN`; credentials in the URL win.
+   */
+  readonly gitEnv?: Readonly<Record<string, string | undefined>>;
+  /**
+   * `--allow`: entitlements granted to the build (BuildKit's names). `security.insecure` lets `RUN
+   * --security=insecure` steps run without kiln's confinement (every capability, no seccomp filter, no masks).
+   */
+  readonly allow?: readonly Entitlement[];
   /**
    * Most that variable substitution may add to one word of the Dockerfile (an ARG default, an ENV value, a heredoc
    * body…), in UTF-16 units; past it the build fails with `Dockerfile:LINE: …`. Default 1 MiB
    * (lib/dockerfile `DEFAULT_MAX_EXPANSION`): `ARG a=${a}${a}` thirty times would otherwise reach 16 GiB.
    */
-  maxExpansion?: number;
-  /**
-   * `--allow`: entitlements granted to the build (BuildKit's names). `security.insecure` lets `RUN
-   * --security=insecure` steps run without kiln's confinement (every capability, no seccomp filter, no masks).
-   */
-  allow?: readonly Entitlement[];
+  readonly maxExpansion?: number;
+  /** Scratch directory for rootfs and layer files (default: a temp dir; removed afterwards). */
+  readonly workDir?: string;
+  /** Where the image goes. Without any output the build still runs (and `BuildResult` says what it made). */
+  readonly outputs?: BuildOutputOptions;
+  /** How new layers are written. */
+  readonly layers?: BuildLayerOptions;
+  /** How changes are found after each step. */
+  readonly snapshot?: BuildSnapshotOptions;
+  /** Where and how RUN steps run. */
+  readonly sandbox?: BuildSandboxOptions;
+  /** Registry transport options. */
+  readonly registry?: BuildRegistryOptions;
   /**
    * The layer cache (kaniko's `--cache=true` and its flags): steps whose inputs are unchanged take their layer from
    * the cache instead of running (lib/cache; keys in lib/executor/_cache.ts). Off when absent.
    */
-  cache?: BuildCacheOptions;
-  /** `--custom-platform` `os/arch[/variant]` (default: the host's). */
-  platform?: string;
-  /** `--build-context NAME=VALUE`: `oci-layout://DIR[:TAG]` (or `oci-layout://DIR@sha256:…`) or a local dir. */
-  buildContexts?: Record<string, string>;
+  readonly cache?: BuildCacheOptions;
+}
+
+/** Where the image goes ({@linkcode BuildOptions.outputs}). */
+export interface BuildOutputOptions {
+  /** `--destination`: image references to push to. */
+  readonly destinations?: readonly string[];
   /** `--no-push`. */
-  noPush?: boolean;
+  readonly noPush?: boolean;
   /** `--skip-push-permission-check`: do not probe the destinations for push access before building. */
-  skipPushPermissionCheck?: boolean;
+  readonly skipPushPermissionCheck?: boolean;
   /** `--tar-path`: also write a `docker save` tarball. */
-  tarPath?: string;
+  readonly tarPath?: string;
   /** `--oci-layout-path`: also write an OCI layout. */
-  ociLayoutPath?: string;
+  readonly ociLayoutPath?: string;
   /** `--digest-file`. */
-  digestFile?: string;
+  readonly digestFile?: string;
   /** `--image-name-with-digest-file`. */
-  imageNameWithDigestFile?: string;
+  readonly imageNameWithDigestFile?: string;
   /** `--image-name-tag-with-digest-file`. */
-  imageNameTagWithDigestFile?: string;
+  readonly imageNameTagWithDigestFile?: string;
+  /** Manifest format (`--image-format`; default `oci`; `docker` writes Docker v2.2 media types). */
+  readonly format?: "oci" | "docker";
+}
+
+/** How new layers are written ({@linkcode BuildOptions.layers}). */
+export interface BuildLayerOptions {
+  /** `--compression` (default gzip). */
+  readonly compression?: "gzip" | "zstd";
+  /** `--compression-level` (≤ 0: the library default). */
+  readonly compressionLevel?: number;
+  /** `--reproducible`: fixed timestamps in layers and config. */
+  readonly reproducible?: boolean;
+  /** Seconds since the epoch used by `reproducible` (SOURCE_DATE_EPOCH; default 0). */
+  readonly sourceDateEpoch?: number;
+}
+
+/** How changes are found ({@linkcode BuildOptions.snapshot}). */
+export interface BuildSnapshotOptions {
+  /** `--snapshot-mode` (default `full`). */
+  readonly mode?: SnapshotMode;
+  /** `--single-snapshot`: one layer per stage. */
+  readonly single?: boolean;
+  /** Extra paths left out of snapshots (`--ignore-path`). */
+  readonly ignorePaths?: readonly string[];
+  /** Ignore `/var/run` (`--ignore-var-run`, default true; in-place mode). */
+  readonly ignoreVarRun?: boolean;
+}
+
+/** Where and how RUN steps run ({@linkcode BuildOptions.sandbox}). */
+export interface BuildSandboxOptions {
+  /** `sandbox` (default: each stage's rootfs in kiln's sandbox) or `in-place` (the rootfs is `/`, kaniko's way). */
+  readonly mode?: "sandbox" | "in-place";
+  /** Path of the kiln-run sandbox helper (default: the one built in this checkout). */
+  readonly helper?: string;
+  /**
+   * Persistent directory for `RUN --mount=type=cache` (default `<workDir>/kiln-run-cache` when `workDir` is given;
+   * without either, cache mounts last one build).
+   */
+  readonly runCacheDir?: string;
   /** `--cleanup`: remove the rootfs after the build (always done in sandbox mode). */
-  cleanup?: boolean;
-  /** Where RUN runs: `sandbox` (default) or `in-place` (the rootfs is `/`). */
-  sandbox?: "sandbox" | "in-place";
+  readonly cleanup?: boolean;
   /** In-place: run even outside a container (`--force`). */
-  force?: boolean;
+  readonly force?: boolean;
   /**
    * In-place `--materialize`: leave the target stage's filesystem on `/` at the end even when every step came from
    * the layer cache (which otherwise extracts nothing).
    */
-  materialize?: boolean;
+  readonly materialize?: boolean;
   /** In-place `--pre-cleanup`: empty `/` (everything not in the ignore list) before the first stage. */
-  preCleanup?: boolean;
-  /** Extra paths left out of snapshots (`--ignore-path`). */
-  ignorePaths?: string[];
-  /** Ignore `/var/run` (`--ignore-var-run`, default true; in-place mode). */
-  ignoreVarRun?: boolean;
-  /** Scratch directory for rootfs and layer files (default: a temp dir; removed afterwards). */
-  workDir?: string;
-  /** Registry transport options. */
-  registry?: BuildRegistryOptions;
-  /** Manifest annotations of the final image (`--annotation`). */
-  annotations?: Record<string, string>;
-  /** Manifest format (default `oci`; `docker` writes Docker v2.2 media types). */
-  format?: "oci" | "docker";
-  /** Path of the kiln-run sandbox helper (default: the one built in this checkout). */
-  sandboxHelper?: string;
+  readonly preCleanup?: boolean;
 }
 
 /** Options of the layer cache ({@linkcode BuildOptions.cache}). */

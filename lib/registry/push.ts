@@ -380,7 +380,7 @@ async function uploadBlob(
   throw lastErr;
 }
 
-function toRefs(refs: (Reference | string)[]): Reference[] {
+function toRefs(refs: readonly (Reference | string)[]): Reference[] {
   if (!refs.length) throw new KilnError("Cannot push: no destination given");
   return refs.map((r) => typeof r === "string" ? parseReference(r) : r);
 }
@@ -538,7 +538,10 @@ export function pushIndex(
  * await checkPushPermission(["127.0.0.1:5000/app:latest"], opts);
  * ```
  */
-export async function checkPushPermission(refs: (Reference | string)[], opts: PushOptions = {}): Promise<void> {
+export async function checkPushPermission(
+  refs: readonly (Reference | string)[],
+  opts: PushOptions = {},
+): Promise<void> {
   const client = opts.client ?? createRegistryClient("push", opts);
   try {
     for (const d of group(toRefs(refs))) {

@@ -24,6 +24,7 @@ import { makeBusyboxRootfs } from "../fixtures/busybox_rootfs.ts";
 import { hasCommand, isRoot, REPO_ROOT } from "../fixtures/tools.ts";
 import { imageNameSafeTmpdir } from "../fixtures/temp.ts";
 import { compareConfigs, compareRootfs, readLayoutConfig, scanRootfs } from "../tools/compare_rootfs.ts";
+import type { BuildOptions } from "../../lib/executor/mod.ts";
 
 const CORPUS = `${REPO_ROOT}/test/corpus`;
 
@@ -216,17 +217,18 @@ async function buildWithKiln(
     r = await run(Deno.execPath(), args, { env: { ...secretEnv, NO_COLOR: "1" }, cwd: work });
   } else {
     // No CLI (or no --secret in it) yet: the same build through the library.
-    const opts = {
+    const opts: BuildOptions = {
       context: ctx,
       dockerfile: `${ctx}/Dockerfile`,
-      noPush: true,
-      ociLayoutPath: layout,
+      outputs: { noPush: true, ociLayoutPath: layout },
       buildContexts: { busybox: `oci-layout://${env.baseLayout}:latest` },
-      buildArgs: buildArgsOf(spec, env),
+      buildArgs: Object.fromEntries(
+        buildArgsOf(spec, env).map((a) => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]),
+      ),
       ...(spec.target ? { target: spec.target } : {}),
       secrets: Object.keys(spec.secrets ?? {}).map((id) => ({ id, src: `${work}/secret-${id}` })),
       workDir: work,
-      runCacheDir: `${env.tmp}/run-cache`,
+      sandbox: { runCacheDir: `${env.tmp}/run-cache` },
     };
     r = await run(Deno.execPath(), ["run", "-A", `${REPO_ROOT}/test/corpus/_kiln_build.ts`, JSON.stringify(opts)], {
       env: { NO_COLOR: "1" },

@@ -61,10 +61,9 @@ export async function buildToLayout(
   const result = await build({
     context,
     dockerfileText: dockerfile,
-    noPush: true,
-    ociLayoutPath: layout,
     workDir: join(out, "work"),
     ...extra,
+    outputs: { noPush: true, ociLayoutPath: layout, ...extra.outputs },
   }, { logger: createLogger({ level: "debug", write: (l) => log.push(l) }) });
   return { result, log, layout };
 }

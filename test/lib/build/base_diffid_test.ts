@@ -42,7 +42,7 @@ Deno.test({
           context: root,
           dockerfileText: "FROM base\nRUN true\n",
           buildContexts: { base: `oci-layout://${layout}:latest` },
-          noPush: true,
+          outputs: { noPush: true },
           workDir: join(root, "work"),
         }),
       KilnError,

@@ -60,7 +60,7 @@ Deno.test({
       join(ctx, "xattr.bin"),
     ]);
     const built = await buildToLayout(ctx, FS_DOCKERFILE, {
-      buildArgs: [`BASE=${b.ref}`],
+      buildArgs: { BASE: b.ref },
       registry: registryOpts(b),
     });
     const { files } = unpackLayout(built.layout);
@@ -128,11 +128,13 @@ Deno.test({
         'ENTRYPOINT ["/bin/sh", "-c"]',
         'CMD ["cat /msg.txt /built.txt"]',
       ].join("\n"),
-      destinations: [dest, `${b.registry.host}/built/app:latest`],
-      tarPath: join(out, "image.tar"),
-      digestFile: join(out, "digest"),
-      imageNameWithDigestFile: join(out, "names"),
-      imageNameTagWithDigestFile: join(out, "tags"),
+      outputs: {
+        destinations: [dest, `${b.registry.host}/built/app:latest`],
+        tarPath: join(out, "image.tar"),
+        digestFile: join(out, "digest"),
+        imageNameWithDigestFile: join(out, "names"),
+        imageNameTagWithDigestFile: join(out, "tags"),
+      },
       registry: registryOpts(b),
       workDir: join(out, "work"),
     }, { logger: createLogger({ level: "warn" }) });
@@ -181,7 +183,7 @@ Deno.test({
     const b = await busybox();
     const ctx = makeContext({});
     const work = tempDir("kiln-work-");
-    const common = { context: ctx, noPush: true, workDir: work, registry: registryOpts(b) };
+    const common = { context: ctx, outputs: { noPush: true }, workDir: work, registry: registryOpts(b) };
     const e1 = await assertRejects(
       () => build({ ...common, dockerfileText: `FROM ${b.ref}\nRUN true\nRUN exit 3\n` }),
       KilnError,
@@ -248,8 +250,7 @@ Deno.test({
           context: ctx,
           dockerfileText: "FROM base\nRUN echo x > /x\n",
           buildContexts: { base: `oci-layout://${b.layoutDir}:latest` },
-          destinations: [`127.0.0.1:${port}/app:1`],
-          digestFile: join(out, "digest"),
+          outputs: { destinations: [`127.0.0.1:${port}/app:1`], digestFile: join(out, "digest") },
           registry: { insecureRegistries: [`127.0.0.1:${port}`], pushRetry: 0 },
           workDir: join(out, "work"),
         }),

@@ -68,7 +68,7 @@ for (const kind of ["dotdot", "hardlink", "symlink"] as const) {
           context: ctx,
           dockerfileText: "FROM base\nRUN true\n",
           buildContexts: { base: `oci-layout://${layout}:latest` },
-          noPush: true,
+          outputs: { noPush: true },
           workDir: work,
         });
       if (kind === "symlink") {

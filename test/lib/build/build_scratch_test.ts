@@ -20,8 +20,8 @@ Deno.test({
   async fn() {
     const ctx = join(REPO_ROOT, "examples/hello");
     const dockerfile = readFileSync(join(ctx, "Dockerfile"), "utf8");
-    const a = await buildToLayout(ctx, dockerfile, { reproducible: true });
-    const b = await buildToLayout(ctx, dockerfile, { reproducible: true });
+    const a = await buildToLayout(ctx, dockerfile, { layers: { reproducible: true } });
+    const b = await buildToLayout(ctx, dockerfile, { layers: { reproducible: true } });
     assertEquals(a.result.digest, b.result.digest);
     const { files } = unpackLayout(a.layout);
     assertEquals(files["/etc/greeting"]?.mode, 0o644);
@@ -70,7 +70,7 @@ Deno.test({
       "CMD echo $A",
     ].join("\n");
     const b = await buildToLayout(ctx, df, {
-      buildArgs: ["V=given", "UNUSED=1"],
+      buildArgs: { V: "given", UNUSED: "1" },
       labels: { cli: "flag", other: "o" },
     });
     const cfg = inspectConfig(`oci:${b.layout}:latest`) as { author: string; config: Record<string, unknown> };
@@ -126,7 +126,11 @@ Deno.test({
       "FROM scratch AS unused",
       "COPY b /never",
     ].join("\n");
-    const b = await buildToLayout(ctx, df, { target: "final", singleSnapshot: true, compression: "zstd" });
+    const b = await buildToLayout(ctx, df, {
+      target: "final",
+      snapshot: { single: true },
+      layers: { compression: "zstd" },
+    });
     assertEquals(b.result.manifest.layers.length, 1);
     assertEquals(b.result.manifest.layers[0]!.mediaType, "application/vnd.oci.image.layer.v1.tar+zstd");
     const cfg = inspectConfig(`oci:${b.layout}:latest`) as { history: { empty_layer?: boolean }[] };
@@ -145,8 +149,7 @@ Deno.test({
   async fn() {
     const ctx = makeContext({ x: "x" });
     const b = await buildToLayout(ctx, "FROM scratch\nCOPY x /x\n", {
-      reproducible: true,
-      sourceDateEpoch: 1700000000,
+      layers: { reproducible: true, sourceDateEpoch: 1700000000 },
     });
     const cfg = inspectConfig(`oci:${b.layout}:latest`) as { created: string };
     assertEquals(cfg.created, "2023-11-14T22:13:20Z");
@@ -168,9 +171,8 @@ Deno.test({
         build({
           context: ctx,
           dockerfileText: "FROM scratch\nCOPY present /p\nCOPY missing.txt /m\n",
-          noPush: true,
+          outputs: { noPush: true, ociLayoutPath: join(out, "layout") },
           workDir: work,
-          ociLayoutPath: join(out, "layout"),
         }),
       KilnError,
     );
@@ -180,7 +182,13 @@ Deno.test({
     assertEquals(leftovers(work), []);
     assertEquals(leftovers(out), [], "no output written");
     const e2 = await assertRejects(
-      () => build({ context: ctx, dockerfileText: "FROM scratch\nFROBNICATE x\n", noPush: true, workDir: work }),
+      () =>
+        build({
+          context: ctx,
+          dockerfileText: "FROM scratch\nFROBNICATE x\n",
+          outputs: { noPush: true },
+          workDir: work,
+        }),
       KilnError,
     );
     assertMatch(e2.message, /^Dockerfile:2: .*frobnicate/i);
@@ -213,10 +221,10 @@ Deno.test({
     const trees: string[] = [];
     for (const mode of ["full", "redo", "time"] as const) {
       const built = await buildToLayout(ctx, df, {
-        snapshotMode: mode,
-        platform: "linux/arm64/v8",
+        snapshot: { mode: mode },
+        platform: { os: "linux", architecture: "arm64", variant: "v8" },
         skipUnusedStages: true,
-        compressionLevel: 1,
+        layers: { compressionLevel: 1 },
       });
       trees.push(JSON.stringify(Object.entries(unpackLayout(built.layout).files).map(([p, f]) => [p, f.sha, f.mode])));
       const cfg = inspectConfig(`oci:${built.layout}:latest`) as { architecture: string; variant?: string; os: string };

@@ -49,12 +49,11 @@ async function run(ctx: string, base: string, extra: Partial<BuildOptions> = {})
   const result = await build({
     context: ctx,
     dockerfileText: DOCKERFILE,
-    noPush: true,
-    ociLayoutPath: join(out, "layout"),
+    outputs: { noPush: true, ociLayoutPath: join(out, "layout") },
     workDir: join(out, "work"),
     buildContexts: { base: `oci-layout://${base}:latest` },
-    reproducible: true,
     ...extra,
+    layers: { reproducible: true, ...extra.layers },
   }, {
     logger: createLogger({ level: "warn", write: (l) => warnings.push(l) }),
     onProgress: (e: BuildProgressEvent) => {
@@ -159,11 +158,11 @@ Deno.test({
     const cacheDir = join(tempDir("kiln-cache-layout-"), "cache");
     const opts = { cache: { repo: `oci:${cacheDir}`, copyLayers: true } };
     await run(ctx, busybox(), opts);
-    const b = await run(ctx, busybox(), { ...opts, buildArgs: ["B=2"] });
+    const b = await run(ctx, busybox(), { ...opts, buildArgs: { B: "2" } });
     assertEquals(b.ran, ["RUN b"]);
-    const plain = await run(ctx, busybox(), { buildArgs: ["B=2"] });
+    const plain = await run(ctx, busybox(), { buildArgs: { B: "2" } });
     assertEquals(b.digest, plain.digest);
-    const a = await run(ctx, busybox(), { ...opts, buildArgs: ["A=2"] });
+    const a = await run(ctx, busybox(), { ...opts, buildArgs: { A: "2" } });
     assertEquals(a.cached, []);
   },
 });
@@ -214,9 +213,12 @@ Deno.test({
     const ctx = makeCtx();
     const cacheDir = join(tempDir("kiln-cache-layout-"), "cache");
     const opts = { cache: { repo: `oci:${cacheDir}`, copyLayers: true } };
-    const [x, y] = await Promise.all([run(ctx, busybox(), opts), run(ctx, busybox(), { ...opts, buildArgs: ["B=3"] })]);
+    const [x, y] = await Promise.all([
+      run(ctx, busybox(), opts),
+      run(ctx, busybox(), { ...opts, buildArgs: { B: "3" } }),
+    ]);
     assertEquals(x.digest, (await run(ctx, busybox())).digest);
-    assertEquals(y.digest, (await run(ctx, busybox(), { buildArgs: ["B=3"] })).digest);
+    assertEquals(y.digest, (await run(ctx, busybox(), { buildArgs: { B: "3" } })).digest);
     const again = await run(ctx, busybox(), opts);
     assertEquals(again.ran, []);
   },
@@ -245,10 +247,10 @@ Deno.test({
             "RUN ls /gen > /list",
             "",
           ].join("\n"),
-          destinations: [`${proxy.host}/kiln/app:${tag}`],
+          outputs: { destinations: [`${proxy.host}/kiln/app:${tag}`] },
           workDir: join(out, "work"),
           buildContexts: { base: `oci-layout://${busybox()}:latest` },
-          reproducible: true,
+          layers: { reproducible: true },
           cache: { repo: `${proxy.host}/kiln/cache`, copyLayers: true },
           registry: { insecureRegistries: [proxy.host] },
         }, {
@@ -283,7 +285,7 @@ Deno.test({
   async fn() {
     const ctx = makeCtx();
     const cacheDir = join(tempDir("kiln-cache-layout-"), "cache");
-    const common: Partial<BuildOptions> = { compression: "zstd", snapshotMode: "redo", jobs: 2 };
+    const common: Partial<BuildOptions> = { layers: { compression: "zstd" }, snapshot: { mode: "redo" }, jobs: 2 };
     const plain = await run(ctx, busybox(), common);
     const opts = { ...common, cache: { repo: `oci:${cacheDir}`, copyLayers: true } };
     const first = await run(ctx, busybox(), opts);
@@ -292,8 +294,11 @@ Deno.test({
     assertEquals(second.ran, []);
     assertEquals(second.digest, plain.digest);
     // A gzip build must not take the zstd entries for its own: the compression is part of what the layer is.
-    const gz = await run(ctx, busybox(), { ...opts, compression: "gzip" });
+    const gz = await run(ctx, busybox(), { ...opts, layers: { ...opts.layers, compression: "gzip" } });
     assertEquals(gz.ran.length, 4, "every step misses");
-    assertEquals(gz.digest, (await run(ctx, busybox(), { ...common, compression: "gzip" })).digest);
+    assertEquals(
+      gz.digest,
+      (await run(ctx, busybox(), { ...common, layers: { ...common.layers, compression: "gzip" } })).digest,
+    );
   },
 });

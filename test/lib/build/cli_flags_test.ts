@@ -3,7 +3,7 @@ import { BUILD_FLAGS, buildOptionsFromFlags } from "../../../cli/commands/build.
 import { parseFlags } from "../../../cli/flags.ts";
 import { main } from "../../../cli/main.ts";
 import type { CliIO } from "../../../cli/command.ts";
-import { UsageError } from "../../../lib/util/errors.ts";
+import { KilnError, UsageError } from "../../../lib/util/errors.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "../../assert.ts";
 import { memoryIO } from "./_helpers.ts";
@@ -53,28 +53,32 @@ Deno.test("kiln build flags: kebab names, camelCase aliases, short forms and rep
   ], { B: "from-env" });
   assertEquals(o.context, "/work/ctx-parent/ctx");
   assertEquals(o.dockerfile, "docker/Dockerfile");
-  assertEquals(o.destinations, ["reg/a:1", "reg/a:2"]);
-  assertEquals(o.buildArgs, ["A=1", "B"]);
-  assertEquals(o.buildArgEnv?.B, "from-env");
-  assertEquals(o.snapshotMode, "redo");
-  assertEquals(o.tarPath, "/work/ctx-parent/out/i.tar");
-  assertEquals(o.noPush, true);
-  assertEquals(o.platform, "linux/arm64");
+  assertEquals(o.outputs?.destinations, ["reg/a:1", "reg/a:2"]);
+  assertEquals(o.buildArgs, { A: "1", B: "from-env" }, "a bare --build-arg B is read from the environment");
+  assertEquals(o.snapshot?.mode, "redo");
+  assertEquals(o.outputs?.tarPath, "/work/ctx-parent/out/i.tar");
+  assertEquals(o.outputs?.noPush, true);
+  assertEquals(o.platform, { os: "linux", architecture: "arm64" });
   assertEquals(o.labels, { k: "v" });
-  assertEquals([o.singleSnapshot, o.reproducible, o.compression, o.compressionLevel], [true, true, "zstd", 9]);
+  assertEquals([o.snapshot?.single, o.layers?.reproducible, o.layers?.compression, o.layers?.compressionLevel], [
+    true,
+    true,
+    "zstd",
+    9,
+  ]);
   assertEquals(o.registry?.insecureRegistries, ["r:5000"]);
   assertEquals(o.registry?.registryMap, { "index.docker.io": ["mirror.local"], "quay.io": ["q.local"] });
   assertEquals(o.buildContexts, { base: "oci-layout:///l:latest" });
-  assertEquals([o.ignorePaths, o.ignoreVarRun, o.target], [["/cache"], false, "final"]);
+  assertEquals([o.snapshot?.ignorePaths, o.snapshot?.ignoreVarRun, o.target], [["/cache"], false, "final"]);
 });
 
 Deno.test("kiln build flags: environment fallbacks and SOURCE_DATE_EPOCH", () => {
   const o = opts([], { KANIKO_NO_PUSH: "true", KANIKO_REGISTRY_MIRROR: "m1,m2", SOURCE_DATE_EPOCH: "1700000000" });
-  assertEquals(o.noPush, true);
+  assertEquals(o.outputs?.noPush, true);
   assertEquals(o.registry?.registryMirrors, ["m1", "m2"]);
-  assertEquals(o.sourceDateEpoch, 1700000000);
-  assertEquals(o.sandbox, "sandbox");
-  assertEquals(opts(["--in-place", "--force"]).sandbox, "in-place");
+  assertEquals(o.layers?.sourceDateEpoch, 1700000000);
+  assertEquals(o.sandbox?.mode, "sandbox");
+  assertEquals(opts(["--in-place", "--force"]).sandbox, { mode: "in-place", cleanup: false, force: true });
 });
 
 Deno.test("kiln build flags: GIT_USERNAME/GIT_PASSWORD/GIT_TOKEN reach BuildOptions.gitEnv (ADD of git URLs)", () => {
@@ -105,6 +109,8 @@ Deno.test("kiln build flags: --cache and its flags map to BuildOptions.cache; ba
   assertThrows(() => opts(["--compression=xz"]), UsageError, "compression");
   assertThrows(() => opts(["--sandbox", "--in-place"]), UsageError);
   assertThrows(() => opts(["--label=novalue"]), UsageError, "KEY=VALUE");
+  // platform strings are parsed here, in cli/: the library takes a Platform
+  assertThrows(() => opts(["--custom-platform=linux"]), KilnError, 'Invalid platform "linux"');
 });
 
 Deno.test({
@@ -153,7 +159,7 @@ Deno.test({
 
 Deno.test("kiln build: the kaniko fork's flags — several --target, --image-format, warnings for no-ops", () => {
   const o = opts(["--target", "a,b", "--target=c", "--image-format=docker"]);
-  assertEquals([o.target, o.alsoTargets, o.format], ["a", ["b", "c"], "docker"]);
+  assertEquals([o.target, o.alsoTargets, o.outputs?.format], ["a", ["b", "c"], "docker"]);
   assertThrows(() => opts(["--image-format=v1"]), UsageError, "--image-format");
   const i = io();
   const w = buildOptionsFromFlags(
@@ -161,14 +167,14 @@ Deno.test("kiln build: the kaniko fork's flags — several --target, --image-for
       .values,
     i,
   );
-  assertEquals([w.materialize, w.preCleanup], [undefined, undefined], "no-ops in sandbox mode");
+  assertEquals([w.sandbox?.materialize, w.sandbox?.preCleanup], [undefined, undefined], "no-ops in sandbox mode");
   const warned = i.err.join("");
   for (const f of ["force-build-metadata", "preserve-context", "materialize", "pre-cleanup"]) {
     assertMatch(warned, new RegExp(`--${f} has no effect`));
   }
   const inPlace = opts(["--in-place", "--materialize", "--pre-cleanup"]);
-  assertEquals([inPlace.materialize, inPlace.preCleanup], [true, true]);
-  assertEquals(opts([], { KANIKO_PRE_CLEANUP: "true", KILN_IN_PLACE: "true" }).preCleanup, true);
+  assertEquals([inPlace.sandbox?.materialize, inPlace.sandbox?.preCleanup], [true, true]);
+  assertEquals(opts([], { KANIKO_PRE_CLEANUP: "true", KILN_IN_PLACE: "true" }).sandbox?.preCleanup, true);
 });
 
 Deno.test("kiln build --dryrun prints the stages to build, their steps and what is skipped, and builds nothing", async () => {

@@ -22,7 +22,7 @@ async function buildScratch(dockerfile: string, extra: Partial<BuildOptions> = {
     const r = await build({
       context: work,
       dockerfileText: dockerfile,
-      noPush: true,
+      outputs: { noPush: true },
       workDir: `${work}/work`,
       ...extra,
     });
@@ -144,16 +144,15 @@ Deno.test({
     try {
       const df = `FROM scratch\nADD http://${host}/p /p\n`;
       await assertRejects(
-        () => build({ context: work, dockerfileText: df, noPush: true, workDir: `${work}/w1` }),
+        () => build({ context: work, dockerfileText: df, outputs: { noPush: true }, workDir: `${work}/w1` }),
         KilnError,
         "401",
       );
       await build({
         context: work,
         dockerfileText: df,
-        noPush: true,
+        outputs: { noPush: true, ociLayoutPath: `${work}/layout` },
         workDir: `${work}/w2`,
-        ociLayoutPath: `${work}/layout`,
         secrets: [{ id: `HTTP_AUTH_TOKEN_${host}`, env: "TOK" }],
         secretEnv: { TOK: "s3cret" },
       });
@@ -185,11 +184,10 @@ Deno.test({
           "RUN this is not run by /bin/sh -c",
           "",
         ].join("\n"),
-        noPush: true,
+        outputs: { noPush: true, ociLayoutPath: `${root}/layout` },
         workDir: `${root}/work`,
-        ociLayoutPath: `${root}/layout`,
         buildContexts: { base: `oci-layout://${base}:latest` },
-        buildArgs: ["BUILDKIT_SANDBOX_HOSTNAME=kiln-test-host"],
+        buildArgs: { BUILDKIT_SANDBOX_HOSTNAME: "kiln-test-host" },
       });
       const { rootfs } = unpackLayout(`${root}/layout`);
       assertEquals(readFileSync(join(rootfs, "shell.txt"), "utf8"), "shell got: this is not run by /bin/sh -c\n");
@@ -230,9 +228,8 @@ Deno.test({
       await build({
         context: root,
         dockerfileText: `FROM scratch\nADD ${server.url}/repo.git#main /src/\n`,
-        noPush: true,
+        outputs: { noPush: true, ociLayoutPath: `${root}/layout` },
         workDir: `${root}/work`,
-        ociLayoutPath: `${root}/layout`,
       });
       const { files } = unpackLayout(`${root}/layout`);
       assertEquals(

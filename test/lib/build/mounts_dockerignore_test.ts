@@ -39,10 +39,9 @@ Deno.test({
       const opts = (n: number, dockerfileText: string) => ({
         context: ctx,
         dockerfileText,
-        noPush: true,
-        ociLayoutPath: join(base, `out${n}`),
+        outputs: { noPush: true, ociLayoutPath: join(base, `out${n}`) },
         buildContexts: { busybox: `oci-layout://${busybox}:latest` },
-        runCacheDir: join(base, "run-cache"),
+        sandbox: { runCacheDir: join(base, "run-cache") },
         workDir: join(base, "work"),
       });
       await build(opts(

@@ -292,11 +292,10 @@ Deno.test({
       );
       const opts = (n: number) => ({
         context: ctx,
-        noPush: true,
-        ociLayoutPath: `${base}/out${n}`,
+        outputs: { noPush: true, ociLayoutPath: `${base}/out${n}` },
         buildContexts: { busybox: `oci-layout://${layout}:latest` },
         secrets: [{ id: "s", src: `${base}/secret` }],
-        runCacheDir: `${base}/run-cache`,
+        sandbox: { runCacheDir: `${base}/run-cache` },
         workDir: `${base}/work`,
       });
       for (const n of [1, 2]) {

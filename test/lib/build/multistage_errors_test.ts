@@ -88,12 +88,14 @@ Deno.test({
         const opts: BuildOptions = {
           context: ctx,
           dockerfileText: df,
-          noPush: true,
+          outputs: {
+            noPush: true,
+            ociLayoutPath: join(out, "layout"),
+            tarPath: join(out, "image.tar"),
+            digestFile: join(out, "digest"),
+          },
           workDir: work,
           jobs: 2,
-          ociLayoutPath: join(out, "layout"),
-          tarPath: join(out, "image.tar"),
-          digestFile: join(out, "digest"),
           registry: {
             registryMap: { "index.docker.io": [closed], "docker.io": [closed] },
             insecureRegistries: [closed],
@@ -124,7 +126,13 @@ Deno.test({
     try {
       const ctx = makeContext({ f: "f" });
       const df = "FROM scratch AS broken\nCOPY missing /x\nFROM scratch AS final\nCOPY f /f\nFROM scratch AS last\n";
-      const opts = { context: ctx, dockerfileText: df, noPush: true, workDir: join(root, "work"), target: "final" };
+      const opts = {
+        context: ctx,
+        dockerfileText: df,
+        outputs: { noPush: true },
+        workDir: join(root, "work"),
+        target: "final",
+      };
       const r = await build(opts);
       assertEquals(r.manifest.layers.length, 1);
       const e = await assertRejects(() => build({ ...opts, skipUnusedStages: false }), KilnError);
@@ -218,7 +226,7 @@ Deno.test({
       const ctx = makeContext({ f: "f" });
       const common = {
         context: ctx,
-        noPush: true,
+        outputs: { noPush: true },
         workDir: join(root, "work"),
         buildContexts: { base: `oci-layout://${layout}:latest` },
       };
@@ -240,7 +248,7 @@ Deno.test({
           build({
             ...common,
             buildContexts: { base: `oci-layout://${single}:latest` },
-            platform: "linux/arm64",
+            platform: { os: "linux", architecture: "arm64" },
             dockerfileText: "FROM base\nCOPY f /f\n",
           }),
         KilnError,
@@ -250,7 +258,11 @@ Deno.test({
         "Dockerfile:1: FROM base: the image is linux/amd64, but this stage builds linux/arm64 (pick a base that has " +
           "that platform, e.g. a multi-platform index, or change --custom-platform / FROM --platform)",
       );
-      const scratch = await build({ ...common, platform: "linux/arm64", dockerfileText: "FROM scratch\nCOPY f /f\n" });
+      const scratch = await build({
+        ...common,
+        platform: { os: "linux", architecture: "arm64" },
+        dockerfileText: "FROM scratch\nCOPY f /f\n",
+      });
       assertEquals(scratch.config.architecture, "arm64", "scratch has no platform to disagree with");
       const host = hostPlatform();
       const why = cannotExecute({ os: "linux", architecture: "arm64" }, { host });

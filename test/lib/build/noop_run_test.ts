@@ -22,7 +22,7 @@ Deno.test({
       context: ctx,
       dockerfileText: 'FROM scratch\nCOPY busybox /bin/busybox\nCOPY etc /etc\nRUN ["/bin/busybox", "true"]\n' +
         'RUN ["/bin/busybox", "sh", "-c", "cat /etc/hosts > /dev/null"]\n',
-      noPush: true,
+      outputs: { noPush: true },
       workDir: join(ctx, ".work"),
     });
     assertEquals(r.manifest.layers.length, 2, "the two COPYs; neither RUN adds a layer");

@@ -193,12 +193,11 @@ Deno.test({
         const r = await build({
           context: ctx,
           dockerfileText: TWO_STAGES,
-          noPush: true,
-          reproducible: true,
+          outputs: { noPush: true, ociLayoutPath: join(root, `out-${jobs}`) },
+          layers: { reproducible: true },
           jobs,
-          runCacheDir: cache,
+          sandbox: { runCacheDir: cache },
           workDir: join(root, `work-${jobs}`),
-          ociLayoutPath: join(root, `out-${jobs}`),
           buildContexts: { base: `oci-layout://${layout}:latest` },
         }, { logger: createLogger({ write: (l) => log.push(l) }) });
         return { digest: r.digest, t: times(cache), log, wallMs: performance.now() - t0 };
@@ -245,7 +244,7 @@ Deno.test({
             context: makeContext({}),
             dockerfileText: "FROM base AS slow\nRUN sleep 60\nFROM base AS bad\nRUN sleep 0.3; exit 3\n" +
               "FROM scratch\nCOPY --from=slow /etc /s\nCOPY --from=bad /etc /b\n",
-            noPush: true,
+            outputs: { noPush: true },
             jobs: 2,
             workDir: work,
             buildContexts: { base: `oci-layout://${layout}:latest` },

@@ -10,6 +10,7 @@ import { planBuild } from "../../../lib/dockerfile/plan.ts";
 import { parseDockerfile } from "../../../lib/dockerfile/parser.ts";
 import { assert, assertEquals, assertThrows } from "../../assert.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
+import { buildArgsFromFlags } from "../../../cli/common_flags.ts";
 
 const MULTI = [
   "ARG BASE=scratch",
@@ -112,11 +113,10 @@ async function labelsOf(
     const r = await build({
       context: work,
       dockerfileText: dockerfile,
-      noPush: true,
-      buildArgs,
-      buildArgEnv,
+      outputs: { noPush: true },
+      buildArgs: buildArgsFromFlags(buildArgs, buildArgEnv),
       workDir: `${work}/work`,
-      platform: "linux/arm64",
+      platform: { os: "linux", architecture: "arm64" },
       ...(target ? { target } : {}),
     });
     return { labels: r.config.config?.Labels ?? {}, env: r.config.config?.Env ?? [], warnings: r.warnings ?? [] };

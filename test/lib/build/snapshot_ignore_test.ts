@@ -163,7 +163,7 @@ Deno.test({
       const built = await buildToLayout(`${base}/ctx`, df, {
         buildContexts: { busybox: `oci-layout://${layout}:latest` },
         secrets: [{ id: "s", src: `${base}/secret` }],
-        runCacheDir: `${base}/run-cache`,
+        sandbox: { runCacheDir: `${base}/run-cache` },
       });
       const layers = built.result.manifest.layers;
       const last = layers[layers.length - 1]!.digest.slice("sha256:".length);

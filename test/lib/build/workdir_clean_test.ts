@@ -9,14 +9,14 @@ Deno.test("build(): WORKDIR /a/b/../c then ../d is /a/d; /.. stays /", async () 
   const r = await build({
     context: ctx,
     dockerfileText: "FROM scratch\nWORKDIR /a/b/../c\nWORKDIR ../d\n",
-    noPush: true,
+    outputs: { noPush: true },
     workDir: join(ctx, ".work"),
   });
   assertEquals(r.config.config?.WorkingDir, "/a/d");
   const root = await build({
     context: ctx,
     dockerfileText: "FROM scratch\nWORKDIR /../..\n",
-    noPush: true,
+    outputs: { noPush: true },
     workDir: join(ctx, ".work2"),
   });
   assertEquals(root.config.config?.WorkingDir, "/");

@@ -62,7 +62,7 @@ Deno.test("build() FROM scratch: COPY heredocs, symbolic --chmod, --parents, ADD
       ].join("\n"),
     );
     const layout = `${base}/out`;
-    await build({ context: ctx, noPush: true, ociLayoutPath: layout, workDir: `${base}/work` });
+    await build({ context: ctx, outputs: { noPush: true, ociLayoutPath: layout }, workDir: `${base}/work` });
     assertEquals(spawnSync("umoci", ["unpack", "--image", `${layout}:latest`, `${base}/b`]).status, 0);
     const r = `${base}/b/rootfs`;
     assertEquals(fs.readFileSync(`${r}/etc/greeting`, "utf8"), 'hello kiln "q"\n');
@@ -71,13 +71,13 @@ Deno.test("build() FROM scratch: COPY heredocs, symbolic --chmod, --parents, ADD
     assert(fs.existsSync(`${r}/p/sub/f`) && fs.existsSync(`${r}/x/sub/f`));
     fs.writeFileSync(`${ctx}/Dockerfile`, "FROM scratch\nCOPY *.nothing /x/\n");
     await assertRejects(
-      () => build({ context: ctx, noPush: true, ociLayoutPath: `${base}/out2`, workDir: `${base}/work` }),
+      () => build({ context: ctx, outputs: { noPush: true, ociLayoutPath: `${base}/out2` }, workDir: `${base}/work` }),
       Error,
       'Dockerfile:2: COPY: no source files match "*.nothing"',
     );
     fs.writeFileSync(`${ctx}/Dockerfile`, "FROM scratch\nRUN --mount=type=ssh true\n");
     await assertRejects(
-      () => build({ context: ctx, noPush: true, ociLayoutPath: `${base}/out3`, workDir: `${base}/work` }),
+      () => build({ context: ctx, outputs: { noPush: true, ociLayoutPath: `${base}/out3` }, workDir: `${base}/work` }),
       Error,
       "not supported",
     );
@@ -112,10 +112,9 @@ Deno.test("build(): parallel stages give the same image as a sequential build (-
     for (const jobs of [1, 3]) {
       const r = await build({
         context: ctx,
-        noPush: true,
-        reproducible: true,
+        outputs: { noPush: true, ociLayoutPath: `${base}/out${jobs}` },
+        layers: { reproducible: true },
         jobs,
-        ociLayoutPath: `${base}/out${jobs}`,
         workDir: `${base}/work`,
       });
       digests.push(r.digest);

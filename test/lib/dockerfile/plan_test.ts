@@ -10,7 +10,6 @@ import {
   parseDockerfile,
   planBuild,
   type PlanOptions,
-  resolveBuildArgs,
   type StageScopeState,
   toStages,
 } from "../../../lib/dockerfile/mod.ts";
@@ -258,16 +257,6 @@ Deno.test("expandInstruction() reports expansion and mount errors at the instruc
 Deno.test("the plan's lexer follows the file's escape token", () => {
   const p = plan("# escape=`\nARG V=a`$b\nFROM img:$V\n");
   assertEquals(p.stages[0]!.base, { kind: "image", ref: "img:a$b" });
-});
-
-Deno.test("resolveBuildArgs() takes bare names from the environment and drops unset ones", () => {
-  assertEquals(resolveBuildArgs(["A=1", "B=", "C=x=y", "HOME", "MISSING"], { env: { HOME: "/h" } }), {
-    A: "1",
-    B: "",
-    C: "x=y",
-    HOME: "/h",
-  });
-  assertEquals(resolveBuildArgs(["K"]), {});
 });
 
 Deno.test("parsePlatform() and formatPlatform() normalise as containerd", () => {

@@ -8,6 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { build } from "../../../lib/build/build.ts";
+import type { BuildOptions, BuildOutputOptions } from "../../../lib/executor/mod.ts";
 import { dockerArchiveImage, layoutImage } from "../../../lib/image/mod.ts";
 import { KilnError } from "../../../lib/util/errors.ts";
 import { REPO_ROOT } from "../../fixtures/tools.ts";
@@ -46,36 +47,40 @@ Deno.test("build() outputs on a full disk keep the previous ones and fail cleanl
     const opts = (file: string) => ({
       context: ctx,
       dockerfileText: `FROM scratch\nCOPY ${file} /${file}\n`,
-      noPush: true,
-      destinations: ["example.com/app:v1"],
       workDir: join(base, "work"),
+    });
+    const out = { noPush: true, destinations: ["example.com/app:v1"] };
+    const withOut = (file: string, o: BuildOutputOptions, more: Partial<BuildOptions> = {}): BuildOptions => ({
+      ...opts(file),
+      ...more,
+      outputs: { ...out, ...o },
     });
     // docker archive: a valid previous tarball survives a build that does not fit.
     const tar = join(small, "image.tar");
-    const first = await build({ ...opts("small"), tarPath: tar });
+    const first = await build(withOut("small", { tarPath: tar }));
     const before = sha(tar);
-    let e = await assertRejects(() => build({ ...opts("big"), tarPath: tar }), KilnError);
+    let e = await assertRejects(() => build(withOut("big", { tarPath: tar })), KilnError);
     assertEquals(e.message, `Cannot write docker archive ${tar}: no space left on device`);
     assertEquals(sha(tar), before);
     assertEquals((await (await dockerArchiveImage(tar)).config()).rootfs, first.config.rootfs);
     assertEquals(readdirSync(small), ["image.tar"]);
     // OCI layout: an existing one keeps its index and gets no temp blob; a new one is not made at all.
     const layout = join(small, "layout");
-    const inLayout = await build({ ...opts("small"), ociLayoutPath: layout });
+    const inLayout = await build(withOut("small", { ociLayoutPath: layout }));
     const index = readFileSync(join(layout, "index.json"), "utf8");
-    e = await assertRejects(() => build({ ...opts("big"), ociLayoutPath: layout }), KilnError);
+    e = await assertRejects(() => build(withOut("big", { ociLayoutPath: layout })), KilnError);
     assertEquals(e.message, `Cannot write OCI layout ${layout}: no space left on device`);
     assertEquals(readFileSync(join(layout, "index.json"), "utf8"), index);
     assertEquals(await (await layoutImage(layout, { tag: "v1" })).digest(), inLayout.digest);
     const fresh = join(small, "fresh");
-    e = await assertRejects(() => build({ ...opts("big"), ociLayoutPath: fresh }), KilnError);
+    e = await assertRejects(() => build(withOut("big", { ociLayoutPath: fresh })), KilnError);
     assertEquals(e.message, `Cannot write OCI layout ${fresh}: no space left on device`);
     assert(!existsSync(fresh));
     assertEquals(debris(small), []);
     // Digest files: fill the disk, then write them over the previous ones.
     const digestFile = join(small, "digest");
     const nameFile = join(small, "name");
-    await build({ ...opts("small"), digestFile, imageNameWithDigestFile: nameFile });
+    await build(withOut("small", { digestFile, imageNameWithDigestFile: nameFile }));
     const fd = openSync(join(small, "filler"), "w");
     try {
       for (;;) writeSync(fd, new Uint8Array(64 * 1024));
@@ -92,7 +97,7 @@ Deno.test("build() outputs on a full disk keep the previous ones and fail cleanl
     ) {
       const path = flag === "--digest-file" ? digestFile : nameFile;
       const old = readFileSync(path, "utf8");
-      e = await assertRejects(() => build({ ...opts("small"), reproducible: true, ...o }), KilnError);
+      e = await assertRejects(() => build(withOut("small", o, { layers: { reproducible: true } })), KilnError);
       assertEquals(e.message, `Cannot write ${flag} ${path}: no space left on device`);
       assertEquals(readFileSync(path, "utf8"), old);
     }
