@@ -81,16 +81,19 @@ async function must(cmd: string, args: string[], opts: Parameters<typeof run>[2]
   return r.out;
 }
 
-/** Builds the shared busybox base as an OCI layout (`DIR:latest`). */
-async function makeBaseLayout(dir: string): Promise<string> {
-  const rootfs = makeBusyboxRootfs(`${dir}/base-rootfs`);
-  const layout = `${dir}/base`;
+/**
+ * Packs a root filesystem as the OCI layout `DIR/NAME:latest` with umoci (init, new, unpack, repack, config), moving
+ * `rootfs` into the bundle.
+ */
+async function packLayout(dir: string, name: string, rootfs: string, cmd: string): Promise<string> {
+  const layout = `${dir}/${name}`;
+  const bundle = `${dir}/${name}-bundle`;
   await must("umoci", ["init", "--layout", layout]);
   await must("umoci", ["new", "--image", `${layout}:latest`]);
-  await must("umoci", ["unpack", "--image", `${layout}:latest`, `${dir}/base-bundle`]);
-  fs.rmSync(`${dir}/base-bundle/rootfs`, { recursive: true });
-  await must("cp", ["-a", rootfs, `${dir}/base-bundle/rootfs`]);
-  await must("umoci", ["repack", "--image", `${layout}:latest`, `${dir}/base-bundle`]);
+  await must("umoci", ["unpack", "--image", `${layout}:latest`, bundle]);
+  fs.rmSync(`${bundle}/rootfs`, { recursive: true });
+  fs.renameSync(rootfs, `${bundle}/rootfs`);
+  await must("umoci", ["repack", "--image", `${layout}:latest`, bundle], { timeoutMs: 600_000 });
   await must("umoci", [
     "config",
     "--image",
@@ -98,11 +101,15 @@ async function makeBaseLayout(dir: string): Promise<string> {
     "--config.env",
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "--config.cmd",
-    "sh",
+    cmd,
   ]);
-  fs.rmSync(`${dir}/base-bundle`, { recursive: true });
-  fs.rmSync(rootfs, { recursive: true });
+  fs.rmSync(bundle, { recursive: true });
   return layout;
+}
+
+/** Builds the shared busybox base as an OCI layout (`DIR/base:latest`). */
+function makeBaseLayout(dir: string): Promise<string> {
+  return packLayout(dir, "base", makeBusyboxRootfs(`${dir}/base-rootfs`), "sh");
 }
 
 /** The Debian mirror apt uses here (deb822 `URIs:` or a `deb` line), else deb.debian.org. */
@@ -133,24 +140,7 @@ async function makeDebianLayout(dir: string): Promise<string> {
     `cd '${rootfs}' && rm -rf dev/* var/cache/apt/archives/*.deb var/lib/apt/lists/* var/log/bootstrap.log ` +
     "etc/resolv.conf etc/hostname etc/hosts",
   ]);
-  const layout = `${dir}/debian`;
-  await must("umoci", ["init", "--layout", layout]);
-  await must("umoci", ["new", "--image", `${layout}:latest`]);
-  await must("umoci", ["unpack", "--image", `${layout}:latest`, `${dir}/debian-bundle`]);
-  fs.rmSync(`${dir}/debian-bundle/rootfs`, { recursive: true });
-  fs.renameSync(rootfs, `${dir}/debian-bundle/rootfs`);
-  await must("umoci", ["repack", "--image", `${layout}:latest`, `${dir}/debian-bundle`], { timeoutMs: 600_000 });
-  await must("umoci", [
-    "config",
-    "--image",
-    `${layout}:latest`,
-    "--config.env",
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "--config.cmd",
-    "bash",
-  ]);
-  fs.rmSync(`${dir}/debian-bundle`, { recursive: true });
-  return layout;
+  return await packLayout(dir, "debian", rootfs, "bash");
 }
 
 /** Whether a case builds on the Debian base. */
