@@ -10,7 +10,9 @@
  *   it) is judged by age alone.
  * - A stale lock is broken under a second lock, `LOCK.break` (held for microseconds, itself stale after 10 s):
  *   the breaker judges the lock again and removes it only if it is still stale, so two breakers never remove a
- *   fresh lock one of them let a third process take. Then it retries taking the lock.
+ *   fresh lock one of them let a third process take. Then it retries taking the lock. A lock that vanished between
+ *   the failed create and the judging is never stale (it was released; removing "it" would remove the fresh lock a
+ *   third process took meanwhile): the taker just tries again.
  *
  * @module
  */
@@ -54,21 +56,25 @@ async function create(path: string, content: string): Promise<boolean> {
   return true;
 }
 
-/** Whether the lock at `path` is stale (true also when it vanished). */
-async function isStale(path: string, staleMs: number): Promise<boolean> {
+/**
+ * The state of the lock at `path`: gone (released meanwhile: take it again), held, or stale. A lock that vanished is
+ * never "stale": a breaker that removed it would remove the fresh lock another process may have taken since.
+ */
+async function lockState(path: string, staleMs: number): Promise<"gone" | "held" | "stale"> {
   const st = await stat(path).catch(() => undefined);
-  if (!st) return true;
-  if (Date.now() - st.mtimeMs > staleMs) return true;
+  if (!st) return "gone";
+  if (Date.now() - st.mtimeMs > staleMs) return "stale";
   let holder: Holder | undefined;
   try {
     holder = JSON.parse(await readFile(path, "utf8")) as Holder;
   } catch {
-    return false; // being written, or its writer died: the age decides
+    // Being written, or its writer died: the age decides. (Gone since the stat: take it again.)
+    return await stat(path).then(() => "held" as const, () => "gone" as const);
   }
-  if (holder.host !== hostname()) return false;
+  if (holder.host !== hostname()) return "held";
   // Our own pid is alive: another write of this process (a lock left by a dead process that had our pid is
   // broken by age).
-  return holder.pid !== process.pid && !isProcessAlive(holder.pid);
+  return holder.pid !== process.pid && !isProcessAlive(holder.pid) ? "stale" : "held";
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -102,8 +108,9 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, options: L
   for (;;) {
     if (options.signal?.aborted) throw new AbortedError();
     if (await create(path, content)) break;
-    if (await isStale(path, staleMs)) await breakStale(path, staleMs);
-    else {
+    const state = await lockState(path, staleMs);
+    if (state === "stale") await breakStale(path, staleMs);
+    else if (state === "held") {
       await sleep(wait, options.signal);
       wait = Math.min(wait * 2, 100);
     }
@@ -128,7 +135,7 @@ async function breakStale(path: string, staleMs: number): Promise<void> {
     return;
   }
   try {
-    if (await isStale(path, staleMs)) await rm(path, { force: true });
+    if (await lockState(path, staleMs) === "stale") await rm(path, { force: true });
   } finally {
     await rm(brk, { force: true });
   }
