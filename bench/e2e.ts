@@ -12,6 +12,10 @@
  * - export_vs_gzip, export_vs_pigz: snapshot → tar → gzip -6 (+ sha256 digests) of the 500 MB tree vs
  *   `tar -cf - . | gzip -6` and `tar -cf - . | pigz -6`
  * - extract_vs_tar: gunzip + `extractLayer` of a .tar.gz of the small files and the 100 KiB files vs `tar -xzf`
+ * - gzip_vs_zlib ↑, gzip_vs_pigz: kiln's layer gzip -6 (createGzipStream defaults: libdeflate blocks on the addon's
+ *   threads when built) of 2:1-compressible data vs one node:zlib gzip stream (throughput ratio) and vs
+ *   `pigz -6` of the same bytes from tmpfs; gzip_noise_vs_mixed: kiln on incompressible data / kiln on that data
+ *   (the same size)
  *
  * @module
  */
@@ -203,6 +207,37 @@ function record(name: string, ratio: number, higherIsBetter: boolean, detail: st
 
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 
+/** The gzip metrics (see the module doc): in-memory 1 MiB chunks, so only compression is timed. */
+async function gzipBench(): Promise<void> {
+  const { createGzipStream } = await import("../lib/compress/gzip.ts");
+  const mib = short ? 48 : 128;
+  const mixed = chunks(mib);
+  const noise = Array.from({ length: mib }, (_, k) => {
+    const c = new Uint8Array(1 << 20);
+    xorshiftFill(c, 0x1234567 + k * 104729);
+    return c;
+  });
+  const file = `${base}/gzip-input`;
+  writeFileSync(file, Buffer.concat(mixed));
+  const drain = (parts: Uint8Array[], plain = false) => () =>
+    ReadableStream.from(parts).pipeThrough(createGzipStream(plain ? { level: 6, parallel: false } : { level: 6 }))
+      .pipeTo(new WritableStream());
+  const [k, z, p, n] = await bestOf(
+    [drain(mixed), drain(mixed, true), sh(`pigz -6 -c '${file}' >/dev/null`), drain(noise)],
+    Math.min(runs, 5),
+  );
+  rmSync(file, { force: true });
+  const rate = (t: number) => `${(mib / (t / 1000)).toFixed(0)} MiB/s`;
+  console.log(
+    `  gzip -6 of ${mib} MiB (2:1): kiln ${rate(k!)}, node:zlib ${rate(z!)}, pigz ${rate(p!)}; noise: ${rate(n!)}`,
+  );
+  if (want("gzip_vs_zlib")) record("gzip_vs_zlib", z! / k!, true, `kiln ${ms(k!)} vs node:zlib gzip stream ${ms(z!)}`);
+  if (want("gzip_vs_pigz")) record("gzip_vs_pigz", k! / p!, false, `kiln ${ms(k!)} vs pigz -6 ${ms(p!)}`);
+  if (want("gzip_noise_vs_mixed")) {
+    record("gzip_noise_vs_mixed", n! / k!, false, `kiln on incompressible ${ms(n!)} vs on 2:1 data ${ms(k!)}`);
+  }
+}
+
 // ---- run ------------------------------------------------------------------------------------------------------
 
 const base = pickBase();
@@ -315,6 +350,8 @@ try {
       else record("export_vs_pigz", k! / p, false, `kiln ${ms(k!)} vs tar|pigz -6 ${ms(p)}`);
     }
   }
+  const gzipMetrics = ["gzip_vs_zlib", "gzip_vs_pigz", "gzip_noise_vs_mixed"];
+  if (gzipMetrics.some(want) && has("pigz")) await gzipBench();
   if (want("extract_vs_tar") && has("tar") && has("gzip")) {
     // A base-layer-like archive: the small files (4 KiB) and the 100 KiB files, gzip -6 by GNU tar.
     const archive = `${base}/extract.tar.gz`;

@@ -1,5 +1,6 @@
 /**
- * Streaming gzip compression: single-threaded (node:zlib) or block-parallel (pigz-style, worker threads).
+ * Streaming gzip compression: block-parallel (pigz-style) with libdeflate on the native addon's threads, or with
+ * node:zlib in worker threads when the addon is missing; or one plain node:zlib stream.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import { KilnError } from "../util/mod.ts";
 import { fromNodeTransform } from "./_node.ts";
 import { compressBlock } from "./_deflate_block.ts";
 import { checkLevel } from "./_level.ts";
+import { loadNativeDeflate, type NativeDeflate } from "./_native.ts";
 
 /** Options for {@linkcode createGzipStream}. */
 export interface GzipOptions {
@@ -24,14 +26,24 @@ export interface GzipOptions {
    * In block mode the output is one gzip member whose deflate stream is made of independently compressed
    * `blockSize` blocks, each ending in a sync flush (no preset dictionary: Deno's node:zlib ignores one, and
    * honouring it elsewhere would change the bytes); blocks use zlib's memLevel 9 (~5% faster than 8). The bytes
-   * depend only on the input, `level` and `blockSize` — never on the worker count, threshold or timing — so digests
+   * depend only on the input, `level`, `blockSize` and the {@linkcode GzipOptions.engine} — never on the worker count, threshold or timing — so digests
    * are reproducible across machines.
    */
   parallel?: boolean | number;
   /** Uncompressed block size in block mode (default 1 MiB). */
   blockSize?: number;
   /**
-   * Block mode: uncompressed bytes after which the worker threads start (default 32 MiB). Below it blocks are
+   * Block mode's deflate engine. `"auto"` (default): libdeflate in kiln's native addon when it is built (~1.4× the
+   * speed of node:zlib per core, on native threads: no worker heaps), else node:zlib; `"libdeflate"` fails when the
+   * addon is missing; `"zlib"` always uses node:zlib. Both make a valid single-member gzip stream; the bytes differ
+   * between engines (so a reproducible digest holds for one engine: every kiln built by `npm install` with
+   * libdeflate-dev present, and the release binaries, use libdeflate).
+   */
+  engine?: "auto" | "libdeflate" | "zlib";
+  /** The addon file for the libdeflate engine (tests; default native/build/Release/kiln_native.node). */
+  addonPath?: string;
+  /**
+   * Block mode, zlib engine: uncompressed bytes after which the worker threads start (default 32 MiB). Below it blocks are
    * compressed in this thread, so small layers pay neither the threads' start-up nor their memory (~15 MiB each).
    */
   workerThreshold?: number;
@@ -68,7 +80,35 @@ export function createGzipStream(options: GzipOptions = {}): TransformStream<Uin
   const workers = parallel === true
     ? (availableParallelism() > 1 ? Math.min(availableParallelism(), 4) : 0)
     : Math.max(0, Math.floor(parallel));
-  return parallelGzip(level, workers, options.blockSize ?? 1024 * 1024, options.workerThreshold ?? 32 * 1024 * 1024);
+  const engine = options.engine ?? "auto";
+  let native: NativeDeflate | undefined;
+  if (engine !== "zlib") {
+    const r = options.addonPath === undefined ? loadNativeDeflate() : loadNativeDeflate(options.addonPath);
+    if (r.ok) native = r.deflate;
+    else if (engine === "libdeflate") throw new KilnError(`Cannot compress with libdeflate: ${r.reason}`);
+  }
+  const blockSize = options.blockSize ?? 1024 * 1024;
+  return parallelGzip(level, workers, blockSize, options.workerThreshold ?? 32 * 1024 * 1024, native);
+}
+
+/**
+ * Blocks compressed by the addon on its threads (libuv's pool). The block buffer is handed back once the addon is
+ * done with it; the output is the addon's own buffer.
+ */
+function nativePool(native: NativeDeflate, level: number, recycle: (buf: Uint8Array) => void): Pool {
+  return {
+    run: (_id, buf, len) =>
+      native.deflateBlock(buf.subarray(0, len), level).then(
+        (r) => {
+          recycle(buf);
+          return r.out;
+        },
+        (e) => {
+          throw zlibError(e);
+        },
+      ),
+    close: () => {},
+  };
 }
 
 interface Pool {
@@ -181,6 +221,7 @@ function parallelGzip(
   workers: number,
   blockSize: number,
   threshold: number,
+  native: NativeDeflate | undefined,
 ): TransformStream<Uint8Array, Uint8Array> {
   if (!Number.isInteger(blockSize) || blockSize < 64 * 1024) {
     throw new RangeError(`Cannot compress with gzip: block size ${blockSize} is below 64 KiB`);
@@ -196,15 +237,18 @@ function parallelGzip(
   let total = 0;
   let id = 0;
   const inFlight: Promise<Uint8Array>[] = [];
-  const maxInFlight = Math.max(2, workers * 2);
-  let local: Pool | undefined;
+  // Native blocks: enough in flight to keep every core busy while this thread fills the next block.
+  const maxInFlight = native ? Math.max(4, availableParallelism() * 2) : Math.max(2, workers * 2);
+  let local: Pool | undefined = native ? nativePool(native, level, recycle) : undefined;
 
   function dispatch(): void {
     crc = zlib.crc32(block.subarray(0, fill), crc);
     total += fill;
     // Small streams (most layers) are compressed in this thread and never pay for workers; workers start once a
     // stream passes `threshold` bytes and take blocks as soon as they are ready.
-    if (pool === undefined && (workers === 0 || total >= threshold)) pool = createPool(workers, level, recycle);
+    if (!native && pool === undefined && (workers === 0 || total >= threshold)) {
+      pool = createPool(workers, level, recycle);
+    }
     const p = (pool ?? (local ??= createPool(0, level, recycle))).run(id++, block, fill);
     p.catch(() => {});
     inFlight.push(p);

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "deflate.h"
 #include "sha256.h"
 #include "walk.h"
 
@@ -506,6 +507,76 @@ Napi::Value Sha256Portable(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, toHex(d, 32));
 }
 
+// deflateBlock(bytes, level) → Promise<{ out: Uint8Array, crc: number }>: libdeflate on a worker thread, output
+// non-final and byte-aligned (see deflate.h). `bytes` must not change until the promise settles.
+class DeflateWorker : public Napi::AsyncWorker {
+ public:
+  DeflateWorker(Napi::Env env, Napi::TypedArray input, int level)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        data_(static_cast<const uint8_t*>(input.ArrayBuffer().Data()) + input.ByteOffset()),
+        n_(input.ByteLength()),
+        level_(level) {
+    keep_ = Napi::Persistent(input.As<Napi::Object>());
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    if (!deflateBlock(data_, n_, level_, out_, crc_, error_)) SetError(error_);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("out", typedArray(env, napi_uint8_array, out_.data(), out_.size()));
+    r.Set("crc", Napi::Number::New(env, crc_));
+    deferred_.Resolve(r);
+  }
+  void OnError(const Napi::Error&) override { deferred_.Reject(makeError(Env(), error_, "EDEFLATE").Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+  const uint8_t* data_;
+  size_t n_;
+  int level_;
+  std::vector<uint8_t> out_;
+  uint32_t crc_ = 0;
+  std::string error_;
+};
+
+Napi::Value DeflateBlockFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "deflateBlock(bytes, level)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int level = info[1].As<Napi::Number>().Int32Value();
+  if (level < 0 || level > 12) {
+    Napi::RangeError::New(env, "deflateBlock: level must be 0-12").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* w = new DeflateWorker(env, info[0].As<Napi::TypedArray>(), level);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// deflateScan(bytes) → [lastHeaderBit, endBit] of a complete raw deflate stream, or undefined (tests).
+Napi::Value DeflateScanFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) {
+    Napi::TypeError::New(env, "deflateScan(bytes)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  DeflateScan s =
+      deflateScan(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength());
+  if (!s.ok) return env.Undefined();
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::Number::New(env, static_cast<double>(s.lastHeaderBit)));
+  a.Set(1u, Napi::Number::New(env, static_cast<double>(s.endBit)));
+  return a;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("walk", Napi::Function::New(env, Walk, "walk"));
   exports.Set("hashFiles", Napi::Function::New(env, HashFiles, "hashFiles"));
@@ -516,6 +587,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
   exports.Set("sha256Portable", Napi::Function::New(env, Sha256Portable, "sha256Portable"));
   exports.Set("sha256Backend", Napi::String::New(env, sha256Backend()));
+  if (deflateAvailable()) exports.Set("deflateBlock", Napi::Function::New(env, DeflateBlockFn, "deflateBlock"));
+  exports.Set("deflateScan", Napi::Function::New(env, DeflateScanFn, "deflateScan"));
   return exports;
 }
 

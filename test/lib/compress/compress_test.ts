@@ -11,9 +11,13 @@ import { sha256 } from "../../../lib/util/digest.ts";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../fixtures/temp.ts";
+import { createRequire } from "node:module";
+import zlib from "node:zlib";
+import { ADDON_PATH } from "../../../lib/fs/_addon.ts";
+import { loadNativeDeflate } from "../../../lib/compress/_native.ts";
 
 /** Moderately compressible, deterministic data (words, numbers and binary noise, like real files). */
 function sampleData(size: number): Uint8Array {
@@ -70,10 +74,15 @@ Deno.test("createGzipStream() block mode is valid gzip and independent of worker
   ignore: skipUnless("gzip", "gzip", "python3"),
 }, async () => {
   // Workers start after the first block (a) or at once (c), so worker and in-thread blocks mix.
-  const a = await bytes(chunked(DATA, 65536).pipeThrough(createGzipStream({ parallel: 2, workerThreshold: 1 << 20 })));
-  const b = await bytes(chunked(DATA, 1000003).pipeThrough(createGzipStream({ parallel: 0 })));
+  const z = { engine: "zlib" } as const;
+  const a = await bytes(
+    chunked(DATA, 65536).pipeThrough(createGzipStream({ ...z, parallel: 2, workerThreshold: 1 << 20 })),
+  );
+  const b = await bytes(chunked(DATA, 1000003).pipeThrough(createGzipStream({ ...z, parallel: 0 })));
   const c = await bytes(
-    chunked(DATA, 7777).pipeThrough(createGzipStream({ parallel: 1, blockSize: 1024 * 1024, workerThreshold: 0 })),
+    chunked(DATA, 7777).pipeThrough(
+      createGzipStream({ ...z, parallel: 1, blockSize: 1024 * 1024, workerThreshold: 0 }),
+    ),
   );
   assertEquals(sha256(a), sha256(b));
   assertEquals(sha256(a), sha256(c));
@@ -89,6 +98,116 @@ Deno.test("createGzipStream() block mode is valid gzip and independent of worker
   );
   const ref = tool("gzip", ["-6", "-c"], DATA);
   assert(a.length < ref.length * 1.03, `block gzip ${a.length} vs gzip -6 ${ref.length}`);
+});
+
+const native = loadNativeDeflate();
+const addon = native.ok ? createRequire(import.meta.url)(ADDON_PATH) as NativeTestExports : undefined;
+interface NativeTestExports {
+  deflateScan(bytes: Uint8Array): [number, number] | undefined;
+}
+
+/** Bytes no compressor can shrink (xorshift). */
+function noise(size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = 88172645;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+Deno.test(
+  "createGzipStream() with libdeflate: one valid gzip member gzip, pigz, Python and Go read; same bytes however chunked",
+  {
+    ignore: !native.ok || skipUnless("libdeflate gzip", "gzip", "pigz", "python3"),
+  },
+  async () => {
+    const l = { engine: "libdeflate" } as const;
+    // Compressible, incompressible, all zeros, and sizes at and around the block size.
+    const inputs = [
+      DATA,
+      noise(3 * 1024 * 1024 + 5),
+      new Uint8Array(2 * 1024 * 1024),
+      noise(1),
+      DATA.subarray(0, 1024 * 1024),
+      DATA.subarray(0, 1024 * 1024 + 1),
+    ];
+    for (const input of inputs) {
+      const a = await bytes(chunked(input, 65536).pipeThrough(createGzipStream(l)));
+      const b = await bytes(chunked(input, 999_983).pipeThrough(createGzipStream({ ...l, parallel: 1 })));
+      assertEquals(sha256(a), sha256(b), `${input.length} bytes: chunking changed the output`);
+      assertEquals(sha256(tool("gzip", ["-dc"], a)), sha256(input));
+      assertEquals(sha256(tool("pigz", ["-dc"], a)), sha256(input));
+      // One member: Python's single-member reader (zlib.decompressobj stops at the first member) gets it all.
+      const py = "import zlib,sys; d=zlib.decompressobj(31); o=d.decompress(sys.stdin.buffer.read()); " +
+        "sys.stdout.write(str(len(o)) + ' ' + str(len(d.unused_data)))";
+      assertEquals(new TextDecoder().decode(tool("python3", ["-c", py], a)), `${input.length} 0`);
+    }
+    // Incompressible blocks are stored (fast), but random bytes that repeat within deflate's window are compressed.
+    const rnd = noise(4 * 1024 * 1024);
+    const stored = await bytes(chunked(rnd, 65536).pipeThrough(createGzipStream(l)));
+    assert(stored.length < rnd.length * 1.001, `noise: ${stored.length}`);
+    const period = noise(16 * 1024);
+    const repeated = new Uint8Array(4 * 1024 * 1024);
+    for (let o = 0; o < repeated.length; o += period.length) repeated.set(period, o);
+    const rep = await bytes(chunked(repeated, 65536).pipeThrough(createGzipStream(l)));
+    assert(rep.length < repeated.length / 20, `repeated noise compressed to ${rep.length}`);
+    assertEquals(sha256(tool("gzip", ["-dc"], rep)), sha256(repeated));
+    // Smaller than node:zlib's level 6 on the same data (libdeflate's level 6 compresses harder).
+    const zl = await bytes(chunked(DATA, 65536).pipeThrough(createGzipStream({ engine: "zlib" })));
+    const ld = await bytes(chunked(DATA, 65536).pipeThrough(createGzipStream(l)));
+    assert(ld.length <= zl.length * 1.01, `libdeflate ${ld.length} vs zlib ${zl.length}`);
+    assert(sha256(ld) !== sha256(zl));
+    // (Go's reader: the umoci test below compresses with the default engine.)
+  },
+);
+
+Deno.test("the addon is built with libdeflate wherever libdeflate-dev is installed", () => {
+  if (!existsSync("/usr/include/libdeflate.h")) {
+    console.error("SKIP libdeflate check: libdeflate-dev not installed (gzip uses node:zlib)");
+    return;
+  }
+  assert(native.ok, `libdeflate-dev is installed but the gzip engine is not: ${native.ok || native.reason}`);
+});
+
+Deno.test("the addon's deflate scanner finds the last block and the end of zlib's streams of every block type", {
+  ignore: !addon,
+}, () => {
+  const cases: [string, Uint8Array, number][] = [
+    ["stored", noise(200_000), 0],
+    ["fixed", new TextEncoder().encode("a short text, fixed Huffman codes"), 6],
+    ["dynamic", DATA, 6],
+    ["dynamic, level 1", DATA, 1],
+    ["dynamic, level 9", DATA, 9],
+    ["empty", new Uint8Array(0), 6],
+  ];
+  for (const [what, input, level] of cases) {
+    const raw = new Uint8Array(zlib.deflateRawSync(input, { level }));
+    const r = addon!.deflateScan(raw);
+    assert(r, `${what}: not scanned`);
+    const [, end] = r;
+    assertEquals(Math.ceil(end / 8), raw.length, what);
+    // Truncated or corrupted streams are refused, never read past their end.
+    assertEquals(addon!.deflateScan(raw.subarray(0, raw.length - 1)), undefined, `${what} truncated`);
+  }
+  // A stream of two flushed halves: the last header is in the second half.
+  const d = zlib.createDeflateRaw({ level: 6 });
+  const parts: Uint8Array[] = [];
+  d.on("data", (c: Uint8Array) => parts.push(c));
+  d.write(DATA.subarray(0, 100_000));
+  d.flush(zlib.constants.Z_FULL_FLUSH, () => {});
+  d.end(DATA.subarray(100_000, 200_000));
+  return new Promise<void>((resolve) =>
+    d.on("end", () => {
+      const all = new Uint8Array(Buffer.concat(parts));
+      const [last] = addon!.deflateScan(all)!;
+      assert(last > 8 * 40_000, `last header at bit ${last}`);
+      resolve();
+    })
+  );
 });
 
 Deno.test("createGzipStream() handles empty input and plain mode", { ignore: skipUnless("gzip", "gzip") }, async () => {
