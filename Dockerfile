@@ -16,6 +16,7 @@ ENV PATH=/usr/local/bin:/kaniko \
     LD_LIBRARY_PATH=/kaniko/lib \
     TMPDIR=/kaniko/tmp \
     KILN_RUN_HELPER=/kaniko/kiln-run \
+    KILN_NATIVE_ADDON=/kaniko/kiln_native.node \
     KILN_IN_PLACE=true
 WORKDIR /workspace
 ENTRYPOINT ["/kaniko/executor"]

@@ -6,6 +6,8 @@
 #   out/executor-root/kaniko/executor      the kiln binary (ENTRYPOINT), its ELF interpreter set to /kaniko/lib/ld.so
 #   out/executor-root/kaniko/warmer        a link to it: run under that name it is `kiln warm`
 #   out/executor-root/kaniko/kiln-run      the RUN sandbox helper (static), when built
+#   out/executor-root/kaniko/kiln_native.node  the N-API addon (native walker, libdeflate gzip), when built
+#                                          (KILN_NATIVE_ADDON points there; its libraries go to /kaniko/lib)
 #   out/executor-root/kaniko/lib/          the dynamic loader and the shared libraries the binary links (ldd)
 #   out/executor-root/kaniko/ssl/certs/    CA certificates (SSL_CERT_DIR: a job may add a CA file there)
 #   out/executor-root/kaniko/.docker/      DOCKER_CONFIG (config.json mounted or written by `kiln login`)
@@ -28,7 +30,13 @@ ln -s executor "$root/kaniko/warmer"
 cp /etc/ssl/certs/ca-certificates.crt "$root/kaniko/ssl/certs/"
 interp=$(readelf -l out/kiln | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
 cp -L "$interp" "$root/kaniko/lib/ld.so"
-for lib in $(ldd out/kiln | grep -o '/[^ ]*' | grep -v "^$interp\$"); do
+addon=native/build/Release/kiln_native.node
+deps=out/kiln
+if [ -f "$addon" ]; then
+  cp "$addon" "$root/kaniko/kiln_native.node"
+  deps="$deps $addon"
+fi
+for lib in $(for f in $deps; do ldd "$f"; done | grep -o '/[^ ]*' | grep -v "^$interp\$" | sort -u); do
   cp -L "$lib" "$root/kaniko/lib/"
 done
 node scripts/set-interp.mjs "$root/kaniko/executor" /kaniko/lib/ld.so

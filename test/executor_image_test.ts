@@ -6,7 +6,7 @@
  * mounted /cache. What the images ship stays under /kaniko: a RUN step sees none of it and no layer holds it.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { REPO_ROOT, skipUnless } from "./fixtures/tools.ts";
@@ -109,6 +109,10 @@ Deno.test({
         assertEquals(top("out/executor-debug.tar"), ["busybox", "kaniko", "workspace"]);
         const files = layerPaths(join(REPO_ROOT, "out/executor.tar"), work).flat();
         assert(files.some((f) => /kaniko\/ssl\/certs\/ca-certificates\.crt$/.test(f)), "the CA bundle");
+        if (existsSync(join(REPO_ROOT, "native/build/Release/kiln_native.node"))) {
+          assert(files.some((f) => /kaniko\/kiln_native\.node$/.test(f)), "the native addon");
+          assert(exec.Env.includes("KILN_NATIVE_ADDON=/kaniko/kiln_native.node"), `${exec.Env}`);
+        }
         const v = sh("podman", [...RUN, "kiln/executor:latest", "version"]);
         assertEquals(v.code, 0, v.err);
         assertStringIncludes(v.out, "kiln ");
@@ -136,8 +140,13 @@ Deno.test({
             `localhost/kiln-built-${mode}:1`,
             "--tar-path",
             "/workspace/image.tar",
+            "--verbosity=debug",
           ]);
           assertEquals(b.code, 0, b.err.slice(-2000));
+          // The binary loads the addon shipped beside it (native walker, libdeflate gzip).
+          if (existsSync(join(REPO_ROOT, "native/build/Release/kiln_native.node"))) {
+            assertStringIncludes(b.err, "Using the native walker");
+          }
           const l = sh("podman", [...PODMAN, "load", "-i", join(ctx, "image.tar")]);
           assertEquals(l.code, 0, l.err);
           const r = sh("podman", [...RUN, `localhost/kiln-built-${mode}:1`]);
@@ -362,8 +371,13 @@ Deno.test({
             "--no-push",
             "--tar-path",
             "/workspace/image.tar",
+            "--verbosity=debug",
           ]);
           assertEquals(b.code, 0, b.err.slice(-2000));
+          // The binary loads the addon shipped beside it (native walker, libdeflate gzip).
+          if (existsSync(join(REPO_ROOT, "native/build/Release/kiln_native.node"))) {
+            assertStringIncludes(b.err, "Using the native walker");
+          }
           assertStringIncludes(b.err, "from the base-image cache dir");
         } finally {
           await bb.stop();

@@ -119,6 +119,10 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   S("kaniko-dir", "Scratch directory for the build", { env: "KANIKO_DIR", value: "DIR" }),
   S("work-dir", "Scratch directory for the build (default: the system temp dir)", { value: "DIR" }),
   S("walker", "Filesystem walker: auto, native or ts", { value: "W", default: "auto" }),
+  S("native-addon", "kiln's native addon (walker, gzip); default: native/build/Release/kiln_native.node", {
+    value: "PATH",
+    env: "KILN_NATIVE_ADDON",
+  }),
   ...REGISTRY_FLAGS,
   // The layer cache and the base-image cache (kaniko's flags and defaults).
   B("cache", "Use the layer cache (RUN results by default) and the base-image cache dir"),
@@ -395,8 +399,14 @@ export const buildCommand: CliCommand = {
       }
       return 0;
     }
-    const walker = loadWalker({ prefer: parseWalkerPreference(str(values, "walker") ?? "auto"), logger });
-    const result = await build(opts, { signal: io.signal, logger, walker }).finally(() => remote?.cleanup());
+    const addonPath = str(values, "native-addon");
+    const walker = loadWalker({
+      prefer: parseWalkerPreference(str(values, "walker") ?? "auto"),
+      logger,
+      ...(addonPath === undefined ? {} : { addonPath }),
+    });
+    const result = await build(opts, { signal: io.signal, logger, walker, ...(addonPath ? { addonPath } : {}) })
+      .finally(() => remote?.cleanup());
     await io.stdout(`${result.digest}\n`);
     return 0;
   },

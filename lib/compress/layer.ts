@@ -16,6 +16,8 @@ export interface CompressLayerOptions {
   level?: number;
   /** gzip block parallelism; see `GzipOptions.parallel` (default true). */
   parallel?: boolean | number;
+  /** The native addon for gzip's libdeflate engine; see `GzipOptions.addonPath`. */
+  addonPath?: string;
 }
 
 /** Digests and sizes of a compressed layer. */
@@ -59,6 +61,7 @@ export function compressLayer(
     stream = stream.pipeThrough(createGzipStream({
       ...(options.level === undefined ? {} : { level: options.level }),
       ...(options.parallel === undefined ? {} : { parallel: options.parallel }),
+      ...(options.addonPath === undefined ? {} : { addonPath: options.addonPath }),
     }));
   } else if (compression === "zstd") {
     stream = stream.pipeThrough(createZstdStream(options.level === undefined ? {} : { level: options.level }));

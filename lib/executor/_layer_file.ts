@@ -54,13 +54,21 @@ export function fileStream(path: string): Promise<ReadableStream<Uint8Array>> {
  */
 export async function writeLayerFile(
   entries: ReadableStream<TarEntry>,
-  options: { path: string; compression: Compression; level?: number; parallel?: boolean; signal?: AbortSignal },
+  options: {
+    path: string;
+    compression: Compression;
+    level?: number;
+    parallel?: boolean;
+    addonPath?: string;
+    signal?: AbortSignal;
+  },
 ): Promise<LayerFile> {
   const tmp = `${options.path}.partial`;
   const level = options.level !== undefined && options.level > 0 ? options.level : undefined;
   const { stream, result } = compressLayer(entries.pipeThrough(new TarWriterStream()), {
     compression: options.compression,
     parallel: options.parallel ?? true,
+    ...(options.addonPath === undefined ? {} : { addonPath: options.addonPath }),
     ...(level === undefined ? {} : { level }),
   });
   const fh = await open(tmp, "w");

@@ -127,7 +127,13 @@ export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Ma
     walker: once(() => {
       const sc = trySyscalls();
       const xattrReader = sc ? xattrReaderOf(sc) : undefined;
-      return { walker: env.run.walker ?? loadWalker({ logger: env.log }), ...(xattrReader ? { xattrReader } : {}) };
+      return {
+        walker: env.run.walker ?? loadWalker({
+          logger: env.log,
+          ...(env.run.addonPath === undefined ? {} : { addonPath: env.run.addonPath }),
+        }),
+        ...(xattrReader ? { xattrReader } : {}),
+      };
     }),
   };
   const keep = new Set(stageTasks(plan).flatMap((t) => t.deps)); // stages whose rootfs later stages read
@@ -501,6 +507,7 @@ function stageServices(
     ...(plan.proxyEnv ? { proxyEnv: plan.proxyEnv } : {}),
     allow: o.allow ?? [],
     ...(fixedTime === undefined ? {} : { fixedTime }),
+    ...(env.run.addonPath === undefined ? {} : { addonPath: env.run.addonPath }),
     log,
     signal: sched.signal,
     progress: env.progress,

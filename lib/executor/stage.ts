@@ -245,6 +245,7 @@ async function commit(st: StageState, createdBy: string, dropInVolumes = false):
       path,
       compression: l.compression,
       ...(l.level === undefined ? {} : { level: l.level }),
+      ...(s.addonPath === undefined ? {} : { addonPath: s.addonPath }),
       ...(s.signal ? { signal: s.signal } : {}),
     },
   );

@@ -260,6 +260,11 @@ export interface BuildRunOptions {
   onProgress?: (event: BuildProgressEvent) => void;
   /** Filesystem walker for snapshots (default: `loadWalker()`). */
   walker?: Walker;
+  /**
+   * kiln's native addon file, for the default walker and the gzip engine (default: native/build/Release/
+   * kiln_native.node in the checkout; the executor image ships it as /kaniko/kiln_native.node).
+   */
+  addonPath?: string;
 }
 
 /** What one output produced. */

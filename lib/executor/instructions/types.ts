@@ -39,6 +39,8 @@ export interface StageServices {
   readonly allow: readonly Entitlement[];
   /** Fixed timestamp (seconds) for files and history (`--reproducible`). */
   readonly fixedTime?: number;
+  /** kiln's native addon file (the gzip engine; default: the one `npm install` builds). */
+  readonly addonPath?: string;
   /** Logger. */
   readonly log: Logger;
   /** Abort signal. */
