@@ -6,7 +6,7 @@
  * the peak RSS of a build writing a 2 GiB layer. With `--gate`, exits 1 when a value is worse than its threshold in
  * bench/thresholds.json (`builds.short` / `builds.full`). Driven by bench/run.sh.
  *
- * Usage: deno run -A bench/builds.ts [--short] [--gate] [--runs N] [--only small,files20k,multistage,big2g]
+ * Usage: deno run -A bench/builds.ts [--short] [--gate] [--runs N] [--only small,files20k,multistage,mixed20k,big2g]
  *                                    [--json FILE] [--keep] [--verbose] [--kiln-args "--walker=ts …"]
  *
  * - Base image: the busybox of test/fixtures/busybox_image.ts (umoci), pushed by skopeo to a docker-registry started
@@ -48,7 +48,7 @@ const runs = Number(values.runs ?? (short ? 3 : 5));
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = Deno.execPath();
 /** The compared builds; `big2g` is kiln only (peak RSS), full mode or `--only big2g`. */
-const BUILDS = ["small", "files20k", "multistage"] as const;
+const BUILDS = ["small", "files20k", "multistage", "mixed20k"] as const;
 const only = values.only ? new Set(values.only.split(",")) : undefined;
 const selected = BUILDS.filter((b) => only ? only.has(b) : !short || b === "small");
 const wantBig = only ? only.has("big2g") : !short;
