@@ -210,6 +210,36 @@ Deno.test("the addon's deflate scanner finds the last block and the end of zlib'
   );
 });
 
+Deno.test("the addon's deflate scanner refuses mutated and random streams without reading past them", {
+  ignore: !addon,
+}, () => {
+  const valid = [0, 1, 6, 9].map((level) => new Uint8Array(zlib.deflateRawSync(DATA.subarray(0, 300_000), { level })));
+  let x = 12345;
+  const rnd = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+  let truncatedRefused = 0;
+  for (let i = 0; i < 3000; i++) {
+    const base = valid[i % valid.length]!;
+    // Flip a few bits, or truncate, or pure noise; each buffer is exactly its length (no slack to read into).
+    let b: Uint8Array;
+    if (i % 10 === 9) b = noise(1 + rnd() % 5000);
+    else if (i % 10 === 8) b = base.slice(0, rnd() % base.length);
+    else {
+      b = base.slice();
+      for (let k = 0; k < 1 + rnd() % 4; k++) b[rnd() % b.length]! ^= 1 << (rnd() % 8);
+    }
+    const r = addon!.deflateScan(b);
+    if (!r && i % 10 === 8) truncatedRefused++;
+    // A flipped literal bit can leave a valid stream (deflate has no checksum): then it must end at the last byte.
+    if (r) assert(r[0] < r[1] && Math.ceil(r[1] / 8) === b.length, `scan ${r} of ${b.length} bytes`);
+  }
+  assertEquals(truncatedRefused, 300, "every truncated stream is refused");
+});
+
 Deno.test("createGzipStream() handles empty input and plain mode", { ignore: skipUnless("gzip", "gzip") }, async () => {
   const empty = await bytes(ReadableStream.from([] as Uint8Array[]).pipeThrough(createGzipStream({ parallel: 0 })));
   assertEquals(tool("gzip", ["-dc"], empty).length, 0);
