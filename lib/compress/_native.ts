@@ -4,17 +4,12 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
+import { ADDON_PATH, requireAddon } from "../util/mod.ts";
 
 /** The addon's block deflater: non-final, byte-aligned raw deflate of one block (a sync-flushed block). */
 export interface NativeDeflate {
-  deflateBlock(bytes: Uint8Array, level: number): Promise<{ out: Uint8Array; crc: number }>;
+  deflateBlock(bytes: Uint8Array, level: number): Promise<Uint8Array>;
 }
-
-/** Where `npm install` puts the addon. */
-const ADDON = fileURLToPath(new URL("../../native/build/Release/kiln_native.node", import.meta.url));
 
 /**
  * The addon's deflater, or why there is none.
@@ -22,16 +17,9 @@ const ADDON = fileURLToPath(new URL("../../native/build/Release/kiln_native.node
  * @param path The .node file (default: the one `npm install` builds).
  * @returns The deflater or a reason.
  */
-export function loadNativeDeflate(path: string = ADDON): { ok: true; deflate: NativeDeflate } | {
-  ok: false;
-  reason: string;
-} {
-  try {
-    if (!existsSync(path)) return { ok: false, reason: `${path} not built` };
-    const addon = createRequire(import.meta.url)(path) as Partial<NativeDeflate>;
-    if (typeof addon.deflateBlock !== "function") return { ok: false, reason: `${path} was built without libdeflate` };
-    return { ok: true, deflate: addon as NativeDeflate };
-  } catch (e) {
-    return { ok: false, reason: `cannot load ${path}: ${(e as Error).message ?? e}` };
-  }
+export function loadNativeDeflate(
+  path: string = ADDON_PATH,
+): { ok: true; deflate: NativeDeflate } | { ok: false; reason: string } {
+  const r = requireAddon<NativeDeflate>(path, "deflateBlock", "was built without libdeflate");
+  return r.ok ? { ok: true, deflate: r.module } : r;
 }

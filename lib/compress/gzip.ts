@@ -26,8 +26,8 @@ export interface GzipOptions {
    * In block mode the output is one gzip member whose deflate stream is made of independently compressed
    * `blockSize` blocks, each ending in a sync flush (no preset dictionary: Deno's node:zlib ignores one, and
    * honouring it elsewhere would change the bytes); blocks use zlib's memLevel 9 (~5% faster than 8). The bytes
-   * depend only on the input, `level`, `blockSize` and the {@linkcode GzipOptions.engine} — never on the worker count, threshold or timing — so digests
-   * are reproducible across machines.
+   * depend only on the input, `level`, `blockSize` and the {@linkcode GzipOptions.engine} — never on the worker
+   * count, threshold or timing — so digests are reproducible across machines.
    */
   parallel?: boolean | number;
   /** Uncompressed block size in block mode (default 1 MiB). */
@@ -43,8 +43,9 @@ export interface GzipOptions {
   /** The addon file for the libdeflate engine (tests; default native/build/Release/kiln_native.node). */
   addonPath?: string;
   /**
-   * Block mode, zlib engine: uncompressed bytes after which the worker threads start (default 32 MiB). Below it blocks are
-   * compressed in this thread, so small layers pay neither the threads' start-up nor their memory (~15 MiB each).
+   * Block mode, zlib engine: uncompressed bytes after which the worker threads start (default 32 MiB). Below it
+   * blocks are compressed in this thread, so small layers pay neither the threads' start-up nor their memory
+   * (~15 MiB each).
    */
   workerThreshold?: number;
 }
@@ -99,9 +100,9 @@ function nativePool(native: NativeDeflate, level: number, recycle: (buf: Uint8Ar
   return {
     run: (_id, buf, len) =>
       native.deflateBlock(buf.subarray(0, len), level).then(
-        (r) => {
+        (out) => {
           recycle(buf);
-          return r.out;
+          return out;
         },
         (e) => {
           throw zlibError(e);

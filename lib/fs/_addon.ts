@@ -1,12 +1,10 @@
 /**
- * Loads kiln's optional N-API addon (native/, built by `npm install` through node-gyp) and describes its shape.
- * Loading needs `--allow-read` and `--allow-ffi` under Deno; any failure is returned, never thrown.
+ * Loads kiln's optional N-API addon (native/, built by `npm install` through node-gyp; lib/util `requireAddon`) and
+ * describes the shape of its file-system half.
  *
  * @module
  */
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
+import { ADDON_PATH, requireAddon } from "../util/mod.ts";
 
 /** Columnar walk output of the addon: like WalkResult, with paths as one NUL-joined string. */
 export interface AddonWalkResult {
@@ -60,10 +58,7 @@ export interface KilnAddon {
 /** Result of {@linkcode loadAddon}: the addon, or why it could not be loaded. */
 export type AddonLoad = { ok: true; addon: KilnAddon; path: string } | { ok: false; reason: string };
 
-/** Where `npm install` puts the addon. */
-export const ADDON_PATH: string = fileURLToPath(
-  new URL("../../native/build/Release/kiln_native.node", import.meta.url),
-);
+export { ADDON_PATH };
 
 /**
  * Tries to load the addon.
@@ -72,12 +67,6 @@ export const ADDON_PATH: string = fileURLToPath(
  * @returns The addon or a reason.
  */
 export function loadAddon(path: string = ADDON_PATH): AddonLoad {
-  try {
-    if (!existsSync(path)) return { ok: false, reason: `${path} not built (run npm install with a C++ compiler)` };
-    const addon = createRequire(import.meta.url)(path) as KilnAddon;
-    if (typeof addon.walk !== "function") return { ok: false, reason: `${path} is not kiln's addon` };
-    return { ok: true, addon, path };
-  } catch (e) {
-    return { ok: false, reason: `cannot load ${path}: ${(e as Error).message ?? e}` };
-  }
+  const r = requireAddon<KilnAddon>(path, "walk", "is not kiln's addon");
+  return r.ok ? { ok: true, addon: r.module, path } : r;
 }

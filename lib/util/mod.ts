@@ -15,3 +15,4 @@ export * from "./exists.ts";
 export * from "./redact.ts";
 export * from "./map_limit.ts";
 export * from "./process.ts";
+export * from "./addon.ts";

@@ -507,7 +507,7 @@ Napi::Value Sha256Portable(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, toHex(d, 32));
 }
 
-// deflateBlock(bytes, level) → Promise<{ out: Uint8Array, crc: number }>: libdeflate on a worker thread, output
+// deflateBlock(bytes, level) → Promise<Uint8Array>: libdeflate on a worker thread, output
 // non-final and byte-aligned (see deflate.h). `bytes` must not change until the promise settles.
 class DeflateWorker : public Napi::AsyncWorker {
  public:
@@ -521,15 +521,9 @@ class DeflateWorker : public Napi::AsyncWorker {
   }
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
-    if (!deflateBlock(data_, n_, level_, out_, crc_, error_)) SetError(error_);
+    if (!deflateBlock(data_, n_, level_, out_, error_)) SetError(error_);
   }
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("out", typedArray(env, napi_uint8_array, out_.data(), out_.size()));
-    r.Set("crc", Napi::Number::New(env, crc_));
-    deferred_.Resolve(r);
-  }
+  void OnOK() override { deferred_.Resolve(typedArray(Env(), napi_uint8_array, out_.data(), out_.size())); }
   void OnError(const Napi::Error&) override { deferred_.Reject(makeError(Env(), error_, "EDEFLATE").Value()); }
 
  private:
@@ -539,7 +533,6 @@ class DeflateWorker : public Napi::AsyncWorker {
   size_t n_;
   int level_;
   std::vector<uint8_t> out_;
-  uint32_t crc_ = 0;
   std::string error_;
 };
 

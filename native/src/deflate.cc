@@ -286,7 +286,7 @@ bool looksIncompressible(const uint8_t* in, size_t n) {
 
 bool deflateAvailable() { return true; }
 
-bool deflateBlock(const uint8_t* in, size_t n, int level, std::vector<uint8_t>& out, uint32_t& crc, std::string& error) {
+bool deflateBlock(const uint8_t* in, size_t n, int level, std::vector<uint8_t>& out, std::string& error) {
   libdeflate_compressor* c = tlsCompressors.get(level > 0 && looksIncompressible(in, n) ? 0 : level);
   if (!c) {
     error = "libdeflate cannot allocate a compressor for level " + std::to_string(level);
@@ -319,13 +319,12 @@ bool deflateBlock(const uint8_t* in, size_t n, int level, std::vector<uint8_t>& 
   out[at++] = 0xff;
   out[at++] = 0xff;
   out.resize(at);
-  crc = libdeflate_crc32(0, in, n);
   return true;
 }
 #else
 bool deflateAvailable() { return false; }
 
-bool deflateBlock(const uint8_t*, size_t, int, std::vector<uint8_t>&, uint32_t&, std::string& error) {
+bool deflateBlock(const uint8_t*, size_t, int, std::vector<uint8_t>&, std::string& error) {
   error = "kiln's addon was built without libdeflate";
   return false;
 }

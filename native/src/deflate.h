@@ -29,7 +29,7 @@ DeflateScan deflateScan(const uint8_t* data, size_t n);
 bool deflateAvailable();
 
 // Compresses `in[0, n)` at `level` (0–12, libdeflate's scale; 6 is gzip -6) into `out` as a non-final,
-// byte-aligned run of deflate blocks; `crc` gets the block's CRC-32. Returns false with `error` set on failure.
-bool deflateBlock(const uint8_t* in, size_t n, int level, std::vector<uint8_t>& out, uint32_t& crc, std::string& error);
+// byte-aligned run of deflate blocks (the caller keeps the stream's CRC-32). Returns false with `error` set on failure.
+bool deflateBlock(const uint8_t* in, size_t n, int level, std::vector<uint8_t>& out, std::string& error);
 
 }  // namespace kiln
