@@ -19,17 +19,22 @@ import zlib from "node:zlib";
 import { ADDON_PATH } from "../../../lib/fs/_addon.ts";
 import { loadNativeDeflate } from "../../../lib/compress/_native.ts";
 
-/** Moderately compressible, deterministic data (words, numbers and binary noise, like real files). */
-function sampleData(size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  const vocab: string[] = [];
-  let x = 2463534242;
-  const rnd = () => {
+/** A deterministic xorshift32 generator of unsigned 32-bit numbers. */
+function xorshift(seed: number): () => number {
+  let x = seed;
+  return () => {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
     return x >>> 0;
   };
+}
+
+/** Moderately compressible, deterministic data (words, numbers and binary noise, like real files). */
+function sampleData(size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  const vocab: string[] = [];
+  const rnd = xorshift(2463534242);
   for (let i = 0; i < 2000; i++) {
     let w = "";
     const n = 2 + rnd() % 9;
@@ -109,13 +114,8 @@ interface NativeTestExports {
 /** Bytes no compressor can shrink (xorshift). */
 function noise(size: number): Uint8Array {
   const out = new Uint8Array(size);
-  let x = 88172645;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
+  const rnd = xorshift(88172645);
+  for (let i = 0; i < size; i++) out[i] = rnd() & 0xff;
   return out;
 }
 
@@ -214,13 +214,7 @@ Deno.test("the addon's deflate scanner refuses mutated and random streams withou
   ignore: !addon,
 }, () => {
   const valid = [0, 1, 6, 9].map((level) => new Uint8Array(zlib.deflateRawSync(DATA.subarray(0, 300_000), { level })));
-  let x = 12345;
-  const rnd = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
+  const rnd = xorshift(12345);
   let truncatedRefused = 0;
   for (let i = 0; i < 3000; i++) {
     const base = valid[i % valid.length]!;
