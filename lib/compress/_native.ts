@@ -6,9 +6,12 @@
  */
 import { ADDON_PATH, requireAddon } from "../util/mod.ts";
 
-/** The addon's block deflater: non-final, byte-aligned raw deflate of one block (a sync-flushed block). */
+/**
+ * The addon's block deflater: non-final, byte-aligned raw deflate of one block (a sync-flushed block), written into
+ * `into` (the result is a view of it) when the block's bound fits there, else into a new array.
+ */
 export interface NativeDeflate {
-  deflateBlock(bytes: Uint8Array, level: number): Promise<Uint8Array>;
+  deflateBlock(bytes: Uint8Array, level: number, into?: Uint8Array): Promise<Uint8Array>;
 }
 
 /**

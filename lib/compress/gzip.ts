@@ -7,7 +7,7 @@
 import zlib from "node:zlib";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { KilnError } from "../util/mod.ts";
+import { type ChunkPool, KilnError } from "../util/mod.ts";
 import { fromNodeTransform } from "./_node.ts";
 import { compressBlock } from "./_deflate_block.ts";
 import { checkLevel } from "./_level.ts";
@@ -48,6 +48,13 @@ export interface GzipOptions {
    * (~15 MiB each).
    */
   workerThreshold?: number;
+  /**
+   * Buffers shared with the stream's producer and consumer: every input chunk that is a pool buffer is given back
+   * once its bytes are copied (gzip is their last reader), and the libdeflate engine writes its output blocks into
+   * pool buffers when they are large enough (the consumer gives them back). Without it chunks are left to the
+   * garbage collector.
+   */
+  pool?: ChunkPool;
 }
 
 /** gzip header: magic, CM=deflate, no flags, mtime 0, XFL 0, OS 255 (unknown) — like Go's compress/gzip. */
@@ -89,25 +96,33 @@ export function createGzipStream(options: GzipOptions = {}): TransformStream<Uin
     else if (engine === "libdeflate") throw new KilnError(`Cannot compress with libdeflate: ${r.reason}`);
   }
   const blockSize = options.blockSize ?? 1024 * 1024;
-  return parallelGzip(level, workers, blockSize, options.workerThreshold ?? 32 * 1024 * 1024, native);
+  return parallelGzip(level, workers, blockSize, options.workerThreshold ?? 32 * 1024 * 1024, native, options.pool);
 }
 
 /**
  * Blocks compressed by the addon on its threads (libuv's pool). The block buffer is handed back once the addon is
- * done with it; the output is the addon's own buffer.
+ * done with it; the output goes into a buffer of `chunks` when given, else into the addon's own.
  */
-function nativePool(native: NativeDeflate, level: number, recycle: (buf: Uint8Array) => void): Pool {
+function nativePool(
+  native: NativeDeflate,
+  level: number,
+  recycle: (buf: Uint8Array) => void,
+  chunks: ChunkPool | undefined,
+): Pool {
   return {
-    run: (_id, buf, len) =>
-      native.deflateBlock(buf.subarray(0, len), level).then(
+    run: (_id, buf, len) => {
+      const into = chunks?.take();
+      return native.deflateBlock(buf.subarray(0, len), level, into).then(
         (out) => {
           recycle(buf);
+          if (into && out.buffer !== into.buffer) chunks?.give(into); // the block did not fit: unused
           return out;
         },
         (e) => {
           throw zlibError(e);
         },
-      ),
+      );
+    },
     close: () => {},
   };
 }
@@ -223,6 +238,7 @@ function parallelGzip(
   blockSize: number,
   threshold: number,
   native: NativeDeflate | undefined,
+  chunks: ChunkPool | undefined,
 ): TransformStream<Uint8Array, Uint8Array> {
   if (!Number.isInteger(blockSize) || blockSize < 64 * 1024) {
     throw new RangeError(`Cannot compress with gzip: block size ${blockSize} is below 64 KiB`);
@@ -240,7 +256,7 @@ function parallelGzip(
   const inFlight: Promise<Uint8Array>[] = [];
   // Native blocks: enough in flight to keep every core busy while this thread fills the next block.
   const maxInFlight = native ? Math.max(4, availableParallelism() * 2) : Math.max(2, workers * 2);
-  let local: Pool | undefined = native ? nativePool(native, level, recycle) : undefined;
+  let local: Pool | undefined = native ? nativePool(native, level, recycle, chunks) : undefined;
 
   function dispatch(): void {
     crc = zlib.crc32(block.subarray(0, fill), crc);
@@ -274,6 +290,7 @@ function parallelGzip(
             while (inFlight.length >= maxInFlight) c.enqueue(await inFlight.shift()!);
           }
         }
+        chunks?.give(chunk);
       } catch (e) {
         pool?.close();
         throw e;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Digest, HashingStream } from "../util/mod.ts";
+import { type ChunkPool, type Digest, HashingStream } from "../util/mod.ts";
 import type { Compression } from "./decompress.ts";
 import { createGzipStream } from "./gzip.ts";
 import { createZstdStream } from "./zstd.ts";
@@ -18,6 +18,8 @@ export interface CompressLayerOptions {
   parallel?: boolean | number;
   /** The native addon for gzip's libdeflate engine; see `GzipOptions.addonPath`. */
   addonPath?: string;
+  /** Buffers shared with the tar's producer and the stream's consumer; see `GzipOptions.pool` (gzip only). */
+  pool?: ChunkPool;
 }
 
 /** Digests and sizes of a compressed layer. */
@@ -62,6 +64,7 @@ export function compressLayer(
       ...(options.level === undefined ? {} : { level: options.level }),
       ...(options.parallel === undefined ? {} : { parallel: options.parallel }),
       ...(options.addonPath === undefined ? {} : { addonPath: options.addonPath }),
+      ...(options.pool ? { pool: options.pool } : {}),
     }));
   } else if (compression === "zstd") {
     stream = stream.pipeThrough(createZstdStream(options.level === undefined ? {} : { level: options.level }));

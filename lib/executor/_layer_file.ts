@@ -9,7 +9,7 @@ import { createReadStream } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type { Digest } from "../util/mod.ts";
-import { AbortedError, KilnError } from "../util/mod.ts";
+import { AbortedError, type ChunkPool, KilnError } from "../util/mod.ts";
 import { TarWriterStream } from "../tar/mod.ts";
 import type { TarEntry } from "../tar/mod.ts";
 import { compressLayer } from "../compress/mod.ts";
@@ -60,6 +60,8 @@ export async function writeLayerFile(
     level?: number;
     parallel?: boolean;
     addonPath?: string;
+    /** Buffers of the layer stream: given to gzip, and each written chunk is given back. */
+    pool?: ChunkPool;
     signal?: AbortSignal;
   },
 ): Promise<LayerFile> {
@@ -69,6 +71,7 @@ export async function writeLayerFile(
     compression: options.compression,
     parallel: options.parallel ?? true,
     ...(options.addonPath === undefined ? {} : { addonPath: options.addonPath }),
+    ...(options.pool ? { pool: options.pool } : {}),
     ...(level === undefined ? {} : { level }),
   });
   const fh = await open(tmp, "w");
@@ -84,6 +87,7 @@ export async function writeLayerFile(
       if (done) break;
       let off = 0;
       while (off < value.byteLength) off += (await fh.write(value, off, value.byteLength - off)).bytesWritten;
+      options.pool?.give(value);
     }
     await fh.close();
     info = await result;

@@ -8,7 +8,7 @@
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
-import { AbortedError, KilnError } from "../util/mod.ts";
+import { AbortedError, type ChunkPool, createChunkPool, KilnError } from "../util/mod.ts";
 import type { Logger } from "../util/mod.ts";
 import type { ImageConfig, Layer, Platform } from "../image/mod.ts";
 import { formatPlatform, hostPlatform, imageFromParts, parsePlatform } from "../image/mod.ts";
@@ -47,6 +47,12 @@ export interface StagesEnv {
   cache?: BuildCache;
 }
 
+/**
+ * Bytes per layer-stream buffer: a snapshot read (1 MiB) or one gzip block's libdeflate output (1 MiB of input
+ * compresses to at most its bound, a few KiB above 1 MiB).
+ */
+const LAYER_CHUNK = (1 << 20) + (1 << 16);
+
 /** Build-wide state shared by the stages. */
 interface Shared {
   env: StagesEnv;
@@ -63,6 +69,8 @@ interface Shared {
   walker(): { walker: Walker; xattrReader?: XattrReader };
   /** In place: whether a stage's files are on `/` (the next stage's rootfs empties it first, as kaniko does). */
   inPlace: { dirty: boolean };
+  /** Buffers for layer streams (see lib/util createChunkPool). */
+  chunks: ChunkPool;
 }
 
 /** `make()`'s value, computed on the first call. */
@@ -124,6 +132,7 @@ export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Ma
     sandboxes,
     secrets: createSecretStore(env.options.secrets ?? [], { env: env.options.secretEnv ?? {} }),
     inPlace: { dirty: env.options.sandbox?.preCleanup ?? false },
+    chunks: createChunkPool(LAYER_CHUNK),
     walker: once(() => {
       const sc = trySyscalls();
       const xattrReader = sc ? xattrReaderOf(sc) : undefined;
@@ -508,6 +517,7 @@ function stageServices(
     allow: o.allow ?? [],
     ...(fixedTime === undefined ? {} : { fixedTime }),
     ...(env.run.addonPath === undefined ? {} : { addonPath: env.run.addonPath }),
+    chunks: shared.chunks,
     log,
     signal: sched.signal,
     progress: env.progress,

@@ -240,12 +240,14 @@ async function commit(st: StageState, createdBy: string, dropInVolumes = false):
     diff.entries({
       ...(s.fixedTime === undefined ? {} : { mtime: s.fixedTime }),
       ...(s.signal ? { signal: s.signal } : {}),
+      ...(s.chunks ? { pool: s.chunks } : {}),
     }),
     {
       path,
       compression: l.compression,
       ...(l.level === undefined ? {} : { level: l.level }),
       ...(s.addonPath === undefined ? {} : { addonPath: s.addonPath }),
+      ...(s.chunks ? { pool: s.chunks } : {}),
       ...(s.signal ? { signal: s.signal } : {}),
     },
   );

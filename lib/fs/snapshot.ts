@@ -28,7 +28,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, lstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { open, readlink } from "node:fs/promises";
-import { AbortedError, KilnError } from "../util/mod.ts";
+import { AbortedError, type ChunkPool, KilnError } from "../util/mod.ts";
 import type { TarEntry, TarEntryType, TarHeader } from "../tar/mod.ts";
 import { FileType, type Walker, type WalkResult } from "./types.ts";
 
@@ -79,6 +79,11 @@ export interface DiffEntriesOptions {
   mtime?: number;
   /** Cancels reading file bodies. */
   signal?: AbortSignal;
+  /**
+   * Buffers for the bodies of large files (when its buffers hold at least 1 MiB): the stream's last reader gives
+   * them back (lib/compress's gzip does), so a layer streams through a few buffers instead of a fresh one per MiB.
+   */
+  pool?: ChunkPool;
 }
 
 /** The changes found by one {@linkcode Snapshotter.diff}. */
@@ -236,9 +241,10 @@ function readSmall(abs: string, size: number): Uint8Array {
  * @param abs Absolute path.
  * @param size Expected size (from the walk).
  * @param signal Cancels reading.
+ * @param pool Where the chunks come from (see {@linkcode DiffEntriesOptions.pool}).
  * @returns The body stream.
  */
-function fileBody(abs: string, size: number, signal?: AbortSignal): ReadableStream<Uint8Array> {
+function fileBody(abs: string, size: number, signal?: AbortSignal, pool?: ChunkPool): ReadableStream<Uint8Array> {
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   let left = size;
   return new ReadableStream<Uint8Array>({
@@ -252,7 +258,8 @@ function fileBody(abs: string, size: number, signal?: AbortSignal): ReadableStre
           controller.close();
           return;
         }
-        const buf = new Uint8Array(Math.min(left, 1 << 20));
+        const want = Math.min(left, 1 << 20);
+        const buf = pool && pool.size >= 1 << 20 ? pool.take().subarray(0, want) : new Uint8Array(want);
         let got = 0;
         while (got < buf.length) {
           const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
@@ -592,7 +599,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
               controller.enqueue({
                 header: { path: mark.wh, type: "file", mode: 0, uid: 0, gid: 0, mtime: fixed ?? 0, size: 0 },
               });
-            } else if (r < count) controller.enqueue(entryAt(order[r++]!, fixed, firstOfInode, eo.signal));
+            } else if (r < count) controller.enqueue(entryAt(order[r++]!, fixed, firstOfInode, eo.signal, eo.pool));
             else controller.close();
           } catch (e) {
             controller.error(e);
@@ -607,6 +614,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       fixed: number | undefined,
       firstOfInode: Map<string, string>,
       signal: AbortSignal | undefined,
+      pool: ChunkPool | undefined,
     ): TarEntry {
       const p = cPaths[i]!;
       const t = cur.type[i]!;
@@ -645,7 +653,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       const size = header.size = cur.size[i]!;
       if (size === 0) return { header };
       if (size <= SMALL_FILE) return { header, data: readSmall(abs(p), size) };
-      return { header, body: fileBody(abs(p), size, signal) };
+      return { header, body: fileBody(abs(p), size, signal, pool) };
     }
 
     let contentBytes = 0;

@@ -1,7 +1,7 @@
 /**
  * Leaf utilities shared by every kiln module: errors, digests, logging, atomic output files, lexical paths, the
- * platform model, `exists()`, credential redaction for messages and `mapLimit()`. lib/util imports nothing else
- * from kiln.
+ * platform model, `exists()`, credential redaction for messages, `mapLimit()`, the addon loader and chunk pools for
+ * layer streams. lib/util imports nothing else from kiln.
  *
  * @module
  */
@@ -16,3 +16,4 @@ export * from "./redact.ts";
 export * from "./map_limit.ts";
 export * from "./process.ts";
 export * from "./addon.ts";
+export * from "./chunk_pool.ts";

@@ -507,39 +507,65 @@ Napi::Value Sha256Portable(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, toHex(d, 32));
 }
 
-// deflateBlock(bytes, level) → Promise<Uint8Array>: libdeflate on a worker thread, output
-// non-final and byte-aligned (see deflate.h). `bytes` must not change until the promise settles.
+// deflateBlock(bytes, level, into?) → Promise<Uint8Array>: libdeflate on a worker thread, output non-final and
+// byte-aligned (see deflate.h). The result is a view of `into` (a Uint8Array) when the block's bound fits in it, else
+// a new array. Neither `bytes` nor `into` may be touched until the promise settles.
 class DeflateWorker : public Napi::AsyncWorker {
  public:
-  DeflateWorker(Napi::Env env, Napi::TypedArray input, int level)
+  DeflateWorker(Napi::Env env, Napi::TypedArray input, int level, Napi::Value into)
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         data_(static_cast<const uint8_t*>(input.ArrayBuffer().Data()) + input.ByteOffset()),
         n_(input.ByteLength()),
         level_(level) {
     keep_ = Napi::Persistent(input.As<Napi::Object>());
+    if (into.IsTypedArray() && into.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+      Napi::TypedArray t = into.As<Napi::TypedArray>();
+      into_ = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+      cap_ = t.ByteLength();
+      intoRef_ = Napi::Persistent(t.As<Napi::Object>());
+    }
   }
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
-    if (!deflateBlock(data_, n_, level_, out_, error_)) SetError(error_);
+    out_ = deflateBlock(data_, n_, level_, into_, cap_, spill_, len_, error_);
+    if (!out_) SetError(error_);
   }
-  void OnOK() override { deferred_.Resolve(typedArray(Env(), napi_uint8_array, out_.data(), out_.size())); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (out_ != into_) {
+      deferred_.Resolve(typedArray(env, napi_uint8_array, out_, len_));
+      return;
+    }
+    Napi::TypedArray t = intoRef_.Value().As<Napi::TypedArray>();
+    napi_value view;
+    if (napi_create_typedarray(env, napi_uint8_array, len_, t.ArrayBuffer(), t.ByteOffset(), &view) != napi_ok) {
+      deferred_.Reject(makeError(env, "cannot make the output view", "EDEFLATE").Value());
+      return;
+    }
+    deferred_.Resolve(Napi::Value(env, view));
+  }
   void OnError(const Napi::Error&) override { deferred_.Reject(makeError(Env(), error_, "EDEFLATE").Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
   Napi::ObjectReference keep_;
+  Napi::ObjectReference intoRef_;
   const uint8_t* data_;
   size_t n_;
   int level_;
-  std::vector<uint8_t> out_;
+  uint8_t* into_ = nullptr;
+  size_t cap_ = 0;
+  uint8_t* out_ = nullptr;
+  size_t len_ = 0;
+  std::vector<uint8_t> spill_;
   std::string error_;
 };
 
 Napi::Value DeflateBlockFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) {
-    Napi::TypeError::New(env, "deflateBlock(bytes, level)").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "deflateBlock(bytes, level, into?)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   int level = info[1].As<Napi::Number>().Int32Value();
@@ -547,7 +573,7 @@ Napi::Value DeflateBlockFn(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "deflateBlock: level must be 0-12").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto* w = new DeflateWorker(env, info[0].As<Napi::TypedArray>(), level);
+  auto* w = new DeflateWorker(env, info[0].As<Napi::TypedArray>(), level, info[2]);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

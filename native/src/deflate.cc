@@ -286,23 +286,28 @@ bool looksIncompressible(const uint8_t* in, size_t n) {
 
 bool deflateAvailable() { return true; }
 
-bool deflateBlock(const uint8_t* in, size_t n, int level, std::vector<uint8_t>& out, std::string& error) {
+uint8_t* deflateBlock(const uint8_t* in, size_t n, int level, uint8_t* into, size_t cap, std::vector<uint8_t>& spill,
+                      size_t& len, std::string& error) {
   libdeflate_compressor* c = tlsCompressors.get(level > 0 && looksIncompressible(in, n) ? 0 : level);
   if (!c) {
     error = "libdeflate cannot allocate a compressor for level " + std::to_string(level);
-    return false;
+    return nullptr;
   }
   size_t bound = libdeflate_deflate_compress_bound(c, n);
-  out.resize(bound + 6);
-  size_t len = libdeflate_deflate_compress(c, in, n, out.data(), bound);
+  uint8_t* out = into;
+  if (!out || cap < bound + 6) {
+    spill.resize(bound + 6);
+    out = spill.data();
+  }
+  len = libdeflate_deflate_compress(c, in, n, out, bound);
   if (len == 0) {
     error = "libdeflate output exceeded its bound";
-    return false;
+    return nullptr;
   }
-  DeflateScan s = deflateScan(out.data(), len);
+  DeflateScan s = deflateScan(out, len);
   if (!s.ok) {
     error = "libdeflate output is not one deflate stream";
-    return false;
+    return nullptr;
   }
   // Non-final: clear the last block's BFINAL bit (the first bit of its header).
   out[s.lastHeaderBit / 8] &= static_cast<uint8_t>(~(1u << (s.lastHeaderBit % 8)));
@@ -318,15 +323,16 @@ bool deflateBlock(const uint8_t* in, size_t n, int level, std::vector<uint8_t>& 
   out[at++] = 0;
   out[at++] = 0xff;
   out[at++] = 0xff;
-  out.resize(at);
-  return true;
+  len = at;
+  return out;
 }
 #else
 bool deflateAvailable() { return false; }
 
-bool deflateBlock(const uint8_t*, size_t, int, std::vector<uint8_t>&, std::string& error) {
+uint8_t* deflateBlock(const uint8_t*, size_t, int, uint8_t*, size_t, std::vector<uint8_t>&, size_t&,
+                      std::string& error) {
   error = "kiln's addon was built without libdeflate";
-  return false;
+  return nullptr;
 }
 #endif
 

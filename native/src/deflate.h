@@ -28,8 +28,10 @@ DeflateScan deflateScan(const uint8_t* data, size_t n);
 // Whether libdeflate was linked in (else deflateBlock always fails).
 bool deflateAvailable();
 
-// Compresses `in[0, n)` at `level` (0–12, libdeflate's scale; 6 is gzip -6) into `out` as a non-final,
-// byte-aligned run of deflate blocks (the caller keeps the stream's CRC-32). Returns false with `error` set on failure.
-bool deflateBlock(const uint8_t* in, size_t n, int level, std::vector<uint8_t>& out, std::string& error);
+// Compresses `in[0, n)` at `level` (0–12, libdeflate's scale; 6 is gzip -6) as a non-final, byte-aligned run of
+// deflate blocks (the caller keeps the stream's CRC-32): into `into` when its `cap` bytes hold the block's bound,
+// else into `spill`. Returns where the `len` bytes are (`into` or spill's data), or nullptr with `error` set.
+uint8_t* deflateBlock(const uint8_t* in, size_t n, int level, uint8_t* into, size_t cap, std::vector<uint8_t>& spill,
+                      size_t& len, std::string& error);
 
 }  // namespace kiln

@@ -9,7 +9,7 @@
  */
 import type { ImageConfig } from "../../image/mod.ts";
 import type { Instruction, StageScope } from "../../dockerfile/mod.ts";
-import type { Logger } from "../../util/mod.ts";
+import type { ChunkPool, Logger } from "../../util/mod.ts";
 import type { Sandbox } from "../../sandbox/mod.ts";
 import type { Snapshotter } from "../../fs/mod.ts";
 import type { PathMatcher } from "../../copy/mod.ts";
@@ -41,6 +41,8 @@ export interface StageServices {
   readonly fixedTime?: number;
   /** kiln's native addon file (the gzip engine; default: the one `npm install` builds). */
   readonly addonPath?: string;
+  /** The build's buffers for layer streams (snapshot reads → gzip → layer file), shared by every stage. */
+  readonly chunks?: ChunkPool;
   /** Logger. */
   readonly log: Logger;
   /** Abort signal. */

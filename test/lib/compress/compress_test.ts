@@ -8,6 +8,7 @@ import {
 } from "../../../lib/compress/mod.ts";
 import { TarWriterStream } from "../../../lib/tar/mod.ts";
 import { sha256 } from "../../../lib/util/digest.ts";
+import { type ChunkPool, createChunkPool } from "../../../lib/util/mod.ts";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { spawnSync } from "node:child_process";
@@ -371,4 +372,83 @@ Deno.test("compressLayer() gzip layers are accepted by umoci (Go's gzip reader)"
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** A pool that records every distinct buffer it handed out. */
+function countingPool(size: number): ChunkPool & { buffers: Set<ArrayBufferLike>; takes: number } {
+  const inner = createChunkPool(size);
+  const buffers = new Set<ArrayBufferLike>();
+  const p = {
+    size,
+    buffers,
+    takes: 0,
+    take() {
+      const b = inner.take();
+      p.takes++;
+      buffers.add(b.buffer);
+      return b;
+    },
+    give: (b: Uint8Array) => inner.give(b),
+  };
+  return p;
+}
+
+/** `data` as pool buffers of up to 1 MiB, the way the snapshot reader makes them. */
+function pooledChunks(data: Uint8Array, pool: ChunkPool): ReadableStream<Uint8Array> {
+  let off = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (off >= data.length) return c.close();
+      const n = Math.min(1 << 20, data.length - off);
+      const buf = pool.take().subarray(0, n);
+      buf.set(data.subarray(off, off + n));
+      off += n;
+      c.enqueue(buf);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Reads a stream as the layer writer does: copies each chunk out, then gives it back. */
+async function drainGiving(s: ReadableStream<Uint8Array>, pool: ChunkPool): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of s) {
+    parts.push(chunk.slice());
+    chunk.fill(0xa5); // a giver's bytes are the next taker's: anything still reading them would see this
+    pool.give(chunk);
+  }
+  return new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer());
+}
+
+Deno.test("createGzipStream() with a chunk pool: same bytes, input and output buffers go round", {
+  ignore: !native.ok,
+}, async () => {
+  const input = new Uint8Array(24 * 1024 * 1024);
+  for (let o = 0; o < input.length; o += DATA.length) input.set(DATA.subarray(0, input.length - o), o);
+  input.set(noise(4 * 1024 * 1024), 8 * 1024 * 1024);
+  const want = sha256(await bytes(chunked(input, 1 << 20).pipeThrough(createGzipStream({ engine: "libdeflate" }))));
+  const pool = countingPool((1 << 20) + (1 << 16));
+  const got = await drainGiving(
+    pooledChunks(input, pool).pipeThrough(createGzipStream({ engine: "libdeflate", pool })),
+    pool,
+  );
+  assertEquals(sha256(got), want);
+  // 24 input chunks and 24 output blocks came from the pool, through a handful of buffers.
+  assert(pool.takes >= 48, `takes ${pool.takes}`);
+  assert(pool.buffers.size <= 16, `${pool.buffers.size} distinct buffers for ${pool.takes} takes`);
+  // A pool too small for a block's output: the addon writes a new array instead, same bytes.
+  const small = countingPool(64 * 1024);
+  const s = await drainGiving(
+    chunked(input, 65536).pipeThrough(createGzipStream({ engine: "libdeflate", pool: small })),
+    small,
+  );
+  assertEquals(sha256(s), want);
+  // The zlib engine gives input back too (its output is its own).
+  const zpool = countingPool((1 << 20) + (1 << 16));
+  const wantZ = sha256(await bytes(chunked(input, 1 << 20).pipeThrough(createGzipStream({ engine: "zlib" }))));
+  const z = await drainGiving(
+    pooledChunks(input, zpool).pipeThrough(createGzipStream({ engine: "zlib", pool: zpool })),
+    zpool,
+  );
+  assertEquals(sha256(z), wantZ);
+  assert(zpool.buffers.size <= 8, `zlib: ${zpool.buffers.size} distinct input buffers`);
 });

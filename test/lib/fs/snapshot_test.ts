@@ -6,6 +6,9 @@ import { xattrReaderOf } from "../../../lib/fs/walker.ts";
 import type { TarHeader } from "../../../lib/tar/types.ts";
 import { assert, assertEquals } from "../../assert.ts";
 import { tempDir } from "../../fixtures/temp.ts";
+import { TarWriterStream } from "../../../lib/tar/mod.ts";
+import { compressLayer } from "../../../lib/compress/mod.ts";
+import { type ChunkPool, createChunkPool } from "../../../lib/util/mod.ts";
 
 async function headers(diff: LayerDiff, mtime?: number): Promise<TarHeader[]> {
   const out: TarHeader[] = [];
@@ -224,5 +227,45 @@ Deno.test("Snapshotter layers keep a file's own xattrs and leave out the host's 
   const h = (await headers(await s.diff())).find((x) => x.path === "etc/x")!;
   assertEquals(Object.keys(h.xattrs ?? {}), ["user.kept"]);
   if (!labelled) console.error("SKIP the security.selinux part: cannot set it here");
+  rmSync(root, { recursive: true });
+});
+
+Deno.test("Snapshotter layers read through a chunk pool are the same bytes as without it, through a few buffers", async () => {
+  const root = tree();
+  // Large files (several pool chunks, a partial last one), small ones, a hardlink.
+  const big = new Uint8Array(5 * 1024 * 1024 + 777);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
+  writeFileSync(`${root}/big1`, big);
+  writeFileSync(`${root}/big2`, big.subarray(0, 3 * 1024 * 1024));
+  linkSync(`${root}/big1`, `${root}/big1.link`);
+  for (let i = 0; i < 50; i++) writeFileSync(`${root}/etc/f${i}`, `file ${i}\n`.repeat(i * 100));
+  const layer = async (pool?: ChunkPool) => {
+    const s = createSnapshotter({ root, walker: createTsWalker() });
+    await s.init({ empty: true });
+    const diff = await s.diff();
+    const tar = diff.entries({ mtime: 0, ...(pool ? { pool } : {}) }).pipeThrough(new TarWriterStream());
+    const { stream, result } = compressLayer(tar, pool ? { pool } : {});
+    for await (const chunk of stream) {
+      chunk.fill(0x5a); // the consumer is done with it: reuse must not read these bytes
+      pool?.give(chunk);
+    }
+    return await result;
+  };
+  const takes: ArrayBufferLike[] = [];
+  const inner = createChunkPool((1 << 20) + (1 << 16));
+  const pool: ChunkPool = {
+    size: inner.size,
+    take: () => {
+      const b = inner.take();
+      takes.push(b.buffer);
+      return b;
+    },
+    give: (b) => inner.give(b),
+  };
+  const fresh = await layer();
+  const pooled = await layer(pool);
+  assertEquals(pooled, fresh);
+  assert(takes.length >= 8, `only ${takes.length} takes`);
+  assert(new Set(takes).size <= 16, `${new Set(takes).size} buffers for ${takes.length} takes`);
   rmSync(root, { recursive: true });
 });
