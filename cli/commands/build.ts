@@ -58,6 +58,10 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
     value: "STAGE",
   }),
   B("skip-unused-stages", "Build only the stages the targets need (default true; false builds every stage)"),
+  B(
+    "push-early",
+    "Upload each layer of the image while later steps run (default true; false: all after the last step)",
+  ),
   B("dryrun", "Print the plan (stages, bases, steps) and exit without building"),
   S("image-format", "Manifest media types: oci or docker (default oci)", { value: "FMT" }),
   B("materialize", "In place: leave the target's filesystem on / even when every step came from the cache"),
@@ -229,6 +233,7 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     destinations: list(v, "destination"),
     noPush: bool(v, "no-push"),
     skipPushPermissionCheck: bool(v, "skip-push-permission-check"),
+    ...(v["push-early"] === undefined ? {} : { pushEarly: bool(v, "push-early") }),
     ...defined({
       tarPath: path("tar-path"),
       ociLayoutPath: path("oci-layout-path"),

@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { AbortedError, type ChunkPool, createChunkPool, KilnError } from "../util/mod.ts";
 import type { Logger } from "../util/mod.ts";
 import type { ImageConfig, Layer, Platform } from "../image/mod.ts";
+import type { EarlyUploads } from "../registry/mod.ts";
 import { formatPlatform, hostPlatform, imageFromParts, parsePlatform } from "../image/mod.ts";
 import { clearTree, createSnapshotter, loadWalker, type Snapshotter, trySyscalls, xattrReaderOf } from "../fs/mod.ts";
 import { createSandbox, defaultIgnoreList, detectContainer } from "../sandbox/mod.ts";
@@ -45,6 +46,8 @@ export interface StagesEnv {
   ignore?: PathMatcher;
   /** The layer cache, when on. */
   cache?: BuildCache;
+  /** Early uploads of the pushed image's layers (`--push-early`), when pushing. */
+  early?: EarlyUploads;
 }
 
 /**
@@ -71,6 +74,20 @@ interface Shared {
   inPlace: { dirty: boolean };
   /** Buffers for layer streams (see lib/util createChunkPool). */
   chunks: ChunkPool;
+  /** The stages whose layers end up in the pushed image: the target and the stages it is built FROM. */
+  pushed: Set<number>;
+}
+
+/** The target stage and the stages it derives from (`FROM stage`): their layers are the pushed image's. */
+function pushedStages(plan: ExecutionPlan): Set<number> {
+  const out = new Set<number>();
+  let s: StagePlan | undefined = plan.stages[plan.target];
+  while (s && !out.has(s.index)) {
+    out.add(s.index);
+    const base = s.baseStage;
+    s = base === undefined ? undefined : plan.stages.find((x) => x.index === base);
+  }
+  return out;
 }
 
 /** `make()`'s value, computed on the first call. */
@@ -133,6 +150,7 @@ export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Ma
     secrets: createSecretStore(env.options.secrets ?? [], { env: env.options.secretEnv ?? {} }),
     inPlace: { dirty: env.options.sandbox?.preCleanup ?? false },
     chunks: createChunkPool(LAYER_CHUNK),
+    pushed: pushedStages(plan),
     walker: once(() => {
       const sc = trySyscalls();
       const xattrReader = sc ? xattrReaderOf(sc) : undefined;
@@ -231,6 +249,9 @@ async function buildOneStage(
     }
     : await resolveStageBase(shared, stage, log, signal);
   checkCanRun(shared, stage, base.config);
+  const early = shared.pushed.has(stage.index) ? env.early : undefined;
+  // A base image's layers go up while the stage runs (a stage base's layers went up with that stage).
+  if (early && !fromStage) { for (const l of base.layers) early.add(l); }
   const mode = env.options.sandbox?.mode ?? "sandbox";
   const rootDir = mode === "in-place" ? "/" : join(env.work, `stage${stage.index}`, "rootfs");
   const rootfs = rootfsOf(shared, stage, rootDir, base.layers, fromStage?.rootfs, signal);
@@ -518,6 +539,7 @@ function stageServices(
     ...(fixedTime === undefined ? {} : { fixedTime }),
     ...(env.run.addonPath === undefined ? {} : { addonPath: env.run.addonPath }),
     chunks: shared.chunks,
+    ...(env.early && shared.pushed.has(stage.index) ? { onLayer: (l: Layer) => env.early!.add(l) } : {}),
     log,
     signal: sched.signal,
     progress: env.progress,

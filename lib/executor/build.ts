@@ -20,7 +20,7 @@ import { detectContainer } from "../sandbox/mod.ts";
 import { loadDockerignore, resolveDockerfile } from "../context/mod.ts";
 import type { PathMatcher } from "../copy/mod.ts";
 import { writeOutputs } from "../output/mod.ts";
-import { checkPushPermission } from "../registry/mod.ts";
+import { checkPushPermission, createEarlyUploads, type EarlyUploads, parseReference } from "../registry/mod.ts";
 import { planFromDockerfile } from "./plan.ts";
 import type { ExecutionPlan } from "./steps.ts";
 import type { BuildOptions, BuildProgressEvent, BuildResult, BuildRunOptions } from "./types.ts";
@@ -75,6 +75,8 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       ...(signal ? { signal } : {}),
     });
     const cache = openCache(options, log);
+    const early = earlyUploads(options, log, cache, signal);
+    if (early) cleanups.push(() => early.close());
     const results = await runStages(inputs.plan, {
       options,
       run,
@@ -87,6 +89,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       cleanups,
       ...(inputs.ignore ? { ignore: inputs.ignore } : {}),
       ...(cache ? { cache } : {}),
+      ...(early ? { early } : {}),
     });
     const final = results.get(inputs.plan.stages[inputs.plan.target]!.index)!;
     return await finish(final, options, {
@@ -97,6 +100,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       steps,
       plan: inputs.plan,
       ...(cache?.store.repository ? { mountFrom: [cache.store.repository] } : {}),
+      ...(early ? { early } : {}),
       ...(signal ? { signal } : {}),
     });
   } catch (e) {
@@ -129,6 +133,26 @@ function openCache(options: BuildOptions, log: Logger): BuildCache | undefined {
   });
   log.info(`Using the layer cache ${store.name}`);
   return { store, runLayers: c.runLayers ?? true, copyLayers: c.copyLayers ?? false, push: c.push ?? true };
+}
+
+/**
+ * Early uploads (`--push-early`, on by default) to the destinations, when the build pushes: each layer of the
+ * pushed image goes up while later steps run.
+ */
+function earlyUploads(
+  options: BuildOptions,
+  log: Logger,
+  cache: BuildCache | undefined,
+  signal: AbortSignal | undefined,
+): EarlyUploads | undefined {
+  const out = options.outputs ?? {};
+  if (out.noPush || out.pushEarly === false || !out.destinations?.length) return undefined;
+  return createEarlyUploads(out.destinations, {
+    ...(options.registry ?? {}),
+    ...(cache?.store.repository ? { mountFrom: [parseReference(cache.store.repository)] } : {}),
+    logger: log,
+    ...(signal ? { signal } : {}),
+  });
 }
 
 /** Forwards progress events (a failing callback is a warning) and collects the step timings of the result. */
@@ -278,6 +302,8 @@ async function finish(
     plan: ExecutionPlan;
     /** Repositories (the registry layer cache) the destinations may mount cached blobs from. */
     mountFrom?: string[];
+    /** Layers already going up to the destinations. */
+    early?: EarlyUploads;
     signal?: AbortSignal;
   },
 ): Promise<BuildResult> {
@@ -314,6 +340,7 @@ async function finish(
     ...Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined)) as Record<string, string>,
     registry: options.registry ?? {},
     ...(env.mountFrom ? { mountFrom: env.mountFrom } : {}),
+    ...(env.early ? { early: env.early } : {}),
     log: env.log,
     progress: env.progress,
     ...(env.signal ? { signal: env.signal } : {}),

@@ -252,6 +252,7 @@ async function commit(st: StageState, createdBy: string, dropInVolumes = false):
     },
   );
   st.layers.push(lf.layer);
+  s.onLayer?.(lf.layer);
   st.config.rootfs.diff_ids.push(lf.diffId);
   history.push({ created, created_by: createdBy });
   s.log.debug("layer written", { entries: diff.entryCount, size: lf.size, digest: lf.digest });
@@ -367,6 +368,7 @@ async function fromCache(
     return { cached: true };
   }
   st.layers.push(entry.layer);
+  st.services.onLayer?.(entry.layer);
   st.config.rootfs.diff_ids.push(await entry.layer.diffId());
   st.config.history!.push({ created, created_by: createdBy });
   st.pending.push(entry.layer);

@@ -99,6 +99,13 @@ export interface BuildOutputOptions {
   readonly noPush?: boolean;
   /** `--skip-push-permission-check`: do not probe the destinations for push access before building. */
   readonly skipPushPermissionCheck?: boolean;
+  /**
+   * `--push-early` (default true): each layer of the pushed image starts uploading to the destinations as soon as it
+   * is written, while later steps run, so the push after the last step only uploads what is left (the config, the
+   * manifest). `false` uploads everything after the last step, as kaniko does. Either way a failed build pushes no
+   * manifest (with early uploads it can leave blobs no manifest names; registries collect those).
+   */
+  readonly pushEarly?: boolean;
   /** `--tar-path`: also write a `docker save` tarball. */
   readonly tarPath?: string;
   /** `--oci-layout-path`: also write an OCI layout. */

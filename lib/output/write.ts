@@ -12,7 +12,7 @@
  */
 import { type Digest, KilnError, type Logger, writeFileAtomic } from "../util/mod.ts";
 import { type Image, writeLayout } from "../image/mod.ts";
-import { parseReference, type Reference, type RegistryOptions } from "../registry/mod.ts";
+import { type EarlyUploads, parseReference, type Reference, type RegistryOptions } from "../registry/mod.ts";
 import { pushImage, writeTarball } from "./_sinks.ts";
 
 /** One output that was written. */
@@ -45,6 +45,8 @@ export interface WriteOutputsOptions {
   registry: Omit<RegistryOptions, "signal" | "logger" | "platform">;
   /** Repositories of the same registry to mount existing blobs from instead of uploading them (the layer cache). */
   mountFrom?: readonly string[];
+  /** Layers already uploading to the destinations (lib/registry createEarlyUploads): the push waits for them. */
+  early?: EarlyUploads;
   /** Logger. */
   log: Logger;
   /** Progress callback. */
@@ -118,6 +120,7 @@ export async function writeOutputs(image: Image, opts: WriteOutputsOptions): Pro
       await pushImage(refs, image, {
         ...opts.registry,
         ...(opts.mountFrom?.length ? { mountFrom: opts.mountFrom.map((r) => parseReference(r)) } : {}),
+        ...(opts.early ? { early: opts.early } : {}),
         logger: opts.log,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });

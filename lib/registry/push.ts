@@ -32,6 +32,31 @@ export interface PushOptions extends RegistryOptions {
   mountFrom?: Reference[];
   /** Called after each blob is in place (for progress). */
   onBlob?: (e: { digest: Digest; size: number; how: "exists" | "mounted" | "uploaded"; repository: string }) => void;
+  /**
+   * Layers already being uploaded to these destinations ({@linkcode createEarlyUploads}): the push waits for those
+   * uploads instead of checking or sending the blobs again, and uploads only what is left.
+   */
+  early?: EarlyUploads;
+}
+
+/** How a blob got into a repository. */
+type BlobHow = "exists" | "mounted" | "uploaded";
+
+/**
+ * Layer uploads started before the image is complete: a build hands each layer of its target image over as soon as
+ * it is written, and they go up while later steps run. The final {@linkcode pushImage} (with
+ * {@linkcode PushOptions.early}) then uploads only what is left. A failed early upload is not an error: the final
+ * push tries that blob again and reports what goes wrong then.
+ */
+export interface EarlyUploads {
+  /** Starts uploading `layer` to every destination (in the background, a few at a time); a digest goes up once. */
+  add(layer: Layer): void;
+  /** Waits until every upload started so far has finished or failed (never rejects). */
+  settled(): Promise<void>;
+  /** The upload of `digest` to `registry/repository`, when one was started: how it got there, or undefined if failed. */
+  lookup(registry: string, repository: string, digest: Digest): Promise<BlobHow | undefined> | undefined;
+  /** Drops the uploads not yet started, stops the running ones and closes the connections. */
+  close(): Promise<void>;
 }
 
 /** What {@linkcode pushImage} / {@linkcode pushIndex} pushed. */
@@ -385,21 +410,136 @@ function toRefs(refs: readonly (Reference | string)[]): Reference[] {
   return refs.map((r) => typeof r === "string" ? parseReference(r) : r);
 }
 
+/** Destinations grouped by registry: within one, later repositories mount blobs from the first. */
+function byRegistry(dests: Dest[]): Map<string, Dest[]> {
+  const m = new Map<string, Dest[]>();
+  for (const d of dests) m.set(d.registry, [...(m.get(d.registry) ?? []), d]);
+  return m;
+}
+
+/** Uploads one blob to `dest` of `registry`, mounting from the layer's origin, `first` and the extra sources. */
+function blobUploader(
+  client: RegistryClient,
+  registry: string,
+  first: Dest,
+  opts: PushOptions,
+): (dest: Dest, src: BlobSource, origin?: Layer["origin"]) => Promise<{ digest: Digest; size: number; how: BlobHow }> {
+  const extraMounts = (opts.mountFrom ?? []).filter((r) => r.registry === registry).map((r) => r.repository);
+  return async (dest, src, origin) => {
+    const mounts = [...extraMounts];
+    if (origin && origin.registry === registry) mounts.unshift(origin.repository);
+    if (dest !== first) mounts.unshift(first.repository);
+    const r = await uploadBlob(client, dest, src, opts, [...new Set(mounts)]);
+    client.log.debug("blob pushed", { registry, repository: dest.repository, digest: r.digest, how: r.how });
+    return r;
+  };
+}
+
+/**
+ * Starts early layer uploads to `refs` (see {@linkcode EarlyUploads}).
+ *
+ * @param refs The destinations the image will be pushed to.
+ * @param opts Transport options (`concurrency`: uploads at a time, default 4), mount sources, signal.
+ * @returns The uploader.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const early = createEarlyUploads(["127.0.0.1:5000/app:1"], { insecureRegistries: ["127.0.0.1:5000"] });
+ * early.add(layer); // while the build goes on
+ * await pushImage(["127.0.0.1:5000/app:1"], image, { insecureRegistries: ["127.0.0.1:5000"], early });
+ * early.close();
+ * ```
+ */
+export function createEarlyUploads(refs: readonly (Reference | string)[], opts: PushOptions = {}): EarlyUploads {
+  const dests = group(toRefs(refs));
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  const client = opts.client ?? createRegistryClient("push", { ...opts, signal });
+  const started = new Map<string, Promise<BlobHow | undefined>>();
+  const digests = new Set<Digest>();
+  const queue: { run: () => Promise<void>; drop: () => void }[] = [];
+  const running = new Set<Promise<void>>();
+  const limit = Math.max(1, opts.concurrency ?? 4);
+  let closed = false;
+  const pump = (): void => {
+    while (!closed && running.size < limit && queue.length) {
+      const job = queue.shift()!;
+      const p: Promise<void> = job.run().finally(() => {
+        running.delete(p);
+        pump();
+      });
+      running.add(p);
+    }
+  };
+  const key = (registry: string, repository: string, digest: Digest) => `${registry}/${repository}@${digest}`;
+  return {
+    add(layer) {
+      if (closed) return;
+      void knownDigest({ kind: "layer", layer }).then(({ digest }) => {
+        if (!digest || digests.has(digest) || closed) return; // a stream layer: left to the final push
+        digests.add(digest);
+        for (const [registry, ds] of byRegistry(dests)) {
+          const upload = blobUploader(client, registry, ds[0]!, opts);
+          let chain: Promise<unknown> = Promise.resolve();
+          for (const d of ds) {
+            // Later repositories of a registry mount from the first: their uploads wait for it.
+            const prev = chain;
+            const done = new Promise<BlobHow | undefined>((resolve) => {
+              queue.push({
+                run: async () => {
+                  await prev;
+                  try {
+                    resolve((await upload(d, { kind: "layer", layer }, layer.origin)).how);
+                  } catch (e) {
+                    client.log.debug("early upload failed; the push will try again", {
+                      digest,
+                      error: e instanceof Error ? e.message : String(e),
+                    });
+                    resolve(undefined);
+                  }
+                },
+                drop: () => resolve(undefined),
+              });
+            });
+            chain = done;
+            started.set(key(registry, d.repository, digest), done);
+          }
+        }
+        pump();
+      }, () => {});
+    },
+    async settled() {
+      await Promise.all(started.values());
+    },
+    lookup: (registry, repository, digest) => started.get(key(registry, repository, digest)),
+    async close() {
+      closed = true;
+      // Uploads never started count as failed, so a waiting push does them itself.
+      for (const job of queue.splice(0)) job.drop();
+      stop.abort(new KilnError("Early uploads stopped"));
+      await Promise.all(running);
+      if (!opts.client) client.close();
+    },
+  };
+}
+
 /** Uploads every blob of an image to every destination (not the manifest). */
 async function pushImageBlobs(client: RegistryClient, dests: Dest[], image: Image, opts: PushOptions): Promise<void> {
   const layers = await image.layers();
-  const byRegistry = new Map<string, Dest[]>();
-  for (const d of dests) byRegistry.set(d.registry, [...(byRegistry.get(d.registry) ?? []), d]);
-  for (const [registry, ds] of byRegistry) {
+  for (const [registry, ds] of byRegistry(dests)) {
     const [first, ...others] = ds;
-    const extraMounts = (opts.mountFrom ?? []).filter((r) => r.registry === registry).map((r) => r.repository);
+    const put = blobUploader(client, registry, first!, opts);
     const upload = async (dest: Dest, src: BlobSource, origin?: Layer["origin"]) => {
-      const mounts = [...extraMounts];
-      if (origin && origin.registry === registry) mounts.unshift(origin.repository);
-      if (dest !== first) mounts.unshift(first!.repository);
-      const r = await uploadBlob(client, dest, src, opts, [...new Set(mounts)]);
+      if (src.kind === "layer" && opts.early) {
+        const { digest, size } = await knownDigest(src);
+        const how = digest ? await opts.early.lookup(registry, dest.repository, digest) : undefined;
+        if (how) {
+          opts.onBlob?.({ digest: digest!, size: size!, how, repository: dest.repository });
+          return;
+        }
+      }
+      const r = await put(dest, src, origin);
       opts.onBlob?.({ ...r, repository: dest.repository });
-      client.log.debug("blob pushed", { registry, repository: dest.repository, digest: r.digest, how: r.how });
     };
     const conc = opts.concurrency ?? 4;
     await mapLimit(layers, conc, (l) => upload(first!, { kind: "layer", layer: l }, l.origin));

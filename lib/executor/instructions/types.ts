@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { ImageConfig } from "../../image/mod.ts";
+import type { ImageConfig, Layer } from "../../image/mod.ts";
 import type { Instruction, StageScope } from "../../dockerfile/mod.ts";
 import type { ChunkPool, Logger } from "../../util/mod.ts";
 import type { Sandbox } from "../../sandbox/mod.ts";
@@ -43,6 +43,8 @@ export interface StageServices {
   readonly addonPath?: string;
   /** The build's buffers for layer streams (snapshot reads → gzip → layer file), shared by every stage. */
   readonly chunks?: ChunkPool;
+  /** Called with each layer the stage adds (written or from the cache) when they go into the pushed image. */
+  readonly onLayer?: (layer: Layer) => void;
   /** Logger. */
   readonly log: Logger;
   /** Abort signal. */
