@@ -43,6 +43,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
   const chmod: ChmodSpec | undefined = opts.chmod === undefined ? undefined : parseChmodAt(opts.chmod, prefix);
   const excluder = exclude ?? (opts.exclude?.length ? compilePatterns(opts.exclude) : undefined);
   const sc: Syscalls | undefined = trySyscalls();
+  const isRoot = process.getuid?.() === 0;
   const inodes = new Map<string, string>();
   const changed: string[] = [];
   let seen: Set<string> | undefined;
@@ -117,8 +118,14 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
     applyMeta(target, st, src) {
       applyMetaOf(target, st, src, false);
     },
-    copyEntry(src, target, rel, overwriteMeta) {
-      return copyTree(src, target, c.inRoot(target), rel, overwriteMeta, false);
+    async copyEntry(src, target, rel, overwriteMeta) {
+      try {
+        await copyTree(src, target, c.inRoot(target), rel, overwriteMeta, false);
+        await drain();
+      } catch (e) {
+        await drain().catch(() => {}); // nothing keeps writing after the error is out
+        throw e;
+      }
     },
   };
 
@@ -146,26 +153,84 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
       const mode = chmod ? chmod.apply(st.mode & 0o7777, st.isDirectory()) : st.mode & 0o7777;
       fs.chmodSync(target, mode);
     }
-    if (sc && !st.isSymbolicLink()) {
-      let names: string[] = [];
+    if (sc && !st.isSymbolicLink()) copyXattrs(sc, src, target);
+    fs.lutimesSync(target, st.atime, st.mtime);
+  }
+
+  /** Copies `src`'s xattrs but the host's own labels to `target` (after its chown, which clears capabilities). */
+  function copyXattrs(sc: Syscalls, src: string, target: string): void {
+    let names: string[] = [];
+    try {
+      names = sc.llistxattr(src);
+    } catch {
+      names = [];
+    }
+    for (const name of names) {
+      if (isHostXattr(name)) continue; // the host's labels stay on the host
+      const v = sc.lgetxattr(src, name);
+      if (v === undefined) continue;
       try {
-        names = sc.llistxattr(src);
-      } catch {
-        names = [];
-      }
-      for (const name of names) {
-        if (isHostXattr(name)) continue; // the host's labels stay on the host
-        const v = sc.lgetxattr(src, name);
-        if (v === undefined) continue;
-        try {
-          sc.lsetxattr(target, name, v);
-        } catch (e) {
-          // security.* needs privileges we may not have; trusted.* too. Anything else is an error.
-          if (!name.startsWith("security.selinux")) c.fail(`cannot set xattr ${name} on ${c.inRoot(target)}`, e);
-        }
+        sc.lsetxattr(target, name, v);
+      } catch (e) {
+        // security.* needs privileges we may not have; trusted.* too. Anything else is an error.
+        if (!name.startsWith("security.selinux")) c.fail(`cannot set xattr ${name} on ${c.inRoot(target)}`, e);
       }
     }
-    fs.lutimesSync(target, st.atime, st.mtime);
+  }
+
+  /**
+   * Regular files go to the addon's copyFiles in batches (content, owner, mode, times in C++ on a worker thread,
+   * while this thread walks on); a batch starts at BATCH_FILES files or BATCH_BYTES bytes, at most MAX_BATCHES run
+   * at once, and everything is drained before a directory's own metadata is set, a hardlink is made to a copied
+   * file, and at the end of each entry. A file the addon could not copy is copied again on the path below, which
+   * says what is wrong in its words.
+   */
+  let batch: { src: string; target: string; st: fs.Stats }[] = [];
+  let batchBytes = 0;
+  const running: Promise<void>[] = [];
+
+  function startBatch(): void {
+    if (batch.length === 0) return;
+    const jobs = batch;
+    batch = [];
+    batchBytes = 0;
+    const meta = new Float64Array(jobs.length * 5);
+    for (let i = 0; i < jobs.length; i++) {
+      const st = jobs[i]!.st;
+      const o = c.owner({ uid: st.uid, gid: st.gid });
+      meta[i * 5] = chmod ? chmod.apply(st.mode & 0o7777, false) : st.mode & 0o7777;
+      meta[i * 5 + 1] = o.uid;
+      meta[i * 5 + 2] = o.gid;
+      meta[i * 5 + 3] = st.atimeMs;
+      meta[i * 5 + 4] = st.mtimeMs;
+    }
+    const p = sc!.copyFiles!(jobs.map((j) => j.src), jobs.map((j) => j.target), meta, !isRoot).then((res) => {
+      for (let i = 0; i < jobs.length; i++) {
+        const { src, target, st } = jobs[i]!;
+        if (res[i] === 1) copyXattrs(sc!, src, target);
+        else if (res[i]! < 0) {
+          copyFileData(src, target, st);
+          applyMetaOf(target, st, src, true);
+        }
+      }
+    });
+    p.catch(() => {}); // awaited (and thrown) by drain()
+    running.push(p);
+  }
+
+  async function queueFile(src: string, target: string, st: fs.Stats): Promise<void> {
+    batch.push({ src, target, st });
+    batchBytes += st.size;
+    if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) {
+      startBatch();
+      while (running.length > MAX_BATCHES) await running.shift();
+    }
+  }
+
+  /** Waits until every queued file is copied; throws the first failure. */
+  async function drain(): Promise<void> {
+    startBatch();
+    while (running.length) await running.shift();
   }
 
   /** Lstat that says `undefined` for a missing path (without building an error, which costs more than the call). */
@@ -235,6 +300,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
           created,
         );
       }
+      await drain(); // the children exist before the directory is judged and gets its times
       if (ignoredDir && created && fs.readdirSync(target).length === 0) {
         fs.rmdirSync(target);
         return;
@@ -248,7 +314,14 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
         const key = st.nlink > 1 ? `${st.dev}:${st.ino}` : "";
         const prev = st.nlink > 1 ? inodes.get(key) : undefined;
         if (prev !== undefined) {
+          await drain(); // `prev` may still be queued
           fs.linkSync(prev, target);
+          remember(rootPath, tst === undefined);
+          return;
+        }
+        if (sc?.copyFiles) {
+          await queueFile(src, target, st);
+          if (st.nlink > 1) inodes.set(key, target);
           remember(rootPath, tst === undefined);
           return;
         }
@@ -270,6 +343,12 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
   }
   return c;
 }
+
+/** A batch of native file copies starts at this many files, or bytes. */
+const BATCH_FILES = 128;
+const BATCH_BYTES = 8 << 20;
+/** Batches running at once (the addon's worker threads; 2 keep two cores busy). */
+const MAX_BATCHES = 2;
 
 /** The copy yields to the event loop (timers, signals, progress) after running this long (ms). */
 const YIELD_MS = 20;

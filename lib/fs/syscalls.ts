@@ -33,6 +33,14 @@ export interface Syscalls {
   lsetxattr(path: string, name: string, value: Uint8Array): void;
   /** Creates a char/block device or fifo; `mode` includes the type bits (`S_IFCHR`, `S_IFBLK`, `S_IFIFO`). */
   mknod(path: string, mode: number, major: number, minor: number): void;
+  /**
+   * Native backend only: copies a batch of regular files on a worker thread, each `srcs[i]` to the new file
+   * `dsts[i]` (created exclusively, never through a symlink) with the owner, mode (set after the chown) and times of
+   * `meta` (5 numbers per file: mode, uid, gid, atimeMs, mtimeMs). Result i: 0 copied, 1 copied and the source has
+   * xattrs (the caller copies them), -errno failed with nothing left at `dsts[i]`. EPERM from a chown is ignored when
+   * `chownEpermOk` (a non-root build keeps its own uid).
+   */
+  copyFiles?(srcs: string[], dsts: string[], meta: Float64Array, chownEpermOk: boolean): Promise<Int32Array>;
 }
 
 /** File-type bits for {@linkcode mknod}'s `mode`. */
@@ -102,6 +110,12 @@ function fromAddon(addon: KilnAddon): Syscalls {
     lsetxattr: (path, name, value) => wrap(`set xattr ${name} on`, path, () => addon.lsetxattr(path, name, value)),
     mknod: (path, mode, major, minor) =>
       wrap("mknod", path, () => addon.mknod(path, mode, Number(makedev(major, minor)))),
+    ...(typeof addon.copyFiles === "function"
+      ? {
+        copyFiles: (srcs: string[], dsts: string[], meta: Float64Array, ok: boolean) =>
+          addon.copyFiles(srcs.join("\0"), dsts.join("\0"), meta, ok),
+      }
+      : {}),
   };
   return sc;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <mutex>
 #include <cstring>
 #include <napi.h>
@@ -494,6 +495,149 @@ Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, total);
 }
 
+// Copies the bytes of open file `in` to `out` (copy_file_range, else read/write). Returns 0 or an errno.
+int copyFd(int in, int out) {
+  bool fallback = false;
+  double total = 0;
+  for (;;) {
+    ssize_t n = copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (total == 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+        fallback = true;
+        break;
+      }
+      return errno;
+    }
+    total += n;
+  }
+  if (!fallback) return 0;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = read(in, buf, sizeof buf);
+    if (n == 0) return 0;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    for (ssize_t o = 0; o < n;) {
+      ssize_t w = write(out, buf + o, n - o);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      o += w;
+    }
+  }
+}
+
+struct timespec msToTimespec(double ms) {
+  struct timespec t;
+  double sec = std::floor(ms / 1000);
+  t.tv_sec = static_cast<time_t>(sec);
+  long ns = static_cast<long>(std::llround((ms - sec * 1000) * 1e6));
+  if (ns >= 1000000000L) {
+    t.tv_sec += 1;
+    ns -= 1000000000L;
+  }
+  t.tv_nsec = ns < 0 ? 0 : ns;
+  return t;
+}
+
+// One file of copyFiles: `dst` is created (O_EXCL, never through a symlink), filled, owned (fchown; EPERM ignored
+// when epermOk: a non-root build keeps its own uid), given `mode` after the chown (which clears setuid bits) and the
+// times. Returns 0, or an errno with `dst` removed; `xattrs` says whether `src` has any (the caller copies them).
+int copyOneFile(const std::string& src, const std::string& dst, mode_t mode, uid_t uid, gid_t gid,
+                const struct timespec times[2], bool epermOk, bool& xattrs) {
+  xattrs = false;
+  int in = open(src.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (in < 0) return errno;
+  int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (out < 0) {
+    int e = errno;
+    close(in);
+    return e;
+  }
+  int err = copyFd(in, out);
+  if (!err && fchown(out, uid, gid) != 0 && !(errno == EPERM && epermOk)) err = errno;
+  if (!err && fchmod(out, mode) != 0) err = errno;
+  if (!err && futimens(out, times) != 0) err = errno;
+  if (!err) xattrs = flistxattr(in, nullptr, 0) > 0;  // ENOTSUP and friends: none
+  close(in);
+  if (close(out) != 0 && !err) err = errno;
+  if (err) unlink(dst.c_str());
+  return err;
+}
+
+// copyFiles(srcs, dsts, meta, epermOk) → Promise<Int32Array>: COPY's per-file work for a batch of regular files on a
+// worker thread. srcs and dsts are the paths joined by NUL (one string each: converting one string costs far less
+// than an array of them); meta holds 5 numbers per file (mode, uid, gid, atimeMs, mtimeMs); result i is 0 (copied),
+// 1 (copied; the source has xattrs) or -errno (failed, nothing left at dst i).
+class CopyFilesWorker : public Napi::AsyncWorker {
+ public:
+  CopyFilesWorker(Napi::Env env, std::vector<std::string> srcs, std::vector<std::string> dsts, std::vector<double> meta,
+                  bool epermOk)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        srcs_(std::move(srcs)),
+        dsts_(std::move(dsts)),
+        meta_(std::move(meta)),
+        epermOk_(epermOk),
+        results_(srcs_.size()) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    for (size_t i = 0; i < srcs_.size(); i++) {
+      const double* m = &meta_[i * 5];
+      struct timespec times[2] = {msToTimespec(m[3]), msToTimespec(m[4])};
+      bool xattrs = false;
+      int e = copyOneFile(srcs_[i], dsts_[i], static_cast<mode_t>(m[0]) & 07777, static_cast<uid_t>(m[1]),
+                          static_cast<gid_t>(m[2]), times, epermOk_, xattrs);
+      results_[i] = e ? -e : (xattrs ? 1 : 0);
+    }
+  }
+  void OnOK() override { deferred_.Resolve(typedArray(Env(), napi_int32_array, results_.data(), results_.size())); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<std::string> srcs_, dsts_;
+  std::vector<double> meta_;
+  bool epermOk_;
+  std::vector<int32_t> results_;
+};
+
+Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsTypedArray()) {
+    Napi::TypeError::New(env, "copyFiles(srcs, dsts, meta, epermOk)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto split = [](const std::string& joined) {
+    std::vector<std::string> out;
+    size_t at = 0;
+    for (;;) {
+      size_t z = joined.find('\0', at);
+      out.push_back(joined.substr(at, z == std::string::npos ? std::string::npos : z - at));
+      if (z == std::string::npos) return out;
+      at = z + 1;
+    }
+  };
+  std::vector<std::string> srcs = split(info[0].As<Napi::String>()), dsts = split(info[1].As<Napi::String>());
+  Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
+  size_t n = srcs.size();
+  if (dsts.size() != n || ta.TypedArrayType() != napi_float64_array || ta.ElementLength() != n * 5) {
+    Napi::TypeError::New(env, "copyFiles: srcs, dsts and meta (Float64Array, 5 per file) must match")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const double* m = reinterpret_cast<const double*>(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+  std::vector<double> meta(m, m + n * 5);
+  auto* w = new CopyFilesWorker(env, std::move(srcs), std::move(dsts), std::move(meta), info[3].ToBoolean().Value());
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
 // sha256Portable(bytes) → hex, always with the built-in implementation (for tests).
 Napi::Value Sha256Portable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -604,6 +748,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lsetxattr", Napi::Function::New(env, LSetXattr, "lsetxattr"));
   exports.Set("mknod", Napi::Function::New(env, MkNod, "mknod"));
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
+  exports.Set("copyFiles", Napi::Function::New(env, CopyFiles, "copyFiles"));
   exports.Set("sha256Portable", Napi::Function::New(env, Sha256Portable, "sha256Portable"));
   exports.Set("sha256Backend", Napi::String::New(env, sha256Backend()));
   if (deflateAvailable()) exports.Set("deflateBlock", Napi::Function::New(env, DeflateBlockFn, "deflateBlock"));

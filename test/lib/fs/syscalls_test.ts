@@ -155,3 +155,46 @@ try { createSyscalls({ prefer: "ffi" }); } catch (e) { console.log(e.message); }
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+Deno.test({
+  name: "native copyFiles(): content, owner, mode after chown (setuid kept), times; exclusive, no symlinks, cleans up",
+  ignore: !loadAddon().ok || skipUnless("copyFiles owner checks", "root"),
+  async fn() {
+    const sc = createSyscalls({ prefer: "native" });
+    assert(sc.copyFiles, "the addon has copyFiles");
+    const d = tmp();
+    const src = `${d}/src`;
+    writeFileSync(src, "x".repeat(100_000));
+    symlinkSync("/etc/kiln-must-not-exist", `${d}/link`);
+    symlinkSync(src, `${d}/srclink`);
+    writeFileSync(`${d}/exists`, "keep");
+    const one = [0o4755, 1234, 567, 1_600_000_000_123.5, 1_500_000_000_987.25];
+    const jobs: [string, string][] = [
+      [src, `${d}/dst`], // copied
+      [src, `${d}/exists`], // EEXIST: never overwritten
+      [src, `${d}/link`], // a symlink at the target: never written through
+      [`${d}/srclink`, `${d}/via`], // a symlink source: not followed
+      [`${d}/missing`, `${d}/m`], // ENOENT
+    ];
+    const meta = new Float64Array(jobs.flatMap(() => one));
+    const res = await sc.copyFiles(jobs.map((j) => j[0]), jobs.map((j) => j[1]), meta, false);
+    assertEquals([...res], [0, -17, -17, -40, -2]); // EEXIST, EEXIST, ELOOP, ENOENT
+    const st = Deno.lstatSync(`${d}/dst`);
+    assertEquals([st.size, st.mode! & 0o7777, st.uid, st.gid], [100_000, 0o4755, 1234, 567]);
+    assertEquals(st.mtime!.getTime(), 1_500_000_000_987);
+    assertEquals(Deno.readTextFileSync(`${d}/dst`), "x".repeat(100_000));
+    assertEquals(Deno.readTextFileSync(`${d}/exists`), "keep");
+    assertThrows(() => Deno.lstatSync("/etc/kiln-must-not-exist"));
+    assertThrows(() => Deno.lstatSync(`${d}/via`));
+    assertThrows(() => Deno.lstatSync(`${d}/m`));
+    // xattrs are reported, not copied (the caller filters the host's and sets them after the chown).
+    let userXattrs = true;
+    try {
+      sc.lsetxattr(src, "user.k", new Uint8Array([49]));
+    } catch {
+      userXattrs = false; // a filesystem without user xattrs
+    }
+    if (userXattrs) assertEquals([...await sc.copyFiles([src], [`${d}/x`], new Float64Array(one), false)], [1]);
+    rmSync(d, { recursive: true });
+  },
+});
