@@ -6,10 +6,9 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
 import { autoDecompress } from "../compress/mod.ts";
 import { readTar, type TarEntry } from "../tar/mod.ts";
-import { AbortedError, describeError, KilnError, redact } from "../util/mod.ts";
+import { AbortedError, describeError, KilnError, readFileStream, redact } from "../util/mod.ts";
 import { resolveInRootSync, trySyscalls } from "../fs/mod.ts";
 import { cloneGitRef, GitCloneError } from "../git/mod.ts";
 import { type Copier, createCopier, setOwner, statOrUndefined } from "./_copier.ts";
@@ -135,7 +134,7 @@ export async function addInto(options: AddOptions): Promise<CopyResult> {
 }
 
 function fileStream(p: string): ReadableStream<Uint8Array> {
-  return Readable.toWeb(fs.createReadStream(p)) as ReadableStream<Uint8Array>;
+  return readFileStream(p);
 }
 
 /**

@@ -5,11 +5,9 @@
  *
  * @module
  */
-import { createReadStream } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
-import { Readable } from "node:stream";
 import type { Digest } from "../util/mod.ts";
-import { AbortedError, type ChunkPool, KilnError } from "../util/mod.ts";
+import { AbortedError, type ChunkPool, KilnError, readFileStream } from "../util/mod.ts";
 import { TarWriterStream } from "../tar/mod.ts";
 import type { TarEntry } from "../tar/mod.ts";
 import { compressLayer } from "../compress/mod.ts";
@@ -42,7 +40,7 @@ export interface LayerFile {
  * @returns A fresh stream.
  */
 export function fileStream(path: string): Promise<ReadableStream<Uint8Array>> {
-  return Promise.resolve(Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array>);
+  return Promise.resolve(readFileStream(path));
 }
 
 /**

@@ -6,12 +6,10 @@
  *
  * @module
  */
-import { createReadStream } from "node:fs";
 import { lstat } from "node:fs/promises";
-import { Readable } from "node:stream";
 import type { DiffEntriesOptions, LayerDiff } from "../fs/mod.ts";
 import type { TarEntry } from "../tar/mod.ts";
-import { KilnError } from "../util/mod.ts";
+import { KilnError, readFileStream } from "../util/mod.ts";
 
 /**
  * A view of `diff` without `paths` (image paths such as `/run/secrets/x`) and everything below them: no entries,
@@ -84,7 +82,7 @@ export function withoutPaths(
               moved.set(h.linkname, h.path);
               const host = `${base}/${h.path}`;
               const size = (await lstat(host)).size;
-              const body = Readable.toWeb(createReadStream(host)) as ReadableStream<Uint8Array>;
+              const body = readFileStream(host);
               const { linkname: _l, ...rest } = h;
               controller.enqueue({ header: { ...rest, type: "file", size }, body });
               return;

@@ -4,28 +4,21 @@
  * @module
  */
 import { createHash, randomUUID } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
-import { Readable } from "node:stream";
 import { dirname, join } from "node:path";
 import {
   AbortedError,
   type AtomicWriteOptions,
   type Digest,
   OutputWriteError,
+  readFileStream,
   writeFileAtomic as writeAtomic,
 } from "../util/mod.ts";
 import { DigestMismatchError } from "./_streams.ts";
 
 /** Opens a file as a web stream (optionally a byte range, end exclusive). */
 export function fileStream(path: string, range?: { start: number; end: number }): ReadableStream<Uint8Array> {
-  const opts: Parameters<typeof createReadStream>[1] = { highWaterMark: 1 << 20 };
-  if (range) {
-    if (range.end <= range.start) return new Blob([]).stream();
-    opts.start = range.start;
-    opts.end = range.end - 1;
-  }
-  return Readable.toWeb(createReadStream(path, opts)) as unknown as ReadableStream<Uint8Array>;
+  return readFileStream(path, range ?? {});
 }
 
 /**

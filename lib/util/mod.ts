@@ -17,3 +17,4 @@ export * from "./map_limit.ts";
 export * from "./process.ts";
 export * from "./addon.ts";
 export * from "./chunk_pool.ts";
+export * from "./file_stream.ts";
