@@ -57,7 +57,7 @@ interface Metric {
   name: string;
   value: number;
   /** "ratio" (kiln/buildah, lower is better), "MiB" (peak RSS, lower is better) or "count" (distinct digests). */
-  unit: "ratio" | "MiB" | "count";
+  unit: "ratio" | "MiB" | "count" | "s";
   detail: string;
 }
 const metrics: Metric[] = [];
@@ -66,7 +66,13 @@ const errors: string[] = [];
 
 function record(name: string, value: number, unit: Metric["unit"], detail: string): void {
   metrics.push({ name, value, unit, detail });
-  const v = unit === "MiB" ? `${value.toFixed(0)} MiB` : unit === "count" ? String(value) : value.toFixed(3);
+  const v = unit === "MiB"
+    ? `${value.toFixed(0)} MiB`
+    : unit === "count"
+    ? String(value)
+    : unit === "s"
+    ? `${value.toFixed(2)} s`
+    : value.toFixed(3);
   console.log(`${name.padEnd(22)} ${v.padStart(9)}  ${detail}`);
 }
 
@@ -124,6 +130,7 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
       mkdirSync(`${base}/kiln-work`, { recursive: true });
     };
     let seq = 0;
+    const kilnArgs = values["kiln-args"]?.split(/\s+/).filter(Boolean) ?? [];
     const kilnOnce = (
       name: string,
       ctx: string,
@@ -158,9 +165,10 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
           "--reproducible",
           "--digest-file",
           digestFile,
+          ...kilnArgs,
           ...extra,
           "-v",
-          "warn",
+          "info",
         ],
         env,
         `${base}/kiln-${name}.log`,
@@ -229,6 +237,16 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
         console.log(`  ${name}: kiln ${fmt(k)}`);
       }
       record(`build_${name}_rss`, mib(k.rssKiB), "MiB", `kiln peak RSS (worst of ${runs})`);
+      // What is left after the last step: kiln's "Wrote registry … in Xs" (layers went up while the steps ran).
+      const pushS = ks.map((s) => Number(/Wrote registry .* in ([\d.]+)s/.exec(s.output)?.[1] ?? NaN));
+      if (pushS.every((x) => !Number.isNaN(x))) {
+        record(
+          `build_${name}_push_s`,
+          Math.min(...pushS),
+          "s",
+          `push after the last step (best of ${runs}; runs ${pushS.map((x) => x.toFixed(2)).join(", ")})`,
+        );
+      }
       const digests = new Set(
         readdirSync(`${base}/digests-${name}`).map((f) => readFileSync(`${base}/digests-${name}/${f}`, "utf8").trim()),
       );
