@@ -106,6 +106,7 @@ export async function writeLayerFile(
     size: info.size,
     diffId: info.diffId,
     open: () => fileStream(path),
+    file: path,
   });
   return { layer, ...info, path };
 }

@@ -27,6 +27,8 @@ export interface CompressedLayerCore {
   open: Opener;
   /** Annotations / urls to keep in manifests. */
   descriptor?: Partial<Descriptor>;
+  /** A local file with exactly the blob's bytes (see `Layer.file`). */
+  file?: string;
 }
 
 /**
@@ -71,6 +73,7 @@ export function compressedLayer(core: CompressedLayerCore): Layer {
     const extra = core.descriptor;
     layer.descriptor = () => Promise.resolve(extra);
   }
+  if (core.file !== undefined) layer.file = core.file;
   return layer;
 }
 

@@ -162,6 +162,11 @@ export interface Layer {
   descriptor?(): Promise<Partial<Descriptor>>;
   /** Where the blob already lives in a registry, for cross-repository mounts when pushing. */
   origin?: { registry: string; repository: string };
+  /**
+   * A local file holding exactly the compressed blob (a layer kiln wrote and hashed itself), so an upload can hand
+   * the file to the runtime's HTTP client instead of streaming it through JavaScript.
+   */
+  file?: string;
 }
 
 /** A lazy image. */

@@ -12,7 +12,14 @@ import type { AuthConfig } from "./auth.ts";
 import { type RegistryDiagnostic, RegistryError } from "./errors.ts";
 import type { RegistryOptions } from "./options.ts";
 import { registryHost } from "./reference.ts";
-import { defaultTransport, type HttpTransport, type TlsSettings, type TransportRequest } from "./transport.ts";
+import {
+  defaultTransport,
+  type FileBody,
+  type HttpTransport,
+  isFileBody,
+  type TlsSettings,
+  type TransportRequest,
+} from "./transport.ts";
 
 /** Whether a client pulls or pushes (selects `--insecure` vs `--insecure-pull` etc.). */
 export type ClientMode = "pull" | "push";
@@ -25,8 +32,11 @@ export interface ClientRequest {
   path: string;
   /** Extra headers. */
   headers?: Record<string, string>;
-  /** Body, or a function returning a fresh body per attempt (retries need one). */
-  body?: Uint8Array | (() => Promise<ReadableStream<Uint8Array>>);
+  /**
+   * Body, or a function returning a fresh body per attempt (retries need one): a stream, or a file's bytes
+   * ({@linkcode FileBody}: sent by the runtime without passing through JavaScript).
+   */
+  body?: Uint8Array | (() => Promise<ReadableStream<Uint8Array> | FileBody>);
   /** Repository the request is about (for scope and errors). */
   repository?: string;
   /** Actions needed on `repository`, e.g. `["pull"]` or `["pull", "push"]`. */
@@ -168,8 +178,8 @@ interface IdleWatch {
   signal: AbortSignal;
   /** True once the timer fired. */
   readonly fired: boolean;
-  /** (Re)starts the timer. */
-  arm(): void;
+  /** (Re)starts the timer, with `extraMs` more this time. */
+  arm(extraMs?: number): void;
   /** Stops the timer (kiln is busy, not waiting). */
   disarm(): void;
 }
@@ -184,12 +194,12 @@ function idleWatch(ms: number, outer: AbortSignal | undefined, onFire: () => Err
     get fired() {
       return fired;
     },
-    arm() {
+    arm(extraMs = 0) {
       clearTimeout(timer);
       timer = setTimeout(() => {
         fired = true;
         ac.abort(onFire());
-      }, ms);
+      }, ms + extraMs);
     },
     disarm() {
       clearTimeout(timer);
@@ -215,6 +225,12 @@ function watchedUpload(body: ReadableStream<Uint8Array>, w: IdleWatch): Readable
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
 }
+
+/**
+ * The slowest upload a file body is given time for, in bytes per ms (64 KiB/s): its idle timer is the idle timeout
+ * plus its length at this rate (a 64 MiB layer: 17 minutes more), since kiln cannot see the runtime send it.
+ */
+const FILE_UPLOAD_FLOOR_BYTES_PER_MS = 64;
 
 /** Statuses whose responses have no body (a Response with one cannot be constructed). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
@@ -311,7 +327,8 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
     const name = `${req.method} ${u.pathname}`;
     const w = idleWatch(idleMs, opts.signal, () => new IdleTimeoutError(idleMs, name, "response"));
     const body = req.body instanceof ReadableStream ? watchedUpload(req.body, w) : req.body;
-    w.arm();
+    // A file body goes out without kiln seeing its progress: the timer allows it the time of a slow link on top.
+    w.arm(isFileBody(req.body) ? Math.ceil(req.body.length / FILE_UPLOAD_FLOOR_BYTES_PER_MS) : 0);
     let res: Response;
     try {
       res = await transport.send({ ...req, ...(body ? { body } : {}), signal: w.signal });

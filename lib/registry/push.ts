@@ -20,6 +20,7 @@ import {
   NotComputedError,
 } from "../image/mod.ts";
 import { createRegistryClient, type RegistryClient } from "./client.ts";
+import type { FileBody } from "./transport.ts";
 import { RegistryError } from "./errors.ts";
 import type { RegistryOptions } from "./options.ts";
 import { formatReference, parseReference, type Reference } from "./reference.ts";
@@ -270,6 +271,10 @@ async function uploadBlob(
         location = await absolute(client, registry, res.headers.get("location"));
         minChunk(res.headers);
       }
+      // A layer kiln wrote to a file goes out as that file (the runtime reads it; no chunk passes through JS).
+      const file = src.kind === "layer" ? src.layer.file : undefined;
+      const fileBody = (start: number) =>
+        Promise.resolve<FileBody>({ file: file!, start, length: (size ?? 0) - start });
       if (digest && size !== undefined && size <= threshold) {
         // Monolithic: one PUT with the whole blob.
         const d = digest;
@@ -278,7 +283,7 @@ async function uploadBlob(
           method: "PUT",
           path: withQuery(location, "digest", d),
           headers: { "content-type": "application/octet-stream", "content-length": String(size) },
-          body: () => openFrom(src, 0, box),
+          body: () => file ? fileBody(0) : openFrom(src, 0, box),
           expect: [201],
           noRetry: true,
           action: `upload blob ${d}`,
@@ -287,13 +292,15 @@ async function uploadBlob(
         return { digest: d, size, how: "uploaded" };
       }
       if (digest && size !== undefined) {
-        // Chunked: PATCH chunks with Content-Range, resuming from the registry's Range after a failure.
+        // Chunked: PATCH chunks with Content-Range, resuming from the registry's Range after a failure. A file goes
+        // in one PATCH from the offset to its end (the runtime sends a file to its end).
         let offset = 0;
-        let reader = (await openFrom(src, 0, box)).getReader();
+        let reader = file ? undefined : (await openFrom(src, 0, box)).getReader();
         const carry: { rest?: Uint8Array | undefined } = {};
         let chunkFailures = 0;
         while (offset < size) {
-          const n = Math.min(chunk, size - offset);
+          const n = file ? size - offset : Math.min(chunk, size - offset);
+          const from = offset;
           try {
             const res = await client.request(registry, {
               ...base,
@@ -304,7 +311,7 @@ async function uploadBlob(
                 "content-length": String(n),
                 "content-range": `${offset}-${offset + n - 1}`,
               },
-              body: () => Promise.resolve(takeBytes(reader, n, carry)),
+              body: () => reader ? Promise.resolve(takeBytes(reader, n, carry)) : fileBody(from),
               expect: [202],
               noRetry: true,
               action: `upload blob ${digest} (bytes ${offset}-${offset + n - 1})`,
@@ -317,7 +324,7 @@ async function uploadBlob(
               throw err;
             }
             chunkFailures++;
-            await reader.cancel().catch(() => {});
+            await reader?.cancel().catch(() => {});
             await client.sleep(client.backoff(chunkFailures - 1));
             const st = await client.request(registry, {
               ...base,
@@ -332,11 +339,11 @@ async function uploadBlob(
             // Distribution reports "0-0" for an empty upload as well as for one byte: take it as empty.
             offset = range && Number(range[1]) > 0 ? Number(range[1]) + 1 : 0;
             carry.rest = undefined;
-            reader = (await openFrom(src, offset, box)).getReader();
+            if (!file) reader = (await openFrom(src, offset, box)).getReader();
             client.log.debug("chunked upload resumed", { digest, offset });
           }
         }
-        await reader.cancel().catch(() => {});
+        await reader?.cancel().catch(() => {});
         const res = await client.request(registry, {
           ...base,
           method: "PUT",

@@ -10,6 +10,8 @@ import http from "node:http";
 import https from "node:https";
 import { rootCertificates } from "node:tls";
 import { Readable } from "node:stream";
+import { createReadStream } from "node:fs";
+import { readFileStream } from "../util/mod.ts";
 
 /** One HTTP request. Redirects are not followed by transports (the client does it, dropping auth across hosts). */
 export interface TransportRequest {
@@ -19,10 +21,50 @@ export interface TransportRequest {
   url: string;
   /** Headers. */
   headers: Headers;
-  /** Body: bytes, or a stream (sent with the Content-Length header when set). */
-  body?: Uint8Array | ReadableStream<Uint8Array>;
+  /** Body: bytes, a stream, or a file's bytes (sent with the Content-Length header when set). */
+  body?: Uint8Array | ReadableStream<Uint8Array> | FileBody;
   /** Abort signal. */
   signal?: AbortSignal;
+}
+
+/**
+ * A request body read from a file: `length` bytes from `start`, to the end of the file. Transports hand it to the
+ * runtime's HTTP client as a file (Deno: a file-backed stream the runtime reads itself; Bun: `Bun.file`), so the
+ * bytes never pass through JavaScript.
+ */
+export interface FileBody {
+  /** The file. */
+  file: string;
+  /** First byte. */
+  start: number;
+  /** Bytes to send: the rest of the file. */
+  length: number;
+}
+
+/** Whether a request body is a {@linkcode FileBody}. */
+export function isFileBody(b: unknown): b is FileBody {
+  return typeof b === "object" && b !== null && typeof (b as FileBody).file === "string";
+}
+
+interface DenoFiles {
+  open(
+    path: string,
+  ): Promise<{ seek(n: number, whence: number): Promise<number>; readable: ReadableStream<Uint8Array> }>;
+}
+interface BunFiles {
+  file(path: string): Blob;
+}
+
+/** A FileBody as something fetch sends without JavaScript in the loop, where the runtime has such a thing. */
+async function fetchableFile(b: FileBody): Promise<BodyInit> {
+  const g = globalThis as { Bun?: BunFiles; Deno?: DenoFiles };
+  if (g.Bun) return g.Bun.file(b.file).slice(b.start, b.start + b.length);
+  if (g.Deno) {
+    const f = await g.Deno.open(b.file);
+    if (b.start) await f.seek(b.start, 0); // SeekMode.Start
+    return f.readable; // a file-backed stream: Deno's fetch reads the file itself
+  }
+  return readFileStream(b.file, { start: b.start, end: b.start + b.length });
 }
 
 /** TLS settings for one registry host. */
@@ -60,12 +102,19 @@ function fetchTransport(client?: { close(): void }): HttpTransport {
         headers: req.headers,
         redirect: "manual",
       };
+      if (req.signal) init.signal = req.signal;
+      if (client) init.client = client;
+      if (isFileBody(req.body)) {
+        return fetchableFile(req.body).then((body) => {
+          init.body = body;
+          if (body instanceof ReadableStream) init.duplex = "half";
+          return fetch(req.url, init);
+        });
+      }
       if (req.body) {
         init.body = req.body as BodyInit;
         if (req.body instanceof ReadableStream) init.duplex = "half";
       }
-      if (req.signal) init.signal = req.signal;
-      if (client) init.client = client;
       return fetch(req.url, init);
     },
     close() {
@@ -110,7 +159,14 @@ function nodeTransport(tls: TlsSettings): HttpTransport {
         r.on("error", reject);
         if (!req.body) r.end();
         else if (req.body instanceof Uint8Array) r.end(req.body);
-        else {
+        else if (isFileBody(req.body)) {
+          const b = req.body;
+          if (b.length === 0) r.end();
+          else {
+            createReadStream(b.file, { start: b.start, end: b.start + b.length - 1 }).on("error", (e) => r.destroy(e))
+              .pipe(r);
+          }
+        } else {
           Readable.fromWeb(req.body as import("node:stream/web").ReadableStream).on("error", (e) => r.destroy(e)).pipe(
             r,
           );

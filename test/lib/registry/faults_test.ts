@@ -2,10 +2,11 @@ import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { skipUnless } from "../../fixtures/tools.ts";
 import { startRegistry, type TestRegistry } from "../../fixtures/registry.ts";
 import { type FaultProxy, startFaultProxy } from "../../fixtures/fault_proxy.ts";
-import { appendLayers, DigestMismatchError, emptyImage, writeLayout } from "../../../lib/image/mod.ts";
+import { appendLayers, compressedLayer, DigestMismatchError, emptyImage, writeLayout } from "../../../lib/image/mod.ts";
+import { sha256 } from "../../../lib/util/mod.ts";
 import { pushImage, RegistryError, remoteImage } from "../../../lib/registry/mod.ts";
 import { randomLayer, tempDir } from "../image/_helpers.ts";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const ignore = skipUnless("registry faults", "docker-registry");
@@ -154,5 +155,48 @@ Deno.test(
         await dst.stop();
       }
       void reg;
+    }),
+);
+
+/** A layer whose blob is a file (as kiln's build layers are), whose stream must not be opened by a push. */
+async function fileLayer(dir: string, name: string, size: number) {
+  const src = randomLayer(size);
+  const bytes = new Uint8Array(await new Response(await src.compressed()).arrayBuffer());
+  const file = join(dir, name);
+  writeFileSync(file, bytes);
+  return compressedLayer({
+    mediaType: await src.mediaType(),
+    digest: await src.digest(),
+    size: bytes.byteLength,
+    diffId: await src.diffId(),
+    open: () => Promise.reject(new Error("the push read the layer through JS instead of sending its file")),
+    file,
+  });
+}
+
+Deno.test(
+  { name: "file-backed layers are sent as files (monolithic and chunked) through 500s and resets", ignore },
+  () =>
+    setup(async (reg, proxy, opts) => {
+      using t = tempDir();
+      const small = await fileLayer(t.dir, "small", 50_000);
+      const big = await fileLayer(t.dir, "big", 3_000_000);
+      const img = appendLayers(emptyImage(), [small, big]);
+      proxy.add(
+        { method: "PUT", path: /\/blobs\/uploads\//, fault: { kind: "status", status: 500 } },
+        { method: "PATCH", fault: { kind: "reset" } },
+        { method: "PATCH", fault: { kind: "status", status: 503, retryAfter: 0 } },
+      );
+      // 50 KB goes monolithic, 3 MB chunked: one PATCH from the offset to the end of the file.
+      const r = await pushImage([`${proxy.host}/p/file:1`], img, { ...opts, monolithicThreshold: 1_000_000 });
+      assertEquals(r.descriptor.digest, await img.digest());
+      assert(proxy.log.some((l) => l.startsWith("PATCH")), proxy.log.join("\n"));
+      // What the registry has is the files' bytes (its digest check passed; read back whole).
+      const back = await remoteImage(`${reg.host}/p/file:1`, { insecureRegistries: [reg.host] });
+      const layers = await back.layers();
+      for (const [i, name] of ["small", "big"].entries()) {
+        const got = new Uint8Array(await new Response(await layers[i]!.compressed()).arrayBuffer());
+        assertEquals(sha256(got), sha256(readFileSync(join(t.dir, name))));
+      }
     }),
 );
