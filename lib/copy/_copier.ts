@@ -44,6 +44,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
   const excluder = exclude ?? (opts.exclude?.length ? compilePatterns(opts.exclude) : undefined);
   const sc: Syscalls | undefined = trySyscalls();
   const isRoot = process.getuid?.() === 0;
+  const collect = opts.changedPaths ?? true;
   const inodes = new Map<string, string>();
   const changed: string[] = [];
   let seen: Set<string> | undefined;
@@ -134,6 +135,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
    * been recorded yet; the set that removes repeats is only made once something is written over an existing entry.
    */
   function remember(p: string, fresh: boolean): void {
+    if (!collect) return;
     if (fresh && seen === undefined) {
       changed.push(p);
       return;

@@ -65,7 +65,8 @@ export async function writeLayerFile(
 ): Promise<LayerFile> {
   const tmp = `${options.path}.partial`;
   const level = options.level !== undefined && options.level > 0 ? options.level : undefined;
-  const { stream, result } = compressLayer(entries.pipeThrough(new TarWriterStream()), {
+  const tar = entries.pipeThrough(new TarWriterStream(options.pool ? { pool: options.pool } : {}));
+  const { stream, result } = compressLayer(tar, {
     compression: options.compression,
     parallel: options.parallel ?? true,
     ...(options.addonPath === undefined ? {} : { addonPath: options.addonPath }),

@@ -194,6 +194,8 @@ async function hashFile(abs: string, signal?: AbortSignal): Promise<string | und
 
 /** Files up to this size are read with one synchronous read. */
 const SMALL_FILE = 256 * 1024;
+/** Small files are read into slabs of this size. */
+const SLAB = 1 << 20;
 
 /** Splits a Linux `st_rdev` into major and minor numbers. */
 function devNumbers(rdev: number): { major: number; minor: number } {
@@ -208,12 +210,12 @@ function devNumbers(rdev: number): { major: number; minor: number } {
  * files, and a stream per file costs more than the read).
  *
  * @param abs Absolute path.
- * @param size Expected size (from the walk), at most {@linkcode SMALL_FILE}.
- * @returns Exactly `size` bytes.
+ * @param buf Where the bytes go: exactly the expected size (from the walk), at most {@linkcode SMALL_FILE}.
+ * @returns `buf`, filled.
  * @throws {KilnError} When the file cannot be read or shrank.
  */
-function readSmall(abs: string, size: number): Uint8Array {
-  const buf = new Uint8Array(size);
+function readSmall(abs: string, buf: Uint8Array): Uint8Array {
+  const size = buf.length;
   let got = 0;
   try {
     const fd = openSync(abs, "r");
@@ -588,6 +590,20 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     function entries(eo: DiffEntriesOptions = {}): ReadableStream<TarEntry> {
       const fixed = eo.mtime;
       const firstOfInode = new Map<string, string>();
+      // Small files' bytes are read into 1 MiB slabs, one allocation per slab rather than one per file (the tar
+      // writer copies them out; a slab is left to the collector once full).
+      let slab: Uint8Array | undefined;
+      let slabAt = 0;
+      const small = (n: number): Uint8Array => {
+        if (!slab || slabAt + n > slab.length) {
+          slab = new Uint8Array(Math.max(SLAB, n));
+          slabAt = 0;
+        }
+        const v = slab.subarray(slabAt, slabAt + n);
+        slabAt += n;
+        return v;
+      };
+      const ctx = { fixed, firstOfInode, signal: eo.signal, pool: eo.pool, small };
       let r = 0, w = 0;
       return new ReadableStream<TarEntry>({
         pull(controller) {
@@ -599,7 +615,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
               controller.enqueue({
                 header: { path: mark.wh, type: "file", mode: 0, uid: 0, gid: 0, mtime: fixed ?? 0, size: 0 },
               });
-            } else if (r < count) controller.enqueue(entryAt(order[r++]!, fixed, firstOfInode, eo.signal, eo.pool));
+            } else if (r < count) controller.enqueue(entryAt(order[r++]!, ctx));
             else controller.close();
           } catch (e) {
             controller.error(e);
@@ -611,10 +627,13 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     /** The tar entry of walk index `i`: small files carry their bytes (`data`), larger ones a body stream. */
     function entryAt(
       i: number,
-      fixed: number | undefined,
-      firstOfInode: Map<string, string>,
-      signal: AbortSignal | undefined,
-      pool: ChunkPool | undefined,
+      { fixed, firstOfInode, signal, pool, small }: {
+        fixed: number | undefined;
+        firstOfInode: Map<string, string>;
+        signal: AbortSignal | undefined;
+        pool: ChunkPool | undefined;
+        small: (n: number) => Uint8Array;
+      },
     ): TarEntry {
       const p = cPaths[i]!;
       const t = cur.type[i]!;
@@ -652,7 +671,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       if (t !== FileType.file) return { header };
       const size = header.size = cur.size[i]!;
       if (size === 0) return { header };
-      if (size <= SMALL_FILE) return { header, data: readSmall(abs(p), size) };
+      if (size <= SMALL_FILE) return { header, data: readSmall(abs(p), small(size)) };
       return { header, body: fileBody(abs(p), size, signal, pool) };
     }
 

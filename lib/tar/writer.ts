@@ -24,6 +24,11 @@ export interface TarWriterOptions {
   highWaterMark?: number;
   /** Size of the output chunks small pieces are coalesced into (default 64 KiB). */
   chunkSize?: number;
+  /**
+   * Where the output chunks come from (lib/util's ChunkPool fits): chunks are then `pool.size` bytes and the stream's
+   * last reader gives them back (lib/compress's gzip does), instead of a fresh buffer per chunk.
+   */
+  pool?: { readonly size: number; take(): Uint8Array };
 }
 
 const SMALL = 16 * 1024;
@@ -62,11 +67,14 @@ export class TarWriterStream implements TransformStream<TarEntry, Uint8Array> {
    * @param options Buffering options.
    */
   constructor(options: TarWriterOptions = {}) {
-    const chunkSize = Math.max(options.chunkSize ?? 64 * 1024, 2 * BLOCK);
+    const pool = options.pool;
+    const chunkSize = Math.max(pool?.size ?? options.chunkSize ?? 64 * 1024, 2 * BLOCK);
+    // Reserved bytes must be zeros (padding, unused header fields): a pooled buffer is zeroed first.
+    const fresh = () => pool ? pool.take().fill(0) : new Uint8Array(chunkSize);
     let ctrl!: ReadableStreamDefaultController<Uint8Array>;
     let waiter: (() => void) | undefined;
     let cancelled = undefined as { reason: unknown } | undefined;
-    let buf = new Uint8Array(chunkSize);
+    let buf = fresh();
     let pos = 0;
 
     this.readable = new ReadableStream<Uint8Array>({
@@ -98,7 +106,7 @@ export class TarWriterStream implements TransformStream<TarEntry, Uint8Array> {
     async function flushBuf(): Promise<void> {
       if (pos === 0) return;
       const out = buf.subarray(0, pos);
-      buf = new Uint8Array(chunkSize);
+      buf = fresh();
       pos = 0;
       await emit(out);
     }

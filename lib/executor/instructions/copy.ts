@@ -68,6 +68,7 @@ async function copyOrAdd(ins: CopyInstruction | AddInstruction, ctx: StepContext
     ...(fromStage ? { srcDescription: fromStage.description } : {}),
     ...(s.fixedTime !== undefined ? { now: s.fixedTime } : {}),
     ...(s.signal ? { signal: s.signal } : {}),
+    changedPaths: false, // the snapshot finds them
   };
   if (ins.sourceContents.length > 0) {
     const { srcRoot: _s, sources: _src, ignore: _i, parents: _p, ...rest } = common as typeof common & {

@@ -204,3 +204,19 @@ with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as t:
     assertEquals(JSON.parse(run("python3", ["-c", script], { input: tar })), paths.map((p, i) => `${i}/${p}`));
   },
 );
+
+Deno.test("TarWriterStream() with a pool of dirty buffers writes the same bytes as with fresh ones", async () => {
+  const entries = () =>
+    ReadableStream.from([
+      { header: { path: "a", type: "dir" as const, mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0 } },
+      ...Array.from({ length: 300 }, (_, i) => ({
+        header: { path: `a/f${i}`, type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: i, size: i * 7 },
+        data: new Uint8Array(i * 7).fill(i & 255),
+      })),
+    ]);
+  const want = new Uint8Array(await new Response(entries().pipeThrough(new TarWriterStream())).arrayBuffer());
+  // Every buffer handed out is full of garbage: reserved bytes (padding, header fields) must still be zeros.
+  const pool = { size: 4096, take: () => new Uint8Array(4096).fill(0xee) };
+  const got = new Uint8Array(await new Response(entries().pipeThrough(new TarWriterStream({ pool }))).arrayBuffer());
+  assertEquals(got, want);
+});
