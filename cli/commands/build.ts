@@ -123,6 +123,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   S("kaniko-dir", "Scratch directory for the build", { env: "KANIKO_DIR", value: "DIR" }),
   S("work-dir", "Scratch directory for the build (default: the system temp dir)", { value: "DIR" }),
   S("walker", "Filesystem walker: auto, native or ts", { value: "W", default: "auto" }),
+  B("debug-memory", "Log the memory after each step and the build's peak with its phase (info)"),
   S("native-addon", "kiln's native addon (walker, gzip); default: native/build/Release/kiln_native.node", {
     value: "PATH",
     env: "KILN_NATIVE_ADDON",
@@ -410,8 +411,13 @@ export const buildCommand: CliCommand = {
       logger,
       ...(addonPath === undefined ? {} : { addonPath }),
     });
-    const result = await build(opts, { signal: io.signal, logger, walker, ...(addonPath ? { addonPath } : {}) })
-      .finally(() => remote?.cleanup());
+    const result = await build(opts, {
+      signal: io.signal,
+      logger,
+      walker,
+      ...(addonPath ? { addonPath } : {}),
+      ...(bool(values, "debug-memory") ? { debugMemory: true } : {}),
+    }).finally(() => remote?.cleanup());
     await io.stdout(`${result.digest}\n`);
     return 0;
   },

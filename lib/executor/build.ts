@@ -28,6 +28,7 @@ import { runStages } from "./_stages.ts";
 import type { StageResult } from "./stage.ts";
 import type { BuildCache } from "./_cache.ts";
 import { inferCacheRepo, openLayerCache } from "../cache/mod.ts";
+import { type MemoryLog, startMemoryLog } from "./_memory.ts";
 
 /** What `loadInputs` found: the plan and the context's ignore matcher. */
 interface Inputs {
@@ -56,7 +57,8 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
   const log: Logger = run.logger ?? nullLogger;
   const signal = run.signal;
   const steps: BuildResult["steps"] = [];
-  const progress = progressHook(run, log, steps);
+  const memory = run.debugMemory ? startMemoryLog(log) : undefined;
+  const progress = progressHook(run, log, steps, memory);
   const cwd = options.cwd ?? process.cwd();
   await preflight(options, log, signal);
   const workRoot = options.workDir ?? tmpdir();
@@ -107,6 +109,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
     if (signal?.aborted && !(e instanceof KilnError)) throw new AbortedError("Build aborted");
     throw e;
   } finally {
+    memory?.stop();
     for (const c of cleanups) await c().catch(() => {});
     await rm(work, { recursive: true, force: true }).catch((e) => log.warn(`Cannot remove ${work}: ${e.message}`));
   }
@@ -160,8 +163,10 @@ function progressHook(
   run: BuildRunOptions,
   log: Logger,
   steps: BuildResult["steps"],
+  memory: MemoryLog | undefined,
 ): (e: BuildProgressEvent) => void {
   return (e) => {
+    memory?.event(e);
     if (e.type === "step-done") {
       steps.push({
         instruction: e.instruction,

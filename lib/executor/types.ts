@@ -272,6 +272,11 @@ export interface BuildRunOptions {
    * kiln_native.node in the checkout; the executor image ships it as /kaniko/kiln_native.node).
    */
   addonPath?: string;
+  /**
+   * `--debug-memory`: log (info) the memory after each step with the peak during it, and the build's peak with the
+   * phase it fell in (RSS, V8 heap, external memory; sampled every 20 ms).
+   */
+  debugMemory?: boolean;
 }
 
 /** What one output produced. */

@@ -92,3 +92,24 @@ Deno.test({
     assert(extraMiB < 320, `peak RSS ${small.kb} kB → ${big.kb} kB: ${extraMiB.toFixed(0)} MiB for 99k more files`);
   },
 });
+
+Deno.test({
+  name: "kiln build --debug-memory logs the memory after each step and the build's peak with its phase",
+  ignore: skip !== undefined,
+  async fn() {
+    const root = removeAfterTest(mkdtempSync(join(SHM, "kiln-debugmem-")));
+    const ctx = makeContext(root, 500);
+    writeFileSync(join(ctx, "Dockerfile"), "FROM scratch\nCOPY . /c/\nENV A=1\n");
+    const r = await kiln(["build", "--no-push", "-c", ctx, "--work-dir", join(root, "work"), "--debug-memory"]).done;
+    assertEquals(r.code, 0, r.stderr);
+    const lines = r.stderr.split("\n").filter((l) => l.includes("memory "));
+    assertEquals(lines.length, 3, r.stderr); // two steps, one peak
+    assert(
+      /memory after step 1\/2: rss \d+ MiB, heap \d+ MiB of \d+ MiB, external \d+ MiB; peak during it \d+ MiB/.test(
+        lines[0]!,
+      ),
+      lines[0],
+    );
+    assert(/memory peak: rss \d+ MiB, .* during (step|stage|after|start|the outputs)/.test(lines[2]!), lines[2]);
+  },
+});
