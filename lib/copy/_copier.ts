@@ -187,32 +187,28 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
    * file, and at the end of each entry. A file the addon could not copy is copied again on the path below, which
    * says what is wrong in its words.
    */
-  let batch: { src: string; target: string; st: fs.Stats }[] = [];
+  // A batch keeps paths and numbers only (no fs.Stats: held across awaits they outlive V8's young generation).
+  let srcs: string[] = [];
+  let dsts: string[] = [];
+  let meta = new Float64Array(BATCH_FILES * 5);
   let batchBytes = 0;
   const running: Promise<void>[] = [];
 
   function startBatch(): void {
-    if (batch.length === 0) return;
-    const jobs = batch;
-    batch = [];
+    const n = srcs.length;
+    if (n === 0) return;
+    const s = srcs, d = dsts, m = meta.subarray(0, n * 5);
+    srcs = [];
+    dsts = [];
+    meta = new Float64Array(BATCH_FILES * 5);
     batchBytes = 0;
-    const meta = new Float64Array(jobs.length * 5);
-    for (let i = 0; i < jobs.length; i++) {
-      const st = jobs[i]!.st;
-      const o = c.owner({ uid: st.uid, gid: st.gid });
-      meta[i * 5] = chmod ? chmod.apply(st.mode & 0o7777, false) : st.mode & 0o7777;
-      meta[i * 5 + 1] = o.uid;
-      meta[i * 5 + 2] = o.gid;
-      meta[i * 5 + 3] = st.atimeMs;
-      meta[i * 5 + 4] = st.mtimeMs;
-    }
-    const p = sc!.copyFiles!(jobs.map((j) => j.src), jobs.map((j) => j.target), meta, !isRoot).then((res) => {
-      for (let i = 0; i < jobs.length; i++) {
-        const { src, target, st } = jobs[i]!;
-        if (res[i] === 1) copyXattrs(sc!, src, target);
+    const p = sc!.copyFiles!(s, d, m, !isRoot).then((res) => {
+      for (let i = 0; i < n; i++) {
+        if (res[i] === 1) copyXattrs(sc!, s[i]!, d[i]!);
         else if (res[i]! < 0) {
-          copyFileData(src, target, st);
-          applyMetaOf(target, st, src, true);
+          const st = fs.lstatSync(s[i]!); // the addon could not: this path says why, in its words
+          copyFileData(s[i]!, d[i]!, st);
+          applyMetaOf(d[i]!, st, s[i]!, true);
         }
       }
     });
@@ -221,9 +217,22 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
   }
 
   async function queueFile(src: string, target: string, st: fs.Stats): Promise<void> {
-    batch.push({ src, target, st });
+    const i = srcs.length;
+    if ((i + 1) * 5 > meta.length) {
+      const grown = new Float64Array(meta.length * 2);
+      grown.set(meta);
+      meta = grown;
+    }
+    const o = c.owner({ uid: st.uid, gid: st.gid });
+    meta[i * 5] = chmod ? chmod.apply(st.mode & 0o7777, false) : st.mode & 0o7777;
+    meta[i * 5 + 1] = o.uid;
+    meta[i * 5 + 2] = o.gid;
+    meta[i * 5 + 3] = st.atimeMs;
+    meta[i * 5 + 4] = st.mtimeMs;
+    srcs.push(src);
+    dsts.push(target);
     batchBytes += st.size;
-    if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) {
+    if (srcs.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) {
       startBatch();
       while (running.length > MAX_BATCHES) await running.shift();
     }
