@@ -8,7 +8,7 @@
 #   --short   small fixtures (50k-file tree, 5k small files, 64 MB tree); about 40 s. CI runs this with --gate.
 #   --gate    exit 1 when a ratio is worse than its threshold for this mode.
 #   --no-builds  skip bench/builds.ts: full cold builds (build + push) of bench/dockerfiles/* by kiln vs
-#             `buildah bud --layers`, both on one tmpfs (short: `small` only, ~35 s; full: small, files20k,
+#             `buildah bud --layers`, both on one tmpfs (short: `small` and `mixed20k`, ~100 s; full: small, files20k,
 #             multistage, and kiln's peak RSS on a 2 GiB layer, several minutes). --only also selects its builds.
 #             bench/cache.ts runs with the builds: fully cached, one-file and one-arg rebuilds with --cache=true vs
 #             buildah's --cache-from/--cache-to, from a fresh runner state each build (~25 s short); then
