@@ -260,9 +260,14 @@ function watchedResponse(res: Response, w: IdleWatch, stalled: () => Error): Res
   return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
 
-function describeNetworkError(err: unknown): string {
+function describeNetworkError(err: unknown, host?: string, mode?: ClientMode): string {
   if (err instanceof IdleTimeoutError) return err.message;
   const msg = err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? "")}` : String(err);
+  // An HTTPS request answered in plain HTTP: rustls says InvalidContentType, OpenSSL "wrong version number".
+  if (host && /InvalidContentType|wrong version number/i.test(msg)) {
+    const all = mode === "push" ? "--insecure" : "--insecure-pull";
+    return `the registry answers plain HTTP, not HTTPS: allow that with --insecure-registry ${host} (or ${all})`;
+  }
   if (/certificate|self.signed|unknown ?issuer|UnknownIssuer|verify/i.test(msg)) {
     return "TLS certificate verification failed (use --registry-certificate or --skip-tls-verify)";
   }
@@ -433,8 +438,10 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
         } catch (err) {
           if (opts.signal?.aborted) throw err;
           lastErr = err;
-          const desc = describeNetworkError(err);
-          if (attempt < retries && !/TLS|refused/.test(desc) && scheme === schemes[schemes.length - 1]) {
+          const desc = describeNetworkError(err, host, mode);
+          if (
+            attempt < retries && !/TLS|refused|plain HTTP/.test(desc) && scheme === schemes[schemes.length - 1]
+          ) {
             await sleep(backoff(attempt));
             continue;
           }
@@ -447,7 +454,7 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
       registry: host,
       action: "reach the registry",
       status: 0,
-      detail: describeNetworkError(lastErr),
+      detail: describeNetworkError(lastErr, host, mode),
       cause: lastErr,
     });
   }
@@ -620,12 +627,15 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
         // Our own errors (a body that cannot be opened, a bad digest…) are not network errors: no retry.
         if (e instanceof KilnError) throw e;
         if (opts.signal?.aborted) throw opts.signal.reason;
+        const detail = describeNetworkError(e, host, mode);
+        // Plain HTTP where HTTPS was expected does not change by retrying.
+        if (detail.startsWith("the registry answers plain HTTP")) throw err(0, { detail, cause: e });
         if (!req.noRetry && attempt < retries) {
-          log.debug("registry request failed, retrying", { action: req.action, error: describeNetworkError(e) });
+          log.debug("registry request failed, retrying", { action: req.action, error: detail });
           await sleep(backoff(attempt));
           continue;
         }
-        throw err(0, { detail: describeNetworkError(e), cause: e, temporary: true });
+        throw err(0, { detail, cause: e, temporary: true });
       }
       if (req.expect.includes(res.status)) return res;
       if (req.passStatuses?.includes(res.status)) return res;

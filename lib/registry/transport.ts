@@ -195,6 +195,116 @@ function nodeTransport(tls: TlsSettings): HttpTransport {
  * ```
  */
 export function defaultTransport(tls: TlsSettings): HttpTransport {
+  return withBadPorts(fetchFirst(tls), tls);
+}
+
+/**
+ * The ports the fetch standard blocks ("bad ports", refused by Deno's and browsers' fetch): a registry may well
+ * listen on one (6000, 6666, 10080 …), so requests to them go through node:http instead.
+ */
+const BAD_PORTS = new Set([
+  1,
+  7,
+  9,
+  11,
+  13,
+  15,
+  17,
+  19,
+  20,
+  21,
+  22,
+  23,
+  25,
+  37,
+  42,
+  43,
+  53,
+  69,
+  77,
+  79,
+  87,
+  95,
+  101,
+  102,
+  103,
+  104,
+  109,
+  110,
+  111,
+  113,
+  115,
+  117,
+  119,
+  123,
+  135,
+  137,
+  139,
+  143,
+  161,
+  179,
+  389,
+  427,
+  465,
+  512,
+  513,
+  514,
+  515,
+  526,
+  530,
+  531,
+  532,
+  540,
+  548,
+  554,
+  556,
+  563,
+  587,
+  601,
+  636,
+  989,
+  990,
+  993,
+  995,
+  1719,
+  1720,
+  1723,
+  2049,
+  3659,
+  4045,
+  4190,
+  5060,
+  5061,
+  6000,
+  6566,
+  6665,
+  6666,
+  6667,
+  6668,
+  6669,
+  6679,
+  6697,
+  10080,
+]);
+
+/** `t`, except that requests to a fetch-blocked port use a node:http transport (made on first need). */
+function withBadPorts(t: HttpTransport, tls: TlsSettings): HttpTransport {
+  let node: HttpTransport | undefined;
+  return {
+    send(req) {
+      const port = Number(new URL(req.url).port);
+      if (!BAD_PORTS.has(port)) return t.send(req);
+      node ??= nodeTransport(tls);
+      return node.send(req);
+    },
+    close() {
+      t.close();
+      node?.close();
+    },
+  };
+}
+
+function fetchFirst(tls: TlsSettings): HttpTransport {
   const custom = tls.caCerts?.length || tls.cert || tls.key;
   if (!custom && !tls.insecureSkipVerify) return fetchTransport();
   const deno = (globalThis as { Deno?: DenoLike }).Deno;
