@@ -104,7 +104,7 @@ export async function resolveDockerfile(
   const tried: string[] = [];
   const candidates = isAbsolute(spec)
     ? [spec]
-    : [resolve(contextDir, spec), ...(options.cwd ? [resolve(options.cwd, spec)] : [])];
+    : [...new Set([resolve(contextDir, spec), ...(options.cwd ? [resolve(options.cwd, spec)] : [])])];
   for (const c of candidates) {
     // A path in the context is read like a COPY source: its symlinks cannot lead out of the context.
     const rel = relativeToContext(contextDir, c);

@@ -8,12 +8,12 @@
  *
  * @module
  */
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import process from "node:process";
 import type { Digest } from "../util/mod.ts";
-import { AbortedError, KilnError, type Logger, nullLogger, sha256 } from "../util/mod.ts";
+import { AbortedError, KilnError, type Logger, nullLogger, redact, sha256 } from "../util/mod.ts";
 import type { ImageConfig, Platform } from "../image/mod.ts";
 import { formatPlatform, hostPlatform, MediaTypes, withAnnotations, withConfig, withFormat } from "../image/mod.ts";
 import { detectContainer } from "../sandbox/mod.ts";
@@ -226,6 +226,27 @@ export async function preflight(options: BuildOptions, log: Logger, signal?: Abo
   }
 }
 
+/** `path` relative to `cwd` when it lies below it. */
+function shownPath(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
+}
+
+/** The build context must be a directory: say so about the context, before any Dockerfile lookup. */
+async function checkContextDir(given: string, dir: string): Promise<void> {
+  let st;
+  try {
+    st = await stat(dir);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const why = code === "ENOENT" ? "no such directory" : code ?? String(e);
+    throw new KilnError(`Cannot use the build context ${given}: ${why}`, { exitCode: 2 });
+  }
+  if (!st.isDirectory()) {
+    throw new KilnError(`Cannot use the build context ${given}: not a directory`, { exitCode: 2 });
+  }
+}
+
 /** The Dockerfile (given, or found in the context or cwd), the .dockerignore, and the plan. */
 async function loadInputs(
   options: BuildOptions,
@@ -240,6 +261,7 @@ async function loadInputs(
   },
 ): Promise<Inputs> {
   const contextDir = resolve(env.cwd, options.context);
+  await checkContextDir(options.context, contextDir);
   const file = options.dockerfile ?? "Dockerfile";
   let text: string;
   let dockerfilePath: string | undefined;
@@ -254,6 +276,8 @@ async function loadInputs(
     env.cleanups.push(df.cleanup);
     text = await readFile(df.path, "utf8");
     dockerfilePath = df.path;
+    // Which file was taken (the context's, else the working directory's, as kaniko looks); a downloaded one by URL.
+    env.log.info(`Using Dockerfile ${/^https?:\/\//i.test(file) ? redact(file) : shownPath(df.path, env.cwd)}`);
   }
   // A work dir inside the context (`--work-dir ./.work`) is left out of it: COPY . must not copy the build into itself.
   const { matcher } = await loadDockerignore(contextDir, {

@@ -133,6 +133,23 @@ Deno.test({
     assertEquals(fail.err.length, 1, fail.err.join(""));
     assert(fail.err[0]!.startsWith("Dockerfile:2: "), fail.err[0]);
     assertEquals(await main(["build", "--bogus"], io()), 2);
+    // A context that is not there is an error about the context (not a Dockerfile lookup); which Dockerfile a build
+    // took is said at info.
+    const noCtx = io();
+    noCtx.cwd = out;
+    assertEquals(await main(["build", "-c", "no/such/dir", "--no-push"], noCtx), 2);
+    assertMatch(noCtx.err.join("").trim(), /^kiln: Cannot use the build context \S*no\/such\/dir: no such directory$/);
+    const notDir = io();
+    notDir.cwd = out;
+    assertEquals(await main(["build", "-c", "Dockerfile", "--no-push"], notDir), 2);
+    assertMatch(notDir.err.join(""), /build context \S*Dockerfile: not a directory/);
+    const said = io();
+    said.cwd = REPO_ROOT;
+    assertEquals(
+      await main(["build", "-c", "examples/hello", "--no-push", "-v", "info", "--log-format=text"], said),
+      0,
+    );
+    assertMatch(said.err.join(""), /INFO Using Dockerfile examples\/hello\/Dockerfile\n/);
     Deno.removeSync(out, { recursive: true });
   },
 });
