@@ -12,7 +12,10 @@ export type LogFormat = "text" | "color" | "json";
 
 const LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "panic"];
 
-/** Structured fields attached to a log line. */
+/**
+ * Structured fields attached to a log line. A key starting with `@` is for machines only: JSON lines carry it
+ * (without the `@`), text lines leave it out — e.g. `{ "@stream": "stderr" }` on a RUN step's output.
+ */
 export type LogFields = Record<string, string | number | boolean | undefined>;
 
 /** A logger passed explicitly to whatever needs one. */
@@ -102,11 +105,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       if (format === "json") {
         const obj: Record<string, unknown> = { level, msg };
         if (options.timestamp) obj.time = now().toISOString();
-        for (const [k, v] of Object.entries(all)) if (v !== undefined) obj[k] = v;
+        for (const [k, v] of Object.entries(all)) if (v !== undefined) obj[k.startsWith("@") ? k.slice(1) : k] = v;
         write(JSON.stringify(obj));
         return;
       }
-      const kv = Object.entries(all).filter(([, v]) => v !== undefined).map(([k, v]) => {
+      const kv = Object.entries(all).filter(([k, v]) => v !== undefined && !k.startsWith("@")).map(([k, v]) => {
         const s = String(v);
         return `${k}=${/[\s"=]/.test(s) || s === "" ? JSON.stringify(s) : s}`;
       });

@@ -174,6 +174,29 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "kiln build: a RUN step's stdout and stderr lines say which in JSON logs, and only there",
+  ignore: skipUnless("cli build RUN", "root", "busybox"),
+  async fn() {
+    const ctx = tempDir("kiln-cli-streams-");
+    Deno.copyFileSync("/bin/busybox", `${ctx}/busybox`);
+    Deno.writeTextFileSync(
+      `${ctx}/Dockerfile`,
+      `FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "echo to-out; echo to-err >&2"]\n`,
+    );
+    const json = io();
+    assertEquals(await main(["build", "-c", ctx, "--no-push", "--log-format=json", `--work-dir=${ctx}/.w`], json), 0);
+    const lines = json.err.join("").trim().split("\n").map((l) => JSON.parse(l));
+    const out = lines.find((l) => l.msg === "to-out");
+    const err = lines.find((l) => l.msg === "to-err");
+    assertEquals([out?.stream, err?.stream], ["stdout", "stderr"], json.err.join(""));
+    const text = io();
+    assertEquals(await main(["build", "-c", ctx, "--no-push", "--log-format=text", `--work-dir=${ctx}/.w`], text), 0);
+    assertMatch(text.err.join(""), /^INFO to-err$/m); // text lines stay as the step wrote them
+    Deno.removeSync(ctx, { recursive: true });
+  },
+});
+
 Deno.test("kiln build: the kaniko fork's flags — several --target, --image-format, warnings for no-ops", () => {
   const o = opts(["--target", "a,b", "--target=c", "--image-format=docker"]);
   assertEquals([o.target, o.alsoTargets, o.outputs?.format], ["a", ["b", "c"], "docker"]);
