@@ -25,6 +25,7 @@ import {
   type BuildLayerOptions,
   type BuildOptions,
   type BuildOutputOptions,
+  type BuildProgressEvent,
   type BuildRegistryOptions,
   type BuildSandboxOptions,
   type BuildSnapshotOptions,
@@ -152,6 +153,10 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
     default: "info",
   }),
   S("log-format", "Log format: text, color or json", { value: "FMT", default: "color on a terminal, else text" }),
+  S("progress", "Progress output: auto or plain (log lines), json (also every progress event as a JSON line)", {
+    value: "MODE",
+    default: "auto",
+  }),
   B("log-timestamp", "Prefix log lines with a timestamp"),
 ];
 
@@ -380,6 +385,17 @@ export const buildCommand: CliCommand = {
       timestamp: bool(values, "log-timestamp"),
       write: (line) => void io.stderr(line + "\n"),
     });
+    const progressMode = str(values, "progress") ?? "auto";
+    if (progressMode === "tty") {
+      throw new UsageError("--progress=tty: kiln has no live terminal display yet; use auto, plain or json");
+    }
+    if (!["auto", "plain", "json"].includes(progressMode)) {
+      throw new UsageError(`Invalid --progress "${progressMode}": expected auto, plain or json`);
+    }
+    // json: each progress event of the library (steps, output lines, base extraction, blobs, outputs) as one line.
+    const onProgress = progressMode === "json"
+      ? (e: BuildProgressEvent) => void io.stderr(JSON.stringify({ progress: e }) + "\n")
+      : undefined;
     let opts = buildOptionsFromFlags(values, io);
     // lib/context hook: a remote --context (tar://, s3://, gs://, git://, https://…) is fetched into the work
     // dir first (with --context-sub-path and --git applied) and removed afterwards.
@@ -417,6 +433,7 @@ export const buildCommand: CliCommand = {
       walker,
       ...(addonPath ? { addonPath } : {}),
       ...(bool(values, "debug-memory") ? { debugMemory: true } : {}),
+      ...(onProgress ? { onProgress } : {}),
     }).finally(() => remote?.cleanup());
     await io.stdout(`${result.digest}\n`);
     return 0;

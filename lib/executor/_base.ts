@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
-import { KilnError } from "../util/mod.ts";
+import { formatBytes, KilnError } from "../util/mod.ts";
 import type { Digest, Logger } from "../util/mod.ts";
 import type { Image, ImageConfig, Layer, Platform } from "../image/mod.ts";
 import { layoutImage } from "../image/mod.ts";
@@ -147,8 +147,25 @@ async function registryBase(ref: string, opts: ResolveBaseOptions): Promise<Imag
 export async function extractImage(
   layers: readonly Layer[],
   rootDir: string,
-  opts: { where: string; log: Logger; ignore?: readonly string[]; signal?: AbortSignal },
-): Promise<void> {
+  opts: {
+    where: string;
+    log: Logger;
+    ignore?: readonly string[];
+    signal?: AbortSignal;
+    /** What the layers are, for the progress lines (e.g. `FROM debian:12`). */
+    what?: string;
+    /** Milliseconds between progress lines of one long layer (default 10 s). */
+    tickMs?: number;
+  },
+): Promise<{ bytes: number; durationMs: number }> {
+  const what = opts.what ?? "the base image";
+  let total = 0;
+  for (const l of layers) total += await l.size().catch(() => 0);
+  const started = performance.now();
+  // A line when the work starts and when it ends (a long pull is not silence billed to the step that needed it),
+  // and one every tickMs for a layer that takes longer.
+  opts.log.info(`Pulling and extracting ${what}: ${layers.length} layer(s), ${formatBytes(total)}`);
+  const tickMs = opts.tickMs ?? 10_000;
   for (const [i, layer] of layers.entries()) {
     opts.signal?.throwIfAborted();
     const digest = await layer.digest().catch(() => `layer ${i}`);
@@ -159,6 +176,8 @@ export async function extractImage(
     const reader = (await layer.uncompressed()).getReader();
     const hash = createHash("sha256");
     let ended = false;
+    let got = 0;
+    let tick = t0 + tickMs;
     const hashed = new ReadableStream<Uint8Array>({
       async pull(c) {
         const r = await reader.read();
@@ -168,6 +187,17 @@ export async function extractImage(
           return;
         }
         hash.update(r.value);
+        got += r.value.byteLength;
+        const now = performance.now();
+        if (now >= tick) {
+          tick = now + tickMs;
+          const s = (now - t0) / 1000;
+          opts.log.info(
+            `  layer ${i + 1}/${layers.length} ${digest.slice(7, 19)}: ${formatBytes(got)} unpacked in ${
+              s.toFixed(0)
+            }s (${formatBytes(got / s)}/s)`,
+          );
+        }
         c.enqueue(r.value);
       },
       // extractLayer stops at the tar end marker: the rest (padding) is still read below, for the hash.
@@ -198,4 +228,7 @@ export async function extractImage(
     }
     opts.log.debug("extracted base layer", { digest, ms: Math.round(performance.now() - t0) });
   }
+  const durationMs = performance.now() - started;
+  opts.log.info(`Extracted ${what} (${formatBytes(total)}) in ${(durationMs / 1000).toFixed(2)}s`);
+  return { bytes: total, durationMs };
 }

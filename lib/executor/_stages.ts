@@ -453,6 +453,22 @@ function rootfsOf(
   // written by extraction (kaniko's ignore list): replacing a mount point fails with EBUSY.
   const extractIgnore = (env.options.sandbox?.mode ?? "sandbox") === "in-place" ? shared.ignoreList : undefined;
   const ignoreOpt = extractIgnore ? { ignore: extractIgnore } : {};
+  const extract = async () => {
+    const r = await extractImage(baseLayers, rootDir, {
+      where,
+      log: env.log,
+      signal,
+      what: `FROM ${stage.base}`,
+      ...ignoreOpt,
+    });
+    env.progress({
+      type: "base",
+      stage: stage.index,
+      layers: baseLayers.length,
+      bytes: r.bytes,
+      durationMs: r.durationMs,
+    });
+  };
   const materialize = async () => {
     await mkdir(rootDir, { recursive: true, mode: 0o755 });
     if (extractIgnore) {
@@ -460,7 +476,7 @@ function rootfsOf(
       // ignore list and what kiln needs), then every layer of the base — an earlier stage's too, for
       // `FROM <stage>` — is extracted.
       await emptyInPlaceRoot(shared, rootDir, extractIgnore, where, signal);
-      if (baseLayers.length > 0) await extractImage(baseLayers, rootDir, { where, log: env.log, signal, ...ignoreOpt });
+      if (baseLayers.length > 0) await extract();
       shared.inPlace.dirty = true;
     } else if (parentRootfs) {
       // lib/copy keeps owners, modes, hardlinks, xattrs, devices and times (node's fs.cp drops owners).
@@ -475,7 +491,7 @@ function rootfsOf(
         signal,
       });
     } else if (baseLayers.length > 0) {
-      await extractImage(baseLayers, rootDir, { where, log: env.log, signal, ...ignoreOpt });
+      await extract();
     }
     const { walker, xattrReader } = shared.walker();
     const snapshotter = createSnapshotter({

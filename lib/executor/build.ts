@@ -28,7 +28,8 @@ import { runStages } from "./_stages.ts";
 import type { StageResult } from "./stage.ts";
 import type { BuildCache } from "./_cache.ts";
 import { inferCacheRepo, openLayerCache } from "../cache/mod.ts";
-import { type MemoryLog, startMemoryLog } from "./_memory.ts";
+import { startMemoryLog } from "./_memory.ts";
+import { createBuildSummary } from "./_summary.ts";
 
 /** What `loadInputs` found: the plan and the context's ignore matcher. */
 interface Inputs {
@@ -58,7 +59,12 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
   const signal = run.signal;
   const steps: BuildResult["steps"] = [];
   const memory = run.debugMemory ? startMemoryLog(log) : undefined;
-  const progress = progressHook(run, log, steps, memory);
+  const summary = createBuildSummary();
+  const t0 = performance.now();
+  const progress = progressHook(run, log, steps, (e) => {
+    memory?.event(e);
+    summary.event(e);
+  });
   const cwd = options.cwd ?? process.cwd();
   await preflight(options, log, signal);
   const workRoot = options.workDir ?? tmpdir();
@@ -77,7 +83,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       ...(signal ? { signal } : {}),
     });
     const cache = openCache(options, log);
-    const early = earlyUploads(options, log, cache, signal);
+    const early = earlyUploads(options, log, progress, cache, signal);
     if (early) cleanups.push(() => early.close());
     const results = await runStages(inputs.plan, {
       options,
@@ -94,7 +100,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       ...(early ? { early } : {}),
     });
     const final = results.get(inputs.plan.stages[inputs.plan.target]!.index)!;
-    return await finish(final, options, {
+    const result = await finish(final, options, {
       cwd,
       platform,
       log,
@@ -105,6 +111,8 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       ...(early ? { early } : {}),
       ...(signal ? { signal } : {}),
     });
+    for (const line of summary.lines(performance.now() - t0)) log.info(line);
+    return result;
   } catch (e) {
     if (signal?.aborted && !(e instanceof KilnError)) throw new AbortedError("Build aborted");
     throw e;
@@ -145,6 +153,7 @@ function openCache(options: BuildOptions, log: Logger): BuildCache | undefined {
 function earlyUploads(
   options: BuildOptions,
   log: Logger,
+  progress: (e: BuildProgressEvent) => void,
   cache: BuildCache | undefined,
   signal: AbortSignal | undefined,
 ): EarlyUploads | undefined {
@@ -152,6 +161,7 @@ function earlyUploads(
   if (out.noPush || out.pushEarly === false || !out.destinations?.length) return undefined;
   return createEarlyUploads(out.destinations, {
     ...(options.registry ?? {}),
+    onBlob: (b) => progress({ type: "blob", ...b }),
     ...(cache?.store.repository ? { mountFrom: [parseReference(cache.store.repository)] } : {}),
     logger: log,
     ...(signal ? { signal } : {}),
@@ -163,10 +173,10 @@ function progressHook(
   run: BuildRunOptions,
   log: Logger,
   steps: BuildResult["steps"],
-  memory: MemoryLog | undefined,
+  tap: (e: BuildProgressEvent) => void,
 ): (e: BuildProgressEvent) => void {
   return (e) => {
-    memory?.event(e);
+    tap(e);
     if (e.type === "step-done") {
       steps.push({
         instruction: e.instruction,
@@ -370,6 +380,7 @@ async function finish(
     registry: options.registry ?? {},
     ...(env.mountFrom ? { mountFrom: env.mountFrom } : {}),
     ...(env.early ? { early: env.early } : {}),
+    onBlob: (b) => env.progress({ type: "blob", ...b }),
     log: env.log,
     progress: env.progress,
     ...(env.signal ? { signal: env.signal } : {}),

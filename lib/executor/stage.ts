@@ -8,7 +8,7 @@
  */
 import type { Image, ImageConfig, Layer } from "../image/mod.ts";
 import { appendLayers, withConfig } from "../image/mod.ts";
-import { AbortedError, KilnError } from "../util/mod.ts";
+import { AbortedError, formatBytes, KilnError } from "../util/mod.ts";
 import {
   createShellLexer,
   createStageScope,
@@ -104,13 +104,6 @@ function macrotask(): Promise<void> {
 
 function nowIso(fixed: number | undefined): string {
   return new Date(fixed === undefined ? Date.now() : fixed * 1000).toISOString().replace(/\.000Z$/, "Z");
-}
-
-function humanSize(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} kB`;
-  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
-  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GB`;
 }
 
 /** The stage's working state: its config (a copy of the base's, updated in place), layers and history. */
@@ -339,7 +332,7 @@ async function runStep(st: StageState, ins: StageInstruction): Promise<boolean> 
     ...(layer.size === undefined ? {} : { layerSize: layer.size, layerDigest: layer.digest as `sha256:${string}` }),
     ...(layer.cached ? { cached: true } : {}),
   });
-  const size = layer.size === undefined ? "no layer" : `layer ${humanSize(layer.size)}`;
+  const size = layer.size === undefined ? "no layer" : `layer ${formatBytes(layer.size)}`;
   const how = layer.cached ? "from the cache" : "done";
   s.log.info(`STEP ${stepNo}/${counter.total} ${how} in ${(durationMs / 1000).toFixed(2)}s, ${size}`);
   return handler.changesFilesystem && !layer.cached;

@@ -237,6 +237,30 @@ export type BuildProgressEvent =
     cached?: boolean;
   }
   | {
+    /** A stage's base image was pulled (where needed) and extracted into its rootfs. */
+    type: "base";
+    /** Stage index. */
+    stage: number;
+    /** Layers extracted. */
+    layers: number;
+    /** Their compressed size. */
+    bytes: number;
+    /** Duration in ms. */
+    durationMs: number;
+  }
+  | {
+    /** A blob is in a destination repository (during the build for early uploads, or by the final push). */
+    type: "blob";
+    /** Blob digest. */
+    digest: Digest;
+    /** Its size. */
+    size: number;
+    /** `uploaded`, `mounted` (cross-repository) or `exists` (was there). */
+    how: "exists" | "mounted" | "uploaded";
+    /** The repository (without the registry). */
+    repository: string;
+  }
+  | {
     /** A line of RUN output. */
     type: "output";
     /** Step number. */

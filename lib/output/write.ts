@@ -12,7 +12,13 @@
  */
 import { type Digest, KilnError, type Logger, writeFileAtomic } from "../util/mod.ts";
 import { type Image, writeLayout } from "../image/mod.ts";
-import { type EarlyUploads, parseReference, type Reference, type RegistryOptions } from "../registry/mod.ts";
+import {
+  type EarlyUploads,
+  parseReference,
+  type PushOptions,
+  type Reference,
+  type RegistryOptions,
+} from "../registry/mod.ts";
 import { pushImage, writeTarball } from "./_sinks.ts";
 
 /** One output that was written. */
@@ -47,6 +53,8 @@ export interface WriteOutputsOptions {
   mountFrom?: readonly string[];
   /** Layers already uploading to the destinations (lib/registry createEarlyUploads): the push waits for them. */
   early?: EarlyUploads;
+  /** Called when a blob is in a destination repository (uploaded, mounted, or there already). */
+  onBlob?: PushOptions["onBlob"];
   /** Logger. */
   log: Logger;
   /** Progress callback. */
@@ -121,6 +129,7 @@ export async function writeOutputs(image: Image, opts: WriteOutputsOptions): Pro
         ...opts.registry,
         ...(opts.mountFrom?.length ? { mountFrom: opts.mountFrom.map((r) => parseReference(r)) } : {}),
         ...(opts.early ? { early: opts.early } : {}),
+        ...(opts.onBlob ? { onBlob: opts.onBlob } : {}),
         logger: opts.log,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });

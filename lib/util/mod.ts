@@ -18,3 +18,4 @@ export * from "./process.ts";
 export * from "./addon.ts";
 export * from "./chunk_pool.ts";
 export * from "./file_stream.ts";
+export * from "./format.ts";
