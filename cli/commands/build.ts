@@ -31,6 +31,7 @@ import {
   type BuildSnapshotOptions,
   parseSecretFlag,
   planFromDockerfile,
+  telemetryFromEnv,
 } from "../../lib/executor/mod.ts";
 import { loadWalker, parseWalkerPreference, type SnapshotMode } from "../../lib/fs/mod.ts";
 import { isRemoteContext, parseGitOptions, resolveContext, resolveDockerfile } from "../../lib/context/mod.ts";
@@ -385,6 +386,8 @@ export const buildCommand: CliCommand = {
       timestamp: bool(values, "log-timestamp"),
       write: (line) => void io.stderr(line + "\n"),
     });
+    // OpenTelemetry: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, or the kaniko fork's KANIKO_TELEMETRY_ENDPOINT.
+    const telemetry = telemetryFromEnv(io.env);
     const progressMode = str(values, "progress") ?? "auto";
     if (progressMode === "tty") {
       throw new UsageError("--progress=tty: kiln has no live terminal display yet; use auto, plain or json");
@@ -434,6 +437,7 @@ export const buildCommand: CliCommand = {
       ...(addonPath ? { addonPath } : {}),
       ...(bool(values, "debug-memory") ? { debugMemory: true } : {}),
       ...(onProgress ? { onProgress } : {}),
+      ...(telemetry ? { telemetry } : {}),
     }).finally(() => remote?.cleanup());
     await io.stdout(`${result.digest}\n`);
     return 0;

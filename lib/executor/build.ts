@@ -30,6 +30,8 @@ import type { BuildCache } from "./_cache.ts";
 import { inferCacheRepo, openLayerCache } from "../cache/mod.ts";
 import { startMemoryLog } from "./_memory.ts";
 import { createBuildSummary } from "./_summary.ts";
+import { startBuildTrace } from "./_telemetry.ts";
+import { VERSION } from "../version.ts";
 
 /** What `loadInputs` found: the plan and the context's ignore matcher. */
 interface Inputs {
@@ -60,10 +62,23 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
   const steps: BuildResult["steps"] = [];
   const memory = run.debugMemory ? startMemoryLog(log) : undefined;
   const summary = createBuildSummary();
+  const trace = run.telemetry
+    ? startBuildTrace({
+      ...run.telemetry,
+      attributes: {
+        "kiln.version": VERSION,
+        ...(options.target ? { "kiln.target": options.target } : {}),
+        "kiln.destinations": options.outputs?.destinations?.length ?? 0,
+        "kiln.cache": options.cache !== undefined,
+        ...(run.telemetry.attributes ?? {}),
+      },
+    }, log)
+    : undefined;
   const t0 = performance.now();
   const progress = progressHook(run, log, steps, (e) => {
     memory?.event(e);
     summary.event(e);
+    trace?.event(e);
   });
   const cwd = options.cwd ?? process.cwd();
   await preflight(options, log, signal);
@@ -112,8 +127,10 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       ...(signal ? { signal } : {}),
     });
     for (const line of summary.lines(performance.now() - t0)) log.info(line);
+    await trace?.finish();
     return result;
   } catch (e) {
+    await trace?.finish(e);
     if (signal?.aborted && !(e instanceof KilnError)) throw new AbortedError("Build aborted");
     throw e;
   } finally {

@@ -29,7 +29,9 @@ export type {
   BuildRunOptions,
   BuildSandboxOptions,
   BuildSnapshotOptions,
+  TelemetryOptions,
 } from "./types.ts";
+export { telemetryFromEnv } from "./telemetry.ts";
 export { createSecretStore, parseSecretFlag, type SecretSpec, type SecretStore } from "./secrets.ts";
 export { type Entitlement, planFromDockerfile, type PlanOptions as PlanFromDockerfileOptions } from "./plan.ts";
 export type { ExecutionPlan, StageInstruction, StagePlan } from "./steps.ts";

@@ -215,8 +215,9 @@ async function commit(st: StageState, createdBy: string, dropInVolumes = false):
   });
   let diff = st.snapshotIgnore.length > 0 ? withoutPaths(raw, st.snapshotIgnore.splice(0), dir) : raw;
   if (dropInVolumes && st.volumes.length > 0) diff = withoutPaths(diff, st.volumes, dir, { keepSelf: true });
+  const snapshotMs = performance.now() - t0;
   s.log.debug("snapshot", {
-    ms: Math.round(performance.now() - t0),
+    ms: Math.round(snapshotMs),
     added: diff.added.length,
     modified: diff.modified.length,
     deleted: diff.deleted.length,
@@ -229,6 +230,7 @@ async function commit(st: StageState, createdBy: string, dropInVolumes = false):
   const path = `${s.layerDir}/stage${st.plan.index}-layer${st.layerNo++}.tar.${
     l.compression === "zstd" ? "zst" : "gz"
   }`;
+  const t1 = performance.now();
   const lf = await writeLayerFile(
     diff.entries({
       ...(s.fixedTime === undefined ? {} : { mtime: s.fixedTime }),
@@ -244,6 +246,16 @@ async function commit(st: StageState, createdBy: string, dropInVolumes = false):
       ...(s.signal ? { signal: s.signal } : {}),
     },
   );
+  s.progress({
+    type: "layer",
+    stage: st.plan.index,
+    snapshotMs,
+    writeMs: performance.now() - t1,
+    entries: diff.entryCount,
+    size: lf.size,
+    uncompressedSize: lf.uncompressedSize,
+    digest: lf.digest,
+  });
   st.layers.push(lf.layer);
   s.onLayer?.(lf.layer);
   st.config.rootfs.diff_ids.push(lf.diffId);

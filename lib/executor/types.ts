@@ -249,6 +249,24 @@ export type BuildProgressEvent =
     durationMs: number;
   }
   | {
+    /** A step's changes were snapshotted and written as a compressed layer (before its `step-done`). */
+    type: "layer";
+    /** Stage index. */
+    stage: number;
+    /** The snapshot's walk and diff, in ms. */
+    snapshotMs: number;
+    /** Writing the layer (tar, compression, digests), in ms. */
+    writeMs: number;
+    /** Tar entries. */
+    entries: number;
+    /** Compressed size. */
+    size: number;
+    /** Tar size. */
+    uncompressedSize: number;
+    /** Blob digest. */
+    digest: Digest;
+  }
+  | {
     /** A blob is in a destination repository (during the build for early uploads, or by the final push). */
     type: "blob";
     /** Blob digest. */
@@ -297,10 +315,30 @@ export interface BuildRunOptions {
    */
   addonPath?: string;
   /**
+   * OpenTelemetry: send the build's trace (stages, steps, pulls, pushes, snapshots and compression as spans) to this
+   * OTLP/HTTP endpoint when the build ends. The CLI takes it from `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+   * `KANIKO_TELEMETRY_ENDPOINT`). Build-arg values, secrets and RUN output are never exported.
+   */
+  telemetry?: TelemetryOptions;
+  /**
    * `--debug-memory`: log (info) the memory after each step with the peak during it, and the build's peak with the
    * phase it fell in (RSS, V8 heap, external memory; sampled every 20 ms).
    */
   debugMemory?: boolean;
+}
+
+/** Where and how a build's trace goes ({@linkcode BuildRunOptions.telemetry}). */
+export interface TelemetryOptions {
+  /** The OTLP/HTTP traces URL (`…/v1/traces`), JSON encoding. */
+  endpoint: string;
+  /** Extra request headers (e.g. an API key). */
+  headers?: Record<string, string>;
+  /** `service.name` of the resource (default `kiln`). */
+  serviceName?: string;
+  /** Attributes of the root span. */
+  attributes?: Record<string, string | number | boolean>;
+  /** Give up sending after this many ms (default 10 s). */
+  timeoutMs?: number;
 }
 
 /** What one output produced. */
