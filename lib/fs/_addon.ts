@@ -52,7 +52,6 @@ export interface KilnAddon {
   llistxattr(path: string): string[];
   lsetxattr(path: string, name: string, value: Uint8Array): void;
   mknod(path: string, mode: number, dev: number): void;
-  copyFileRange(src: string, dst: string, mode: number): number;
   /** `srcs` and `dsts`: paths joined by NUL. */
   copyFiles(srcs: string, dsts: string, meta: Float64Array, chownEpermOk: boolean): Promise<Int32Array>;
 }

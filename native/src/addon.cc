@@ -431,70 +431,6 @@ Napi::Value MkNod(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// copyFileRange(src, dst, mode) → bytes copied; dst is created (or truncated) with `mode`.
-Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!argStrings(info, 2, "copyFileRange(src, dst, mode)")) return env.Undefined();
-  std::string src = info[0].As<Napi::String>(), dst = info[1].As<Napi::String>();
-  mode_t mode = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0644;
-  int in = open(src.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
-    throwErrno(env, "Cannot copy " + src, errno);
-    return env.Undefined();
-  }
-  int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (out < 0) {
-    int e = errno;
-    close(in);
-    throwErrno(env, "Cannot copy to " + dst, e);
-    return env.Undefined();
-  }
-  double total = 0;
-  bool fallback = false;
-  int err = 0;
-  for (;;) {
-    ssize_t n = copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (total == 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) fallback = true;
-      else err = errno;
-      break;
-    }
-    total += n;
-  }
-  if (fallback) {
-    std::vector<char> buf(1 << 20);
-    for (;;) {
-      ssize_t n = read(in, buf.data(), buf.size());
-      if (n == 0) break;
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        err = errno;
-        break;
-      }
-      for (ssize_t o = 0; o < n;) {
-        ssize_t w = write(out, buf.data() + o, n - o);
-        if (w < 0) {
-          if (errno == EINTR) continue;
-          err = errno;
-          break;
-        }
-        o += w;
-      }
-      if (err) break;
-      total += n;
-    }
-  }
-  close(in);
-  if (close(out) != 0 && !err) err = errno;
-  if (err) {
-    throwErrno(env, "Cannot copy " + src + " to " + dst, err);
-    return env.Undefined();
-  }
-  return Napi::Number::New(env, total);
-}
-
 // Copies the bytes of open file `in` to `out` (copy_file_range, else read/write). Returns 0 or an errno.
 int copyFd(int in, int out) {
   bool fallback = false;
@@ -747,7 +683,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("llistxattr", Napi::Function::New(env, LListXattr, "llistxattr"));
   exports.Set("lsetxattr", Napi::Function::New(env, LSetXattr, "lsetxattr"));
   exports.Set("mknod", Napi::Function::New(env, MkNod, "mknod"));
-  exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
   exports.Set("copyFiles", Napi::Function::New(env, CopyFiles, "copyFiles"));
   exports.Set("sha256Portable", Napi::Function::New(env, Sha256Portable, "sha256Portable"));
   exports.Set("sha256Backend", Napi::String::New(env, sha256Backend()));
