@@ -42,7 +42,8 @@ Deno.test({
       const common = ["-c", ctx, "--insecure-registry", b.registry.host, "--work-dir", join(ctx, ".w")];
       const plain = await kilnBuild([...common, "-d", `${b.registry.host}/p/plain:1`]);
       assertEquals(plain.code, 0, plain.stderr);
-      assert(!/[\x00-\x08\x0b-\x1f\x7f]/.test(plain.stderr), `control characters in a pipe:\n${plain.stderr}`);
+      const control = [...plain.stderr].filter((ch) => (ch < " " && ch !== "\n" && ch !== "\t") || ch === "\x7f");
+      assertEquals(control, [], `control characters in a pipe:\n${plain.stderr}`);
       assertMatch(plain.stderr, /INFO Pulling and extracting FROM \S+busybox:latest: 1 layer\(s\), [\d.]+ [kM]?B\n/);
       assertMatch(plain.stderr, /INFO Extracted FROM \S+busybox:latest \([\d.]+ [kM]?B\) in \d+\.\d\ds\n/);
       // The extraction comes before the RUN it was needed for, and is not inside its "done" line.
@@ -51,9 +52,9 @@ Deno.test({
         plain.stderr,
         /INFO Summary: 3 step\(s\) in \d+\.\d\ds; .* of new layers; 1 base image\(s\), .*; pushed /,
       );
-      assertMatch(plain.stderr, /INFO +1\/3 +\d+\.\d\ds +-  RUN echo to-out && echo to-err >&2\n/); // no files changed
-      assertMatch(plain.stderr, /INFO +2\/3 +\d+\.\d\ds +[\d.]+ [kM]?B  COPY f \/f\n/);
-      assertMatch(plain.stderr, /INFO +3\/3 +\d+\.\d\ds +-  ENV A=1\n/);
+      assertMatch(plain.stderr, /INFO +1\/3 +\d+\.\d\ds +- {2}RUN echo to-out && echo to-err >&2\n/); // no files changed
+      assertMatch(plain.stderr, /INFO +2\/3 +\d+\.\d\ds +[\d.]+ [kM]?B {2}COPY f \/f\n/);
+      assertMatch(plain.stderr, /INFO +3\/3 +\d+\.\d\ds +- {2}ENV A=1\n/);
 
       const json = await kilnBuild([...common, "-d", `${b.registry.host}/p/json:1`, "--progress=json", "-v", "warn"]);
       assertEquals(json.code, 0, json.stderr);
