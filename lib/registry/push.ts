@@ -7,7 +7,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { type Digest, KilnError, mapLimit, sha256 } from "../util/mod.ts";
+import { type Digest, formatBytes, KilnError, mapLimit, sha256 } from "../util/mod.ts";
 import {
   ConsumedError,
   type Descriptor,
@@ -38,6 +38,11 @@ export interface PushOptions extends RegistryOptions {
    * uploads instead of checking or sending the blobs again, and uploads only what is left.
    */
   early?: EarlyUploads;
+  /**
+   * An upload that takes longer than this (ms, default 10 s) is reported at info every as long — "pushing DIGEST (SIZE)
+   * to REPO: 20s" — and once more when it is done, so a long push is not silence.
+   */
+  progressIntervalMs?: number;
 }
 
 /** How a blob got into a repository. */
@@ -432,13 +437,31 @@ function blobUploader(
   opts: PushOptions,
 ): (dest: Dest, src: BlobSource, origin?: Layer["origin"]) => Promise<{ digest: Digest; size: number; how: BlobHow }> {
   const extraMounts = (opts.mountFrom ?? []).filter((r) => r.registry === registry).map((r) => r.repository);
+  const every = opts.progressIntervalMs ?? 10_000;
   return async (dest, src, origin) => {
     const mounts = [...extraMounts];
     if (origin && origin.registry === registry) mounts.unshift(origin.repository);
     if (dest !== first) mounts.unshift(first.repository);
-    const r = await uploadBlob(client, dest, src, opts, [...new Set(mounts)]);
-    client.log.debug("blob pushed", { registry, repository: dest.repository, digest: r.digest, how: r.how });
-    return r;
+    const { digest, size } = await knownDigest(src).catch(() => ({} as { digest?: Digest; size?: number }));
+    const what = `${(digest ?? "a stream layer").slice(0, 19)}${size === undefined ? "" : ` (${formatBytes(size)})`}`;
+    const t0 = performance.now();
+    let told = false;
+    const timer = setInterval(() => {
+      told = true;
+      const s = Math.round((performance.now() - t0) / 1000);
+      client.log.info(`  pushing ${what} to ${dest.repository}: ${s}s`);
+    }, every);
+    try {
+      const r = await uploadBlob(client, dest, src, opts, [...new Set(mounts)]);
+      client.log.debug("blob pushed", { registry, repository: dest.repository, digest: r.digest, how: r.how });
+      if (told) {
+        const s = ((performance.now() - t0) / 1000).toFixed(1);
+        client.log.info(`  pushed ${what} to ${dest.repository} in ${s}s (${r.how})`);
+      }
+      return r;
+    } finally {
+      clearInterval(timer);
+    }
   };
 }
 

@@ -3,7 +3,7 @@ import { skipUnless } from "../../fixtures/tools.ts";
 import { startRegistry, type TestRegistry } from "../../fixtures/registry.ts";
 import { type FaultProxy, startFaultProxy } from "../../fixtures/fault_proxy.ts";
 import { appendLayers, compressedLayer, DigestMismatchError, emptyImage, writeLayout } from "../../../lib/image/mod.ts";
-import { sha256 } from "../../../lib/util/mod.ts";
+import { createLogger, sha256 } from "../../../lib/util/mod.ts";
 import { pushImage, RegistryError, remoteImage } from "../../../lib/registry/mod.ts";
 import { randomLayer, tempDir } from "../image/_helpers.ts";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -198,5 +198,34 @@ Deno.test(
         const got = new Uint8Array(await new Response(await layers[i]!.compressed()).arrayBuffer());
         assertEquals(sha256(got), sha256(readFileSync(join(t.dir, name))));
       }
+    }),
+);
+
+Deno.test(
+  { name: "an upload longer than the progress interval is reported while it runs and when it is done", ignore },
+  () =>
+    setup(async (_reg, proxy, opts) => {
+      using t = tempDir();
+      const big = await fileLayer(t.dir, "big", 3_000_000);
+      const lines: string[] = [];
+      const logger = createLogger({ write: (l) => lines.push(l) });
+      proxy.add({ method: "PUT", path: /\/blobs\/uploads\//, fault: { kind: "status", status: 503, retryAfter: 0 } });
+      await pushImage([`${proxy.host}/p/prog:1`], appendLayers(emptyImage(), [big]), {
+        ...opts,
+        logger,
+        retryBaseDelayMs: 50, // the retry makes the upload outlast the interval
+        progressIntervalMs: 20,
+      });
+      const digest = (await big.digest()).slice(0, 19);
+      assert(
+        lines.some((l) => new RegExp(`^INFO {3}pushing ${digest} \\(2\\.9 MB\\) to p/prog: \\d+s$`).test(l)),
+        lines.join("\n"),
+      );
+      assert(
+        lines.some((l) =>
+          new RegExp(`^INFO {3}pushed ${digest} \\(2\\.9 MB\\) to p/prog in [\\d.]+s \\(uploaded\\)$`).test(l)
+        ),
+        lines.join("\n"),
+      );
     }),
 );
