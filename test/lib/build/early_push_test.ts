@@ -158,3 +158,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "concurrent builds uploading early into one repository both land complete images",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const b = await startBusyboxRegistry();
+    try {
+      const { host, url } = b.registry;
+      const run = (tag: string, n: number) =>
+        build({
+          context: makeContext({ f: `file ${n}\n` }),
+          // The same first layer in both (a blob both upload at once), then a different one each.
+          dockerfileText: `FROM ${b.ref}\nRUN echo shared > /s\nCOPY f /f\nRUN echo ${n} > /n\n`,
+          workDir: join(tempDir("kiln-early-conc-"), "w"),
+          registry: { insecureRegistries: [host] },
+          outputs: { destinations: [`${host}/conc/app:${tag}`] },
+          layers: { reproducible: true },
+        });
+      const [x, y] = await Promise.all([run("x", 1), run("y", 2)]);
+      for (const [tag, r] of [["x", x], ["y", y]] as const) {
+        const layers = layersOf(host, `conc/app:${tag}`);
+        assertEquals(layers.length, 4);
+        for (const d of layers) assert(await has(url, "conc/app", d), `${tag} lacks ${d}`);
+        assertEquals(
+          JSON.parse(sh("skopeo", ["inspect", "--tls-verify=false", "--raw", `docker://${host}/conc/app:${tag}`]))
+            .config.digest,
+          r.configDigest,
+        );
+      }
+      assertEquals(layersOf(host, "conc/app:x")[1], layersOf(host, "conc/app:y")[1], "the shared layer is one blob");
+    } finally {
+      await b.stop();
+    }
+  },
+});
