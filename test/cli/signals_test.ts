@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { kiln } from "./_helpers.ts";
 import { tempDir } from "../fixtures/temp.ts";
+import { skipUnless } from "../fixtures/tools.ts";
+import { startBusyboxRegistry } from "../fixtures/busybox_image.ts";
 
 /** A context whose Dockerfile has `n` metadata instructions after `FROM scratch`. */
 async function metadataContext(root: string, n: number, line: (i: number) => string): Promise<string> {
@@ -85,4 +87,39 @@ Deno.test("kiln build of 100,000 metadata instructions finishes (linear, not qua
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+});
+
+Deno.test({
+  name: "kiln build stopped by SIGTERM while a layer uploads early exits 143 at once, pushes no manifest",
+  ignore: skipUnless("early-upload signal test", "busybox", "docker-registry", "umoci", "skopeo", "root"),
+  sanitizeResources: false,
+  async fn() {
+    const b = await startBusyboxRegistry();
+    const root = tempDir("kiln-signal-push-");
+    try {
+      const ctx = join(root, "ctx");
+      await mkdir(ctx);
+      await writeFile(
+        join(ctx, "Dockerfile"),
+        `FROM ${b.ref}\nRUN head -c 40000000 /dev/urandom > /big\nRUN sleep 30\n`,
+      );
+      const work = join(root, "work");
+      const dest = `${b.registry.host}/sig/app:1`;
+      const k = kiln(["build", "-c", ctx, "--work-dir", work, "-d", dest, "--insecure-registry", b.registry.host]);
+      await k.waitFor(/STEP 2\/2: RUN sleep 30/); // the 40 MB layer is uploading now, or just done
+      const t0 = performance.now();
+      k.kill("SIGTERM");
+      const r = await k.done;
+      const seconds = (performance.now() - t0) / 1000;
+      assertEquals([r.code, r.signal], [143, null], r.stderr.slice(-1000));
+      assert(seconds < 10, `exited ${seconds.toFixed(1)} s after SIGTERM`);
+      assertEquals(await readdir(work), [], "work dir removed");
+      const m = await fetch(`${b.registry.url}/v2/sig/app/manifests/1`, { method: "HEAD" });
+      await m.body?.cancel();
+      assertEquals(m.status, 404, "no manifest for an interrupted build");
+    } finally {
+      await b.stop();
+      await rm(root, { recursive: true, force: true });
+    }
+  },
 });
