@@ -338,6 +338,49 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "the executor pushes to a registry: its binary sends the layer files (monolithic and PATCH)",
+        async () => {
+          const bb = await startBusyboxRegistry();
+          try {
+            // A 40 MB layer goes up in one PATCH (over the 32 MiB monolithic threshold), a small one in one PUT.
+            const ctx = context(
+              work,
+              "push",
+              `FROM ${bb.ref}\nRUN head -c 40000000 /dev/urandom > /big\nRUN echo small > /small\n`,
+            );
+            const dest = `${bb.registry.host}/exec/app:1`;
+            const b = sh("podman", [
+              ...RUN,
+              "-v",
+              `${ctx}:/workspace`,
+              "kiln/executor:latest",
+              "--destination",
+              dest,
+              "--insecure-registry",
+              bb.registry.host,
+            ]);
+            assertEquals(b.code, 0, b.err.slice(-2000));
+            const raw = sh("skopeo", ["inspect", "--tls-verify=false", "--raw", `docker://${dest}`]);
+            assertEquals(raw.code, 0, raw.err);
+            const layers = JSON.parse(raw.out).layers as { size: number }[];
+            assertEquals(layers.length, 3);
+            assert(layers[1]!.size > 32 * 1024 * 1024, `big layer ${layers[1]!.size}`);
+            // Every blob is whole: skopeo verifies each digest while copying.
+            const c = sh("skopeo", [
+              "copy",
+              "--quiet",
+              "--src-tls-verify=false",
+              `docker://${dest}`,
+              `oci:${join(work, "pushed")}:x`,
+            ]);
+            assertEquals(c.code, 0, c.err);
+          } finally {
+            await bb.stop();
+          }
+        },
+      );
+
       await t.step("the warmer image fills a mounted /cache that the executor then builds from", async () => {
         const bb = await startBusyboxRegistry();
         try {
