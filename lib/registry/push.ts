@@ -57,8 +57,6 @@ type BlobHow = "exists" | "mounted" | "uploaded";
 export interface EarlyUploads {
   /** Starts uploading `layer` to every destination (in the background, a few at a time); a digest goes up once. */
   add(layer: Layer): void;
-  /** Waits until every upload started so far has finished or failed (never rejects). */
-  settled(): Promise<void>;
   /** The upload of `digest` to `registry/repository`, when one was started: how it got there, or undefined if failed. */
   lookup(registry: string, repository: string, digest: Digest): Promise<BlobHow | undefined> | undefined;
   /** Drops the uploads not yet started, stops the running ones and closes the connections. */
@@ -537,9 +535,6 @@ export function createEarlyUploads(refs: readonly (Reference | string)[], opts: 
         }
         pump();
       }, () => {});
-    },
-    async settled() {
-      await Promise.all(started.values());
     },
     lookup: (registry, repository, digest) => started.get(key(registry, repository, digest)),
     async close() {
