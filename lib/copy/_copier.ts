@@ -217,12 +217,7 @@ export function createCopier(opts: CopyOptions, exclude?: PatternMatcher): Copie
   }
 
   async function queueFile(src: string, target: string, st: fs.Stats): Promise<void> {
-    const i = srcs.length;
-    if ((i + 1) * 5 > meta.length) {
-      const grown = new Float64Array(meta.length * 2);
-      grown.set(meta);
-      meta = grown;
-    }
+    const i = srcs.length; // < BATCH_FILES: a full batch starts below
     const o = c.owner({ uid: st.uid, gid: st.gid });
     meta[i * 5] = chmod ? chmod.apply(st.mode & 0o7777, false) : st.mode & 0o7777;
     meta[i * 5 + 1] = o.uid;
