@@ -133,10 +133,6 @@ export async function addInto(options: AddOptions): Promise<CopyResult> {
   return { changedPaths: [...c.changed, ...fetched.changed] };
 }
 
-function fileStream(p: string): ReadableStream<Uint8Array> {
-  return readFileStream(p);
-}
-
 /**
  * True if the file at `path` is a tar archive, possibly compressed (gzip, bzip2, xz, zstd): its first 512
  * decompressed bytes form a tar header with a valid checksum.
@@ -148,7 +144,7 @@ function fileStream(p: string): ReadableStream<Uint8Array> {
 export async function isTarArchive(path: string, signal?: AbortSignal): Promise<boolean> {
   let stream: ReadableStream<Uint8Array>;
   try {
-    stream = (await autoDecompress(fileStream(path), signal ? { signal } : {})).stream;
+    stream = (await autoDecompress(readFileStream(path), signal ? { signal } : {})).stream;
   } catch {
     return false;
   }
@@ -188,7 +184,7 @@ function validTarHeader(h: Uint8Array): boolean {
  */
 async function extractArchive(c: Copier, file: string, dirHost: string, opts: AddOptions): Promise<void> {
   const archive = `archive ${file.split("/").pop()}`;
-  const { stream } = await autoDecompress(fileStream(file), opts.signal ? { signal: opts.signal } : {});
+  const { stream } = await autoDecompress(readFileStream(file), opts.signal ? { signal: opts.signal } : {});
   const dirTimes: { p: string; mtime: number }[] = [];
   for await (const e of readTar(stream)) {
     c.checkAbort();

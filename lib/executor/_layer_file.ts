@@ -34,16 +34,6 @@ export interface LayerFile {
 }
 
 /**
- * Opens a file as a web stream.
- *
- * @param path File path.
- * @returns A fresh stream.
- */
-export function fileStream(path: string): Promise<ReadableStream<Uint8Array>> {
-  return Promise.resolve(readFileStream(path));
-}
-
-/**
  * Writes `entries` as a compressed layer file at `path`.
  *
  * @param entries The changeset.
@@ -106,7 +96,7 @@ export async function writeLayerFile(
     digest: info.digest,
     size: info.size,
     diffId: info.diffId,
-    open: () => fileStream(path),
+    open: () => Promise.resolve(readFileStream(path)),
     file: path,
   });
   return { layer, ...info, path };

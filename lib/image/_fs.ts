@@ -11,15 +11,9 @@ import {
   type AtomicWriteOptions,
   type Digest,
   OutputWriteError,
-  readFileStream,
   writeFileAtomic as writeAtomic,
 } from "../util/mod.ts";
 import { DigestMismatchError } from "./_streams.ts";
-
-/** Opens a file as a web stream (optionally a byte range, end exclusive). */
-export function fileStream(path: string, range?: { start: number; end: number }): ReadableStream<Uint8Array> {
-  return readFileStream(path, range ?? {});
-}
 
 /**
  * True if `path` exists.

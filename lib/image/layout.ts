@@ -14,6 +14,7 @@ import {
   KilnError,
   mapLimit,
   OutputWriteError,
+  readFileStream,
   sha256,
   tempPathFor,
 } from "../util/mod.ts";
@@ -24,7 +25,7 @@ import { ManifestError, parseManifest, toJsonBytes } from "./manifest.ts";
 import { NotComputedError } from "./layer.ts";
 import { selectPlatform } from "./platform.ts";
 import { bytesStream, verifyStream } from "./_streams.ts";
-import { fileStream, writeBlobFile, writeFileAtomic } from "./_fs.ts";
+import { writeBlobFile, writeFileAtomic } from "./_fs.ts";
 import { withLock } from "./_lock.ts";
 
 /** The annotation naming a tag in a layout's index.json. */
@@ -54,7 +55,7 @@ function layoutAccess(dir: string) {
   const openBlob = async (d: Descriptor) => {
     const path = blobPath(dir, d.digest);
     if (!(await exists(path))) throw new KilnError(`Cannot read blob ${d.digest} from OCI layout ${dir}: missing`);
-    return fileStream(path).pipeThrough(verifyStream(d, `blob ${d.digest} in ${dir}`));
+    return readFileStream(path).pipeThrough(verifyStream(d, `blob ${d.digest} in ${dir}`));
   };
   const fetchManifest = async (d: Descriptor) => {
     const raw = await readFile(blobPath(dir, d.digest)).catch((err) => {

@@ -7,7 +7,7 @@
  * @module
  */
 import { open, stat } from "node:fs/promises";
-import { type Digest, KilnError, sha256, writeStreamAtomic } from "../util/mod.ts";
+import { type Digest, KilnError, readFileStream, sha256, writeStreamAtomic } from "../util/mod.ts";
 import { type TarEntry, TarWriterStream } from "../tar/mod.ts";
 import type { Descriptor, Image, Index, Layer } from "./types.ts";
 import { imageFromParts } from "./image.ts";
@@ -16,7 +16,6 @@ import { compressedLayer, uncompressedLayer } from "./layer.ts";
 import { MediaTypes } from "./media_types.ts";
 import { REF_NAME_ANNOTATION } from "./layout.ts";
 import { bytesStream, drainDigest, once } from "./_streams.ts";
-import { fileStream } from "./_fs.ts";
 
 /** One image of an archive and its tags (`repo:tag`, e.g. `busybox:latest`, `localhost:5000/app:1`). */
 export interface ArchiveImage {
@@ -285,7 +284,7 @@ export async function dockerArchiveImage(path: string, opts: DockerArchiveReadOp
     const e = entries.get(lp);
     if (!e) throw new KilnError(`Cannot read docker archive ${path}: layer ${lp} is missing`);
     const head = await readRange(path, { offset: e.offset, size: Math.min(4, e.size) });
-    const open = () => Promise.resolve(fileStream(path, { start: e.offset, end: e.offset + e.size }));
+    const open = () => Promise.resolve(readFileStream(path, { start: e.offset, end: e.offset + e.size }));
     const diffId = config.rootfs.diff_ids[i]!;
     if (head[0] === 0x1f && head[1] === 0x8b) {
       const digest = once(async () => (await drainDigest(await open())).digest);
