@@ -260,11 +260,19 @@ function watchedResponse(res: Response, w: IdleWatch, stalled: () => Error): Res
   return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
 
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? "")}` : String(err);
+}
+
+/** An HTTPS request answered in plain HTTP: rustls says InvalidContentType, OpenSSL "wrong version number". */
+function answeredPlainHttp(err: unknown): boolean {
+  return /InvalidContentType|wrong version number/i.test(errorText(err));
+}
+
 function describeNetworkError(err: unknown, host?: string, mode?: ClientMode): string {
   if (err instanceof IdleTimeoutError) return err.message;
-  const msg = err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? "")}` : String(err);
-  // An HTTPS request answered in plain HTTP: rustls says InvalidContentType, OpenSSL "wrong version number".
-  if (host && /InvalidContentType|wrong version number/i.test(msg)) {
+  const msg = errorText(err);
+  if (host && answeredPlainHttp(err)) {
     const all = mode === "push" ? "--insecure" : "--insecure-pull";
     return `the registry answers plain HTTP, not HTTPS: allow that with --insecure-registry ${host} (or ${all})`;
   }
@@ -440,7 +448,8 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
           lastErr = err;
           const desc = describeNetworkError(err, host, mode);
           if (
-            attempt < retries && !/TLS|refused|plain HTTP/.test(desc) && scheme === schemes[schemes.length - 1]
+            attempt < retries && !/TLS|refused/.test(desc) && !answeredPlainHttp(err) &&
+            scheme === schemes[schemes.length - 1]
           ) {
             await sleep(backoff(attempt));
             continue;
@@ -629,7 +638,7 @@ export function createRegistryClient(mode: ClientMode, opts: RegistryOptions = {
         if (opts.signal?.aborted) throw opts.signal.reason;
         const detail = describeNetworkError(e, host, mode);
         // Plain HTTP where HTTPS was expected does not change by retrying.
-        if (detail.startsWith("the registry answers plain HTTP")) throw err(0, { detail, cause: e });
+        if (answeredPlainHttp(e)) throw err(0, { detail, cause: e });
         if (!req.noRetry && attempt < retries) {
           log.debug("registry request failed, retrying", { action: req.action, error: detail });
           await sleep(backoff(attempt));
