@@ -35,7 +35,8 @@ export interface PushOptions extends RegistryOptions {
   onBlob?: (e: { digest: Digest; size: number; how: "exists" | "mounted" | "uploaded"; repository: string }) => void;
   /**
    * Layers already being uploaded to these destinations ({@linkcode createEarlyUploads}): the push waits for those
-   * uploads instead of checking or sending the blobs again, and uploads only what is left.
+   * uploads instead of checking or sending the blobs again, and uploads only what is left. Blobs the early uploads put
+   * in place are reported by their `onBlob`, not again by this push's.
    */
   early?: EarlyUploads;
   /**
@@ -556,12 +557,9 @@ async function pushImageBlobs(client: RegistryClient, dests: Dest[], image: Imag
     const put = blobUploader(client, registry, first!, opts);
     const upload = async (dest: Dest, src: BlobSource, origin?: Layer["origin"]) => {
       if (src.kind === "layer" && opts.early) {
-        const { digest, size } = await knownDigest(src);
-        const how = digest ? await opts.early.lookup(registry, dest.repository, digest) : undefined;
-        if (how) {
-          opts.onBlob?.({ digest: digest!, size: size!, how, repository: dest.repository });
-          return;
-        }
+        const { digest } = await knownDigest(src);
+        // In place already: the early uploads' own onBlob reported it.
+        if (digest && await opts.early.lookup(registry, dest.repository, digest)) return;
       }
       const r = await put(dest, src, origin);
       opts.onBlob?.({ ...r, repository: dest.repository });
