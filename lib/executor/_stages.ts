@@ -256,7 +256,7 @@ async function buildOneStage(
   const rootDir = mode === "in-place" ? "/" : join(env.work, `stage${stage.index}`, "rootfs");
   const rootfs = rootfsOf(shared, stage, rootDir, base.layers, fromStage?.rootfs, signal);
   let sandbox: Sandbox | undefined;
-  const services = stageServices(shared, stage, sched, log, rootfs, async () => {
+  const services = stageServices(shared, stage, sched, log, rootfs, early, async () => {
     if (sandbox) return sandbox;
     sandbox = await createSandboxFor(shared, (await rootfs()).dir, log);
     return sandbox;
@@ -534,6 +534,7 @@ function stageServices(
   sched: StageRunContext<StageResult>,
   log: Logger,
   rootfs: Rootfs,
+  early: EarlyUploads | undefined,
   sandbox: () => Promise<Sandbox>,
 ): StageServices {
   const { env, plan } = shared;
@@ -555,7 +556,7 @@ function stageServices(
     ...(fixedTime === undefined ? {} : { fixedTime }),
     ...(env.run.addonPath === undefined ? {} : { addonPath: env.run.addonPath }),
     chunks: shared.chunks,
-    ...(env.early && shared.pushed.has(stage.index) ? { onLayer: (l: Layer) => env.early!.add(l) } : {}),
+    ...(early ? { onLayer: (l: Layer) => early.add(l) } : {}),
     log,
     signal: sched.signal,
     progress: env.progress,
