@@ -10,7 +10,7 @@ mkdir -p .work
 
 # 1. System tools the integration tests drive (independent clients and peers). Root is needed to install;
 #    without it, tests that need a missing tool skip with a message (and do not count as passed).
-PKGS="docker-registry skopeo umoci buildah podman runc catatonit busybox-static debootstrap libdeflate-dev pigz hyperfine uidmap git openssl zstd xz-utils bzip2 python3 util-linux time"
+PKGS="docker-registry skopeo umoci buildah podman runc catatonit busybox-static debootstrap libdeflate-dev pigz hyperfine uidmap git openssl zstd xz-utils bzip2 python3 util-linux time qemu-user-static binfmt-support"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -20,6 +20,22 @@ if [ -n "$missing" ]; then
       >.work/apt.log 2>&1 || { echo "test/run.sh: apt-get failed (see .work/apt.log); tests needing these tools will skip"; tail -5 .work/apt.log; }
   else
     echo "test/run.sh: not root, cannot install:$missing (tests needing them will skip)"
+  fi
+fi
+
+# 1b. Other platforms: the qemu-user-static binfmt_misc handler for arm64 (RUN steps of arm64 images) and Debian's
+#     arm64 busybox-static (the two-platform test base, test/fixtures/multiarch_image.ts). Tests skip without them.
+if [ "$(id -u)" = 0 ]; then
+  [ -f /proc/sys/fs/binfmt_misc/status ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null
+  if [ -f /proc/sys/fs/binfmt_misc/status ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] && command -v update-binfmts >/dev/null; then
+    update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || echo "test/run.sh: cannot register the qemu-aarch64 binfmt_misc handler (arm64 RUN tests will skip)"
+  fi
+  if [ ! -x .work/arm64/busybox ] && command -v apt-get >/dev/null; then
+    mkdir -p .work/arm64
+    ( { dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64; } &&
+      apt-get update -qq && cd .work/arm64 && rm -rf pkg ./*.deb && apt-get download -qq busybox-static:arm64 &&
+      dpkg-deb -x ./busybox-static_*_arm64.deb pkg && cp pkg/bin/busybox busybox && rm -rf pkg ./*.deb
+    ) >.work/apt-arm64.log 2>&1 || echo "test/run.sh: cannot download busybox-static:arm64 (see .work/apt-arm64.log; multi-platform tests will skip)"
   fi
 fi
 

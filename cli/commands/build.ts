@@ -21,6 +21,7 @@ import {
 } from "../common_flags.ts";
 import { createLogger, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
 import {
+  type AttestationRequest,
   build,
   type BuildLayerOptions,
   type BuildOptions,
@@ -89,7 +90,14 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   S("compression-level", "Compression level (<= 0: default)", { value: "N" }),
   L("label", "Label K=V for the image (Dockerfile LABELs override it)", { value: "K=V" }),
   L("annotation", "Manifest annotation K=V", { value: "K=V" }),
-  S("custom-platform", "Platform os/arch[/variant] to pull and record", { aliases: ["customPlatform"], value: "P" }),
+  L("custom-platform", "Platform os/arch[/variant] to build (a list builds each and pushes one index)", {
+    aliases: ["customPlatform"],
+    value: "P",
+  }),
+  L("platform", "Platforms to build, P1,P2,… (repeatable): one image index listing each platform's image", {
+    value: "P",
+  }),
+  L("attest", "Attach an attestation: type=provenance[,mode=min|max] or type=sbom", { value: "SPEC" }),
   L("secret", "Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR", { value: "SPEC" }),
   S("run-cache-dir", "Directory kept across builds for RUN --mount=type=cache", { value: "DIR" }),
   L("build-context", "Named context NAME=oci-layout://DIR[:TAG] (FROM NAME) or NAME=DIR (COPY --from=NAME)", {
@@ -231,7 +239,9 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
   for (const f of ["materialize", "pre-cleanup"] as const) {
     if (bool(v, f) && !inPlace) warn(`--${f} has no effect in sandbox mode (the build's filesystem is its own)`);
   }
-  const platform = str(v, "custom-platform");
+  const platforms = [...list(v, "custom-platform"), ...list(v, "platform")]
+    .flatMap((p) => p.split(",")).map((p) => p.trim()).filter((p) => p !== "").map((p) => parsePlatform(p));
+  const attestations = list(v, "attest").map(parseAttestFlag);
   const path = (flag: string) => {
     const p = str(v, flag);
     return p ? resolve(io.cwd, p) : undefined;
@@ -290,7 +300,9 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     ...(jobs === undefined ? {} : { jobs }),
     ...(targets.length > 0 ? { target: targets[0]! } : {}),
     ...(targets.length > 1 ? { alsoTargets: targets.slice(1) } : {}),
-    ...(platform ? { platform: parsePlatform(platform) } : {}),
+    ...(platforms.length === 1 ? { platform: platforms[0]! } : {}),
+    ...(platforms.length > 1 ? { platforms } : {}),
+    ...(attestations.length ? { attestations } : {}),
     ...(work ? { workDir: resolve(io.cwd, work) } : {}),
     outputs,
     layers,
@@ -299,6 +311,39 @@ export function buildOptionsFromFlags(v: Record<string, string | boolean | strin
     registry,
     ...(cache ? { cache } : {}),
   };
+}
+
+/**
+ * `--attest type=provenance[,mode=min|max]` or `--attest type=sbom` (BuildKit's flag shape).
+ *
+ * @param spec The flag's value.
+ * @returns The request.
+ */
+export function parseAttestFlag(spec: string): AttestationRequest {
+  const fields = new Map<string, string>();
+  for (const part of spec.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new UsageError(`Invalid --attest "${spec}": expected KEY=VALUE pairs, e.g. type=provenance`);
+    fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+  }
+  const type = fields.get("type");
+  fields.delete("type");
+  if (type === "sbom") {
+    if (fields.size) throw new UsageError(`Invalid --attest "${spec}": type=sbom takes no ${[...fields.keys()][0]}`);
+    return { type: "sbom" };
+  }
+  if (type !== "provenance") {
+    throw new UsageError(`Invalid --attest "${spec}": type must be provenance or sbom`);
+  }
+  const mode = fields.get("mode") ?? "min";
+  fields.delete("mode");
+  if (mode !== "min" && mode !== "max") throw new UsageError(`Invalid --attest "${spec}": mode must be min or max`);
+  if (fields.size) {
+    throw new UsageError(
+      `Invalid --attest "${spec}": type=provenance takes mode=min|max, not ${[...fields.keys()][0]}`,
+    );
+  }
+  return { type: "provenance", mode };
 }
 
 /** The entries of `o` whose value is not `undefined` (for `exactOptionalPropertyTypes`). */
@@ -340,7 +385,7 @@ async function dryRun(opts: BuildOptions, io: CliIO): Promise<string> {
   } finally {
     await df.cleanup();
   }
-  const platform = opts.platform ?? hostPlatform();
+  const platform = opts.platform ?? opts.platforms?.[0] ?? hostPlatform();
   const planOf = (o: { all?: boolean }) =>
     planFromDockerfile(text, {
       file: opts.dockerfile ?? "Dockerfile",

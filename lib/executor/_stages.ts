@@ -27,6 +27,7 @@ import { runStage, type StageResult, type StageServices, type StageStart } from 
 import type { BuildCache } from "./_cache.ts";
 import { chainKey } from "../cache/mod.ts";
 import type { ExecutionPlan, StagePlan } from "./steps.ts";
+import type { SharedStages } from "./_platforms.ts";
 import type { BuildOptions, BuildProgressEvent, BuildRunOptions } from "./types.ts";
 
 /** What running the stages needs from build(). */
@@ -48,6 +49,23 @@ export interface StagesEnv {
   cache?: BuildCache;
   /** Early uploads of the pushed image's layers (`--push-early`), when pushing. */
   early?: EarlyUploads;
+  /** Several target platforms: the stages built once for all of them (lib/executor/_platforms.ts). */
+  shared?: SharedStages;
+  /**
+   * Receives every image the stages start from or copy from (the provenance's materials); `shared` when the stage
+   * using it is built once for every target platform.
+   */
+  onMaterial?: (m: Material, shared: boolean) => void;
+}
+
+/** An image a build used: as written, the platform asked for and the manifest digest it resolved to. */
+export interface Material {
+  /** The reference (FROM or `--from`), expanded. */
+  ref: string;
+  /** The platform picked. */
+  platform: Platform;
+  /** Digest of the image manifest used. */
+  digest: string;
 }
 
 /**
@@ -108,12 +126,18 @@ function stageKeyOf(shared: Shared, from: string): string | undefined {
  * what else shapes every layer's bytes — the compression and its level, and `--reproducible`'s fixed time (a gzip
  * build must not take a zstd entry, nor a reproducible build one with real mtimes: each would change the digest).
  */
-async function baseKeyOf(shared: Shared, base: StageStart, parent: StageResult | undefined): Promise<string> {
+async function baseKeyOf(
+  shared: Shared,
+  stage: StagePlan,
+  base: StageStart,
+  parent: StageResult | undefined,
+): Promise<string> {
   const o = shared.env.options;
   const from = parent?.cacheKey ?? (await base.image.digest());
   return chainKey("", {
     base: from,
-    platform: formatPlatform(shared.env.platform),
+    // A stage of its own platform (`FROM --platform=$BUILDPLATFORM`) is the same build for every target platform.
+    platform: stage.platform ?? formatPlatform(shared.env.platform),
     compression: o.layers?.compression ?? "gzip",
     level: o.layers?.compressionLevel ?? null,
     fixedTime: o.layers?.reproducible ? (o.layers.sourceDateEpoch ?? 0) : null,
@@ -166,7 +190,7 @@ export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Ma
   const keep = new Set(stageTasks(plan).flatMap((t) => t.deps)); // stages whose rootfs later stages read
   await scheduler.run<StageResult>(stageTasks(plan), async (index, sched) => {
     const stage = plan.stages.find((s) => s.index === index)!;
-    const result = await buildOneStage(shared, stage, sched, keep.has(index));
+    const result = await sharedOrBuilt(shared, stage, () => buildOneStage(shared, stage, sched, keep.has(index)));
     shared.results.set(index, result);
     return result;
   });
@@ -175,6 +199,27 @@ export async function runStages(plan: ExecutionPlan, env: StagesEnv): Promise<Ma
     await emptyInPlaceRoot(shared, "/", shared.ignoreList, plan.file, env.run.signal ?? new AbortController().signal);
   }
   return shared.results;
+}
+
+/**
+ * A stage built once for every target platform is built by the first platform to reach it; the others wait for
+ * that result and use it as their own.
+ */
+function sharedOrBuilt(shared: Shared, stage: StagePlan, make: () => Promise<StageResult>): Promise<StageResult> {
+  const all = shared.env.shared;
+  if (!all?.ids.has(stage.index)) return make();
+  const here = formatPlatform(shared.env.platform);
+  const known = all.results.get(stage.index);
+  if (!known) {
+    const result = make();
+    all.results.set(stage.index, { platform: here, result });
+    return result;
+  }
+  const name = stage.name ?? String(stage.index);
+  shared.env.log.info(
+    `stage ${name} is the same for every platform (FROM --platform=${stage.platform}): using the one built for ${known.platform}`,
+  );
+  return known.result;
 }
 
 /** The paths snapshots leave out (kaniko's ignore list in in-place mode), relative to the rootfs. */
@@ -198,6 +243,7 @@ function imageDirCache(env: StagesEnv): Shared["imageDir"] {
       const n = dirs.size;
       p = (async () => {
         const img = await resolveBaseImage(from, baseOptions(env, where, env.platform, signal));
+        if (img.image) env.onMaterial?.({ ref: from, platform: env.platform, digest: await img.image.digest() }, false);
         const dir = join(env.work, "from-images", String(n), "rootfs");
         await mkdir(dir, { recursive: true, mode: 0o755 });
         await extractImage(img.layers, dir, { where, log: env.log, signal });
@@ -266,7 +312,7 @@ async function buildOneStage(
   const cache = env.cache
     ? {
       settings: env.cache,
-      baseKey: await baseKeyOf(shared, base, fromStage),
+      baseKey: await baseKeyOf(shared, stage, base, fromStage),
       stageKey: (from: string) => stageKeyOf(shared, from),
     }
     : undefined;
@@ -345,6 +391,10 @@ async function resolveStageBase(
       { cause: e, location: where },
     );
   });
+  if (b.image) {
+    const digest = await b.image.digest();
+    env.onMaterial?.({ ref: stage.base, platform, digest }, env.shared?.ids.has(stage.index) ?? false);
+  }
   // A single-platform base of another platform than the one asked for would give, say, amd64 binaries labelled arm64.
   const cfg = b.config;
   if (
@@ -366,6 +416,12 @@ async function resolveStageBase(
   return { image, config: b.config, layers: b.layers };
 }
 
+/** How to let RUN steps of a foreign platform run (README "Several platforms" says more). */
+export const EMULATION_HINT = "To emulate it, register a binfmt_misc handler with the F flag on this machine " +
+  "(Debian/Ubuntu: apt-get install qemu-user-static binfmt-support; elsewhere: docker run --privileged --rm " +
+  "tonistiigi/binfmt --install all); stages with only COPY, and stages FROM --platform=$BUILDPLATFORM that " +
+  "cross-compile, need no emulator";
+
 /** RUN executes the base's programs: refuse up front a platform this machine cannot run (no binfmt emulator). */
 function checkCanRun(shared: Shared, stage: StagePlan, config: ImageConfig): void {
   const file = shared.plan.file;
@@ -384,7 +440,7 @@ function checkCanRun(shared: Shared, stage: StagePlan, config: ImageConfig): voi
   throw new KilnError(
     `${file}:${line}: RUN cannot execute ${formatPlatform(p)} programs (stage ${
       stage.name ?? stage.index
-    }, ${stage.text.trim()}): ${why}`,
+    }, ${stage.text.trim()}): ${why}. ${EMULATION_HINT}`,
     { location: `${file}:${line}` },
   );
 }

@@ -9,23 +9,23 @@
  * @module
  */
 import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import process from "node:process";
-import type { Digest } from "../util/mod.ts";
-import { AbortedError, KilnError, type Logger, nullLogger, redact, sha256 } from "../util/mod.ts";
-import type { ImageConfig, Platform } from "../image/mod.ts";
-import { formatPlatform, hostPlatform, MediaTypes, withAnnotations, withConfig, withFormat } from "../image/mod.ts";
+import { AbortedError, KilnError, type Logger, mapLimit, nullLogger, redact, sha256 } from "../util/mod.ts";
+import type { Platform } from "../image/mod.ts";
+import { formatPlatform, hostPlatform } from "../image/mod.ts";
 import { detectContainer } from "../sandbox/mod.ts";
 import { loadDockerignore, resolveDockerfile } from "../context/mod.ts";
 import type { PathMatcher } from "../copy/mod.ts";
-import { writeOutputs } from "../output/mod.ts";
 import { checkPushPermission, createEarlyUploads, type EarlyUploads, parseReference } from "../registry/mod.ts";
 import { planFromDockerfile } from "./plan.ts";
 import type { ExecutionPlan } from "./steps.ts";
 import type { BuildOptions, BuildProgressEvent, BuildResult, BuildRunOptions } from "./types.ts";
-import { runStages } from "./_stages.ts";
-import type { StageResult } from "./stage.ts";
+import { type Material, runStages } from "./_stages.ts";
+import { type BuildSource, finish } from "./_finish.ts";
+import { platformIndependentStages, platformSlug, targetPlatforms } from "./_platforms.ts";
+import { prefixLogger } from "./scheduler.ts";
 import type { BuildCache } from "./_cache.ts";
 import { inferCacheRepo, openLayerCache } from "../cache/mod.ts";
 import { startMemoryLog } from "./_memory.ts";
@@ -33,10 +33,13 @@ import { createBuildSummary } from "./_summary.ts";
 import { startBuildTrace } from "./_telemetry.ts";
 import { VERSION } from "../version.ts";
 
-/** What `loadInputs` found: the plan and the context's ignore matcher. */
+/** What `loadInputs` found: the Dockerfile and the context's ignore matcher. */
 interface Inputs {
-  plan: ExecutionPlan;
+  text: string;
+  file: string;
   ignore?: PathMatcher;
+  /** What provenance records of them. */
+  info: BuildSource;
 }
 
 /**
@@ -87,41 +90,69 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
   const work = await mkdtemp(join(workRoot, "kiln-build-"));
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const platform: Platform = options.platform ?? hostPlatform();
-    const inputs = await loadInputs(options, {
+    const platforms = targetPlatforms(options, hostPlatform());
+    const multi = platforms.length > 1;
+    const source = await loadInputs(options, {
       cwd,
       work,
       workRoot,
-      platform,
       log,
       cleanups,
       ...(signal ? { signal } : {}),
     });
+    // One plan per target platform (each has its own TARGET* args); the plan's warnings are the same for all.
+    const plans = platforms.map((p, i) => planFor(source, options, p, i === 0 ? log : nullLogger));
     const cache = openCache(options, log);
     const early = earlyUploads(options, log, progress, cache, signal);
     if (early) cleanups.push(() => early.close());
-    const results = await runStages(inputs.plan, {
-      options,
-      run,
-      cwd,
-      work,
-      workRoot,
-      platform,
-      log,
-      progress,
-      cleanups,
-      ...(inputs.ignore ? { ignore: inputs.ignore } : {}),
-      ...(cache ? { cache } : {}),
-      ...(early ? { early } : {}),
+    const shared = multi ? { ids: platformIndependentStages(plans), results: new Map() } : undefined;
+    if (shared?.ids.size) {
+      const names = plans[0]!.stages.filter((s) => shared.ids.has(s.index)).map((s) => s.name ?? String(s.index));
+      log.info(`Building ${platforms.map(formatPlatform).join(", ")}; built once for all: stage ${names.join(", ")}`);
+    } else if (multi) log.info(`Building ${platforms.map(formatPlatform).join(", ")}`);
+    // Images used, for provenance: a shared stage's base counts for every platform.
+    const materials: { m: Material; all: boolean }[] = [];
+    const built = await forEachPlatform(platforms, options, signal, async (platform, i, pSignal, jobs) => {
+      const plan = plans[i]!;
+      const name = formatPlatform(platform);
+      const pwork = multi ? join(work, platformSlug(platform)) : work;
+      if (multi) await mkdir(pwork, { recursive: true });
+      const results = await runStages(plan, {
+        options: multi ? { ...options, jobs } : options,
+        run: multi ? { ...run, signal: pSignal } : run,
+        cwd,
+        work: pwork,
+        workRoot,
+        platform,
+        log: multi ? prefixLogger(log, `[${name}]`) : log,
+        progress: multi ? withPlatform(progress, name) : progress,
+        cleanups,
+        ...(source.ignore ? { ignore: source.ignore } : {}),
+        ...(cache ? { cache } : {}),
+        ...(early ? { early } : {}),
+        ...(shared ? { shared } : {}),
+        onMaterial: (m, all) => materials.push({ m, all }),
+      });
+      return { platform, plan, final: results.get(plan.stages[plan.target]!.index)!, materials: [] as Material[] };
     });
-    const final = results.get(inputs.plan.stages[inputs.plan.target]!.index)!;
-    const result = await finish(final, options, {
+    for (const b of built) {
+      const name = formatPlatform(b.platform);
+      const seen = new Set<string>();
+      for (const { m, all } of materials) {
+        const k = `${m.ref}@${m.digest}`;
+        if ((all || formatPlatform(m.platform) === name) && !seen.has(k)) {
+          seen.add(k);
+          b.materials.push(m);
+        }
+      }
+    }
+    const result = await finish(built, options, {
       cwd,
-      platform,
       log,
       progress,
       steps,
-      plan: inputs.plan,
+      source: source.info,
+      startedOn: new Date(Date.now() - (performance.now() - t0)),
       ...(cache?.store.repository ? { mountFrom: [cache.store.repository] } : {}),
       ...(early ? { early } : {}),
       ...(signal ? { signal } : {}),
@@ -224,6 +255,27 @@ export async function preflight(options: BuildOptions, log: Logger, signal?: Abo
     throw new KilnError("No --destination given: give one or more, or use --no-push", { exitCode: 2 });
   }
   const mode = options.sandbox?.mode ?? "sandbox";
+  const platforms = targetPlatforms(options, hostPlatform());
+  if (platforms.length > 1 && out.tarPath) {
+    throw new KilnError(
+      `--tar-path writes one image (docker save format), and this build makes an image index for ${
+        platforms.map(formatPlatform).join(", ")
+      }: use --oci-layout-path, or one --platform per build`,
+      { exitCode: 2 },
+    );
+  }
+  if (platforms.length > 1 && mode === "in-place") {
+    throw new KilnError(
+      "Building in place uses / as the one root filesystem, so it builds one platform: use the sandbox mode for --platform with several platforms",
+      { exitCode: 2 },
+    );
+  }
+  if (options.attestations?.length && out.format === "docker") {
+    throw new KilnError(
+      "--attest stores attestations as OCI manifests in an OCI image index: use --image-format=oci (the default)",
+      { exitCode: 2 },
+    );
+  }
   const uid = process.getuid?.();
   if (mode === "in-place" && uid !== undefined && uid !== 0) {
     // Extracting a base onto `/` needs root (kaniko too): say so now, not halfway through the first layer.
@@ -274,14 +326,13 @@ async function checkContextDir(given: string, dir: string): Promise<void> {
   }
 }
 
-/** The Dockerfile (given, or found in the context or cwd), the .dockerignore, and the plan. */
+/** The Dockerfile (given, or found in the context or cwd) and the .dockerignore. */
 async function loadInputs(
   options: BuildOptions,
   env: {
     cwd: string;
     work: string;
     workRoot: string;
-    platform: Platform;
     log: Logger;
     cleanups: (() => Promise<void>)[];
     signal?: AbortSignal;
@@ -314,8 +365,18 @@ async function loadInputs(
   const ignore: PathMatcher | undefined = matcher.patterns.length > 0
     ? { matches: (p: string) => matcher.ignores(p), canSkipDir: (p: string) => matcher.canSkipDir(p) }
     : undefined;
-  const plan = planFromDockerfile(text, {
+  return {
+    text,
     file,
+    ...(ignore ? { ignore } : {}),
+    info: { dockerfile: /^https?:\/\//i.test(file) ? redact(file) : file, dockerfileDigest: sha256(text) },
+  };
+}
+
+/** The plan of `source` for one target platform (its warnings logged to `log`). */
+function planFor(source: Inputs, options: BuildOptions, platform: Platform, log: Logger): ExecutionPlan {
+  const plan = planFromDockerfile(source.text, {
+    file: source.file,
     buildArgs: new Map(Object.entries(options.buildArgs ?? {})),
     ...(options.target ? { target: options.target } : {}),
     ...(options.alsoTargets?.length ? { alsoTargets: options.alsoTargets } : {}),
@@ -323,12 +384,49 @@ async function loadInputs(
     skipUnusedStages: options.skipUnusedStages ?? true,
     ...(options.maxExpansion === undefined ? {} : { maxExpansion: options.maxExpansion }),
     ...(options.allow ? { allow: options.allow } : {}),
-    platform: env.platform,
+    platform,
     buildPlatform: hostPlatform(),
   });
-  for (const w of plan.warnings ?? []) env.log.warn(w);
-  warnUnprivileged(plan, env.log);
-  return { plan, ...(ignore ? { ignore } : {}) };
+  for (const w of plan.warnings ?? []) log.warn(w);
+  warnUnprivileged(plan, log);
+  return plan;
+}
+
+/**
+ * Runs `fn` for every target platform: all at once when `jobs` allows (each with its share of the jobs), else a few
+ * at a time; the first failure aborts the others, which are awaited before it is thrown.
+ */
+async function forEachPlatform<T>(
+  platforms: readonly Platform[],
+  options: BuildOptions,
+  signal: AbortSignal | undefined,
+  fn: (platform: Platform, i: number, signal: AbortSignal, jobs: number) => Promise<T>,
+): Promise<T[]> {
+  const jobs = Math.max(1, Math.floor(options.jobs ?? availableParallelism()) || 1);
+  const atOnce = Math.min(jobs, platforms.length);
+  const each = Math.max(1, Math.floor(jobs / atOnce));
+  const ac = new AbortController();
+  const all = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
+  let first: { e: unknown } | undefined;
+  try {
+    return await mapLimit([...platforms], atOnce, async (p, i) => {
+      try {
+        return await fn(p, i, all, each);
+      } catch (e) {
+        first ??= { e };
+        ac.abort(e);
+        throw e;
+      }
+    }, { settle: true });
+  } catch (e) {
+    throw first ? first.e : e;
+  }
+}
+
+/** Progress events of one platform's stages, tagged with it. */
+function withPlatform(progress: (e: BuildProgressEvent) => void, platform: string): (e: BuildProgressEvent) => void {
+  return (e) =>
+    progress(e.type === "stage" || e.type === "step-start" || e.type === "step-done" ? { ...e, platform } : e);
 }
 
 /** Only root can set file owners: extraction, COPY/ADD and WORKDIR leave the builder's own (lib/copy setOwner). */
@@ -343,75 +441,4 @@ function warnUnprivileged(plan: ExecutionPlan, log: Logger): void {
   log.warn(
     `kiln is not running as root (uid ${uid}): files in the image keep uid ${uid} as their owner (owners from the base image, archives and --chown need root)`,
   );
-}
-
-/** The final image from the target stage, written to every output. */
-async function finish(
-  final: StageResult,
-  options: BuildOptions,
-  env: {
-    cwd: string;
-    platform: Platform;
-    log: Logger;
-    progress: (e: BuildProgressEvent) => void;
-    steps: BuildResult["steps"];
-    plan: ExecutionPlan;
-    /** Repositories (the registry layer cache) the destinations may mount cached blobs from. */
-    mountFrom?: string[];
-    /** Layers already going up to the destinations. */
-    early?: EarlyUploads;
-    signal?: AbortSignal;
-  },
-): Promise<BuildResult> {
-  const { cwd, platform } = env;
-  const fixedTime = options.layers?.reproducible ? (options.layers.sourceDateEpoch ?? 0) : undefined;
-  const out = options.outputs ?? {};
-  // The target stage's image, finished with lib/image's mutations: platform defaults and `created`, the manifest
-  // format, the annotations.
-  let image = withConfig(final.image, (c): ImageConfig => {
-    const created = fixedTime !== undefined
-      ? new Date(fixedTime * 1000).toISOString().replace(/\.000Z$/, "Z")
-      : c.created || new Date().toISOString();
-    return { ...c, architecture: c.architecture || platform.architecture, os: c.os || platform.os, created };
-  });
-  image = withFormat(image, out.format ?? "oci");
-  if (options.annotations && Object.keys(options.annotations).length) {
-    image = withAnnotations(image, options.annotations);
-  }
-  const config = await image.config();
-  const manifest = await image.manifest();
-  const rawManifest = await image.rawManifest();
-  const digest: Digest = sha256(rawManifest);
-  const path = (p: string | undefined) => (p ? resolve(cwd, p) : undefined);
-  const files = {
-    tarPath: path(out.tarPath),
-    ociLayoutPath: path(out.ociLayoutPath),
-    digestFile: path(out.digestFile),
-    imageNameWithDigestFile: path(out.imageNameWithDigestFile),
-    imageNameTagWithDigestFile: path(out.imageNameTagWithDigestFile),
-  };
-  const outputs = await writeOutputs(image, {
-    destinations: [...(out.destinations ?? [])],
-    noPush: out.noPush ?? false,
-    ...Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined)) as Record<string, string>,
-    registry: options.registry ?? {},
-    ...(env.mountFrom ? { mountFrom: env.mountFrom } : {}),
-    ...(env.early ? { early: env.early } : {}),
-    onBlob: (b) => env.progress({ type: "blob", ...b }),
-    log: env.log,
-    progress: env.progress,
-    ...(env.signal ? { signal: env.signal } : {}),
-  });
-  env.log.info(`Built image ${digest} (${formatPlatform(platform)})`);
-  return {
-    digest,
-    descriptor: { mediaType: manifest.mediaType ?? MediaTypes.OCI_MANIFEST, digest, size: rawManifest.byteLength },
-    manifest,
-    configDigest: manifest.config.digest,
-    config,
-    platform: { architecture: config.architecture, os: config.os },
-    outputs,
-    steps: env.steps,
-    warnings: env.plan.warnings ?? [],
-  };
 }

@@ -18,6 +18,7 @@
  */
 export { build } from "./build.ts";
 export type {
+  AttestationRequest,
   BuildCacheOptions,
   BuildLayerOptions,
   BuildOptions,

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Digest, Logger } from "../util/mod.ts";
-import type { Descriptor, ImageConfig, Manifest, Platform } from "../image/mod.ts";
+import type { Descriptor, ImageConfig, Index, Manifest, Platform } from "../image/mod.ts";
 import type { SnapshotMode, Walker } from "../fs/mod.ts";
 import type { RegistryOptions } from "../registry/mod.ts";
 import type { SecretSpec } from "./secrets.ts";
@@ -46,6 +46,19 @@ export interface BuildOptions {
   readonly jobs?: number;
   /** `--custom-platform`: the target platform (default: the host's; parse strings with lib/image `parsePlatform`). */
   readonly platform?: Platform;
+  /**
+   * `--platform P1,P2,…`: build the image for each platform and write one image index (a Docker manifest list with
+   * `outputs.format: "docker"`) listing each platform's image. One platform is the same as `platform`. Each platform
+   * gets its own TARGET* args; a stage that names its own platform (`FROM --platform=$BUILDPLATFORM …`) and does not
+   * depend on the target is built once for all. RUN steps of a foreign platform need a binfmt_misc emulator.
+   */
+  readonly platforms?: readonly Platform[];
+  /**
+   * `--attest type=provenance[,mode=min|max]`, `--attest type=sbom`: in-toto attestations (SLSA v1 provenance, an
+   * SPDX 2.3 SBOM of the image's package databases) attached to each platform's image in BuildKit's layout, so the
+   * output is an image index even for one platform. No `--secret` value, credential or RUN output is ever in one.
+   */
+  readonly attestations?: readonly AttestationRequest[];
   /** `--label K=V`, applied before the Dockerfile's own LABELs of the final stage. */
   readonly labels?: Readonly<Record<string, string>>;
   /** Manifest annotations of the final image (`--annotation`). */
@@ -90,6 +103,23 @@ export interface BuildOptions {
    */
   readonly cache?: BuildCacheOptions;
 }
+
+/** One `--attest` ({@linkcode BuildOptions.attestations}). */
+export type AttestationRequest =
+  | {
+    /** SLSA provenance (predicate `https://slsa.dev/provenance/v1`). */
+    readonly type: "provenance";
+    /**
+     * `min` (default): the builder, the Dockerfile, the target, the platform and the materials (base images with
+     * digests, the context); `max` adds the build-arg values, the secret ids (never their values), the labels and the
+     * Dockerfile's digest.
+     */
+    readonly mode?: "min" | "max";
+  }
+  | {
+    /** An SPDX 2.3 SBOM of the packages dpkg and apk list in the image. */
+    readonly type: "sbom";
+  };
 
 /** Where the image goes ({@linkcode BuildOptions.outputs}). */
 export interface BuildOutputOptions {
@@ -195,6 +225,8 @@ export type BuildProgressEvent =
   | {
     /** A stage starts. */
     type: "stage";
+    /** The target platform (`linux/arm64`), in a build for several platforms. */
+    platform?: string;
     /** Stage index. */
     stage: number;
     /** Stage name (`AS name`), if any. */
@@ -205,6 +237,8 @@ export type BuildProgressEvent =
   | {
     /** A step starts. */
     type: "step-start";
+    /** The target platform (`linux/arm64`), in a build for several platforms. */
+    platform?: string;
     /** Stage index. */
     stage: number;
     /** 1-based step number across the build. */
@@ -219,6 +253,8 @@ export type BuildProgressEvent =
   | {
     /** A step finished. */
     type: "step-done";
+    /** The target platform (`linux/arm64`), in a build for several platforms. */
+    platform?: string;
     /** Stage index. */
     stage: number;
     /** Step number. */
@@ -357,14 +393,21 @@ export interface BuildResult {
   digest: Digest;
   /** The manifest descriptor. */
   descriptor: Descriptor;
-  /** The manifest. */
+  /** The manifest (of the first platform's image, when the build made an index). */
   manifest: Manifest;
-  /** Digest of the config blob (the image ID). */
+  /** Digest of the config blob (the image ID; the first platform's with an index). */
   configDigest: Digest;
-  /** The image config. */
+  /** The image config (the first platform's with an index). */
   config: ImageConfig;
-  /** Platform of the image. */
+  /** Platform of the image (the first platform's with an index). */
   platform: Platform;
+  /**
+   * The image index written and pushed, when the build made one (several platforms, or attestations); `digest` and
+   * `descriptor` are then the index's.
+   */
+  index?: Index;
+  /** Each platform's image, in `--platform` order, when the build made an index. */
+  images?: { platform: Platform; digest: Digest; configDigest: Digest }[];
   /** Outputs written. */
   outputs: BuildOutput[];
   /** Per-step timings. */

@@ -3,18 +3,18 @@
  *
  * @module
  */
-import { type Image, writeDockerArchive } from "../image/mod.ts";
+import { type Image, type ImageIndex, writeDockerArchive } from "../image/mod.ts";
 import { pushImage as registryPush, type PushOptions, type Reference } from "../registry/mod.ts";
 
 /**
  * Pushes `image` to every reference (blobs first, shared by mounting, then one manifest PUT per tag).
  *
  * @param refs Destinations.
- * @param image The image.
+ * @param image The image (or index).
  * @param opts Registry options.
  * @returns The references written (`registry/repo:tag@digest`).
  */
-export async function pushImage(refs: Reference[], image: Image, opts: PushOptions): Promise<string[]> {
+export async function pushImage(refs: Reference[], image: Image | ImageIndex, opts: PushOptions): Promise<string[]> {
   const r = await registryPush(refs, image, opts);
   return r.references;
 }
@@ -24,7 +24,7 @@ export async function pushImage(refs: Reference[], image: Image, opts: PushOptio
  * rename; parent directories are created).
  *
  * @param path File path.
- * @param image The image.
+ * @param image The image (or index).
  * @param refs Tags.
  * @param signal Abort signal.
  */

@@ -11,7 +11,7 @@
  * @module
  */
 import { type Digest, KilnError, type Logger, writeFileAtomic } from "../util/mod.ts";
-import { type Image, writeLayout } from "../image/mod.ts";
+import { type Image, type ImageIndex, isImageValue, writeLayout } from "../image/mod.ts";
 import {
   type EarlyUploads,
   parseReference,
@@ -84,9 +84,27 @@ function repoName(r: Reference): string {
 }
 
 /**
+ * The image a `docker save` tarball of `x` holds: `x` itself, or the one image of an index whose other entries are
+ * attestations (BuildKit's docker exporter leaves those out too); an index of several platforms cannot be one.
+ */
+async function tarballImage(x: Image | ImageIndex, path: string): Promise<Image> {
+  if (isImageValue(x)) return x;
+  const images = (await x.manifest()).manifests.filter((d) =>
+    d.annotations?.["vnd.docker.reference.type"] !== "attestation-manifest"
+  );
+  if (images.length !== 1) {
+    throw new KilnError(
+      `Cannot write --tar-path ${path}: a docker save tarball holds one image, and this is an index of ${images.length}`,
+      { exitCode: 2 },
+    );
+  }
+  return x.image(images[0]!.digest);
+}
+
+/**
  * Writes `image` to every requested output.
  *
- * @param image The built image.
+ * @param image The built image, or an image index (several platforms, attestations).
  * @param opts Outputs and registry options.
  * @returns What was written.
  *
@@ -96,7 +114,7 @@ function repoName(r: Reference): string {
  * await writeOutputs(image, { destinations: [], noPush: true, ociLayoutPath: "out/x", registry: {}, log });
  * ```
  */
-export async function writeOutputs(image: Image, opts: WriteOutputsOptions): Promise<OutputRecord[]> {
+export async function writeOutputs(image: Image | ImageIndex, opts: WriteOutputsOptions): Promise<OutputRecord[]> {
   const refs = parseDestinations(opts.destinations);
   const digest = await image.digest();
   const out: OutputRecord[] = [];
@@ -120,7 +138,8 @@ export async function writeOutputs(image: Image, opts: WriteOutputsOptions): Pro
   }
   if (opts.tarPath) {
     const path = opts.tarPath;
-    await timed("tarball", path, () => writeTarball(path, image, refs, opts.signal));
+    const single = await tarballImage(image, path);
+    await timed("tarball", path, () => writeTarball(path, single, refs, opts.signal));
   }
   if (!opts.noPush && refs.length > 0) {
     const target = opts.destinations.join(", ");

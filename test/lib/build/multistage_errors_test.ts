@@ -17,6 +17,7 @@ import { skipUnless } from "../../fixtures/tools.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
 import { leftovers, makeContext, sh } from "./_helpers.ts";
 import { cannotExecute } from "../../../lib/executor/_exec_platform.ts";
+import { EMULATION_HINT } from "../../../lib/executor/_stages.ts";
 import { hostPlatform } from "../../../lib/image/platform.ts";
 import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
 import { tempDir } from "../../fixtures/temp.ts";
@@ -271,7 +272,7 @@ Deno.test({
         const e = await assertRejects(() => build({ ...common, dockerfileText: df }), KilnError);
         assertEquals(
           e.message,
-          `Dockerfile:4: RUN cannot execute linux/arm64/v8 programs (stage cross, FROM --platform=linux/arm64 base AS cross): ${why}`,
+          `Dockerfile:4: RUN cannot execute linux/arm64/v8 programs (stage cross, FROM --platform=linux/arm64 base AS cross): ${why}. ${EMULATION_HINT}`,
         );
         assertEquals(leftovers(join(root, "work")), []);
       } else console.log(`this machine can run linux/arm64 programs: the RUN refusal is not checked`);

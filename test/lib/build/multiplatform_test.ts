@@ -1,0 +1,235 @@
+/**
+ * Several platforms in one build (`platforms`, the CLI's `--platform linux/amd64,linux/arm64`): a real two-platform
+ * busybox index base (Debian's amd64 and arm64 busybox-static, test/fixtures/multiarch_image.ts), RUN steps of the
+ * arm64 image emulated by qemu-user-static's binfmt_misc handler, one image index pushed to a real registry and
+ * checked with skopeo (`--override-arch`) and umoci per platform; a `FROM --platform=$BUILDPLATFORM` stage built
+ * once; the refusals (tarball, in place, a single-platform base, no emulator).
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { build } from "../../../lib/executor/mod.ts";
+import type { BuildProgressEvent } from "../../../lib/executor/mod.ts";
+import { cannotExecute } from "../../../lib/executor/_exec_platform.ts";
+import { hostPlatform } from "../../../lib/image/mod.ts";
+import { createLogger, KilnError } from "../../../lib/util/mod.ts";
+import { skipUnless } from "../../fixtures/tools.ts";
+import { multiArchUnavailable, startMultiArchRegistry } from "../../fixtures/multiarch_image.ts";
+import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
+import { tempDir } from "../../fixtures/temp.ts";
+import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
+import { makeContext, sh } from "./_helpers.ts";
+
+const ARM64 = { os: "linux", architecture: "arm64" } as const;
+const AMD64 = { os: "linux", architecture: "amd64" } as const;
+
+function whyNot(): string | undefined {
+  if (hostPlatform().architecture !== "amd64") return "the two-platform fixture assumes an amd64 host";
+  const missing = multiArchUnavailable();
+  if (missing) return missing;
+  return cannotExecute(ARM64, { host: hostPlatform() });
+}
+
+const skipTools = skipUnless("multi-platform builds", "skopeo", "umoci", "busybox", "docker-registry", "root");
+const reason = skipTools ? undefined : whyNot();
+if (reason) console.log(`multi-platform builds: skipped: ${reason}`);
+const ignore = skipTools || reason !== undefined;
+
+/** The rootfs of `ref`'s image for `arch` (skopeo copy --override-arch, umoci unpack) in a temp dir. */
+function rootfsOf(ref: string, arch: string): string {
+  const dir = tempDir(`kiln-mp-${arch}-`);
+  sh("skopeo", [
+    "copy",
+    "--quiet",
+    "--src-tls-verify=false",
+    "--override-arch",
+    arch,
+    "--override-os",
+    "linux",
+    `docker://${ref}`,
+    `oci:${dir}/layout:x`,
+  ]);
+  sh("umoci", ["unpack", "--image", `${dir}/layout:x`, `${dir}/bundle`]);
+  return join(dir, "bundle", "rootfs");
+}
+
+const DOCKERFILE = `
+ARG BASE
+FROM --platform=$BUILDPLATFORM \${BASE} AS tools
+RUN echo "built on $(uname -m)" > /tool
+FROM \${BASE}
+ARG TARGETPLATFORM
+ARG TARGETARCH
+COPY --from=tools /tool /tool
+COPY f /f
+RUN uname -m > /uname && echo "$TARGETPLATFORM $TARGETARCH" > /target && cat /etc/arch > /basearch
+`;
+
+Deno.test({
+  name: "platforms: one index for linux/amd64 and linux/arm64 from an index base; a $BUILDPLATFORM stage built once",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const reg = await startMultiArchRegistry();
+    const out = tempDir("kiln-mp-out-");
+    try {
+      const dest = `${reg.registry.host}/app:multi`;
+      const events: BuildProgressEvent[] = [];
+      const log: string[] = [];
+      const result = await build({
+        context: makeContext({ f: "same for all\n" }),
+        dockerfileText: DOCKERFILE,
+        buildArgs: { BASE: reg.ref },
+        platforms: [AMD64, ARM64],
+        workDir: join(out, "work"),
+        registry: { insecureRegistries: [reg.registry.host] },
+        outputs: {
+          destinations: [dest],
+          ociLayoutPath: join(out, "layout"),
+          digestFile: join(out, "digest"),
+        },
+      }, { onProgress: (e) => events.push(e), logger: createLogger({ write: (l) => log.push(l) }) });
+
+      // The pushed index lists both platforms' images; skopeo reads it.
+      const raw = sh("skopeo", ["inspect", "--tls-verify=false", "--raw", `docker://${dest}`]);
+      const index = JSON.parse(raw);
+      assertEquals(index.mediaType, "application/vnd.oci.image.index.v1+json");
+      assertEquals(
+        index.manifests.map((m: { platform: { os: string; architecture: string } }) =>
+          `${m.platform.os}/${m.platform.architecture}`
+        ),
+        ["linux/amd64", "linux/arm64"],
+      );
+      const digest = sh("skopeo", ["inspect", "--tls-verify=false", "--format", "{{.Digest}}", `docker://${dest}`])
+        .trim();
+      assertEquals(result.digest, sha256Of(raw), "the result's digest is the index's");
+      assertEquals(readFileSync(join(out, "digest"), "utf8"), result.digest, "the digest file holds the index digest");
+      assert(digest.startsWith("sha256:"));
+      assertEquals(result.images?.map((i) => i.platform.architecture), ["amd64", "arm64"]);
+      assertEquals(result.index?.manifests.length, 2);
+
+      // Each platform's content: its own base, its own RUN (emulated for arm64), its own TARGET* args; the tools
+      // stage ran once, natively.
+      for (const [arch, uname] of [["amd64", "x86_64"], ["arm64", "aarch64"]] as const) {
+        const root = rootfsOf(dest, arch);
+        assertEquals(readFileSync(join(root, "uname"), "utf8"), `${uname}\n`, `${arch}: RUN ran as ${uname}`);
+        assertEquals(readFileSync(join(root, "target"), "utf8"), `linux/${arch} ${arch}\n`, `${arch}: TARGET* args`);
+        assertEquals(readFileSync(join(root, "basearch"), "utf8"), `${arch}\n`, `${arch}: the base of its platform`);
+        assertEquals(readFileSync(join(root, "tool"), "utf8"), "built on x86_64\n", `${arch}: the shared stage`);
+        assertEquals(readFileSync(join(root, "f"), "utf8"), "same for all\n");
+        const cfg = JSON.parse(
+          sh("skopeo", [
+            "inspect",
+            "--tls-verify=false",
+            "--override-arch",
+            arch,
+            "--config",
+            `docker://${dest}`,
+          ]),
+        );
+        assertEquals([cfg.os, cfg.architecture], ["linux", arch]);
+      }
+      const toolRuns = events.filter((e) => e.type === "step-start" && e.instruction.startsWith("RUN echo"));
+      assertEquals(toolRuns.length, 1, "the $BUILDPLATFORM stage ran once for both platforms");
+      const platformsOfRun = events.filter((e) => e.type === "step-start" && e.instruction.startsWith("RUN uname"))
+        .map((e) => (e as { platform?: string }).platform).sort();
+      assertEquals(platformsOfRun, ["linux/amd64", "linux/arm64"], "step events name their platform");
+      assert(log.some((l) => /stage tools is the same for every platform/.test(l)), log.join("\n"));
+      assert(log.some((l) => l.includes("[linux/arm64]")), "log lines of a platform are prefixed with it");
+
+      // The OCI layout holds the index under `multi`.
+      const layoutIndex = JSON.parse(readFileSync(join(out, "layout", "index.json"), "utf8"));
+      const entry = layoutIndex.manifests.find((m: { annotations?: Record<string, string> }) =>
+        m.annotations?.["org.opencontainers.image.ref.name"] === "multi"
+      );
+      assertEquals(entry.mediaType, "application/vnd.oci.image.index.v1+json");
+      assertEquals(entry.digest, result.digest);
+      assert(existsSync(join(out, "layout", "blobs", "sha256", result.digest.slice(7))));
+    } finally {
+      await reg.stop();
+    }
+  },
+});
+
+function sha256Of(text: string): string {
+  return `sha256:${createHash("sha256").update(text).digest("hex")}`;
+}
+
+Deno.test({
+  name: "platforms: refused up front — a tarball, in place, a base without the platform, no emulator",
+  ignore: skipUnless("multi-platform refusals", "umoci", "busybox", "root"),
+  sanitizeResources: false,
+  async fn() {
+    const root = tempDir("kiln-mp-refuse-");
+    const common = {
+      context: makeContext({ f: "f\n" }),
+      workDir: join(root, "work"),
+      platforms: [AMD64, ARM64],
+    };
+    const e1 = await assertRejects(
+      () =>
+        build({
+          ...common,
+          dockerfileText: "FROM scratch\nCOPY f /f\n",
+          outputs: { noPush: true, tarPath: join(root, "t.tar") },
+        }),
+      KilnError,
+    );
+    assertEquals(
+      e1.message,
+      "--tar-path writes one image (docker save format), and this build makes an image index for linux/amd64, " +
+        "linux/arm64: use --oci-layout-path, or one --platform per build",
+    );
+    assertEquals(e1.exitCode, 2);
+    const e2 = await assertRejects(
+      () =>
+        build({
+          ...common,
+          dockerfileText: "FROM scratch\nCOPY f /f\n",
+          outputs: { noPush: true },
+          sandbox: { mode: "in-place", force: true },
+        }),
+      KilnError,
+    );
+    assertMatch(e2.message, /^Building in place uses \/ as the one root filesystem, so it builds one platform/);
+    // A single-platform amd64 base asked for as arm64 too: the error names both platforms.
+    const single = buildBusyboxLayout(join(root, "single"));
+    const e3 = await assertRejects(
+      () =>
+        build({
+          ...common,
+          jobs: 1,
+          buildContexts: { base: `oci-layout://${single}:latest` },
+          dockerfileText: "FROM base\nCOPY f /f\n",
+          outputs: { noPush: true, ociLayoutPath: join(root, "layout") },
+        }),
+      KilnError,
+    );
+    assertMatch(e3.message, /^Dockerfile:1: FROM base: the image is linux\/amd64, but this stage builds linux\/arm64/);
+    assert(!existsSync(join(root, "layout")), "nothing written");
+    // A platform this machine has no emulator for: refused before its RUN, saying how to get one.
+    const s390x = { os: "linux", architecture: "s390x" };
+    const why = cannotExecute(s390x, { host: hostPlatform() });
+    if (why) {
+      const e4 = await assertRejects(
+        () =>
+          build({
+            ...common,
+            jobs: 1,
+            platforms: [s390x, AMD64],
+            dockerfileText: "FROM scratch\nCOPY f /f\nRUN true\n",
+            outputs: { noPush: true },
+          }),
+        KilnError,
+      );
+      assertMatch(e4.message, /^Dockerfile:3: RUN cannot execute linux\/s390x programs/);
+      assertMatch(e4.message, /qemu-user-static binfmt-support/);
+    } else console.log("this machine can run linux/s390x programs: the no-emulator refusal is not checked");
+    await assertRejects(
+      () =>
+        build({ ...common, platforms: [AMD64, AMD64], dockerfileText: "FROM scratch\n", outputs: { noPush: true } }),
+      KilnError,
+      "--platform names linux/amd64 twice",
+    );
+  },
+});
