@@ -9,8 +9,8 @@ import { resolve } from "node:path";
 import { formatBytes, KilnError } from "../util/mod.ts";
 import type { Digest, Logger } from "../util/mod.ts";
 import type { Image, ImageConfig, Layer, Platform } from "../image/mod.ts";
-import { layoutImage } from "../image/mod.ts";
-import { remoteImage } from "../registry/mod.ts";
+import { isImageValue, layoutImage, selectPlatform } from "../image/mod.ts";
+import { remote } from "../registry/mod.ts";
 import type { RegistryOptions } from "../registry/mod.ts";
 import { extractLayer } from "../fs/mod.ts";
 import { lookupBaseImage } from "../cache/mod.ts";
@@ -19,6 +19,8 @@ import { lookupBaseImage } from "../cache/mod.ts";
 export interface ResolvedBase {
   /** The image (undefined for scratch). */
   image?: Image;
+  /** The digest the reference resolved to: an index's when it named one (provenance pins that, with the platform). */
+  resolved?: Digest;
   /** Its config (a fresh one for scratch). */
   config: ImageConfig;
   /** Its layers. */
@@ -88,6 +90,7 @@ function describe(e: unknown): string {
 export async function resolveBaseImage(spec: string, opts: ResolveBaseOptions): Promise<ResolvedBase> {
   if (spec === "scratch") return { config: scratchConfig(opts.platform), layers: [] };
   let image: Image;
+  let resolved: Digest | undefined;
   const named = opts.buildContexts[spec];
   try {
     if (named !== undefined && named.startsWith("oci-layout://")) {
@@ -98,17 +101,17 @@ export async function resolveBaseImage(spec: string, opts: ResolveBaseOptions): 
         platform: opts.platform,
       });
     } else if (named !== undefined && named.startsWith("docker-image://")) {
-      image = await registryBase(named.slice("docker-image://".length), opts);
+      ({ image, resolved } = await registryBase(named.slice("docker-image://".length), opts));
     } else if (named !== undefined) {
       throw new KilnError(
         `--build-context ${spec}=${named}: only oci-layout:// and docker-image:// contexts can be used in FROM`,
       );
     } else {
-      image = await registryBase(spec, opts);
+      ({ image, resolved } = await registryBase(spec, opts));
     }
     const config = structuredClone(await image.config());
     const layers = await image.layers();
-    return { image, config, layers };
+    return { image, config, layers, resolved: resolved ?? await image.digest() };
   } catch (e) {
     const msg = describe(e);
     throw new KilnError(`${opts.where}: FROM ${spec}: ${msg}`, { cause: e });
@@ -116,7 +119,7 @@ export async function resolveBaseImage(spec: string, opts: ResolveBaseOptions): 
 }
 
 /** A registry image: from the base-image cache dir when it is warmed there, else pulled. */
-async function registryBase(ref: string, opts: ResolveBaseOptions): Promise<Image> {
+async function registryBase(ref: string, opts: ResolveBaseOptions): Promise<{ image: Image; resolved: Digest }> {
   if (opts.baseImages) {
     const cached = await lookupBaseImage(ref, {
       cacheDir: opts.baseImages.dir,
@@ -125,16 +128,20 @@ async function registryBase(ref: string, opts: ResolveBaseOptions): Promise<Imag
       logger: opts.log,
     });
     if (cached) {
-      opts.log.info(`Using ${ref} from the base-image cache dir`, { digest: await cached.digest() });
-      return cached;
+      const digest = await cached.digest();
+      opts.log.info(`Using ${ref} from the base-image cache dir`, { digest });
+      return { image: cached, resolved: digest };
     }
   }
-  return await remoteImage(ref, {
+  const x = await remote(ref, {
     ...opts.registry,
     platform: opts.platform,
     logger: opts.log,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
+  const resolved = await x.digest();
+  if (isImageValue(x)) return { image: x, resolved };
+  return { image: await x.image(selectPlatform(await x.manifest(), opts.platform, ref).digest), resolved };
 }
 
 /**

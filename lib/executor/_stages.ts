@@ -64,7 +64,7 @@ export interface Material {
   ref: string;
   /** The platform picked. */
   platform: Platform;
-  /** Digest of the image manifest used. */
+  /** The digest the reference resolved to (an index's when it named one; with `platform` it names the image). */
   digest: string;
 }
 
@@ -243,7 +243,7 @@ function imageDirCache(env: StagesEnv): Shared["imageDir"] {
       const n = dirs.size;
       p = (async () => {
         const img = await resolveBaseImage(from, baseOptions(env, where, env.platform, signal));
-        if (img.image) env.onMaterial?.({ ref: from, platform: env.platform, digest: await img.image.digest() }, false);
+        if (img.resolved) env.onMaterial?.({ ref: from, platform: env.platform, digest: img.resolved }, false);
         const dir = join(env.work, "from-images", String(n), "rootfs");
         await mkdir(dir, { recursive: true, mode: 0o755 });
         await extractImage(img.layers, dir, { where, log: env.log, signal });
@@ -391,9 +391,8 @@ async function resolveStageBase(
       { cause: e, location: where },
     );
   });
-  if (b.image) {
-    const digest = await b.image.digest();
-    env.onMaterial?.({ ref: stage.base, platform, digest }, env.shared?.ids.has(stage.index) ?? false);
+  if (b.resolved) {
+    env.onMaterial?.({ ref: stage.base, platform, digest: b.resolved }, env.shared?.ids.has(stage.index) ?? false);
   }
   // A single-platform base of another platform than the one asked for would give, say, amd64 binaries labelled arm64.
   const cfg = b.config;

@@ -259,3 +259,34 @@ Deno.test("log format: colour only on a terminal without NO_COLOR or TERM=dumb, 
   assert(!r.err.join("").includes("\x1b["), "no ANSI codes in a pipe");
   Deno.removeSync(ctx, { recursive: true });
 });
+
+Deno.test("kiln build --platform / --custom-platform lists and --attest map to platforms and attestations", () => {
+  const one = opts(["--platform", "linux/arm64", "--no-push"]);
+  assertEquals([one.platform, one.platforms], [{ os: "linux", architecture: "arm64" }, undefined]);
+  const two = opts(["--platform", "linux/amd64,linux/arm64/v8", "--platform=linux/s390x", "--no-push"]);
+  assertEquals(two.platforms, [
+    { os: "linux", architecture: "amd64" },
+    { os: "linux", architecture: "arm64", variant: "v8" },
+    { os: "linux", architecture: "s390x" },
+  ]);
+  assertEquals(two.platform, undefined);
+  assertEquals(opts(["--custom-platform=linux/amd64,linux/arm64", "--no-push"]).platforms?.length, 2);
+  const att = opts(["--attest", "type=provenance,mode=max", "--attest=type=sbom", "--attest", "type=provenance"]);
+  assertEquals(att.attestations, [{ type: "provenance", mode: "max" }, { type: "sbom" }, {
+    type: "provenance",
+    mode: "min",
+  }]);
+  for (
+    const [bad, msg] of [
+      ["type=slsa", /type must be provenance or sbom/],
+      ["type=provenance,mode=full", /mode must be min or max/],
+      ["type=provenance,version=v1", /takes mode=min\|max, not version/],
+      ["type=sbom,generator=x", /type=sbom takes no generator/],
+      ["provenance", /expected KEY=VALUE pairs/],
+    ] as const
+  ) {
+    const e = assertThrows(() => opts(["--attest", bad]), UsageError);
+    assertMatch(e.message, msg);
+  }
+  assertThrows(() => opts(["--platform", "linux/amd64,bogus//x"]), Error);
+});

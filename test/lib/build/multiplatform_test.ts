@@ -18,7 +18,8 @@ import { multiArchUnavailable, startMultiArchRegistry } from "../../fixtures/mul
 import { buildBusyboxLayout } from "../../fixtures/busybox_image.ts";
 import { tempDir } from "../../fixtures/temp.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
-import { makeContext, sh } from "./_helpers.ts";
+import { makeContext, memoryIO, sh } from "./_helpers.ts";
+import { main } from "../../../cli/main.ts";
 
 const ARM64 = { os: "linux", architecture: "arm64" } as const;
 const AMD64 = { os: "linux", architecture: "amd64" } as const;
@@ -231,5 +232,91 @@ Deno.test({
       KilnError,
       "--platform names linux/amd64 twice",
     );
+  },
+});
+
+Deno.test({
+  name: "kiln build --platform linux/amd64,linux/arm64 --attest type=sbom: a COPY-only build (no emulator needed) " +
+    "prints the index digest and writes it to --digest-file",
+  ignore: skipTools || multiArchUnavailable() !== undefined,
+  sanitizeResources: false,
+  async fn() {
+    const reg = await startMultiArchRegistry();
+    const out = tempDir("kiln-mp-cli-");
+    try {
+      const ctx = makeContext({ Dockerfile: `FROM ${reg.ref}\nCOPY f /f\n`, f: "f\n" });
+      const io = memoryIO(ctx);
+      const dest = `${reg.registry.host}/cli:multi`;
+      const code = await main([
+        "build",
+        "-c",
+        ctx,
+        "-d",
+        dest,
+        "--insecure-registry",
+        reg.registry.host,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--attest",
+        "type=sbom",
+        "--digest-file",
+        join(out, "digest"),
+        "--work-dir",
+        join(out, "work"),
+      ], io);
+      assertEquals(code, 0, io.err.join(""));
+      const digest = readFileSync(join(out, "digest"), "utf8");
+      assertEquals(io.out.join(""), `${digest}\n`);
+      const raw = sh("skopeo", ["inspect", "--tls-verify=false", "--raw", `docker://${dest}`]);
+      assertEquals(sha256Of(raw), digest);
+      assertEquals(JSON.parse(raw).manifests.length, 4);
+      assertMatch(io.err.join(""), /Built image index sha256:[0-9a-f]{64} \(linux\/amd64, linux\/arm64; SBOM\)/);
+    } finally {
+      await reg.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "platforms + layer cache: entries are per platform (a second build takes every RUN from the cache, for each " +
+    "platform its own) and the index is the same",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const reg = await startMultiArchRegistry();
+    const out = tempDir("kiln-mp-cache-");
+    try {
+      const run = async () => {
+        const events: BuildProgressEvent[] = [];
+        const r = await build({
+          context: makeContext({ f: "same for all\n" }),
+          dockerfileText: DOCKERFILE,
+          buildArgs: { BASE: reg.ref },
+          platforms: [AMD64, ARM64],
+          workDir: join(out, "work"),
+          registry: { insecureRegistries: [reg.registry.host] },
+          layers: { reproducible: true },
+          cache: { repo: `oci:${join(out, "cache")}` },
+          outputs: { noPush: true },
+        }, { onProgress: (e) => events.push(e) });
+        const runs = events.filter((e) => e.type === "step-done" && e.instruction.startsWith("RUN")) as Extract<
+          BuildProgressEvent,
+          { type: "step-done" }
+        >[];
+        return {
+          r,
+          runs: runs.map((e) => `${e.platform ?? "shared"} ${e.instruction.slice(0, 8)} ${e.cached ?? false}`),
+        };
+      };
+      const first = await run();
+      const second = await run();
+      assertEquals(first.runs.filter((x) => x.endsWith("true")), [], "nothing cached the first time");
+      assertEquals(second.runs.sort(), first.runs.map((x) => x.replace(/false$/, "true")).sort(), "all cached");
+      assertEquals(second.r.digest, first.r.digest, "the same index");
+      assertEquals(second.r.images?.map((i) => i.digest), first.r.images?.map((i) => i.digest));
+      assert(first.r.images![0]!.digest !== first.r.images![1]!.digest);
+    } finally {
+      await reg.stop();
+    }
   },
 });
