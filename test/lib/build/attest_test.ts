@@ -10,12 +10,22 @@ import { join } from "node:path";
 import { build } from "../../../lib/executor/mod.ts";
 import { cannotExecute } from "../../../lib/executor/_exec_platform.ts";
 import { hostPlatform } from "../../../lib/image/mod.ts";
-import { skipUnless } from "../../fixtures/tools.ts";
+import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
 import { multiArchUnavailable, startMultiArchRegistry } from "../../fixtures/multiarch_image.ts";
 import { startBusyboxRegistry } from "../../fixtures/busybox_image.ts";
 import { tempDir } from "../../fixtures/temp.ts";
 import { assert, assertEquals } from "../../assert.ts";
 import { makeContext, sh } from "./_helpers.ts";
+
+/** The SPDX 2.3 JSON schema (spdx/spdx-spec v2.3, schemas/spdx-schema.json), checked with ajv. */
+async function spdxValidator(): Promise<(doc: unknown) => string | undefined> {
+  const { default: Ajv } = await import("ajv");
+  const schema = JSON.parse(readFileSync(join(REPO_ROOT, "test/testdata/spdx-2.3-schema.json"), "utf8"));
+  // deno-lint-ignore no-explicit-any
+  const ajv = new (Ajv as any)({ strict: false, allErrors: true });
+  const validate = ajv.compile(schema);
+  return (doc) => (validate(doc) ? undefined : JSON.stringify(validate.errors));
+}
 
 const ARM64 = { os: "linux", architecture: "arm64" } as const;
 const AMD64 = { os: "linux", architecture: "amd64" } as const;
@@ -135,6 +145,7 @@ Deno.test({
         outputs: { destinations: [dest] },
       });
       const index = JSON.parse(sh("skopeo", ["inspect", "--tls-verify=false", "--raw", `docker://${dest}`]));
+      const validSpdx = await spdxValidator();
       const m: Descriptor[] = index.manifests;
       assertEquals(m.length, 4, "two images, then their two attestation manifests");
       assertEquals(m.map((d) => `${d.platform?.os}/${d.platform?.architecture}`), [
@@ -204,6 +215,7 @@ Deno.test({
         // SBOM: dpkg (installed only; status.d as the last layer leaves it) and apk, with package URLs.
         const doc = sbom.predicate;
         assertEquals([doc.spdxVersion, doc.dataLicense, doc.SPDXID], ["SPDX-2.3", "CC0-1.0", "SPDXRef-DOCUMENT"]);
+        assertEquals(validSpdx(doc), undefined, "the SBOM is valid against the SPDX 2.3 schema");
         assert(/^https:\/\/spdx\.org\/spdxdocs\/kiln-/.test(doc.documentNamespace));
         const pkgs = doc.packages as {
           name: string;
