@@ -22,6 +22,8 @@ export interface CliIO {
   signal: AbortSignal;
   /** Whether standard error is a terminal (colours by default only then). */
   stderrIsTTY?: boolean;
+  /** The terminal's size when standard error is one (for the live display). */
+  stderrSize?: () => { columns?: number | undefined; rows?: number | undefined };
 }
 
 /** One `kiln <name>` subcommand. */

@@ -125,6 +125,7 @@ if (import.meta.main) {
     cwd: process.cwd(),
     signal: ac.signal,
     stderrIsTTY: process.stderr.isTTY === true,
+    stderrSize: () => ({ columns: process.stderr.columns, rows: process.stderr.rows }),
   };
   // The executor images' /kaniko/warmer is a link to the binary: under that name it is kaniko's warmer.
   const argv = process.argv.slice(2);

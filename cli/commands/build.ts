@@ -19,7 +19,7 @@ import {
   registryOptionsFromFlags,
   ttlFlag,
 } from "../common_flags.ts";
-import { createLogger, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
+import { createLogger, type Logger, parseLogLevel, UsageError } from "../../lib/util/mod.ts";
 import {
   type AttestationRequest,
   build,
@@ -38,6 +38,7 @@ import { loadWalker, parseWalkerPreference, type SnapshotMode } from "../../lib/
 import { isRemoteContext, parseGitOptions, resolveContext, resolveDockerfile } from "../../lib/context/mod.ts";
 import { parseGoDuration } from "../../lib/dockerfile/mod.ts";
 import { hostPlatform, parsePlatform } from "../../lib/image/mod.ts";
+import { createTtyDisplay, type TtyDisplay, ttyLogger } from "../progress_tty.ts";
 
 /** Flags of `kiln build` (kaniko executor compatible). */
 export const BUILD_FLAGS: readonly FlagSpec[] = [
@@ -425,66 +426,97 @@ export const buildCommand: CliCommand = {
     if (positionals.length > 0) throw new UsageError(`Unexpected argument "${positionals[0]}" (flags only)`);
     const level = parseLogLevel(str(values, "verbosity") ?? "info");
     const format = logFormatFor(str(values, "log-format"), io);
-    const logger = createLogger({
+    const progressMode = str(values, "progress") ?? "auto";
+    if (!["auto", "tty", "plain", "json"].includes(progressMode)) {
+      throw new UsageError(`Invalid --progress "${progressMode}": expected auto, tty, plain or json`);
+    }
+    // The live display: asked for, or a terminal (not TERM=dumb) with text logs.
+    const display = progressMode === "tty" ||
+        (progressMode === "auto" && io.stderrIsTTY && io.env.TERM !== "dumb" && format !== "json")
+      ? createTtyDisplay({
+        write: (s) => void io.stderr(s),
+        get columns() {
+          return io.stderrSize?.().columns;
+        },
+        get rows() {
+          return io.stderrSize?.().rows;
+        },
+      }, { color: format === "color" })
+      : undefined;
+    const base = createLogger({
       level,
       format,
       timestamp: bool(values, "log-timestamp"),
-      write: (line) => void io.stderr(line + "\n"),
+      write: display ? (line) => display.persist(line) : (line) => void io.stderr(line + "\n"),
     });
-    // OpenTelemetry: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, or the kaniko fork's KANIKO_TELEMETRY_ENDPOINT.
-    const telemetry = telemetryFromEnv(io.env);
-    const progressMode = str(values, "progress") ?? "auto";
-    if (progressMode === "tty") {
-      throw new UsageError("--progress=tty: kiln has no live terminal display yet; use auto, plain or json");
+    const logger = display ? ttyLogger(base) : base;
+    try {
+      return await buildWith(values, io, logger, display);
+    } finally {
+      display?.stop();
     }
-    if (!["auto", "plain", "json"].includes(progressMode)) {
-      throw new UsageError(`Invalid --progress "${progressMode}": expected auto, plain or json`);
-    }
-    // json: each progress event of the library (steps, output lines, base extraction, blobs, outputs) as one line.
-    const onProgress = progressMode === "json"
-      ? (e: BuildProgressEvent) => void io.stderr(JSON.stringify({ progress: e }) + "\n")
-      : undefined;
-    let opts = buildOptionsFromFlags(values, io);
-    // lib/context hook: a remote --context (tar://, s3://, gs://, git://, https://…) is fetched into the work
-    // dir first (with --context-sub-path and --git applied) and removed afterwards.
-    const contextSpec = contextSpecOf(values);
-    const remote = isRemoteContext(contextSpec)
-      ? await resolveContext(contextSpec, {
-        workDir: opts.workDir ?? tmpdir(),
-        env: io.env,
-        cwd: io.cwd,
-        stdin: () => io.stdin(),
-        gitOptions: parseGitOptions(list(values, "git")),
-        logger,
-        signal: io.signal,
-        ...(str(values, "context-sub-path") ? { subPath: str(values, "context-sub-path")! } : {}),
-      })
-      : undefined;
-    if (remote) opts = { ...opts, context: remote.dir };
-    if (bool(values, "dryrun")) {
-      try {
-        await io.stdout(await dryRun(opts, io));
-      } finally {
-        await remote?.cleanup();
-      }
-      return 0;
-    }
-    const addonPath = str(values, "native-addon");
-    const walker = loadWalker({
-      prefer: parseWalkerPreference(str(values, "walker") ?? "auto"),
-      logger,
-      ...(addonPath === undefined ? {} : { addonPath }),
-    });
-    const result = await build(opts, {
-      signal: io.signal,
-      logger,
-      walker,
-      ...(addonPath ? { addonPath } : {}),
-      ...(bool(values, "debug-memory") ? { debugMemory: true } : {}),
-      ...(onProgress ? { onProgress } : {}),
-      ...(telemetry ? { telemetry } : {}),
-    }).finally(() => remote?.cleanup());
-    await io.stdout(`${result.digest}\n`);
-    return 0;
   },
 };
+
+/** `kiln build` once its logger (and live display) exist: options, a remote context, the build, the digest. */
+async function buildWith(
+  values: ReturnType<typeof parseFlags>["values"],
+  io: CliIO,
+  logger: Logger,
+  display: TtyDisplay | undefined,
+): Promise<number> {
+  const progressMode = str(values, "progress") ?? "auto";
+  // OpenTelemetry: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, or the kaniko fork's KANIKO_TELEMETRY_ENDPOINT.
+  const telemetry = telemetryFromEnv(io.env);
+  // json: each progress event of the library (steps, output lines, base extraction, blobs, outputs) as one line.
+  const onProgress = progressMode === "json"
+    ? (e: BuildProgressEvent) => void io.stderr(JSON.stringify({ progress: e }) + "\n")
+    : display
+    ? (e: BuildProgressEvent) => display.event(e)
+    : undefined;
+  let opts = buildOptionsFromFlags(values, io);
+  // lib/context hook: a remote --context (tar://, s3://, gs://, git://, https://…) is fetched into the work
+  // dir first (with --context-sub-path and --git applied) and removed afterwards.
+  const contextSpec = contextSpecOf(values);
+  const remote = isRemoteContext(contextSpec)
+    ? await resolveContext(contextSpec, {
+      workDir: opts.workDir ?? tmpdir(),
+      env: io.env,
+      cwd: io.cwd,
+      stdin: () => io.stdin(),
+      gitOptions: parseGitOptions(list(values, "git")),
+      logger,
+      signal: io.signal,
+      ...(str(values, "context-sub-path") ? { subPath: str(values, "context-sub-path")! } : {}),
+    })
+    : undefined;
+  if (remote) opts = { ...opts, context: remote.dir };
+  if (bool(values, "dryrun")) {
+    try {
+      const text = await dryRun(opts, io);
+      display?.stop();
+      await io.stdout(text);
+    } finally {
+      await remote?.cleanup();
+    }
+    return 0;
+  }
+  const addonPath = str(values, "native-addon");
+  const walker = loadWalker({
+    prefer: parseWalkerPreference(str(values, "walker") ?? "auto"),
+    logger,
+    ...(addonPath === undefined ? {} : { addonPath }),
+  });
+  const result = await build(opts, {
+    signal: io.signal,
+    logger,
+    walker,
+    ...(addonPath ? { addonPath } : {}),
+    ...(bool(values, "debug-memory") ? { debugMemory: true } : {}),
+    ...(onProgress ? { onProgress } : {}),
+    ...(telemetry ? { telemetry } : {}),
+  }).finally(() => remote?.cleanup());
+  display?.stop(); // the live area goes before the digest is printed (stdout may be the same terminal)
+  await io.stdout(`${result.digest}\n`);
+  return 0;
+}

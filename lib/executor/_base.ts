@@ -163,6 +163,11 @@ export async function extractImage(
     what?: string;
     /** Milliseconds between progress lines of one long layer (default 10 s). */
     tickMs?: number;
+    /**
+     * Called every 250 ms and when a layer is done: the layer being extracted (1-based), the compressed bytes of the
+     * layers before it, the uncompressed bytes of this one so far, the compressed total.
+     */
+    onProgress?: (p: { layer: number; layers: number; bytes: number; unpacked: number; total: number }) => void;
   },
 ): Promise<{ bytes: number; durationMs: number }> {
   const what = opts.what ?? "the base image";
@@ -171,7 +176,11 @@ export async function extractImage(
   const started = performance.now();
   // A line when the work starts and when it ends (a long pull is not silence billed to the step that needed it),
   // and one every tickMs for a layer that takes longer.
-  opts.log.info(`Pulling and extracting ${what}: ${layers.length} layer(s), ${formatBytes(total)}`);
+  opts.log.info(`Pulling and extracting ${what}: ${layers.length} layer(s), ${formatBytes(total)}`, {
+    "@phase": "pull",
+  });
+  let before = 0; // compressed bytes of the layers done
+  let nextReport = 0;
   const tickMs = opts.tickMs ?? 10_000;
   for (const [i, layer] of layers.entries()) {
     opts.signal?.throwIfAborted();
@@ -196,6 +205,10 @@ export async function extractImage(
         hash.update(r.value);
         got += r.value.byteLength;
         const now = performance.now();
+        if (opts.onProgress && now >= nextReport) {
+          nextReport = now + 250;
+          opts.onProgress({ layer: i + 1, layers: layers.length, bytes: before, unpacked: got, total });
+        }
         if (now >= tick) {
           tick = now + tickMs;
           const s = (now - t0) / 1000;
@@ -203,6 +216,7 @@ export async function extractImage(
             `  layer ${i + 1}/${layers.length} ${digest.slice(7, 19)}: ${formatBytes(got)} unpacked in ${
               s.toFixed(0)
             }s (${formatBytes(got / s)}/s)`,
+            { "@phase": "pull" },
           );
         }
         c.enqueue(r.value);
@@ -234,8 +248,12 @@ export async function extractImage(
       );
     }
     opts.log.debug("extracted base layer", { digest, ms: Math.round(performance.now() - t0) });
+    before += await layer.size().catch(() => 0);
+    opts.onProgress?.({ layer: i + 1, layers: layers.length, bytes: before, unpacked: got, total });
   }
   const durationMs = performance.now() - started;
-  opts.log.info(`Extracted ${what} (${formatBytes(total)}) in ${(durationMs / 1000).toFixed(2)}s`);
+  opts.log.info(`Extracted ${what} (${formatBytes(total)}) in ${(durationMs / 1000).toFixed(2)}s`, {
+    "@phase": "pull",
+  });
   return { bytes: total, durationMs };
 }

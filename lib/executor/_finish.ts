@@ -121,6 +121,7 @@ export async function finish(built: readonly PlatformBuild[], options: BuildOpti
     ...(env.mountFrom ? { mountFrom: env.mountFrom } : {}),
     ...(env.early ? { early: env.early } : {}),
     onBlob: (b) => env.progress({ type: "blob", ...b }),
+    onUpload: (u) => env.progress({ type: "upload", ...u }),
     log: env.log,
     progress: env.progress,
     ...(env.signal ? { signal: env.signal } : {}),

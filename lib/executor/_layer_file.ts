@@ -50,6 +50,8 @@ export async function writeLayerFile(
     addonPath?: string;
     /** Buffers of the layer stream: given to gzip, and each written chunk is given back. */
     pool?: ChunkPool;
+    /** Called with the compressed bytes written so far, at most every 250 ms (for a live display). */
+    onBytes?: (bytes: number) => void;
     signal?: AbortSignal;
   },
 ): Promise<LayerFile> {
@@ -65,6 +67,8 @@ export async function writeLayerFile(
   });
   const fh = await open(tmp, "w");
   let info;
+  let written = 0;
+  let nextReport = performance.now() + 250;
   try {
     const reader = stream.getReader();
     for (;;) {
@@ -76,7 +80,12 @@ export async function writeLayerFile(
       if (done) break;
       let off = 0;
       while (off < value.byteLength) off += (await fh.write(value, off, value.byteLength - off)).bytesWritten;
+      written += value.byteLength;
       options.pool?.give(value);
+      if (options.onBytes && performance.now() >= nextReport) {
+        nextReport = performance.now() + 250;
+        options.onBytes(written);
+      }
     }
     await fh.close();
     info = await result;

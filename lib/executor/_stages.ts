@@ -514,6 +514,7 @@ function rootfsOf(
       log: env.log,
       signal,
       what: `FROM ${stage.base}`,
+      onProgress: (p) => env.progress({ type: "pull", stage: stage.index, what: `FROM ${stage.base}`, ...p }),
       ...ignoreOpt,
     });
     env.progress({

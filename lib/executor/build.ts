@@ -210,6 +210,7 @@ function earlyUploads(
   return createEarlyUploads(out.destinations, {
     ...(options.registry ?? {}),
     onBlob: (b) => progress({ type: "blob", ...b }),
+    onUpload: (u) => progress({ type: "upload", ...u }),
     ...(cache?.store.repository ? { mountFrom: [parseReference(cache.store.repository)] } : {}),
     logger: log,
     ...(signal ? { signal } : {}),
@@ -425,8 +426,8 @@ async function forEachPlatform<T>(
 
 /** Progress events of one platform's stages, tagged with it. */
 function withPlatform(progress: (e: BuildProgressEvent) => void, platform: string): (e: BuildProgressEvent) => void {
-  return (e) =>
-    progress(e.type === "stage" || e.type === "step-start" || e.type === "step-done" ? { ...e, platform } : e);
+  const tagged = new Set(["stage", "step-start", "step-done", "phase", "pull"]);
+  return (e) => progress(tagged.has(e.type) ? { ...e, platform } as BuildProgressEvent : e);
 }
 
 /** Only root can set file owners: extraction, COPY/ADD and WORKDIR leave the builder's own (lib/copy setOwner). */

@@ -207,6 +207,7 @@ async function commit(st: StageState, createdBy: string, dropInVolumes = false):
   const history = st.config.history!;
   const created = nowIso(s.fixedTime);
   const { dir, snapshotter } = await st.services.rootfs();
+  s.progress({ type: "phase", stage: st.plan.index, phase: "snapshot" });
   const t0 = performance.now();
   const ctimeOnly = st.snapshotCtimeOnly.splice(0);
   const raw = await snapshotter.diff({
@@ -231,6 +232,7 @@ async function commit(st: StageState, createdBy: string, dropInVolumes = false):
     l.compression === "zstd" ? "zst" : "gz"
   }`;
   const t1 = performance.now();
+  s.progress({ type: "phase", stage: st.plan.index, phase: "layer", entries: diff.entryCount });
   const lf = await writeLayerFile(
     diff.entries({
       ...(s.fixedTime === undefined ? {} : { mtime: s.fixedTime }),
@@ -244,6 +246,8 @@ async function commit(st: StageState, createdBy: string, dropInVolumes = false):
       ...(s.addonPath === undefined ? {} : { addonPath: s.addonPath }),
       ...(s.chunks ? { pool: s.chunks } : {}),
       ...(s.signal ? { signal: s.signal } : {}),
+      onBytes: (bytes) =>
+        s.progress({ type: "phase", stage: st.plan.index, phase: "layer", entries: diff.entryCount, bytes }),
     },
   );
   s.progress({
@@ -313,7 +317,7 @@ async function runStep(st: StageState, ins: StageInstruction): Promise<boolean> 
     instruction: ins.original,
     line,
   });
-  s.log.info(`STEP ${stepNo}/${counter.total}: ${ins.original}`);
+  s.log.info(`STEP ${stepNo}/${counter.total}: ${ins.original}`, { "@phase": "step-start" });
   const handler = handlerOf(ins);
   const ctx = stepContext(st, where, stepNo, line);
   let layer: Committed & { cached?: boolean } = {};
@@ -346,7 +350,9 @@ async function runStep(st: StageState, ins: StageInstruction): Promise<boolean> 
   });
   const size = layer.size === undefined ? "no layer" : `layer ${formatBytes(layer.size)}`;
   const how = layer.cached ? "from the cache" : "done";
-  s.log.info(`STEP ${stepNo}/${counter.total} ${how} in ${(durationMs / 1000).toFixed(2)}s, ${size}`);
+  s.log.info(`STEP ${stepNo}/${counter.total} ${how} in ${(durationMs / 1000).toFixed(2)}s, ${size}`, {
+    "@phase": "step-done",
+  });
   return handler.changesFilesystem && !layer.cached;
 }
 

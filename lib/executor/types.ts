@@ -285,6 +285,58 @@ export type BuildProgressEvent =
     durationMs: number;
   }
   | {
+    /**
+     * Where the running step of a stage is: `snapshot` (finding the changes), then `layer` (writing them: tar
+     * entries, and the compressed bytes so far, reported every 250 ms).
+     */
+    type: "phase";
+    /** Stage index. */
+    stage: number;
+    /** The target platform, in a build for several platforms. */
+    platform?: string;
+    /** `snapshot` or `layer`. */
+    phase: "snapshot" | "layer";
+    /** Tar entries of the layer being written. */
+    entries?: number;
+    /** Compressed bytes written so far. */
+    bytes?: number;
+  }
+  | {
+    /** A base image's layers are being pulled and extracted (every 250 ms, and when a layer is done). */
+    type: "pull";
+    /** Stage index. */
+    stage: number;
+    /** The target platform, in a build for several platforms. */
+    platform?: string;
+    /** What is pulled (`FROM debian:12`). */
+    what: string;
+    /** The layer (1-based) being extracted. */
+    layer: number;
+    /** Layers in all. */
+    layers: number;
+    /** Compressed bytes of the layers done before this one. */
+    bytes: number;
+    /** Uncompressed bytes of this layer unpacked so far. */
+    unpacked: number;
+    /** Compressed size of all the layers. */
+    total: number;
+  }
+  | {
+    /**
+     * A blob upload starts or ends (early uploads and the final push). Bytes are not counted while a file uploads:
+     * the runtime's HTTP client reads the file itself.
+     */
+    type: "upload";
+    /** `start` or `end` (uploaded, or failed: a failure is reported by the push). */
+    state: "start" | "end";
+    /** Blob digest. */
+    digest: Digest;
+    /** Its size. */
+    size: number;
+    /** The repository (without the registry). */
+    repository: string;
+  }
+  | {
     /** A step's changes were snapshotted and written as a compressed layer (before its `step-done`). */
     type: "layer";
     /** Stage index. */

@@ -55,6 +55,8 @@ export interface WriteOutputsOptions {
   early?: EarlyUploads;
   /** Called when a blob is in a destination repository (uploaded, mounted, or there already). */
   onBlob?: PushOptions["onBlob"];
+  /** Called when a blob upload starts and ends. */
+  onUpload?: PushOptions["onUpload"];
   /** Logger. */
   log: Logger;
   /** Progress callback. */
@@ -149,6 +151,7 @@ export async function writeOutputs(image: Image | ImageIndex, opts: WriteOutputs
         ...(opts.mountFrom?.length ? { mountFrom: opts.mountFrom.map((r) => parseReference(r)) } : {}),
         ...(opts.early ? { early: opts.early } : {}),
         ...(opts.onBlob ? { onBlob: opts.onBlob } : {}),
+        ...(opts.onUpload ? { onUpload: opts.onUpload } : {}),
         logger: opts.log,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });

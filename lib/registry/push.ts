@@ -31,6 +31,11 @@ export interface PushOptions extends RegistryOptions {
   client?: RegistryClient;
   /** Repositories (same registry) to try mounting blobs from. */
   mountFrom?: Reference[];
+  /**
+   * Called when a blob's upload starts and when it ends (for a live display; the bytes of a file body are not seen:
+   * the runtime's HTTP client reads the file itself).
+   */
+  onUpload?: (e: { state: "start" | "end"; digest: Digest; size: number; repository: string }) => void;
   /** Called after each blob is in place (for progress). */
   onBlob?: (e: { digest: Digest; size: number; how: "exists" | "mounted" | "uploaded"; repository: string }) => void;
   /**
@@ -448,18 +453,23 @@ function blobUploader(
     const timer = setInterval(() => {
       told = true;
       const s = Math.round((performance.now() - t0) / 1000);
-      client.log.info(`  pushing ${what} to ${dest.repository}: ${s}s`);
+      client.log.info(`  pushing ${what} to ${dest.repository}: ${s}s`, { "@phase": "push-progress" });
     }, every);
+    const upload = digest !== undefined && size !== undefined
+      ? { digest, size, repository: dest.repository }
+      : undefined;
+    if (upload) opts.onUpload?.({ state: "start", ...upload });
     try {
       const r = await uploadBlob(client, dest, src, opts, [...new Set(mounts)]);
       client.log.debug("blob pushed", { registry, repository: dest.repository, digest: r.digest, how: r.how });
       if (told) {
         const s = ((performance.now() - t0) / 1000).toFixed(1);
-        client.log.info(`  pushed ${what} to ${dest.repository} in ${s}s (${r.how})`);
+        client.log.info(`  pushed ${what} to ${dest.repository} in ${s}s (${r.how})`, { "@phase": "push-progress" });
       }
       return r;
     } finally {
       clearInterval(timer);
+      if (upload) opts.onUpload?.({ state: "end", ...upload });
     }
   };
 }

@@ -115,8 +115,8 @@ async function run(ins: RunInstruction, ctx: StepContext): Promise<{ createdBy: 
     }
   }
   const output = (stream: "stdout" | "stderr") => (line: string) => {
-    s.log.info(line, { "@stream": stream }); // in JSON logs: "stream":"stdout"|"stderr"
     s.progress({ type: "output", step: ctx.stepNo, stream, line });
+    s.log.info(line, { "@stream": stream }); // in JSON logs: "stream":"stdout"|"stderr"
   };
   const res = await sb.run({
     argv,
