@@ -37,7 +37,7 @@ import {
 import { loadWalker, parseWalkerPreference, type SnapshotMode } from "../../lib/fs/mod.ts";
 import { isRemoteContext, parseGitOptions, resolveContext, resolveDockerfile } from "../../lib/context/mod.ts";
 import { parseGoDuration } from "../../lib/dockerfile/mod.ts";
-import { hostPlatform, parsePlatform } from "../../lib/image/mod.ts";
+import { formatPlatform, hostPlatform, parsePlatform } from "../../lib/image/mod.ts";
 import { createTtyDisplay, type TtyDisplay, ttyLogger } from "../progress_tty.ts";
 
 /** Flags of `kiln build` (kaniko executor compatible). */
@@ -412,6 +412,11 @@ async function dryRun(opts: BuildOptions, io: CliIO): Promise<string> {
   if (skipped.length) lines.push(`not built (no target needs them): stage ${skipped.join(", ")}`);
   const destinations = opts.outputs?.destinations ?? [];
   lines.push(`destinations: ${destinations.length ? destinations.join(", ") : "(none)"}`);
+  if (opts.platforms && opts.platforms.length > 1) {
+    lines.push(
+      `platforms: ${opts.platforms.map(formatPlatform).join(", ")} (the plan above is ${formatPlatform(platform)}'s)`,
+    );
+  }
   return lines.join("\n") + "\n";
 }
 

@@ -30,7 +30,7 @@ export function createBuildSummary(): BuildSummary {
         steps.push({
           step: e.step,
           total: e.total,
-          instruction: e.instruction,
+          instruction: e.platform ? `[${e.platform}] ${e.instruction}` : e.instruction,
           ms: e.durationMs,
           ...(e.layerSize === undefined ? {} : { size: e.layerSize }),
           ...(e.cached ? { cached: true } : {}),
