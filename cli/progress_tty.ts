@@ -197,9 +197,10 @@ export function createTtyDisplay(stream: TtyStream, options: TtyDisplayOptions):
           break;
         }
         case "base":
-          for (const k of [...pulls.keys()]) if (k.endsWith(`|${e.stage}`)) pulls.delete(k);
+          pulls.delete(`${e.platform ?? ""}|${e.stage}`);
           persist(
-            `${c("32", "✔")} base image: ${e.layers} layer(s), ${formatBytes(e.bytes)} in ${seconds(e.durationMs)}`,
+            `${c("32", "✔")} ${[prefix(e.platform, e.stage), "base image"].filter(Boolean).join(" ")}: ${e.layers} ` +
+              `layer(s), ${formatBytes(e.bytes)} in ${seconds(e.durationMs)}`,
           );
           break;
         case "upload": {

@@ -44,6 +44,7 @@ export interface MemoryLog {
  */
 export function startMemoryLog(log: Logger): MemoryLog {
   let phase = "start";
+  let step = "start";
   let stepPeak = read();
   let peak = { ...stepPeak, phase };
   const sample = () => {
@@ -57,8 +58,16 @@ export function startMemoryLog(log: Logger): MemoryLog {
     event(e) {
       sample();
       if (e.type === "step-start") {
-        phase = `step ${e.step}/${e.total} (${e.instruction.slice(0, 60)})`;
+        step = `step ${e.step}/${e.total} (${e.instruction.slice(0, 60)})`;
+        phase = step;
         stepPeak = read();
+      } else if (e.type === "phase") {
+        // Which part of the step: running it, the snapshot (walk and diff), or writing the layer.
+        const part = e.phase === "snapshot" ? "its snapshot" : "writing its layer";
+        if (!phase.endsWith(part)) {
+          log.info(`memory before ${part}, ${step}: ${describe(read())}; peak so far ${mib(stepPeak.rss)}`);
+        }
+        phase = `${step}, ${part}`;
       } else if (e.type === "step-done") {
         log.info(`memory after step ${e.step}/${e.total}: ${describe(read())}; peak during it ${mib(stepPeak.rss)}`);
         phase = e.step === e.total ? "the outputs (push, tarball, layout)" : `after step ${e.step}/${e.total}`;

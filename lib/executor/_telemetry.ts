@@ -70,8 +70,8 @@ export function startBuildTrace(options: TelemetryOptions, log: Logger): BuildTr
     attributes: { ...(options.attributes ?? {}) },
   };
   const spans: Span[] = [root];
-  const stages = new Map<number, Span>();
-  const steps = new Map<number, Span>(); // the running step of each stage
+  const stages = new Map<string, Span>(); // by platform and stage index
+  const steps = new Map<string, Span>(); // the running step of each stage
   const pushed = { blobs: 0, uploaded: 0, bytes: 0 };
   const child = (parent: Span, name: string, start: bigint, attributes: Record<string, AttrValue> = {}): Span => {
     const s: Span = { spanId: hex(8), parentSpanId: parent.spanId, name, start, attributes };
@@ -82,15 +82,21 @@ export function startBuildTrace(options: TelemetryOptions, log: Logger): BuildTr
   return {
     event(e) {
       const t = now();
+      // Stages of a build for several platforms are told apart by their platform.
+      const key = "stage" in e ? `${"platform" in e ? e.platform ?? "" : ""}|${e.stage}` : "";
       if (e.type === "stage") {
         stages.set(
-          e.stage,
-          child(root, `stage ${e.name ?? e.stage}`, t, { "kiln.stage": e.stage, "kiln.stage.base": e.base }),
+          key,
+          child(root, `stage ${e.name ?? e.stage}${e.platform ? ` (${e.platform})` : ""}`, t, {
+            "kiln.stage": e.stage,
+            "kiln.stage.base": e.base,
+            ...(e.platform ? { "kiln.platform": e.platform } : {}),
+          }),
         );
       } else if (e.type === "step-start") {
-        const parent = stages.get(e.stage) ?? root;
+        const parent = stages.get(key) ?? root;
         steps.set(
-          e.stage,
+          key,
           child(parent, `step ${e.step}/${e.total}`, t, {
             "kiln.step": e.step,
             "kiln.step.instruction": safeInstruction(e.instruction),
@@ -98,18 +104,18 @@ export function startBuildTrace(options: TelemetryOptions, log: Logger): BuildTr
           }),
         );
       } else if (e.type === "step-done") {
-        const s = steps.get(e.stage);
+        const s = steps.get(key);
         if (s) {
           s.end = t;
           s.attributes["kiln.step.cached"] = e.cached ?? false;
           if (e.layerSize !== undefined) s.attributes["kiln.layer.size"] = e.layerSize;
           if (e.layerDigest) s.attributes["kiln.layer.digest"] = e.layerDigest;
-          steps.delete(e.stage);
+          steps.delete(key);
         }
-        const st = stages.get(e.stage);
+        const st = stages.get(key);
         if (st) st.end = t; // a stage ends with its last step
       } else if (e.type === "layer") {
-        const parent = steps.get(e.stage) ?? stages.get(e.stage) ?? root;
+        const parent = steps.get(key) ?? stages.get(key) ?? root;
         const writeStart = t - ms(e.writeMs);
         const snap = child(parent, "snapshot", writeStart - ms(e.snapshotMs), { "kiln.layer.entries": e.entries });
         snap.end = writeStart;
@@ -120,7 +126,7 @@ export function startBuildTrace(options: TelemetryOptions, log: Logger): BuildTr
         });
         w.end = t;
       } else if (e.type === "base") {
-        const parent = steps.get(e.stage) ?? stages.get(e.stage) ?? root;
+        const parent = steps.get(key) ?? stages.get(key) ?? root;
         const s = child(parent, "pull and extract base", t - ms(e.durationMs), {
           "kiln.base.layers": e.layers,
           "kiln.base.size": e.bytes,

@@ -426,7 +426,7 @@ async function forEachPlatform<T>(
 
 /** Progress events of one platform's stages, tagged with it. */
 function withPlatform(progress: (e: BuildProgressEvent) => void, platform: string): (e: BuildProgressEvent) => void {
-  const tagged = new Set(["stage", "step-start", "step-done", "phase", "pull"]);
+  const tagged = new Set(["stage", "step-start", "step-done", "phase", "pull", "base", "layer"]);
   return (e) => progress(tagged.has(e.type) ? { ...e, platform } as BuildProgressEvent : e);
 }
 

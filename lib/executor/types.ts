@@ -275,6 +275,8 @@ export type BuildProgressEvent =
   | {
     /** A stage's base image was pulled (where needed) and extracted into its rootfs. */
     type: "base";
+    /** The target platform, in a build for several platforms. */
+    platform?: string;
     /** Stage index. */
     stage: number;
     /** Layers extracted. */
@@ -339,6 +341,8 @@ export type BuildProgressEvent =
   | {
     /** A step's changes were snapshotted and written as a compressed layer (before its `step-done`). */
     type: "layer";
+    /** The target platform, in a build for several platforms. */
+    platform?: string;
     /** Stage index. */
     stage: number;
     /** The snapshot's walk and diff, in ms. */

@@ -145,3 +145,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a trace of a build for several platforms keeps each platform's stages and steps apart", async () => {
+  const { startBuildTrace } = await import("../../../lib/executor/_telemetry.ts");
+  const { nullLogger } = await import("../../../lib/util/mod.ts");
+  const rx = await receiver();
+  try {
+    const trace = startBuildTrace({ endpoint: `${rx.url}/v1/traces` }, nullLogger);
+    for (const platform of ["linux/amd64", "linux/arm64"]) {
+      trace.event({ type: "stage", stage: 0, base: "busybox", platform });
+    }
+    for (const platform of ["linux/amd64", "linux/arm64"]) {
+      trace.event({ type: "step-start", stage: 0, step: 1, total: 1, instruction: "RUN make", line: 2, platform });
+    }
+    for (const platform of ["linux/arm64", "linux/amd64"]) {
+      trace.event({ type: "step-done", stage: 0, step: 1, total: 1, instruction: "RUN make", durationMs: 5, platform });
+    }
+    await trace.finish();
+    const spans: OtlpSpan[] = JSON.parse(rx.bodies[0]!.body).resourceSpans[0].scopeSpans[0].spans;
+    const stages = spans.filter((s) => s.name.startsWith("stage "));
+    assertEquals(stages.map((s) => s.name).sort(), ["stage 0 (linux/amd64)", "stage 0 (linux/arm64)"]);
+    const steps = spans.filter((s) => s.name === "step 1/1");
+    assertEquals(steps.length, 2);
+    assertEquals(new Set(steps.map((s) => s.parentSpanId)), new Set(stages.map((s) => s.spanId)));
+    for (const s of [...stages, ...steps]) assert(s.endTimeUnixNano !== "0" && s.endTimeUnixNano !== undefined);
+  } finally {
+    await rx.stop();
+  }
+});
