@@ -162,7 +162,7 @@ export function createTtyDisplay(stream: TtyStream, options: TtyDisplayOptions):
           const r = running.get(`${e.platform ?? ""}|${e.stage}`);
           if (!r) break;
           r.phase = e.phase === "snapshot"
-            ? "snapshot"
+            ? `snapshot${e.files === undefined ? "" : `: ${e.files.toLocaleString("en-US")} files walked`}`
             : `layer: ${e.entries ?? 0} ${e.entries === 1 ? "entry" : "entries"}${
               e.bytes === undefined ? "" : `, ${formatBytes(e.bytes)}`
             }`;

@@ -212,6 +212,7 @@ async function commit(st: StageState, createdBy: string, dropInVolumes = false):
   const ctimeOnly = st.snapshotCtimeOnly.splice(0);
   const raw = await snapshotter.diff({
     ...(s.signal ? { signal: s.signal } : {}),
+    onProgress: (files) => s.progress({ type: "phase", stage: st.plan.index, phase: "snapshot", files }),
     ...(ctimeOnly.length ? { ctimeOnly } : {}),
   });
   let diff = st.snapshotIgnore.length > 0 ? withoutPaths(raw, st.snapshotIgnore.splice(0), dir) : raw;

@@ -298,6 +298,8 @@ export type BuildProgressEvent =
     platform?: string;
     /** `snapshot` or `layer`. */
     phase: "snapshot" | "layer";
+    /** Entries the snapshot's walk listed so far (every 250 ms during a long walk). */
+    files?: number;
     /** Tar entries of the layer being written. */
     entries?: number;
     /** Compressed bytes written so far. */

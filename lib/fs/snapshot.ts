@@ -61,6 +61,8 @@ export interface SnapshotterOptions {
 export interface SnapshotWalkOptions {
   /** Cancels the walk. */
   signal?: AbortSignal;
+  /** Called about every 250 ms during the walk with the entries listed so far (for a live display). */
+  onProgress?: (entries: number) => void;
 }
 
 /** Options for one {@linkcode Snapshotter.diff}. */
@@ -334,9 +336,17 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
   /** Content hashes of files that were racily clean at the last walk (full mode). */
   let racy = new Map<string, string>();
 
-  async function walkNow(signal?: AbortSignal): Promise<{ cur: WalkResult; startNs: bigint }> {
+  async function walkNow(
+    signal?: AbortSignal,
+    onProgress?: (entries: number) => void,
+  ): Promise<{ cur: WalkResult; startNs: bigint }> {
     const startNs = BigInt(Date.now()) * 1_000_000n;
-    const cur = await walker.walk(root, { ignore, readlinks: true, ...(signal ? { signal } : {}) });
+    const cur = await walker.walk(root, {
+      ignore,
+      readlinks: true,
+      ...(signal ? { signal } : {}),
+      ...(onProgress ? { onProgress } : {}),
+    });
     if (!cur.linkTargets) {
       // A walker that ignored `readlinks`: read the targets ourselves.
       const links: (string | undefined)[] = new Array(cur.count);
@@ -705,7 +715,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       racy = await collectRacy(cur, startNs, io.signal);
     },
     async diff(io = {}) {
-      const { cur, startNs } = await walkNow(io.signal);
+      const { cur, startNs } = await walkNow(io.signal, io.onProgress);
       const ctimeOnly = io.ctimeOnly?.length ? new Set(io.ctimeOnly) : undefined;
       const { state, deleted } = await diffWalks(cur, io.signal, ctimeOnly);
       let curDirs: Map<string, number> | undefined;

@@ -74,6 +74,8 @@ export interface WalkOptions {
   oneFileSystem?: boolean;
   /** Cancels the walk. */
   signal?: AbortSignal;
+  /** Called about every 250 ms while the walk runs, with the number of entries listed so far. */
+  onProgress?: (entries: number) => void;
 }
 
 /** Walks a directory tree with one lstat per entry. */

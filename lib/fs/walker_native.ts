@@ -98,8 +98,10 @@ export function createNativeWalker(addon: KilnAddon, options: NativeOptions = {}
     supportsXattrs: true,
     async walk(root: string, opts: WalkOptions = {}): Promise<WalkResult> {
       if (opts.signal?.aborted) throw new AbortedError(`Walk of ${root} aborted`);
-      const cancel = new Int32Array(new ArrayBuffer(4));
+      const cancel = new Int32Array(new ArrayBuffer(8)); // [cancel, entries listed so far]
       const off = onAbort(opts.signal, cancel);
+      const onProgress = opts.onProgress;
+      const ticker = onProgress ? setInterval(() => onProgress(Atomics.load(cancel, 1)), 250) : undefined;
       const readlinks = opts.readlinks === true;
       const xattrs = opts.xattrs === true;
       const base = root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
@@ -118,6 +120,7 @@ export function createNativeWalker(addon: KilnAddon, options: NativeOptions = {}
         rethrow(e);
       } finally {
         off();
+        if (ticker !== undefined) clearInterval(ticker);
       }
     },
   };

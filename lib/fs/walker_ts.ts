@@ -130,12 +130,18 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
       // Stack of relative directory paths still to read ("" is the root).
       const stack: string[] = [""];
       let sinceYield = 0;
+      let listed = 0;
+      let nextReport = performance.now() + 250;
       while (stack.length > 0) {
         const rel = stack.pop()!;
         const absDir = rel === "" ? base : `${base === "/" ? "" : base}/${rel}`;
         if (++sinceYield >= yieldEvery) {
           sinceYield = 0;
           await new Promise<void>((r) => setTimeout(r, 0));
+          if (opts.onProgress && performance.now() >= nextReport) {
+            nextReport = performance.now() + 250;
+            opts.onProgress(listed);
+          }
         }
         if (signal?.aborted) throw new AbortedError(`Walk of ${base} aborted`);
         let names: string[];
@@ -185,6 +191,7 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
             }
           }
           cols.push(relPath, t, st);
+          listed++;
           if (readlinks) links.push(target);
           if (wantXattrs) xattrs.push(xa);
           if (t === FileType.dir && (!opts.oneFileSystem || st.dev === rootDev)) stack.push(relPath);

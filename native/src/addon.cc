@@ -193,7 +193,8 @@ class WalkWorker : public Napi::AsyncWorker {
   std::unique_ptr<WalkJob> job_;
 };
 
-// walk(root, {ignore, readlinks, xattrs, oneFileSystem, threads, cancel}) → Promise<columns>
+// walk(root, {ignore, readlinks, xattrs, oneFileSystem, threads, cancel}) → Promise<columns>; cancel is an
+// Int32Array: [0] set to cancel, [1] (when present) counts the entries listed so far.
 Napi::Value Walk(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject()) {
@@ -218,6 +219,13 @@ Napi::Value Walk(const Napi::CallbackInfo& info) {
   if (th.IsNumber()) job->threads = th.As<Napi::Number>().Int32Value();
   Napi::ObjectReference keep;
   job->cancel = cancelFlag(o.Get("cancel"), keep);
+  {
+    // [cancel, progress]: a second element receives the number of entries listed so far.
+    Napi::Value c = o.Get("cancel");
+    if (job->cancel && c.As<Napi::TypedArray>().ElementLength() >= 2) {
+      job->progress = const_cast<volatile int32_t*>(job->cancel) + 1;
+    }
+  }
   auto* w = new WalkWorker(env, std::move(job));
   w->cancelRef = std::move(keep);
   Napi::Promise p = w->promise();

@@ -227,6 +227,9 @@ struct Walk {
         cv.notify_all();
         continue;
       }
+      if (job.progress && !b->meta.empty()) {
+        __atomic_fetch_add(job.progress, static_cast<int32_t>(b->meta.size()), __ATOMIC_RELAXED);
+      }
       if (!b->meta.empty()) job.batches.push_back(std::move(b));
       // Push in reverse so the stack pops them in readdir order.
       for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) stack.push_back(std::move(*it));

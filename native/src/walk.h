@@ -39,6 +39,8 @@ struct WalkJob {
   bool oneFileSystem = false;
   int threads = 2;
   const volatile int32_t* cancel = nullptr;
+  // Entries listed so far (the cancel array's second element, when it has one): JS polls it for progress.
+  volatile int32_t* progress = nullptr;
   // results
   std::vector<std::unique_ptr<Batch>> batches;
   std::string error;      // "" on success

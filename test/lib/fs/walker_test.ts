@@ -523,3 +523,18 @@ Deno.test("createTsWalker() skips directories that vanish between listing and re
     }
   }
 });
+
+Deno.test("walkers report the entries listed so far while a long walk runs (onProgress)", async () => {
+  // /usr of the machine: a large tree nobody writes during the test (the counts are checked, not the entries).
+  for (const { walker } of candidates().filter((c) => c.walker.name === "ts" || c.walker.name === "native")) {
+    const seen: number[] = [];
+    const t0 = performance.now();
+    const r = await walker.walk("/usr", { onProgress: (n) => seen.push(n), oneFileSystem: true });
+    const ms = performance.now() - t0;
+    for (let i = 1; i < seen.length; i++) assert(seen[i]! >= seen[i - 1]!, `${walker.name}: counts only grow`);
+    assert(seen.every((n) => n >= 0 && n <= r.count), `${walker.name}: ${seen} within ${r.count}`);
+    // Reported every 250 ms: a walk that took a good deal longer must have reported, with a count above zero.
+    if (ms > 600) assert(seen.length >= 1 && seen.at(-1)! > 0, `${walker.name}: ${ms} ms and ${seen.length} reports`);
+    else console.log(`${walker.name}: /usr walked in ${Math.round(ms)} ms, too fast for a report to be required`);
+  }
+});
