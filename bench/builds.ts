@@ -26,6 +26,8 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } f
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { startBusyboxRegistry } from "../test/fixtures/busybox_image.ts";
+import { multiArchUnavailable, startMultiArchRegistry } from "../test/fixtures/multiarch_image.ts";
+import { cannotExecute } from "../lib/executor/_exec_platform.ts";
 import { best, gateMetrics, has, pickBase, releaseBase, type Sample, timed, useTmpdir } from "./_harness.ts";
 
 const { values } = parseArgs({
@@ -48,10 +50,12 @@ const runs = Number(values.runs ?? (short ? 3 : 5));
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = Deno.execPath();
 /** The compared builds; `big2g` is kiln only (peak RSS), full mode or `--only big2g`. */
-const BUILDS = ["small", "files20k", "multistage", "mixed20k"] as const;
+const BUILDS = ["small", "files20k", "multistage", "mixed20k", "multiplatform"] as const;
 const only = values.only ? new Set(values.only.split(",")) : undefined;
-// Short mode (CI): the small build and issue 16's kind of build (mixed20k).
-const selected = BUILDS.filter((b) => only ? only.has(b) : !short || b === "small" || b === "mixed20k");
+// Short mode (CI): the small build, issue 16's kind of build (mixed20k) and issue 17's (multiplatform).
+const selected = BUILDS.filter((b) =>
+  only ? only.has(b) : !short || b === "small" || b === "mixed20k" || b === "multiplatform"
+);
 const wantBig = only ? only.has("big2g") : !short;
 
 interface Metric {
@@ -79,15 +83,22 @@ function record(name: string, value: number, unit: Metric["unit"], detail: strin
 
 /** Layer count and total compressed size of a pushed image (and so a check that the push happened). */
 async function pushedLayers(host: string, repo: string, tag: number): Promise<string> {
-  const res = await fetch(`http://${host}/v2/${repo}/manifests/${tag}`, {
-    headers: {
-      accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
-    },
-  });
-  if (!res.ok) throw new Error(`${host}/${repo}:${tag} was not pushed: HTTP ${res.status}`);
-  const m = await res.json() as { layers: { size: number }[] };
-  const total = m.layers.reduce((a, l) => a + l.size, 0);
-  return `${m.layers.length} (${(total / 1048576).toFixed(1)} MiB)`;
+  const get = async (ref: string | number) => {
+    const res = await fetch(`http://${host}/v2/${repo}/manifests/${ref}`, {
+      headers: {
+        accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, " +
+          "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json",
+      },
+    });
+    if (!res.ok) throw new Error(`${host}/${repo}:${ref} was not pushed: HTTP ${res.status}`);
+    return await res.json() as { layers?: { size: number }[]; manifests?: { digest: string }[] };
+  };
+  const m = await get(tag);
+  // An index (several platforms): every image's layers, and how many images.
+  const images = m.manifests ? await Promise.all(m.manifests.map((d) => get(d.digest))) : [m];
+  const layers = images.flatMap((i) => i.layers ?? []);
+  const total = layers.reduce((a, l) => a + l.size, 0);
+  return `${m.manifests ? `${images.length} images, ` : ""}${layers.length} (${(total / 1048576).toFixed(1)} MiB)`;
 }
 
 const mib = (kib: number) => kib / 1024;
@@ -112,6 +123,7 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
   // The fixture's registry storage and busybox layout go under os.tmpdir(): on the tmpfs too.
   const restoreTmp = useTmpdir(tmp);
   let reg: Awaited<ReturnType<typeof startBusyboxRegistry>> | undefined;
+  let multi: Awaited<ReturnType<typeof startMultiArchRegistry>> | undefined;
   try {
     reg = await startBusyboxRegistry();
     const host = reg.registry.host;
@@ -132,6 +144,15 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
     };
     let seq = 0;
     const kilnArgs = values["kiln-args"]?.split(/\s+/).filter(Boolean) ?? [];
+    /** A Dockerfile's `platforms` file: build those platforms (from the two-platform base) into one index. */
+    const platformsOf = (ctx: string): string | undefined => {
+      try {
+        return readFileSync(`${ctx}/platforms`, "utf8").trim();
+      } catch {
+        return undefined;
+      }
+    };
+    const baseFor = (ctx: string) => (platformsOf(ctx) ? multi!.ref : reg!.ref);
     const kilnOnce = (
       name: string,
       ctx: string,
@@ -162,7 +183,8 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
           "--work-dir",
           workDir,
           "--build-arg",
-          `BASE=${reg!.ref}`,
+          `BASE=${baseFor(ctx)}`,
+          ...(platformsOf(ctx) ? ["--platform", platformsOf(ctx)!, "--insecure-registry", multi!.registry.host] : []),
           "--reproducible",
           "--digest-file",
           digestFile,
@@ -179,9 +201,15 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
       clean();
       const dest = `${host}/bench/buildah-${name}:${++seq}`;
       const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-      const script = `buildah bud --layers --isolation chroot --tls-verify=false -q --build-arg BASE=${q(reg!.ref)} ` +
-        `-f ${q(`${ctx}/Dockerfile`)} -t ${q(dest)} ${q(ctx)} >/dev/null && ` +
-        `buildah push --tls-verify=false -q ${q(dest)} ${q(`docker://${dest}`)}`;
+      const platforms = platformsOf(ctx);
+      // Several platforms: buildah builds each into a manifest list and pushes it with every image.
+      const script = platforms
+        ? `buildah bud --layers --isolation chroot --tls-verify=false -q --build-arg BASE=${q(baseFor(ctx))} ` +
+          `--platform ${q(platforms)} --manifest ${q(dest)} -f ${q(`${ctx}/Dockerfile`)} ${q(ctx)} >/dev/null && ` +
+          `buildah manifest push --all --tls-verify=false -q ${q(dest)} ${q(`docker://${dest}`)}`
+        : `buildah bud --layers --isolation chroot --tls-verify=false -q --build-arg BASE=${q(reg!.ref)} ` +
+          `-f ${q(`${ctx}/Dockerfile`)} -t ${q(dest)} ${q(ctx)} >/dev/null && ` +
+          `buildah push --tls-verify=false -q ${q(dest)} ${q(`docker://${dest}`)}`;
       return timed(["sh", "-c", script], env, `${base}/buildah-${name}.log`);
     };
 
@@ -189,6 +217,17 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
       // The context is copied onto the tmpfs too, so both builders read it from memory.
       const ctx = `${base}/ctx-${name}`;
       cpSync(`${ROOT}/bench/dockerfiles/${name}`, ctx, { recursive: true });
+      if (platformsOf(ctx)) {
+        const why = multiArchUnavailable() ?? cannotExecute({ os: "linux", architecture: "arm64" }, {
+          host: { os: "linux", architecture: "amd64" },
+        });
+        if (why) {
+          notes.push(`${name} skipped: ${why}`);
+          console.log(`  ${name}: skipped: ${why}`);
+          continue;
+        }
+        multi ??= await startMultiArchRegistry();
+      }
       // Untimed warm-up of each (deno's transpile cache, binaries in the page cache); checks both pushed an image.
       // kiln's warm-up works on disk (ext4 hands a re-created directory its old inode number, tmpfs never does), the
       // timed runs on the tmpfs: one digest across both.
@@ -276,6 +315,7 @@ if (missing.length > 0 || (selected.length === 0 && !wantBig)) {
     console.log(`build bench error (remaining builds not measured): ${(e as Error).message ?? e}`);
   } finally {
     await reg?.stop();
+    await multi?.stop();
     restoreTmp();
     releaseBase({ base, ...(unmount ? { unmount } : {}) }, values.keep!);
   }
