@@ -66,6 +66,18 @@ COPY f /f
 RUN uname -m > /uname && echo "$TARGETPLATFORM $TARGETARCH" > /target && cat /etc/arch > /basearch
 `;
 
+/** DOCKERFILE for linux/amd64 and linux/arm64 from the two-platform base, with a work dir in `out`. */
+function twoPlatforms(reg: { ref: string; registry: { host: string } }, out: string) {
+  return {
+    context: makeContext({ f: "same for all\n" }),
+    dockerfileText: DOCKERFILE,
+    buildArgs: { BASE: reg.ref },
+    platforms: [AMD64, ARM64],
+    workDir: join(out, "work"),
+    registry: { insecureRegistries: [reg.registry.host] },
+  };
+}
+
 Deno.test({
   name: "platforms: one index for linux/amd64 and linux/arm64 from an index base; a $BUILDPLATFORM stage built once",
   ignore,
@@ -78,12 +90,7 @@ Deno.test({
       const events: BuildProgressEvent[] = [];
       const log: string[] = [];
       const result = await build({
-        context: makeContext({ f: "same for all\n" }),
-        dockerfileText: DOCKERFILE,
-        buildArgs: { BASE: reg.ref },
-        platforms: [AMD64, ARM64],
-        workDir: join(out, "work"),
-        registry: { insecureRegistries: [reg.registry.host] },
+        ...twoPlatforms(reg, out),
         outputs: {
           destinations: [dest],
           ociLayoutPath: join(out, "layout"),
@@ -289,12 +296,7 @@ Deno.test({
       const run = async () => {
         const events: BuildProgressEvent[] = [];
         const r = await build({
-          context: makeContext({ f: "same for all\n" }),
-          dockerfileText: DOCKERFILE,
-          buildArgs: { BASE: reg.ref },
-          platforms: [AMD64, ARM64],
-          workDir: join(out, "work"),
-          registry: { insecureRegistries: [reg.registry.host] },
+          ...twoPlatforms(reg, out),
           layers: { reproducible: true },
           cache: { repo: `oci:${join(out, "cache")}` },
           outputs: { noPush: true },
