@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { randomUUID } from "node:crypto";
 import type { Logger } from "../util/mod.ts";
 import { sha256 } from "../util/mod.ts";
 import type { Image, ImageConfig, IndexEntry, Layer, Platform } from "../image/mod.ts";
@@ -40,6 +41,8 @@ export interface AttestationInputs {
   source: BuildSource;
   startedOn: Date;
   finishedOn: Date;
+  /** `--reproducible`: ids derived from the image instead of random ones (with fixed times: the same bytes). */
+  reproducible?: boolean;
   log: Logger;
   signal?: AbortSignal;
 }
@@ -79,14 +82,19 @@ async function subjectsOf(image: Image, options: BuildOptions, platform: Platfor
  */
 export async function attestationManifest(image: Image, inputs: AttestationInputs): Promise<IndexEntry> {
   const subject = await subjectsOf(image, inputs.options, inputs.platform);
+  const hex = (await image.digest()).slice("sha256:".length);
+  const id = inputs.reproducible
+    ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`
+    : randomUUID();
   const layers: Layer[] = [];
   for (const req of inputs.requests) {
     const [predicateType, predicate] = req.type === "provenance"
-      ? [SLSA_PROVENANCE_V1, provenancePredicate({ ...inputs, mode: req.mode ?? "min" })]
+      ? [SLSA_PROVENANCE_V1, provenancePredicate({ ...inputs, mode: req.mode ?? "min", invocationId: id })]
       : [
         SPDX_DOCUMENT,
         await sbomPredicate(await image.layers(), {
           name: subject[0]!.name,
+          namespaceId: id,
           platform: inputs.platform,
           created: inputs.finishedOn,
           log: inputs.log,

@@ -77,6 +77,7 @@ export async function finish(built: readonly PlatformBuild[], options: BuildOpti
   BuildResult
 > {
   const out = options.outputs ?? {};
+  const fixedTime = options.layers?.reproducible ? (options.layers.sourceDateEpoch ?? 0) : undefined;
   const images = built.map((b) => finalImage(b, options));
   const attest = options.attestations ?? [];
   let target: Image | ImageIndex = images[0]!;
@@ -94,8 +95,10 @@ export async function finish(built: readonly PlatformBuild[], options: BuildOpti
           plan: b.plan,
           materials: b.materials,
           source: env.source,
-          startedOn: env.startedOn,
-          finishedOn: new Date(),
+          // --reproducible: the fixed time (and ids derived from the image) keep the attestations, so the index, the same.
+          ...(fixedTime === undefined
+            ? { startedOn: env.startedOn, finishedOn: new Date() }
+            : { startedOn: new Date(fixedTime * 1000), finishedOn: new Date(fixedTime * 1000), reproducible: true }),
           log: env.log,
           ...(env.signal ? { signal: env.signal } : {}),
         }),

@@ -7,8 +7,7 @@
  *
  * @module
  */
-import { randomUUID } from "node:crypto";
-import { type Digest, redact } from "../util/mod.ts";
+import { redact } from "../util/mod.ts";
 import type { Platform } from "../image/mod.ts";
 import { formatPlatform, hostPlatform } from "../image/mod.ts";
 import { parseReference } from "../registry/mod.ts";
@@ -32,8 +31,6 @@ export const KILN_BUILDER_ID = "https://github.com/kiln-build/kiln";
 export interface BuildSource {
   /** The Dockerfile as given (`Dockerfile`, `docker/Dockerfile`, a URL without credentials). */
   dockerfile: string;
-  /** sha256 of its text. */
-  dockerfileDigest: Digest;
 }
 
 /**
@@ -78,6 +75,8 @@ export interface ProvenanceInputs {
   source: BuildSource;
   startedOn: Date;
   finishedOn: Date;
+  /** `runDetails.metadata.invocationId`. */
+  invocationId: string;
 }
 
 function sha256Map(digest: string): Record<string, string> {
@@ -130,7 +129,7 @@ export function provenancePredicate(p: ProvenanceInputs): Record<string, unknown
     runDetails: {
       builder: { id: KILN_BUILDER_ID, version: { kiln: VERSION } },
       metadata: {
-        invocationId: randomUUID(),
+        invocationId: p.invocationId,
         startedOn: p.startedOn.toISOString(),
         finishedOn: p.finishedOn.toISOString(),
       },

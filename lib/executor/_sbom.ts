@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { randomUUID } from "node:crypto";
 import type { Logger } from "../util/mod.ts";
 import type { Layer, Platform } from "../image/mod.ts";
 import { formatPlatform } from "../image/mod.ts";
@@ -23,6 +22,8 @@ export interface SbomOptions {
   platform: Platform;
   /** Creation time. */
   created: Date;
+  /** The unique part of `documentNamespace` (a UUID). */
+  namespaceId: string;
   log: Logger;
   signal?: AbortSignal;
 }
@@ -97,7 +98,7 @@ export async function sbomPredicate(layers: readonly Layer[], options: SbomOptio
     dataLicense: "CC0-1.0",
     SPDXID: "SPDXRef-DOCUMENT",
     name: `${options.name} (${platform})`,
-    documentNamespace: `https://spdx.org/spdxdocs/kiln-${VERSION}-${randomUUID()}`,
+    documentNamespace: `https://spdx.org/spdxdocs/kiln-${VERSION}-${options.namespaceId}`,
     creationInfo: {
       created: options.created.toISOString().replace(/\.\d{3}Z$/, "Z"),
       creators: [`Tool: kiln-${VERSION}`],

@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import process from "node:process";
-import { AbortedError, KilnError, type Logger, mapLimit, nullLogger, redact, sha256 } from "../util/mod.ts";
+import { AbortedError, KilnError, type Logger, mapLimit, nullLogger, redact } from "../util/mod.ts";
 import type { Platform } from "../image/mod.ts";
 import { formatPlatform, hostPlatform } from "../image/mod.ts";
 import { detectContainer } from "../sandbox/mod.ts";
@@ -370,7 +370,7 @@ async function loadInputs(
     text,
     file,
     ...(ignore ? { ignore } : {}),
-    info: { dockerfile: /^https?:\/\//i.test(file) ? redact(file) : file, dockerfileDigest: sha256(text) },
+    info: { dockerfile: /^https?:\/\//i.test(file) ? redact(file) : file },
   };
 }
 

@@ -285,3 +285,21 @@ Deno.test({
     }
   },
 });
+
+Deno.test("attestations with --reproducible: the same inputs give the same index (fixed times, ids from the image)", async () => {
+  const work = tempDir("kiln-attest-repro-");
+  const run = (reproducible: boolean) =>
+    build({
+      context: makeContext({ f: "f\n", "installed": APK_INSTALLED }),
+      dockerfileText: "FROM scratch\nCOPY f /f\nCOPY installed /lib/apk/db/installed\n",
+      workDir: join(work, "w"),
+      attestations: [{ type: "provenance", mode: "max" }, { type: "sbom" }],
+      layers: { reproducible },
+      outputs: { noPush: true },
+    });
+  const [a, b] = [await run(true), await run(true)];
+  assertEquals(a.digest, b.digest, "one index digest");
+  assertEquals(a.index?.manifests.length, 2);
+  const [c, d] = [await run(false), await run(false)];
+  assert(c.digest !== d.digest, "without --reproducible the attestations carry the time and a random id");
+});
