@@ -59,6 +59,9 @@ interface Pull {
   label: string;
   started: number;
   text: string;
+  /** The layer being extracted, and since when (for its rate). */
+  layer: number;
+  layerStarted: number;
 }
 
 interface Upload {
@@ -187,11 +190,22 @@ export function createTtyDisplay(stream: TtyStream, options: TtyDisplayOptions):
         }
         case "pull": {
           const key = `${e.platform ?? ""}|${e.stage}`;
-          const p = pulls.get(key) ??
-            { label: [prefix(e.platform, e.stage), e.what].filter(Boolean).join(" "), started: now(), text: "" };
-          p.text = `layer ${e.layer}/${e.layers}, ${formatBytes(e.unpacked)} unpacked, ${formatBytes(e.bytes)} of ${
-            formatBytes(e.total)
-          } done`;
+          const p = pulls.get(key) ?? {
+            label: [prefix(e.platform, e.stage), e.what].filter(Boolean).join(" "),
+            started: now(),
+            text: "",
+            layer: e.layer,
+            layerStarted: now(),
+          };
+          if (p.layer !== e.layer) {
+            p.layer = e.layer;
+            p.layerStarted = now();
+          }
+          const s = (now() - p.layerStarted) / 1000;
+          const rate = s >= 0.5 ? ` (${formatBytes(e.unpacked / s)}/s)` : "";
+          p.text = `layer ${e.layer}/${e.layers}, ${formatBytes(e.unpacked)} unpacked${rate}, ${
+            formatBytes(e.bytes)
+          } of ${formatBytes(e.total)} done`;
           pulls.set(key, p);
           if (e.layer === e.layers && e.bytes >= e.total) pulls.delete(key);
           break;
