@@ -495,7 +495,13 @@ async function buildWith(
       ...(str(values, "context-sub-path") ? { subPath: str(values, "context-sub-path")! } : {}),
     })
     : undefined;
-  if (remote) opts = { ...opts, context: remote.dir };
+  if (remote) {
+    opts = {
+      ...opts,
+      context: remote.dir,
+      contextSource: { uri: remote.source, ...(remote.digest ? { digest: remote.digest } : {}) },
+    };
+  }
   if (bool(values, "dryrun")) {
     try {
       const text = await dryRun(opts, io);

@@ -8,7 +8,7 @@
 import { cloneGitRef, GitCloneError } from "../git/mod.ts";
 import { redact } from "../util/mod.ts";
 import { ContextError } from "./errors.ts";
-import type { ContextEnv, ContextFetchOptions, ContextSource, GitOptions } from "./types.ts";
+import type { ContextEnv, ContextFetchOptions, ContextSource, FetchedContext, GitOptions } from "./types.ts";
 
 // Cloning lives in lib/git (shared with ADD); the old names keep working from here.
 export {
@@ -76,11 +76,11 @@ export function gitSource(spec: GitSpec, options: GitSourceOptions = {}): GitCon
     kind: "git",
     description,
     ...(spec.subdir ? { subDir: spec.subdir } : {}),
-    async fetch(destDir: string, fetchOptions: ContextFetchOptions = {}): Promise<void> {
+    async fetch(destDir: string, fetchOptions: ContextFetchOptions = {}): Promise<FetchedContext> {
       fetchOptions.logger?.info("Cloning git context", { repo: description });
       const ref = spec.ref ?? gitOptions.branch;
       try {
-        await cloneGitRef(spec.url, destDir, {
+        const { commit } = await cloneGitRef(spec.url, destDir, {
           ...(ref !== undefined ? { ref } : {}),
           ...(spec.commit !== undefined ? { commit: spec.commit } : {}),
           ...(gitOptions.recurseSubmodules ? { recurseSubmodules: true } : {}),
@@ -90,6 +90,7 @@ export function gitSource(spec: GitSpec, options: GitSourceOptions = {}): GitCon
           ...(fetchOptions.logger ? { logger: fetchOptions.logger } : {}),
           ...(fetchOptions.onProgress ? { onProgress: fetchOptions.onProgress } : {}),
         });
+        return { digest: { sha1: commit } };
       } catch (e) {
         if (e instanceof GitCloneError) throw new ContextError(description, e.reason, { cause: e });
         throw e;

@@ -37,6 +37,8 @@ export interface ResolvedContext {
   source: string;
   /** True when `dir` was created by kiln (remote sources) rather than being the user's directory. */
   fetched: boolean;
+  /** Digests of what was fetched, when the source can tell (`{ sha1: "<commit>" }` for git). */
+  digest?: Record<string, string>;
   /** Removes whatever was downloaded (a no-op for local directories). */
   cleanup(): Promise<void>;
 }
@@ -117,7 +119,7 @@ export async function resolveContext(spec: string, options: ResolveContextOption
   };
   try {
     log?.info("Fetching build context", { source: source.description });
-    await source.fetch(tmp, {
+    const got = await source.fetch(tmp, {
       onProgress,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(log ? { logger: log } : {}),
@@ -126,7 +128,14 @@ export async function resolveContext(spec: string, options: ResolveContextOption
     if (source.subDir) root = await subDirectory(root, source.subDir, source.description);
     if (options.subPath) root = await subDirectory(root, options.subPath, source.description);
     log?.info("Fetched build context", progressFields(source.description, last, now() - started));
-    return { dir: root, kind: source.kind, source: source.description, fetched: true, cleanup };
+    return {
+      dir: root,
+      kind: source.kind,
+      source: source.description,
+      fetched: true,
+      ...(got?.digest ? { digest: got.digest } : {}),
+      cleanup,
+    };
   } catch (e) {
     await cleanup();
     if (options.signal?.aborted) {

@@ -39,7 +39,13 @@ export interface ContextSource {
    * {@linkcode ContextError} naming the source and the cause; on failure `destDir` may hold partial content
    * (the caller removes it).
    */
-  fetch(destDir: string, options?: ContextFetchOptions): Promise<void>;
+  fetch(destDir: string, options?: ContextFetchOptions): Promise<void | FetchedContext>;
+}
+
+/** What a fetch learned about the source, when it can tell (a git commit). */
+export interface FetchedContext {
+  /** Digests of what was fetched, by algorithm (`{ sha1: "<commit>" }` for git). */
+  digest?: Record<string, string>;
 }
 
 /** Environment variables, passed in explicitly (library code never reads `process.env`). */

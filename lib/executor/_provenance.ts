@@ -109,7 +109,15 @@ export function provenancePredicate(p: ProvenanceInputs): Record<string, unknown
     ...(p.mode === "max" && o.secrets?.length ? { secrets: o.secrets.map((s) => ({ id: s.id })) } : {}),
     locals: [{ name: "context" }, { name: "dockerfile" }],
   };
-  const externalParameters = { configSource: { path: p.source.dockerfile }, request };
+  const from = o.contextSource;
+  const externalParameters = {
+    configSource: {
+      ...(from ? { uri: redact(from.uri) } : {}),
+      ...(from?.digest ? { digest: { ...from.digest } } : {}),
+      path: p.source.dockerfile,
+    },
+    request,
+  };
   const internalParameters = { builderPlatform: formatPlatform(hostPlatform()) };
   const seen = new Set<string>();
   const resolvedDependencies = [];

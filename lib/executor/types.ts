@@ -22,6 +22,11 @@ export type BuildRegistryOptions = Omit<RegistryOptions, "signal" | "logger" | "
 export interface BuildOptions {
   /** Build context: a local directory (absolute, or relative to `cwd`). */
   readonly context: string;
+  /**
+   * Where the context came from when it was fetched (`--context git://…#ref`, `s3://…`): its URL without credentials
+   * and, when known, its digest (`{ sha1: "<commit>" }`); provenance records them as its `configSource`.
+   */
+  readonly contextSource?: { readonly uri: string; readonly digest?: Readonly<Record<string, string>> };
   /** Dockerfile path: absolute, or relative to `cwd`, falling back to the context (default `<context>/Dockerfile`). */
   readonly dockerfile?: string;
   /** Dockerfile text; overrides `dockerfile` (its name is still used in messages). */

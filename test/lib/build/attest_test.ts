@@ -303,3 +303,53 @@ Deno.test("attestations with --reproducible: the same inputs give the same index
   const [c, d] = [await run(false), await run(false)];
   assert(c.digest !== d.digest, "without --reproducible the attestations carry the time and a random id");
 });
+
+Deno.test({
+  name: "kiln build -c git://…#main --attest type=provenance: the configSource is the repository with its commit",
+  ignore: skipUnless("provenance of a git context", "git", "root"),
+  sanitizeResources: false,
+  async fn() {
+    const { git, startGitServer } = await import("../../fixtures/git_server.ts");
+    const { main } = await import("../../../cli/main.ts");
+    const { memoryIO } = await import("./_helpers.ts");
+    const tmp = tempDir("kiln-attest-git-");
+    const src = join(tmp, "src");
+    const ctx = makeContext({ Dockerfile: "FROM scratch\nCOPY f /f\n", f: "f\n" });
+    sh("cp", ["-a", ctx, src]);
+    git(src, "init", "-q", "-b", "main");
+    git(src, "add", "-A");
+    git(src, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "context");
+    const commit = git(src, "rev-parse", "HEAD").trim();
+    sh("mkdir", ["-p", join(tmp, "root")]);
+    git(tmp, "clone", "-q", "--bare", src, join(tmp, "root", "ctx.git"));
+    const server = await startGitServer({ projectRoot: join(tmp, "root") });
+    try {
+      const io = memoryIO(tmp, { GIT_PULL_METHOD: "http" });
+      const layout = join(tmp, "layout");
+      const code = await main([
+        "build",
+        "-c",
+        `git://${server.host}/git/ctx.git#refs/heads/main`,
+        "--no-push",
+        "--oci-layout-path",
+        layout,
+        "--attest",
+        "type=provenance",
+        "--work-dir",
+        join(tmp, "w"),
+      ], io);
+      assertEquals(code, 0, io.err.join(""));
+      const blob = (d: string) => JSON.parse(readFileSync(join(layout, "blobs", "sha256", d.slice(7)), "utf8"));
+      const outer = JSON.parse(readFileSync(join(layout, "index.json"), "utf8")).manifests[0];
+      const index = blob(outer.digest);
+      const att = blob(index.manifests[1].digest);
+      const st = blob(att.layers[0].digest);
+      const cs = st.predicate.buildDefinition.externalParameters.configSource;
+      assertEquals(cs.digest, { sha1: commit });
+      assert(cs.uri.includes(`${server.host}/git/ctx.git`), cs.uri);
+      assertEquals(cs.path, "Dockerfile");
+    } finally {
+      await server.close();
+    }
+  },
+});
