@@ -102,7 +102,12 @@ Deno.test({
     writeFileSync(join(ctx, "Dockerfile"), "FROM scratch\nCOPY . /c/\nENV A=1\n");
     const r = await kiln(["build", "--no-push", "-c", ctx, "--work-dir", join(root, "work"), "--debug-memory"]).done;
     assertEquals(r.code, 0, r.stderr);
-    const lines = r.stderr.split("\n").filter((l) => l.includes("memory "));
+    // The COPY's snapshot and layer write, its end, the ENV's end (no snapshot), the peak.
+    const before = r.stderr.split("\n").filter((l) => l.includes("memory before"));
+    assertEquals(before.length, 2, r.stderr);
+    assert(/memory before its snapshot, step 1\/2 \(COPY \. \/c\/\): rss \d+ MiB/.test(before[0]!), before[0]);
+    assert(/memory before writing its layer, step 1\/2 \(COPY \. \/c\/\): rss \d+ MiB/.test(before[1]!), before[1]);
+    const lines = r.stderr.split("\n").filter((l) => l.includes("memory ") && !l.includes("memory before"));
     assertEquals(lines.length, 3, r.stderr); // two steps, one peak
     assert(
       /memory after step 1\/2: rss \d+ MiB, heap \d+ MiB of \d+ MiB, external \d+ MiB; peak during it \d+ MiB/.test(
