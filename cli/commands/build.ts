@@ -95,7 +95,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
     aliases: ["customPlatform"],
     value: "P",
   }),
-  L("platform", "Platforms to build, P1,P2,… (repeatable): one image index listing each platform's image", {
+  L("platform", "Platforms to build, P1,P2,…: one image index listing each platform's image", {
     value: "P",
   }),
   L("attest", "Attach an attestation: type=provenance[,mode=min|max] or type=sbom", { value: "SPEC" }),
@@ -163,7 +163,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
     default: "info",
   }),
   S("log-format", "Log format: text, color or json", { value: "FMT", default: "color on a terminal, else text" }),
-  S("progress", "Progress output: auto or plain (log lines), json (also every progress event as a JSON line)", {
+  S("progress", "Progress: auto (the live display on a terminal, else lines), tty, plain, json (also each event)", {
     value: "MODE",
     default: "auto",
   }),
