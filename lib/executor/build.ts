@@ -414,6 +414,10 @@ async function forEachPlatform<T>(
       try {
         return await fn(p, i, all, each);
       } catch (e) {
+        if (!first && platforms.length > 1 && e instanceof Error && !(e instanceof AbortedError)) {
+          // The error keeps its class and fields; its message says which platform's build failed.
+          e.message = `[${formatPlatform(p)}] ${e.message}`;
+        }
         first ??= { e };
         ac.abort(e);
         throw e;

@@ -322,3 +322,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "platforms: a RUN failing on one platform fails the build naming that platform; nothing is pushed or left",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const reg = await startMultiArchRegistry();
+    const out = tempDir("kiln-mp-fail-");
+    try {
+      const dest = `${reg.registry.host}/app:fails`;
+      const e = await assertRejects(
+        () =>
+          build({
+            ...twoPlatforms(reg, out),
+            dockerfileText: 'ARG BASE\nFROM ${BASE}\nCOPY f /f\nRUN sleep 1; test "$(uname -m)" = x86_64\n',
+            outputs: { destinations: [dest], digestFile: join(out, "digest") },
+          }),
+        KilnError,
+      );
+      assertMatch(e.message, /^\[linux\/arm64\] Dockerfile:4: step 2\/2 "RUN sleep 1; test .*" failed: exit code 1$/);
+      const r = await fetch(`${reg.registry.url}/v2/app/manifests/fails`, { method: "HEAD" });
+      await r.body?.cancel();
+      assertEquals(r.status, 404, "no manifest pushed");
+      assert(!existsSync(join(out, "digest")), "no digest file");
+      assertEquals(Deno.readDirSync(join(out, "work")).toArray().map((d) => d.name), [], "the work dir is removed");
+    } finally {
+      await reg.stop();
+    }
+  },
+});
