@@ -10,7 +10,7 @@ mkdir -p .work
 
 # 1. System tools the integration tests drive (independent clients and peers). Root is needed to install;
 #    without it, tests that need a missing tool skip with a message (and do not count as passed).
-PKGS="docker-registry skopeo umoci buildah podman runc catatonit busybox-static debootstrap libdeflate-dev pigz hyperfine uidmap git openssl zstd xz-utils bzip2 python3 util-linux time qemu-user-static binfmt-support"
+PKGS="docker-registry skopeo umoci buildah podman runc catatonit busybox-static debootstrap libdeflate-dev pigz hyperfine uidmap git openssl zstd xz-utils bzip2 python3 util-linux time qemu-user-static binfmt-support rpm"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

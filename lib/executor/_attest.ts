@@ -41,6 +41,8 @@ export interface AttestationInputs {
   source: BuildSource;
   startedOn: Date;
   finishedOn: Date;
+  /** The build's work dir (scratch copies for the SBOM). */
+  scratchDir: string;
   /** `--reproducible`: ids derived from the image instead of random ones (with fixed times: the same bytes). */
   reproducible?: boolean;
   log: Logger;
@@ -95,6 +97,7 @@ export async function attestationManifest(image: Image, inputs: AttestationInput
         await sbomPredicate(await image.layers(), {
           name: subject[0]!.name,
           namespaceId: id,
+          scratchDir: inputs.scratchDir,
           platform: inputs.platform,
           created: inputs.finishedOn,
           log: inputs.log,

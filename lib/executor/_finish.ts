@@ -34,6 +34,8 @@ export interface PlatformBuild {
 /** What {@linkcode finish} needs from build(). */
 export interface FinishEnv {
   cwd: string;
+  /** The build's private work dir. */
+  work: string;
   log: Logger;
   progress: (e: BuildProgressEvent) => void;
   steps: BuildResult["steps"];
@@ -100,6 +102,7 @@ export async function finish(built: readonly PlatformBuild[], options: BuildOpti
             ? { startedOn: env.startedOn, finishedOn: new Date() }
             : { startedOn: new Date(fixedTime * 1000), finishedOn: new Date(fixedTime * 1000), reproducible: true }),
           log: env.log,
+          scratchDir: env.work,
           ...(env.signal ? { signal: env.signal } : {}),
         }),
       );

@@ -24,6 +24,8 @@ export interface SbomOptions {
   created: Date;
   /** The unique part of `documentNamespace` (a UUID). */
   namespaceId: string;
+  /** A directory for scratch copies (an rpm database). */
+  scratchDir: string;
   log: Logger;
   signal?: AbortSignal;
 }
@@ -37,10 +39,11 @@ function spdxId(s: string): string {
 }
 
 function purlOf(p: InstalledPackage, os: { id: string; versionId?: string } | undefined): string {
-  const ns = p.type === "deb" ? (os?.id ?? "debian") : (os?.id ?? "alpine");
+  const ns = os?.id ?? (p.type === "deb" ? "debian" : p.type === "apk" ? "alpine" : "redhat");
   const q = new URLSearchParams();
   if (p.arch) q.set("arch", p.arch);
   if (os) q.set("distro", os.versionId ? `${os.id}-${os.versionId}` : os.id);
+  if (p.epoch !== undefined) q.set("epoch", String(p.epoch));
   if (p.source) q.set("upstream", p.source);
   const query = q.toString();
   return `pkg:${p.type}/${encodeURIComponent(ns)}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}${
@@ -57,7 +60,11 @@ function purlOf(p: InstalledPackage, os: { id: string; versionId?: string } | un
  */
 export async function sbomPredicate(layers: readonly Layer[], options: SbomOptions): Promise<Record<string, unknown>> {
   const t0 = performance.now();
-  const found = await imagePackages(layers, options.signal);
+  const found = await imagePackages(layers, {
+    scratchDir: options.scratchDir,
+    log: options.log,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const platform = formatPlatform(options.platform);
   options.log.info(
     `SBOM of ${platform}: ${found.packages.length} package(s)${
@@ -84,8 +91,10 @@ export async function sbomPredicate(layers: readonly Layer[], options: SbomOptio
       licenseConcluded: "NOASSERTION",
       licenseDeclared: p.license && SPDX_EXPRESSION.test(p.license) ? p.license : "NOASSERTION",
       copyrightText: "NOASSERTION",
-      ...(p.license && !SPDX_EXPRESSION.test(p.license) ? { comment: `License as apk records it: ${p.license}` } : {}),
-      sourceInfo: `acquired package info from ${p.type === "deb" ? "DPKG" : "APK"} DB: ${p.database}`,
+      ...(p.license && !SPDX_EXPRESSION.test(p.license)
+        ? { comment: `License as the package manager records it: ${p.license}` }
+        : {}),
+      sourceInfo: `acquired package info from ${p.type.toUpperCase().replace("DEB", "DPKG")} DB: ${p.database}`,
       externalRefs: [{
         referenceCategory: "PACKAGE-MANAGER",
         referenceType: "purl",

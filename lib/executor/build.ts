@@ -148,6 +148,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
     }
     const result = await finish(built, options, {
       cwd,
+      work,
       log,
       progress,
       steps,

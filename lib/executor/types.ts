@@ -122,7 +122,7 @@ export type AttestationRequest =
     readonly mode?: "min" | "max";
   }
   | {
-    /** An SPDX 2.3 SBOM of the packages dpkg and apk list in the image. */
+    /** An SPDX 2.3 SBOM of the packages dpkg, apk and rpm (its SQLite database) list in the image. */
     readonly type: "sbom";
   };
 

@@ -5,9 +5,10 @@
  * skopeo and the registry's blob API. No `--secret` value, registry password or credential in a URL reaches any
  * blob the registry stores.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "../../../lib/executor/mod.ts";
+import { createLogger } from "../../../lib/util/mod.ts";
 import { cannotExecute } from "../../../lib/executor/_exec_platform.ts";
 import { hostPlatform } from "../../../lib/image/mod.ts";
 import { REPO_ROOT, skipUnless } from "../../fixtures/tools.ts";
@@ -351,5 +352,67 @@ Deno.test({
     } finally {
       await server.close();
     }
+  },
+});
+
+/** An rpm SQLite database holding one package built by rpmbuild (`rpm --justdb`), in `dir`. */
+function rpmDatabase(dir: string): string {
+  mkdirSync(join(dir, "SPECS"), { recursive: true });
+  writeFileSync(
+    join(dir, "SPECS", "hello.spec"),
+    "Name: kiln-hello\nVersion: 1.2.3\nRelease: 4.fc40\nEpoch: 2\nSummary: test\nLicense: MIT AND Apache-2.0\n" +
+      "URL: https://example.invalid/hello\nBuildArch: noarch\n%description\nA test package.\n%files\n",
+  );
+  sh("rpmbuild", ["-bb", "--quiet", "--define", `_topdir ${dir}`, join(dir, "SPECS", "hello.spec")]);
+  const db = join(dir, "db");
+  mkdirSync(db);
+  sh("rpm", ["--dbpath", db, "--initdb"]);
+  const rpm = join(dir, "RPMS", "noarch", readdirSync(join(dir, "RPMS", "noarch"))[0]!);
+  sh("rpm", ["--dbpath", db, "-i", "--justdb", "--nodeps", "--ignorearch", rpm]);
+  return join(db, "rpmdb.sqlite");
+}
+
+Deno.test({
+  name: "SBOM of an rpm image: packages from rpm's SQLite database (rpmbuild, rpm --justdb); a Berkeley DB is named",
+  ignore: skipUnless("rpm SBOM", "rpm", "rpmbuild"),
+  sanitizeResources: false,
+  async fn() {
+    const tmp = tempDir("kiln-attest-rpm-");
+    const db = rpmDatabase(join(tmp, "rpm"));
+    const ctx = makeContext({ "os-release": 'ID=fedora\nVERSION_ID=40\nPRETTY_NAME="Fedora Linux 40"\n' });
+    sh("cp", [db, join(ctx, "rpmdb.sqlite")]);
+    writeFileSync(join(ctx, "Packages"), "not a database kiln reads\n");
+    const log: string[] = [];
+    const layout = join(tmp, "layout");
+    const run = (dockerfileText: string, tag: string) =>
+      build({
+        context: ctx,
+        dockerfileText,
+        workDir: join(tmp, "w"),
+        attestations: [{ type: "sbom" }],
+        outputs: { noPush: true, ociLayoutPath: layout, destinations: [`example.invalid/rpm:${tag}`] },
+      }, { logger: createLogger({ write: (l) => log.push(l) }) });
+    const r = await run(
+      "FROM scratch\nCOPY os-release /etc/os-release\nCOPY rpmdb.sqlite /usr/lib/sysimage/rpm/rpmdb.sqlite\n",
+      "sqlite",
+    );
+    const blob = (d: string) => JSON.parse(readFileSync(join(layout, "blobs", "sha256", d.slice(7)), "utf8"));
+    const att = blob(r.index!.manifests[1]!.digest);
+    const doc = blob(att.layers[0].digest).predicate;
+    assertEquals((await spdxValidator())(doc), undefined);
+    const pkg = doc.packages.find((p: { name: string }) => p.name === "kiln-hello");
+    assertEquals(pkg.versionInfo, "1.2.3-4.fc40");
+    assertEquals(pkg.licenseDeclared, "MIT AND Apache-2.0");
+    assertEquals(pkg.homepage, "https://example.invalid/hello");
+    assertEquals(
+      pkg.externalRefs[0].referenceLocator,
+      "pkg:rpm/fedora/kiln-hello@1.2.3-4.fc40?arch=noarch&distro=fedora-40&epoch=2&upstream=kiln-hello-1.2.3-4.fc40.src.rpm",
+    );
+    assertEquals(doc.packages.length, 2, "the image and its one package");
+    await run("FROM scratch\nCOPY Packages /var/lib/rpm/Packages\n", "bdb");
+    assert(
+      log.some((l) => l.includes("/var/lib/rpm/Packages is an rpm database kiln does not read")),
+      log.join("\n"),
+    );
   },
 });
