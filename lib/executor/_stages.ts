@@ -423,17 +423,20 @@ export const EMULATION_HINT = "To emulate it, register a binfmt_misc handler wit
 
 /** RUN executes the base's programs: refuse up front a platform this machine cannot run (no binfmt emulator). */
 function checkCanRun(shared: Shared, stage: StagePlan, config: ImageConfig): void {
-  const file = shared.plan.file;
   const firstRun = stage.instructions.find((s) => s.kind === "run");
   const line = firstRun?.location.startLine ??
     ((config.config?.OnBuild ?? []).some((t) => /^\s*run\b/i.test(t)) ? stage.line : undefined);
   if (line === undefined) return;
   const platform = shared.env.platform;
-  const p: Platform = {
+  refuseUnrunnable(shared.plan.file, stage, line, {
     os: config.os || platform.os,
     architecture: config.architecture || platform.architecture,
     ...(config.variant ? { variant: config.variant } : {}),
-  };
+  });
+}
+
+/** Throws `FILE:LINE: RUN cannot execute P programs (stage …): why. How to get an emulator` when `p` cannot run. */
+function refuseUnrunnable(file: string, stage: StagePlan, line: number, p: Platform): void {
   const why = cannotExecute(p, { host: hostPlatform() });
   if (!why) return;
   throw new KilnError(
@@ -442,6 +445,26 @@ function checkCanRun(shared: Shared, stage: StagePlan, config: ImageConfig): voi
     }, ${stage.text.trim()}): ${why}. ${EMULATION_HINT}`,
     { location: `${file}:${line}` },
   );
+}
+
+/**
+ * Before anything is pulled: a stage with a RUN whose platform is known from the plan (its `FROM --platform`, its
+ * parent stage's, or the target platform) and that this machine cannot execute is refused now, not after the other
+ * stages (or platforms) have run. Stages whose only RUN comes from a base image's ONBUILD are checked when they start.
+ *
+ * @param plan One target platform's plan.
+ * @param target That platform.
+ */
+export function checkPlanCanRun(plan: ExecutionPlan, target: Platform): void {
+  const platformOf = (s: StagePlan): Platform => {
+    if (s.platform) return parsePlatform(s.platform);
+    const parent = s.baseStage === undefined ? undefined : plan.stages.find((x) => x.index === s.baseStage);
+    return parent ? platformOf(parent) : target;
+  };
+  for (const stage of plan.stages) {
+    const firstRun = stage.instructions.find((s) => s.kind === "run");
+    if (firstRun) refuseUnrunnable(plan.file, stage, firstRun.location.startLine, platformOf(stage));
+  }
 }
 
 /**

@@ -22,7 +22,7 @@ import { checkPushPermission, createEarlyUploads, type EarlyUploads, parseRefere
 import { planFromDockerfile } from "./plan.ts";
 import type { ExecutionPlan } from "./steps.ts";
 import type { BuildOptions, BuildProgressEvent, BuildResult, BuildRunOptions } from "./types.ts";
-import { type Material, runStages } from "./_stages.ts";
+import { checkPlanCanRun, type Material, runStages } from "./_stages.ts";
 import { type BuildSource, finish } from "./_finish.ts";
 import { platformIndependentStages, platformSlug, targetPlatforms } from "./_platforms.ts";
 import { prefixLogger } from "./scheduler.ts";
@@ -102,6 +102,8 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
     });
     // One plan per target platform (each has its own TARGET* args); the plan's warnings are the same for all.
     const plans = platforms.map((p, i) => planFor(source, options, p, i === 0 ? log : nullLogger));
+    // A RUN this machine cannot execute fails now, before any base is pulled or another platform builds.
+    plans.forEach((plan, i) => checkPlanCanRun(plan, platforms[i]!));
     const cache = openCache(options, log);
     const early = earlyUploads(options, log, progress, cache, signal);
     if (early) cleanups.push(() => early.close());

@@ -213,7 +213,10 @@ Deno.test({
         }),
       KilnError,
     );
-    assertMatch(e3.message, /^Dockerfile:1: FROM base: the image is linux\/amd64, but this stage builds linux\/arm64/);
+    assertMatch(
+      e3.message,
+      /^\[linux\/arm64\] Dockerfile:1: FROM base: the image is linux\/amd64, but this stage builds linux\/arm64/,
+    );
     assert(!existsSync(join(root, "layout")), "nothing written");
     // A platform this machine has no emulator for: refused before its RUN, saying how to get one.
     const s390x = { os: "linux", architecture: "s390x" };
@@ -351,4 +354,29 @@ Deno.test({
       await reg.stop();
     }
   },
+});
+
+Deno.test("platforms: a RUN of a platform this machine cannot execute is refused before any base is pulled", async () => {
+  const s390x = { os: "linux", architecture: "s390x" };
+  const why = cannotExecute(s390x, { host: hostPlatform() });
+  if (!why) {
+    console.log("this machine can run linux/s390x programs: not checked");
+    return;
+  }
+  const root = tempDir("kiln-mp-early-");
+  // The base is on a port nothing listens on: pulling it would fail with a connection error.
+  const e = await assertRejects(
+    () =>
+      build({
+        context: makeContext({ f: "f\n" }),
+        dockerfileText: "FROM 127.0.0.1:9/nothing/here AS a\nRUN true\n",
+        workDir: join(root, "work"),
+        platforms: [AMD64, s390x],
+        registry: { insecureRegistries: ["127.0.0.1:9"] },
+        outputs: { noPush: true },
+      }),
+    KilnError,
+  );
+  assertMatch(e.message, /^Dockerfile:2: RUN cannot execute linux\/s390x programs \(stage a, FROM 127\.0\.0\.1:9/);
+  assertEquals(Deno.readDirSync(join(root, "work")).toArray().map((d) => d.name), []);
 });
