@@ -87,6 +87,22 @@ function matchesElf(h: Handler, e: { machine: number; cls: number; data: number 
 }
 
 /**
+ * Whether the binfmt_misc filesystem is mounted (so {@linkcode cannotExecute} can tell). Inside a container it often
+ * is not, while the host kernel's handlers still run foreign programs there.
+ *
+ * @param dir The binfmt_misc directory (default `/proc/sys/fs/binfmt_misc`).
+ * @returns True when its `status` file can be read.
+ */
+export function binfmtMounted(dir = "/proc/sys/fs/binfmt_misc"): boolean {
+  try {
+    readFileSync(`${dir}/status`, "utf8");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Says why `target` programs cannot run here, or `undefined` when they can.
  *
  * @param target The stage's platform (its base image's os/architecture).

@@ -19,7 +19,7 @@ import type { Sandbox } from "../sandbox/mod.ts";
 import { copyInto } from "../copy/mod.ts";
 import type { PathMatcher } from "../copy/mod.ts";
 import { extractImage, resolveBaseImage } from "./_base.ts";
-import { cannotExecute } from "./_exec_platform.ts";
+import { binfmtMounted, cannotExecute } from "./_exec_platform.ts";
 import { createScheduler, prefixLogger, stagePrefix, type StageRunContext, stageTasks } from "./scheduler.ts";
 import { createSecretStore, type SecretStore } from "./secrets.ts";
 import type { SnapshotXattrReader as XattrReader, Walker } from "../fs/mod.ts";
@@ -35,8 +35,10 @@ export interface StagesEnv {
   options: BuildOptions;
   run: BuildRunOptions;
   cwd: string;
-  /** This build's private scratch directory. */
+  /** This build's private scratch directory (one platform's part of it, in a build for several). */
   work: string;
+  /** The build's whole scratch directory when `work` is one platform's part of it (in place, all of it is kept). */
+  buildWork?: string;
   /** The work dir the user gave (or the temp dir): `kiln-run-cache` lives there. */
   workRoot: string;
   platform: Platform;
@@ -229,7 +231,10 @@ async function ignoreListOf(env: StagesEnv, mode: "sandbox" | "in-place"): Promi
     ignorePaths: [...(env.options.snapshot?.ignorePaths ?? [])],
     ...(env.options.snapshot?.ignoreVarRun === undefined ? {} : { ignoreVarRun: env.options.snapshot.ignoreVarRun }),
     ...(mode === "in-place"
-      ? { kilnDir: env.work, mountInfo: await readFile("/proc/self/mountinfo", "utf8").catch(() => "") }
+      ? {
+        kilnDir: env.buildWork ?? env.work,
+        mountInfo: await readFile("/proc/self/mountinfo", "utf8").catch(() => ""),
+      }
       : {}),
   }).map((p) => p.replace(/^\/+/, ""));
 }
@@ -432,13 +437,24 @@ function checkCanRun(shared: Shared, stage: StagePlan, config: ImageConfig): voi
     os: config.os || platform.os,
     architecture: config.architecture || platform.architecture,
     ...(config.variant ? { variant: config.variant } : {}),
-  });
+  }, shared.env.log);
 }
 
-/** Throws `FILE:LINE: RUN cannot execute P programs (stage …): why. How to get an emulator` when `p` cannot run. */
-function refuseUnrunnable(file: string, stage: StagePlan, line: number, p: Platform): void {
+/**
+ * Throws `FILE:LINE: RUN cannot execute P programs (stage …): why. How to get an emulator` when `p` cannot run. When
+ * binfmt_misc is not mounted (a container, often) kiln cannot tell: it warns and lets the step try, since the host
+ * kernel's handlers may well run it.
+ */
+function refuseUnrunnable(file: string, stage: StagePlan, line: number, p: Platform, log: Logger): void {
   const why = cannotExecute(p, { host: hostPlatform() });
   if (!why) return;
+  if (p.os === hostPlatform().os && !binfmtMounted()) {
+    log.warn(
+      `${file}:${line}: cannot tell whether this machine runs ${formatPlatform(p)} programs (${why}); the step runs ` +
+        `anyway and fails with "exec format error" if there is no emulator. ${EMULATION_HINT}`,
+    );
+    return;
+  }
   throw new KilnError(
     `${file}:${line}: RUN cannot execute ${formatPlatform(p)} programs (stage ${
       stage.name ?? stage.index
@@ -454,8 +470,9 @@ function refuseUnrunnable(file: string, stage: StagePlan, line: number, p: Platf
  *
  * @param plan One target platform's plan.
  * @param target That platform.
+ * @param log Where the "cannot tell" warning goes.
  */
-export function checkPlanCanRun(plan: ExecutionPlan, target: Platform): void {
+export function checkPlanCanRun(plan: ExecutionPlan, target: Platform, log: Logger): void {
   const platformOf = (s: StagePlan): Platform => {
     if (s.platform) return parsePlatform(s.platform);
     const parent = s.baseStage === undefined ? undefined : plan.stages.find((x) => x.index === s.baseStage);
@@ -463,7 +480,7 @@ export function checkPlanCanRun(plan: ExecutionPlan, target: Platform): void {
   };
   for (const stage of plan.stages) {
     const firstRun = stage.instructions.find((s) => s.kind === "run");
-    if (firstRun) refuseUnrunnable(plan.file, stage, firstRun.location.startLine, platformOf(stage));
+    if (firstRun) refuseUnrunnable(plan.file, stage, firstRun.location.startLine, platformOf(stage), log);
   }
 }
 

@@ -103,7 +103,7 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
     // One plan per target platform (each has its own TARGET* args); the plan's warnings are the same for all.
     const plans = platforms.map((p, i) => planFor(source, options, p, i === 0 ? log : nullLogger));
     // A RUN this machine cannot execute fails now, before any base is pulled or another platform builds.
-    plans.forEach((plan, i) => checkPlanCanRun(plan, platforms[i]!));
+    plans.forEach((plan, i) => checkPlanCanRun(plan, platforms[i]!, log));
     const cache = openCache(options, log);
     const early = earlyUploads(options, log, progress, cache, signal);
     if (early) cleanups.push(() => early.close());
@@ -119,11 +119,19 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       const name = formatPlatform(platform);
       const pwork = multi ? join(work, platformSlug(platform)) : work;
       if (multi) await mkdir(pwork, { recursive: true });
+      // In place the platforms take turns on `/`: each after the first starts by emptying it (as a stage does).
+      const inPlace = options.sandbox?.mode === "in-place";
+      const own: BuildOptions = !multi
+        ? options
+        : inPlace && i > 0
+        ? { ...options, jobs, sandbox: { ...options.sandbox, preCleanup: true } }
+        : { ...options, jobs };
       const results = await runStages(plan, {
-        options: multi ? { ...options, jobs } : options,
+        options: own,
         run: multi ? { ...run, signal: pSignal } : run,
         cwd,
         work: pwork,
+        ...(multi ? { buildWork: work } : {}),
         workRoot,
         platform,
         log: multi ? prefixLogger(log, `[${name}]`) : log,
@@ -268,12 +276,6 @@ export async function preflight(options: BuildOptions, log: Logger, signal?: Abo
       { exitCode: 2 },
     );
   }
-  if (platforms.length > 1 && mode === "in-place") {
-    throw new KilnError(
-      "Building in place uses / as the one root filesystem, so it builds one platform: use the sandbox mode for --platform with several platforms",
-      { exitCode: 2 },
-    );
-  }
   if (options.attestations?.length && out.format === "docker") {
     throw new KilnError(
       "--attest stores attestations as OCI manifests in an OCI image index: use --image-format=oci (the default)",
@@ -407,7 +409,8 @@ async function forEachPlatform<T>(
   fn: (platform: Platform, i: number, signal: AbortSignal, jobs: number) => Promise<T>,
 ): Promise<T[]> {
   const jobs = Math.max(1, Math.floor(options.jobs ?? availableParallelism()) || 1);
-  const atOnce = Math.min(jobs, platforms.length);
+  // In place there is one `/`: the platforms are built one after the other.
+  const atOnce = options.sandbox?.mode === "in-place" ? 1 : Math.min(jobs, platforms.length);
   const each = Math.max(1, Math.floor(jobs / atOnce));
   const ac = new AbortController();
   const all = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
