@@ -112,11 +112,12 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
       const names = plans[0]!.stages.filter((s) => shared.ids.has(s.index)).map((s) => s.name ?? String(s.index));
       log.info(`Building ${platforms.map(formatPlatform).join(", ")}; built once for all: stage ${names.join(", ")}`);
     } else if (multi) log.info(`Building ${platforms.map(formatPlatform).join(", ")}`);
-    // Images used, for provenance: a shared stage's base counts for every platform.
-    const materials: { m: Material; all: boolean }[] = [];
+    // Images used, for provenance: each platform's own, and a shared stage's (they count for every platform).
+    const sharedMaterials: Material[] = [];
     const built = await forEachPlatform(platforms, options, signal, async (platform, i, pSignal, jobs) => {
       const plan = plans[i]!;
       const name = formatPlatform(platform);
+      const mine: Material[] = []; // images this platform's own stages used (a FROM --platform one's too)
       const pwork = multi ? join(work, platformSlug(platform)) : work;
       if (multi) await mkdir(pwork, { recursive: true });
       // In place the platforms take turns on `/`: each after the first starts by emptying it (as a stage does).
@@ -141,22 +142,13 @@ export async function build(options: BuildOptions, run: BuildRunOptions = {}): P
         ...(cache ? { cache } : {}),
         ...(early ? { early } : {}),
         ...(shared ? { shared } : {}),
-        onMaterial: (m, all) => materials.push({ m, all }),
+        onMaterial: (m, all) => (all ? sharedMaterials : mine).push(m),
       });
-      return { platform, plan, final: results.get(plan.stages[plan.target]!.index)!, materials: [] as Material[] };
+      return { platform, plan, final: results.get(plan.stages[plan.target]!.index)!, mine };
     });
-    for (const b of built) {
-      const name = formatPlatform(b.platform);
-      const seen = new Set<string>();
-      for (const { m, all } of materials) {
-        const k = `${m.ref}@${m.digest}`;
-        if ((all || formatPlatform(m.platform) === name) && !seen.has(k)) {
-          seen.add(k);
-          b.materials.push(m);
-        }
-      }
-    }
-    const result = await finish(built, options, {
+    // Provenance lists each image once (lib/executor/_provenance.ts).
+    const platformBuilds = built.map(({ mine, ...b }) => ({ ...b, materials: [...sharedMaterials, ...mine] }));
+    const result = await finish(platformBuilds, options, {
       cwd,
       work,
       log,

@@ -416,3 +416,37 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "provenance of each platform lists a FROM --platform stage's base even when that stage is not shared",
+  ignore: skip || multiArchUnavailable() !== undefined,
+  sanitizeResources: false,
+  async fn() {
+    const reg = await startMultiArchRegistry();
+    const work = tempDir("kiln-attest-mat-");
+    try {
+      const layout = join(work, "layout");
+      // `tool` declares TARGETARCH, so each platform builds its own (natively, as linux/amd64); no RUN is emulated.
+      const r = await build({
+        context: makeContext({}),
+        dockerfileText: "ARG BASE\nFROM --platform=linux/amd64 ${BASE} AS tool\nARG TARGETARCH\n" +
+          "RUN echo $TARGETARCH > /t\nFROM ${BASE}\nCOPY --from=tool /t /t\n",
+        buildArgs: { BASE: reg.ref },
+        platforms: [AMD64, ARM64],
+        workDir: join(work, "w"),
+        registry: { insecureRegistries: [reg.registry.host] },
+        attestations: [{ type: "provenance" }],
+        outputs: { noPush: true, ociLayoutPath: layout },
+      });
+      const blob = (d: string) => JSON.parse(readFileSync(join(layout, "blobs", "sha256", d.slice(7)), "utf8"));
+      const base = `pkg:docker/${reg.registry.host.replace(":", "%3A")}/busybox@latest?platform=`;
+      for (const [i, own] of ["linux%2Famd64", "linux%2Farm64"].entries()) {
+        const att = blob(r.index!.manifests[2 + i]!.digest);
+        const deps = blob(att.layers[0].digest).predicate.buildDefinition.resolvedDependencies as { uri: string }[];
+        assertEquals(deps.map((d) => d.uri).sort(), [...new Set([`${base}linux%2Famd64`, `${base}${own}`])].sort());
+      }
+    } finally {
+      await reg.stop();
+    }
+  },
+});
