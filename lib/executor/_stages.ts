@@ -426,12 +426,15 @@ export const EMULATION_HINT = "To emulate it, register a binfmt_misc handler wit
   "tonistiigi/binfmt --install all); stages with only COPY, and stages FROM --platform=$BUILDPLATFORM that " +
   "cross-compile, need no emulator";
 
-/** RUN executes the base's programs: refuse up front a platform this machine cannot run (no binfmt emulator). */
+/**
+ * RUN executes the base's programs: a stage whose only RUN comes from its base image's ONBUILD triggers is refused
+ * here, once the base is known, when this machine cannot run its platform (stages with a RUN of their own were checked
+ * from the plan by {@linkcode checkPlanCanRun} before anything was pulled).
+ */
 function checkCanRun(shared: Shared, stage: StagePlan, config: ImageConfig): void {
-  const firstRun = stage.instructions.find((s) => s.kind === "run");
-  const line = firstRun?.location.startLine ??
-    ((config.config?.OnBuild ?? []).some((t) => /^\s*run\b/i.test(t)) ? stage.line : undefined);
-  if (line === undefined) return;
+  if (stage.instructions.some((s) => s.kind === "run")) return;
+  if (!(config.config?.OnBuild ?? []).some((t) => /^\s*run\b/i.test(t))) return;
+  const line = stage.line;
   const platform = shared.env.platform;
   refuseUnrunnable(shared.plan.file, stage, line, {
     os: config.os || platform.os,
