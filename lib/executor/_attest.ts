@@ -16,13 +16,12 @@ import type { Logger } from "../util/mod.ts";
 import { sha256 } from "../util/mod.ts";
 import type { Image, ImageConfig, IndexEntry, Layer, Platform } from "../image/mod.ts";
 import { imageFromParts, MediaTypes, toJsonBytes } from "../image/mod.ts";
-import type { ExecutionPlan } from "./steps.ts";
 import type { Material } from "./_stages.ts";
 import type { AttestationRequest, BuildOptions } from "./types.ts";
 import { type BuildSource, dockerPurl, provenancePredicate, SLSA_PROVENANCE_V1 } from "./_provenance.ts";
+import { sbomPredicate, SPDX_DOCUMENT } from "./_sbom.ts";
 
 export type { BuildSource };
-import { sbomPredicate, SPDX_DOCUMENT } from "./_sbom.ts";
 
 /** Media type of an in-toto statement layer. */
 export const IN_TOTO_MEDIA_TYPE = "application/vnd.in-toto+json";
@@ -36,7 +35,6 @@ export interface AttestationInputs {
   requests: readonly AttestationRequest[];
   options: BuildOptions;
   platform: Platform;
-  plan: ExecutionPlan;
   materials: readonly Material[];
   source: BuildSource;
   startedOn: Date;
@@ -69,8 +67,8 @@ function jsonLayer(value: unknown, annotations: Record<string, string>): Layer {
  * The in-toto subjects of `image`: its manifest digest under the package URL of each destination, as BuildKit names
  * them (`pkg:docker/NAME@TAG?platform=…`), or `_` (in-toto's "no meaningful name") when there is none.
  */
-async function subjectsOf(image: Image, options: BuildOptions, platform: Platform) {
-  const digest = { sha256: (await image.digest()).slice("sha256:".length) };
+function subjectsOf(imageDigest: string, options: BuildOptions, platform: Platform) {
+  const digest = { sha256: imageDigest.slice("sha256:".length) };
   const names = [...new Set((options.outputs?.destinations ?? []).map((d) => dockerPurl(d, platform)))];
   return (names.length ? names : ["_"]).map((name) => ({ name, digest }));
 }
@@ -83,8 +81,9 @@ async function subjectsOf(image: Image, options: BuildOptions, platform: Platfor
  * @returns The entry (platform `unknown/unknown`, BuildKit's reference annotations).
  */
 export async function attestationManifest(image: Image, inputs: AttestationInputs): Promise<IndexEntry> {
-  const subject = await subjectsOf(image, inputs.options, inputs.platform);
-  const hex = (await image.digest()).slice("sha256:".length);
+  const imageDigest = await image.digest();
+  const subject = subjectsOf(imageDigest, inputs.options, inputs.platform);
+  const hex = imageDigest.slice("sha256:".length);
   const id = inputs.reproducible
     ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`
     : randomUUID();
@@ -122,7 +121,7 @@ export async function attestationManifest(image: Image, inputs: AttestationInput
     image: manifest,
     platform: { architecture: "unknown", os: "unknown" },
     annotations: {
-      "vnd.docker.reference.digest": await image.digest(),
+      "vnd.docker.reference.digest": imageDigest,
       "vnd.docker.reference.type": "attestation-manifest",
     },
   };

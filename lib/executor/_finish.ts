@@ -51,8 +51,7 @@ export interface FinishEnv {
 }
 
 /** The target stage's image finished with lib/image's mutations: platform defaults, `created`, format, annotations. */
-function finalImage(b: PlatformBuild, options: BuildOptions): Image {
-  const fixedTime = options.layers?.reproducible ? (options.layers.sourceDateEpoch ?? 0) : undefined;
+function finalImage(b: PlatformBuild, options: BuildOptions, fixedTime: number | undefined): Image {
   const platform = b.platform;
   let image = withConfig(b.final.image, (c): ImageConfig => {
     const created = fixedTime !== undefined
@@ -80,21 +79,19 @@ export async function finish(built: readonly PlatformBuild[], options: BuildOpti
 > {
   const out = options.outputs ?? {};
   const fixedTime = options.layers?.reproducible ? (options.layers.sourceDateEpoch ?? 0) : undefined;
-  const images = built.map((b) => finalImage(b, options));
+  const images = built.map((b) => finalImage(b, options, fixedTime));
   const attest = options.attestations ?? [];
   let target: Image | ImageIndex = images[0]!;
   if (images.length > 1 || attest.length > 0) {
-    const entries: IndexEntry[] = [];
-    for (const image of images) entries.push({ image });
-    for (const [i, image] of images.entries()) {
-      if (attest.length === 0) break;
+    // The images, then (BuildKit's order) each one's attestation manifest.
+    const entries: IndexEntry[] = images.map((image) => ({ image }));
+    for (const [i, image] of attest.length ? images.entries() : []) {
       const b = built[i]!;
       entries.push(
         await attestationManifest(image, {
           requests: attest,
           options,
           platform: b.platform,
-          plan: b.plan,
           materials: b.materials,
           source: env.source,
           // --reproducible: the fixed time (and ids derived from the image) keep the attestations, so the index, the same.
