@@ -455,30 +455,33 @@ export const buildCommand: CliCommand = {
       write: display ? (line) => display.persist(line) : (line) => void io.stderr(line + "\n"),
     });
     const logger = display ? ttyLogger(base) : base;
+    // json: each progress event of the library (steps, output lines, base extraction, blobs, outputs) as one line.
+    const onProgress = progressMode === "json"
+      ? (e: BuildProgressEvent) => void io.stderr(JSON.stringify({ progress: e }) + "\n")
+      : display
+      ? (e: BuildProgressEvent) => display.event(e)
+      : undefined;
     try {
-      return await buildWith(values, io, logger, display);
+      return await buildWith(values, io, { logger, display, onProgress });
     } finally {
       display?.stop();
     }
   },
 };
 
-/** `kiln build` once its logger (and live display) exist: options, a remote context, the build, the digest. */
+/** `kiln build` once its logger, live display and progress hook exist: options, a remote context, the build. */
 async function buildWith(
   values: ReturnType<typeof parseFlags>["values"],
   io: CliIO,
-  logger: Logger,
-  display: TtyDisplay | undefined,
+  out: {
+    logger: Logger;
+    display: TtyDisplay | undefined;
+    onProgress: ((e: BuildProgressEvent) => void) | undefined;
+  },
 ): Promise<number> {
-  const progressMode = str(values, "progress") ?? "auto";
+  const { logger, display, onProgress } = out;
   // OpenTelemetry: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, or the kaniko fork's KANIKO_TELEMETRY_ENDPOINT.
   const telemetry = telemetryFromEnv(io.env);
-  // json: each progress event of the library (steps, output lines, base extraction, blobs, outputs) as one line.
-  const onProgress = progressMode === "json"
-    ? (e: BuildProgressEvent) => void io.stderr(JSON.stringify({ progress: e }) + "\n")
-    : display
-    ? (e: BuildProgressEvent) => display.event(e)
-    : undefined;
   let opts = buildOptionsFromFlags(values, io);
   // lib/context hook: a remote --context (tar://, s3://, gs://, git://, https://…) is fetched into the work
   // dir first (with --context-sub-path and --git applied) and removed afterwards.
