@@ -47,6 +47,10 @@ fi
 if [ -f native/build.sh ] && { [ ! -f native/build/Release/kiln_native.node ] || [ -n "$(find native/src native/binding.gyp -newer native/build/Release/kiln_native.node 2>/dev/null | head -1)" ]; }; then
   sh native/build.sh
 fi
+# The same for the RUN helper (npm install's postinstall builds it the first time).
+if [ -f native/helper/build.sh ] && { [ ! -x native/helper/build/kiln-run ] || [ -n "$(find native/helper -maxdepth 1 -name '*.[ch]' -newer native/helper/build/kiln-run 2>/dev/null | head -1)" ]; }; then
+  sh native/helper/build.sh
+fi
 DENO="$ROOT/node_modules/.bin/deno"
 export PATH="$ROOT/node_modules/.bin:$PATH"
 

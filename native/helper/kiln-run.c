@@ -611,15 +611,25 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
 
+  /* The stop signals stay blocked until child_pid is set: one arriving between fork() and that assignment would
+   * otherwise find no child to kill, and the step would run to its end. Pending, it is handled at the unblock. */
+  sigset_t stop, old;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGHUP);
+  sigprocmask(SIG_BLOCK, &stop, &old);
   pid_t pid = fork();
   if (pid < 0) fail("cannot fork: %s", strerror(errno));
   if (pid == 0) {
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &old, NULL);
     _exit(init_main(cmd));
   }
   child_pid = pid;
+  sigprocmask(SIG_SETMASK, &old, NULL);
   close(3);
   for (;;) {
     int status;

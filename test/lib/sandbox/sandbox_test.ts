@@ -338,6 +338,25 @@ Deno.test({
 });
 
 Deno.test({
+  name: "createSandbox() ends a step aborted in its first milliseconds (while the helper forks the step)",
+  ignore,
+  fn: () =>
+    withSandbox(async (sb, fx) => {
+      // kiln-run once consumed a SIGTERM that came between its fork() and knowing the child: the step then ran its
+      // `sleep 100` to the end. Aborts at 0-19 ms after the start try that window; each must end the step.
+      for (let ms = 0; ms < 20; ms++) {
+        const ac = new AbortController();
+        const t0 = performance.now();
+        setTimeout(() => ac.abort(), ms);
+        await assertRejects(() => run(sb, "sleep 100", { signal: ac.signal }), AbortedError);
+        // The defect is a hang: a bound of over 20 times an abort's ~0.5 s.
+        assert(performance.now() - t0 < 15_000, `the abort at ${ms} ms did not end the step`);
+      }
+      assertEquals(processesRootedAt(fx.root), []);
+    }),
+});
+
+Deno.test({
   name: "createSandbox() fails clearly for a missing cwd, a missing command and a bad mount",
   ignore,
   fn: () =>
