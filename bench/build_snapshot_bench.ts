@@ -33,7 +33,7 @@ for (let d = 0; d * perDir < files; d++) {
   for (let f = 0; f < perDir && d * perDir + f < files; f++) writeFileSync(`${dir}/f${f}`, `${d}-${f}\n`);
 }
 const walker = loadWalker({ prefer: parseWalkerPreference(values.walker!) });
-const snap = createSnapshotter({ root, walker, mode: "full" });
+const snap = createSnapshotter({ root, walker, mode: "full", stateDir: `${base}/snapstate` });
 await snap.init();
 
 function findOnce(): number {

@@ -283,12 +283,12 @@ try {
   }
   const snapWalker = nativeWalker ?? tsWalker;
   if (want("snapshot_noop") || want("snapshot_1change")) {
-    const snap = createSnapshotter({ root: tree, walker: snapWalker, mode: "full" });
+    const snap = createSnapshotter({ root: tree, walker: snapWalker, mode: "full", stateDir: `${base}/snapstate` });
     await snap.init();
     if (want("snapshot_noop")) {
       const [k, f] = await bestOf([async () => {
         const d = await snap.diff();
-        if (!d.empty) throw new Error(`no-op snapshot found changes: ${d.added.length + d.modified.length}`);
+        if (!d.empty) throw new Error(`no-op snapshot found changes: ${d.counts.added + d.counts.modified}`);
       }, sh(findCmd)]);
       record("snapshot_noop", k! / f!, false, `${snapWalker.name} no-op diff ${ms(k!)} vs find ${ms(f!)}`);
     }
@@ -302,7 +302,7 @@ try {
           n++;
           if (e.body) await e.body.pipeTo(new WritableStream());
         }
-        if (d.modified.length !== 1 || n < 1) throw new Error(`1-change snapshot saw ${d.modified.length} changes`);
+        if (d.counts.modified !== 1 || n < 1) throw new Error(`1-change snapshot saw ${d.counts.modified} changes`);
       }, sh(findCmd)]);
       record("snapshot_1change", k! / f!, false, `${snapWalker.name} diff + entries ${ms(k!)} vs find ${ms(f!)}`);
     }
@@ -333,7 +333,7 @@ try {
   if (compressLayer && has("gzip")) {
     const root = `${base}/bigtree`;
     const exportOnce = async () => {
-      const snap = createSnapshotter({ root, walker: snapWalker, mode: "full" });
+      const snap = createSnapshotter({ root, walker: snapWalker, mode: "full", stateDir: `${base}/snapstate-export` });
       await snap.init({ empty: true });
       const d = await snap.diff();
       const tar = d.entries().pipeThrough(new TarWriterStream());

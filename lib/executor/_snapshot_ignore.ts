@@ -13,7 +13,7 @@ import { KilnError, readFileStream } from "../util/mod.ts";
 
 /**
  * A view of `diff` without `paths` (image paths such as `/run/secrets/x`) and everything below them: no entries,
- * whiteouts or opaque markers for them. A hardlink whose first link was left out becomes a regular file (read from
+ * whiteouts or opaque markers for them (their changes are read once, from the diff's entry list, to count the rest). A hardlink whose first link was left out becomes a regular file (read from
  * `root`). `entryCount` and `contentBytes` stay those of `diff` (upper bounds; only used for logging).
  *
  * @param diff The snapshot's changes.
@@ -40,19 +40,18 @@ export function withoutPaths(
   const under = options.keepSelf
     ? (p: string) => drop.some((d) => p.startsWith(d + "/"))
     : (p: string) => drop.some((d) => p === d || p.startsWith(d + "/"));
-  const keep = (list: readonly string[]) => list.filter((p) => !under(p));
-  const added = keep(diff.added), modified = keep(diff.modified), deleted = keep(diff.deleted);
-  const opaque = keep(diff.opaque);
-  const empty = added.length + modified.length + deleted.length + opaque.length === 0;
+  const counts = { added: 0, modified: 0, deleted: 0, opaque: 0 };
+  for (const c of diff.changes()) if (!under(c.path)) counts[c.kind]++;
+  const empty = counts.added + counts.modified + counts.deleted + counts.opaque === 0;
   const base = root.replace(/\/+$/, "");
   return {
     empty,
-    added,
-    modified,
-    deleted,
-    opaque,
+    counts,
     entryCount: diff.entryCount,
     contentBytes: diff.contentBytes,
+    *changes() {
+      for (const c of diff.changes()) if (!under(c.path)) yield c;
+    },
     entries(options?: DiffEntriesOptions): ReadableStream<TarEntry> {
       if (empty) return new ReadableStream<TarEntry>({ start: (c) => c.close() });
       const reader = diff.entries(options).getReader();

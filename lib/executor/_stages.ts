@@ -596,6 +596,8 @@ function rootfsOf(
     const snapshotter = createSnapshotter({
       root: rootDir,
       walker,
+      // Beside the rootfs (in place: in the work dir, which the snapshot ignores); removed with the stage's directory.
+      stateDir: join(env.work, `stage${stage.index}`, "snapshot"),
       mode: env.options.snapshot?.mode ?? "full",
       ignore: shared.ignoreList,
       ...(xattrReader ? { xattrReader } : {}),

@@ -220,9 +220,7 @@ async function commit(st: StageState, createdBy: string, dropInVolumes = false):
   const snapshotMs = performance.now() - t0;
   s.log.debug("snapshot", {
     ms: Math.round(snapshotMs),
-    added: diff.added.length,
-    modified: diff.modified.length,
-    deleted: diff.deleted.length,
+    ...diff.counts,
   });
   if (diff.empty) {
     history.push({ created, created_by: createdBy, empty_layer: true });

@@ -31,6 +31,10 @@ export interface AddonWalkResult {
   xattrLens?: Uint32Array;
   /** All xattr values concatenated. */
   xattrValues?: Uint8Array;
+  /** With `roots`: the listed directories, NUL-joined, one per batch. */
+  batchDirs?: string;
+  /** With `roots`: the number of entries of each batch. */
+  batchCounts?: Uint32Array;
 }
 
 /** Options the addon's walk takes. */
@@ -42,6 +46,10 @@ export interface AddonWalkOptions {
   threads: number;
   /** Set element 0 to non-zero to cancel the walk. */
   cancel: Int32Array;
+  /** List these directories (and more below them, up to `maxEntries`), one sorted batch each. */
+  roots?: string[];
+  /** With `roots`: stop taking directories below them after this many entries. */
+  maxEntries?: number;
 }
 
 /** The addon's exports. */

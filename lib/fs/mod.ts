@@ -34,9 +34,11 @@ export {
   trySyscalls,
 } from "./syscalls.ts";
 export {
+  type ChangeCounts,
   createSnapshotter,
   type DiffEntriesOptions,
   type LayerDiff,
+  type SnapshotChange,
   type SnapshotDiffOptions,
   type SnapshotMode,
   type Snapshotter,

@@ -18,6 +18,14 @@
  * `hardlink` entries, the first path in archive order carrying the data; every emitted path's parent directories are
  * included with their real metadata; entries are sorted (whiteouts first in each directory).
  *
+ * Memory stays flat however many files the tree holds: the tree is listed a budget of entries at a time, one
+ * directory after another in path order ({@linkcode Walker.list}), and merged with the previous walk, which is kept
+ * on disk in the same order (one record per directory, in the snapshotter's state directory). The entries a layer
+ * will hold go to a second file as they are found, in archive order; a directory is written there on the chance
+ * that something below it changes, and whether it is emitted (and whether a hardlink group is) is kept in memory per
+ * directory and per hardlink group. Reading the layer streams that file. What is held: one directory listing per
+ * level being merged, a byte per directory, the hardlinked entries' groups, one listing budget.
+ *
  * Every decision depends only on what a user can see — path, type, mode, owner, size, times, link target, device
  * number, content — never on inode numbers (a re-created directory may or may not get its old inode back), device
  * numbers, directory sizes (they differ between tmpfs and ext4), readdir order or timing, so the same change gives the
@@ -26,10 +34,12 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { closeSync, lstatSync, openSync, readFileSync, readSync } from "node:fs";
-import { open, readlink } from "node:fs/promises";
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { AbortedError, type ChunkPool, KilnError } from "../util/mod.ts";
 import type { TarEntry, TarEntryType, TarHeader } from "../tar/mod.ts";
+import { normalizeIgnore } from "./_columns.ts";
+import { createRecordWriter, openRecordReader, type RecordReader, type RecordWriter } from "./_records.ts";
 import { FileType, type Walker, type WalkResult } from "./types.ts";
 
 /** How changes are detected: see the module doc. */
@@ -44,6 +54,11 @@ export interface SnapshotterOptions {
   root: string;
   /** The walker (pure-TS or native). */
   walker: Walker;
+  /**
+   * A directory of the snapshotter's own, outside `root` (or in its ignore list): the previous walk and each diff's
+   * entry list are kept there. Created when missing; the caller removes it.
+   */
+  stateDir: string;
   /** Change detection (default `full`). */
   mode?: SnapshotMode;
   /** Relative paths left out of every snapshot, with everything below them (e.g. `proc`, `dev`). */
@@ -55,6 +70,8 @@ export interface SnapshotterOptions {
    * because a later change within the same tick would leave their metadata unchanged. Default 20.
    */
   racySlackMs?: number;
+  /** Entries listed per walker call (default 16384): what a walk holds in memory at once. */
+  listBudget?: number;
 }
 
 /** Options for one walk. */
@@ -88,22 +105,37 @@ export interface DiffEntriesOptions {
   pool?: ChunkPool;
 }
 
-/** The changes found by one {@linkcode Snapshotter.diff}. */
+/** One change a diff found: a path added, modified (its metadata, content or type), deleted or made opaque. */
+export interface SnapshotChange {
+  /** `deleted`: written as a whiteout; `opaque`: a directory replaced by a new one (an opaque whiteout). */
+  kind: "added" | "modified" | "deleted" | "opaque";
+  /** Relative path (for `deleted`, the top of the deleted subtree). */
+  path: string;
+}
+
+/** How many changes of each kind a diff found. */
+export interface ChangeCounts {
+  added: number;
+  modified: number;
+  deleted: number;
+  opaque: number;
+}
+
+/** The changes found by one {@linkcode Snapshotter.diff}; readable until the next `diff` or `init`. */
 export interface LayerDiff {
   /** True when nothing changed (no layer should be written). */
   readonly empty: boolean;
-  /** Paths added (relative, sorted). */
-  readonly added: readonly string[];
-  /** Paths whose metadata or content changed, or whose type changed (relative, sorted). */
-  readonly modified: readonly string[];
-  /** Paths deleted, as whiteouts are written: the top of each deleted subtree (relative, sorted). */
-  readonly deleted: readonly string[];
-  /** Directories replaced by a new directory, written with an opaque whiteout (relative, sorted). */
-  readonly opaque: readonly string[];
+  /** How many paths were added, modified, deleted (whiteouts) and replaced (opaque directories). */
+  readonly counts: ChangeCounts;
   /** Number of tar entries {@linkcode entries} yields. */
   readonly entryCount: number;
   /** Total size of the file contents the layer will hold (hardlinks counted once). */
   readonly contentBytes: number;
+  /**
+   * The changes in archive order (a replaced directory is listed as `modified` and as `opaque`), read from the
+   * state directory; parent directories and hardlink group members written only to carry others are not listed.
+   */
+  changes(): Iterable<SnapshotChange>;
   /**
    * The changeset as tar entries in archive order; each call returns a fresh stream reading the files again. Files
    * up to 256 KiB come with their bytes in `data` (read when the entry is pulled), larger ones with a `body` stream.
@@ -129,6 +161,12 @@ const MODIFIED = 2;
 const TYPECHANGED = 3;
 const REPLACED = 4;
 
+/** Entry-list record kinds. */
+const REC_ENTRY = 1;
+const REC_DIR = 2;
+const REC_WHITEOUT = 3;
+const REC_OPAQUE = 4;
+
 const TAR_TYPE: Record<number, TarEntryType | undefined> = {
   [FileType.file]: "file",
   [FileType.dir]: "dir",
@@ -145,25 +183,6 @@ function parentOf(p: string): string {
 
 function baseOf(p: string): string {
   return p.slice(p.lastIndexOf("/") + 1);
-}
-
-function emptyWalk(): WalkResult {
-  return {
-    count: 0,
-    paths: [],
-    type: new Uint8Array(0),
-    mode: new Uint16Array(0),
-    uid: new Uint32Array(0),
-    gid: new Uint32Array(0),
-    size: new Float64Array(0),
-    mtimeNs: new BigInt64Array(0),
-    ctimeNs: new BigInt64Array(0),
-    ino: new Float64Array(0),
-    dev: new Float64Array(0),
-    nlink: new Uint32Array(0),
-    rdev: new Float64Array(0),
-    linkTargets: [],
-  };
 }
 
 async function hashFile(abs: string, signal?: AbortSignal): Promise<string | undefined> {
@@ -300,10 +319,171 @@ function errCode(e: unknown): string {
   return (e as { code?: string }).code ?? (e instanceof Error ? e.message : String(e));
 }
 
+/** One listed directory's entries in path order: indexes `start…start+n` of `w`, or `idx` when `w` is not in order. */
+interface Group {
+  w: WalkResult;
+  start: number;
+  n: number;
+  idx: Uint32Array | undefined;
+  /** The walk's 64-bit times as int32 halves (reading a BigInt64Array allocates a BigInt per element). */
+  mt: Int32Array;
+  ct: Int32Array;
+}
+
+/** A directory of the previous walk, read back from the baseline file. */
+interface PrevDir {
+  dir: string;
+  n: number;
+  paths: string[];
+  links: (string | undefined)[];
+  type: Uint8Array;
+  mode: Uint16Array;
+  uid: Uint32Array;
+  gid: Uint32Array;
+  size: Float64Array;
+  mt: Int32Array;
+  ct: Int32Array;
+  rdev: Float64Array;
+  /** Content hashes of its files that were racily clean at that walk (full mode), by index. */
+  racy: Map<number, string> | undefined;
+}
+
+/** A hardlink group (entries with nlink > 1 sharing an inode) of the current walk. */
+interface LinkGroup {
+  changed: boolean;
+  members: number;
+  /** Directory ids of the members' parents. */
+  parents: number[];
+  /** Content size when the group is a regular file, else 0. */
+  size: number;
+}
+
+function makeGroup(w: WalkResult, start: number, end: number): Group {
+  const paths = w.paths;
+  let sorted = true;
+  for (let k = start + 1; k < end; k++) {
+    if (!(paths[k - 1]! < paths[k]!)) {
+      sorted = false;
+      break;
+    }
+  }
+  let idx: Uint32Array | undefined;
+  if (!sorted) {
+    idx = new Uint32Array(end - start);
+    for (let k = 0; k < idx.length; k++) idx[k] = start + k;
+    idx.sort((a, b) => (paths[a]! < paths[b]! ? -1 : paths[a]! > paths[b]! ? 1 : 0));
+  }
+  return { w, start, n: end - start, idx, mt: halves(w.mtimeNs), ct: halves(w.ctimeNs) };
+}
+
+/** `a` is visited before `b`: directories are visited in the order of their path plus `/`. */
+function dirBefore(a: string, b: string): boolean {
+  return a + "/" < b + "/";
+}
+
+function writePrev(out: RecordWriter, dir: string, g: Group, racy: Map<number, string> | undefined): void {
+  const n = g.n, w = g.w;
+  out.str(dir);
+  out.u32(n);
+  const paths: string[] = new Array(n);
+  const links: string[] = [];
+  const at = (k: number) => (g.idx ? g.idx[k]! : g.start + k);
+  for (let k = 0; k < n; k++) {
+    const e = at(k);
+    paths[k] = w.paths[e]!;
+    if (w.type[e] === FileType.symlink) links.push(w.linkTargets?.[e] ?? "");
+  }
+  out.str(paths.join("\0"));
+  out.str(links.join("\0"));
+  if (!g.idx) {
+    const s = g.start;
+    out.raw(w.type.subarray(s, s + n));
+    out.raw(w.mode.subarray(s, s + n));
+    out.raw(w.uid.subarray(s, s + n));
+    out.raw(w.gid.subarray(s, s + n));
+    out.raw(w.size.subarray(s, s + n));
+    out.raw(g.mt.subarray(2 * s, 2 * (s + n)));
+    out.raw(g.ct.subarray(2 * s, 2 * (s + n)));
+    out.raw(w.rdev.subarray(s, s + n));
+  } else {
+    const idx = g.idx;
+    const gather = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(
+      src: T,
+      make: (n: number) => T,
+    ) => {
+      const o = make(n);
+      for (let k = 0; k < n; k++) o[k] = src[idx[k]!]!;
+      out.raw(o);
+    };
+    const gather2 = (src: Int32Array) => {
+      const o = new Int32Array(2 * n);
+      for (let k = 0; k < n; k++) {
+        o[2 * k] = src[2 * idx[k]!]!;
+        o[2 * k + 1] = src[2 * idx[k]! + 1]!;
+      }
+      out.raw(o);
+    };
+    gather(w.type, (c) => new Uint8Array(c));
+    gather(w.mode, (c) => new Uint16Array(c));
+    gather(w.uid, (c) => new Uint32Array(c));
+    gather(w.gid, (c) => new Uint32Array(c));
+    gather(w.size, (c) => new Float64Array(c));
+    gather2(g.mt);
+    gather2(g.ct);
+    gather(w.rdev, (c) => new Float64Array(c));
+  }
+  out.u32(racy?.size ?? 0);
+  for (const [k, h] of racy ?? []) {
+    out.u32(k);
+    out.str(h);
+  }
+}
+
+function readPrev(r: RecordReader): PrevDir {
+  const dir = r.str();
+  const n = r.u32();
+  const joined = r.str();
+  const paths = n === 0 ? [] : joined.split("\0");
+  const linkJoined = r.str();
+  const type = new Uint8Array(n), mode = new Uint16Array(n), uid = new Uint32Array(n), gid = new Uint32Array(n);
+  const size = new Float64Array(n), mt = new Int32Array(2 * n), ct = new Int32Array(2 * n), rdev = new Float64Array(n);
+  r.rawInto(type);
+  r.rawInto(mode);
+  r.rawInto(uid);
+  r.rawInto(gid);
+  r.rawInto(size);
+  r.rawInto(mt);
+  r.rawInto(ct);
+  r.rawInto(rdev);
+  const links: (string | undefined)[] = new Array(n);
+  if (linkJoined !== "" || type.includes(FileType.symlink)) {
+    const targets = linkJoined.split("\0");
+    for (let k = 0, j = 0; k < n; k++) if (type[k] === FileType.symlink) links[k] = targets[j++];
+  }
+  const nr = r.u32();
+  let racy: Map<number, string> | undefined;
+  if (nr > 0) {
+    racy = new Map();
+    for (let i = 0; i < nr; i++) {
+      const k = r.u32();
+      racy.set(k, r.str());
+    }
+  }
+  return { dir, n, paths, links, type, mode, uid, gid, size, mt, ct, rdev, racy };
+}
+
+/** A growable byte-per-directory or u32-per-directory table. */
+function grow<T extends Uint8Array | Uint32Array>(a: T, need: number, make: (n: number) => T): T {
+  if (need <= a.length) return a;
+  const b = make(Math.max(need, a.length * 2));
+  b.set(a);
+  return b;
+}
+
 /**
  * Creates a snapshotter for a root filesystem.
  *
- * @param options Root, walker, mode, ignore list, xattr reader.
+ * @param options Root, walker, state directory, mode, ignore list, xattr reader.
  * @returns A {@linkcode Snapshotter}.
  *
  * @example Snapshot a change
@@ -311,291 +491,354 @@ function errCode(e: unknown): string {
  * import { createSnapshotter } from "./snapshot.ts";
  * import { createTsWalker } from "./walker_ts.ts";
  * const root = Deno.makeTempDirSync();
- * const snap = createSnapshotter({ root, walker: createTsWalker() });
+ * const stateDir = Deno.makeTempDirSync();
+ * const snap = createSnapshotter({ root, walker: createTsWalker(), stateDir });
  * await snap.init();
  * Deno.writeTextFileSync(root + "/hello.txt", "hi\n");
  * const diff = await snap.diff();
- * console.assert(diff.added[0] === "hello.txt" && diff.entryCount === 1);
+ * console.assert(diff.counts.added === 1 && diff.entryCount === 1);
  * Deno.removeSync(root, { recursive: true });
+ * Deno.removeSync(stateDir, { recursive: true });
  * ```
  */
 export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
   const root = options.root.length > 1 && options.root.endsWith("/") ? options.root.slice(0, -1) : options.root;
   const walker = options.walker;
   const mode: SnapshotMode = options.mode ?? "full";
-  const ignore = options.ignore ?? [];
+  const ignore = [...normalizeIgnore(options.ignore)];
+  const budget = Math.max(1, options.listBudget ?? 16384);
   const slackNs = BigInt(Math.round((options.racySlackMs ?? 20) * 1e6));
+  const stateDir = options.stateDir.replace(/\/+$/, "");
   const abs = (rel: string) => `${root}/${rel}`;
+  const full = mode === "full", time = mode === "time";
+  // Directories with an ignored path below them are never made opaque: the marker would hide what lower layers hold.
+  const keepDirs = new Set<string>();
+  for (const ig of ignore) for (let d = parentOf(ig); d !== ""; d = parentOf(d)) keepDirs.add(d);
 
-  let prev: WalkResult = emptyWalk();
-  let prevIndex: Map<string, number> | undefined = new Map<string, number>();
-  /** The previous walk's path → index map, built on first need (a no-op walk in the same order never needs it). */
-  function index(): Map<string, number> {
-    return prevIndex ??= indexOf(prev);
+  let generation = 0;
+  /** The baseline walk's file; undefined before init. */
+  let basePath: string | undefined;
+  /** The last diff's entry list (removed by the next diff or init). */
+  let entriesPath: string | undefined;
+
+  function fresh(kind: string): string {
+    mkdirSync(stateDir, { recursive: true });
+    return `${stateDir}/${kind}-${++generation}.bin`;
   }
-  /** Content hashes of files that were racily clean at the last walk (full mode). */
-  let racy = new Map<string, string>();
-
-  async function walkNow(
-    signal?: AbortSignal,
-    onProgress?: (entries: number) => void,
-  ): Promise<{ cur: WalkResult; startNs: bigint }> {
-    const startNs = BigInt(Date.now()) * 1_000_000n;
-    const cur = await walker.walk(root, {
-      ignore,
-      readlinks: true,
-      ...(signal ? { signal } : {}),
-      ...(onProgress ? { onProgress } : {}),
-    });
-    if (!cur.linkTargets) {
-      // A walker that ignored `readlinks`: read the targets ourselves.
-      const links: (string | undefined)[] = new Array(cur.count);
-      for (let i = 0; i < cur.count; i++) {
-        if (cur.type[i] === FileType.symlink) links[i] = await readlink(abs(cur.paths[i]!));
-      }
-      cur.linkTargets = links;
-    }
-    return { cur, startNs };
-  }
-
-  async function collectRacy(cur: WalkResult, startNs: bigint, signal?: AbortSignal): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    if (mode !== "full") return out;
-    const limit = startNs - slackNs;
-    for (let i = 0; i < cur.count; i++) {
-      if (cur.type[i] !== FileType.file) continue;
-      if (cur.ctimeNs[i]! < limit && cur.mtimeNs[i]! < limit) continue;
-      const h = await hashFile(abs(cur.paths[i]!), signal);
-      if (h !== undefined) out.set(cur.paths[i]!, h);
-    }
-    return out;
-  }
-
-  /** Path → index of a walk's entries (of one type only, when given). */
-  function indexOf(w: WalkResult, only?: number): Map<string, number> {
-    const m = new Map<string, number>();
-    const paths = w.paths;
-    for (let i = 0; i < w.count; i++) if (only === undefined || w.type[i] === only) m.set(paths[i]!, i);
-    return m;
-  }
-
-  async function diffWalks(cur: WalkResult, signal?: AbortSignal, ctimeOnly?: ReadonlySet<string>): Promise<{
-    state: Uint8Array;
-    deleted: number[];
-  }> {
-    const n = cur.count;
-    const state = new Uint8Array(n);
-    const seen = new Uint8Array(prev.count);
-    const pPaths = prev.paths, cPaths = cur.paths;
-    const pType = prev.type, cType = cur.type;
-    const pMode = prev.mode, cMode = cur.mode;
-    const pUid = prev.uid, cUid = cur.uid;
-    const pGid = prev.gid, cGid = cur.gid;
-    const pSize = prev.size, cSize = cur.size;
-    // Compare 64-bit times as two int32 halves: reading a BigInt64Array allocates a BigInt per element.
-    const pMt = halves(prev.mtimeNs), cMt = halves(cur.mtimeNs);
-    const pCt = halves(prev.ctimeNs), cCt = halves(cur.ctimeNs);
-    const pRdev = prev.rdev, cRdev = cur.rdev;
-    const pLink = prev.linkTargets ?? [], cLink = cur.linkTargets ?? [];
-    const full = mode === "full", time = mode === "time";
-    const toHash: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const p = cPaths[i]!;
-      let j: number | undefined = pPaths[i] === p ? i : index().get(p);
-      if (j === undefined) {
-        state[i] = ADDED;
-        continue;
-      }
-      seen[j] = 1;
-      const t = cType[i]!;
-      if (t !== pType[j]) {
-        state[i] = TYPECHANGED;
-        continue;
-      }
-      if (cMt[2 * i] !== pMt[2 * j] || cMt[2 * i + 1] !== pMt[2 * j + 1]) {
-        state[i] = MODIFIED;
-        continue;
-      }
-      if (time) continue;
-      if (
-        cMode[i] !== pMode[j] || cUid[i] !== pUid[j] || cGid[i] !== pGid[j] ||
-        (t !== FileType.dir && cSize[i] !== pSize[j]) ||
-        (t === FileType.symlink && cLink[i] !== pLink[j]) ||
-        ((t === FileType.char || t === FileType.block) && cRdev[i] !== pRdev[j])
-      ) {
-        state[i] = MODIFIED;
-        continue;
-      }
-      if (!full) continue;
-      if (
-        (cCt[2 * i] !== pCt[2 * j] || cCt[2 * i + 1] !== pCt[2 * j + 1]) && !(t === FileType.dir && ctimeOnly?.has(p))
-      ) {
-        state[i] = MODIFIED;
-        continue;
-      }
-      if (t === FileType.file && racy.size > 0 && racy.has(p)) toHash.push(i);
-      j = undefined;
-    }
-    for (const i of toHash) {
-      const p = cPaths[i]!;
-      const h = await hashFile(abs(p), signal);
-      if (h !== racy.get(p)) state[i] = MODIFIED;
-    }
-    const deleted: number[] = [];
-    for (let j = 0; j < prev.count; j++) if (!seen[j]) deleted.push(j);
-    return { state, deleted };
+  function drop(path: string | undefined): void {
+    if (path !== undefined) rmSync(path, { force: true });
   }
 
   /**
-   * Marks as replaced (written as an opaque directory) each directory that is a directory in both walks,
-   * had children in the previous walk and has none of them now. Decided from paths alone — never from inode numbers,
-   * which a filesystem may or may not reuse for a re-created directory. Directories with an ignored path below them
-   * are left alone: an opaque marker would hide what the ignored path holds in lower layers.
+   * One walk of the tree in path order, written as the new baseline; with `prevPath`, merged with that baseline and
+   * the layer's entries written to `entriesOut`.
    */
-  function markEmptied(
-    dirIndex: () => Map<string, number>,
-    state: Uint8Array,
-    deletedIdx: readonly number[],
-  ): void {
-    if (deletedIdx.length === 0) return;
-    const pPaths = prev.paths;
-    const gone = new Map<string, number>();
-    for (const j of deletedIdx) {
-      const parent = parentOf(pPaths[j]!);
-      if (parent !== "") gone.set(parent, (gone.get(parent) ?? 0) + 1);
+  async function walkTree(
+    baseOut: RecordWriter,
+    prevPath: string | undefined,
+    entriesOut: RecordWriter | undefined,
+    io: SnapshotDiffOptions,
+  ) {
+    const signal = io.signal;
+    const startNs = BigInt(Date.now()) * 1_000_000n;
+    const limit = startNs - slackNs;
+    const limHi = Number(limit >> 32n), limLo = Number(limit & 0xffffffffn);
+    const ctimeOnly = io.ctimeOnly?.length ? new Set(io.ctimeOnly) : undefined;
+    const prev = prevPath === undefined ? undefined : openRecordReader(prevPath);
+    let peek: PrevDir | undefined = prev && !prev.done() ? readPrev(prev) : undefined;
+    const takePrev = (dir: string): PrevDir | undefined => {
+      if (!prev) return undefined;
+      while (peek && dirBefore(peek.dir, dir)) peek = prev.done() ? undefined : readPrev(prev);
+      if (!peek || peek.dir !== dir) return undefined;
+      const p = peek;
+      peek = prev.done() ? undefined : readPrev(prev);
+      return p;
+    };
+    const cache = new Map<string, Group>();
+    let listed = 0;
+    let nextReport = performance.now() + 250;
+    const groupOf = async (dir: string, upcoming: readonly string[]): Promise<Group> => {
+      const hit = cache.get(dir);
+      if (hit) {
+        cache.delete(dir);
+        return hit;
+      }
+      const roots = [dir];
+      for (const u of upcoming) {
+        if (roots.length >= 128) break;
+        if (!cache.has(u)) roots.push(u);
+      }
+      const l = await walker.list(root, roots, {
+        ignore,
+        readlinks: true,
+        maxEntries: budget,
+        ...(signal ? { signal } : {}),
+      });
+      for (let i = 0; i < l.dirs.length; i++) cache.set(l.dirs[i]!, makeGroup(l.walk, l.starts[i]!, l.starts[i + 1]!));
+      listed += l.walk.count;
+      if (io.onProgress && performance.now() >= nextReport) {
+        nextReport = performance.now() + 250;
+        io.onProgress(listed);
+      }
+      const g = cache.get(dir);
+      if (!g) throw new KilnError(`Cannot snapshot ${abs(dir)}: the walker did not list it`);
+      cache.delete(dir);
+      return g;
+    };
+
+    // Per directory (by id; 0 is the root): its parent, its own change, whether it is written.
+    let dirParent = new Uint32Array(1024), dirState = new Uint8Array(1024), dirEmit = new Uint8Array(1024);
+    let dirs = 1;
+    const groups = new Map<string, LinkGroup>();
+    const counts: ChangeCounts = { added: 0, modified: 0, deleted: 0, opaque: 0 };
+    let plain = 0, plainBytes = 0, marks = 0;
+
+    const hashRacy = (p: string) => hashFile(abs(p), signal);
+
+    /** Merges directory `dir` (id `id`) with its previous listing, writes its records; true if anything below it is written. */
+    async function visit(dir: string, id: number, before: PrevDir | undefined, g: Group): Promise<boolean> {
+      signal?.throwIfAborted();
+      const w = g.w, n = g.n, paths = w.paths;
+      const at = (k: number) => (g.idx ? g.idx[k]! : g.start + k);
+      const state = new Uint8Array(n);
+      const deleted: number[] = [];
+      let matched = 0;
+      let racyNow: Map<number, string> | undefined;
+      const hashes = new Map<number, string>(); // this walk's hashes, by index in g
+      if (full) {
+        for (let k = 0; k < n; k++) {
+          const e = at(k);
+          if (w.type[e] !== FileType.file) continue;
+          const cHi = g.ct[2 * e + 1]!, mHi = g.mt[2 * e + 1]!;
+          const recent = cHi > limHi || (cHi === limHi && (g.ct[2 * e]! >>> 0) >= limLo) || mHi > limHi ||
+            (mHi === limHi && (g.mt[2 * e]! >>> 0) >= limLo);
+          if (!recent) continue;
+          const h = await hashRacy(paths[e]!);
+          if (h === undefined) continue;
+          (racyNow ??= new Map()).set(k, h);
+          hashes.set(k, h);
+        }
+      }
+      if (entriesOut) {
+        const pn = before?.n ?? 0;
+        let k = 0, j = 0;
+        while (k < n || j < pn) {
+          const e = k < n ? at(k) : -1;
+          const c = k < n ? paths[e]! : undefined;
+          const q = j < pn ? before!.paths[j]! : undefined;
+          if (q === undefined || (c !== undefined && c < q)) {
+            state[k++] = ADDED;
+            continue;
+          }
+          if (c === undefined || q < c) {
+            deleted.push(j++);
+            continue;
+          }
+          matched++;
+          const b = before!;
+          const t = w.type[e]!;
+          if (t !== b.type[j]) state[k] = TYPECHANGED;
+          else if (g.mt[2 * e] !== b.mt[2 * j] || g.mt[2 * e + 1] !== b.mt[2 * j + 1]) state[k] = MODIFIED;
+          else if (time) { /* type and mtime only */ }
+          else if (
+            w.mode[e] !== b.mode[j] || w.uid[e] !== b.uid[j] || w.gid[e] !== b.gid[j] ||
+            (t !== FileType.dir && w.size[e] !== b.size[j]) ||
+            (t === FileType.symlink && w.linkTargets?.[e] !== b.links[j]) ||
+            ((t === FileType.char || t === FileType.block) && w.rdev[e] !== b.rdev[j])
+          ) state[k] = MODIFIED;
+          else if (!full) { /* no ctime, no hashing */ }
+          else if (
+            (g.ct[2 * e] !== b.ct[2 * j] || g.ct[2 * e + 1] !== b.ct[2 * j + 1]) &&
+            !(t === FileType.dir && ctimeOnly?.has(c))
+          ) state[k] = MODIFIED;
+          else if (t === FileType.file && b.racy?.has(j)) {
+            const h = hashes.get(k) ?? await hashRacy(c);
+            if (h !== b.racy.get(j)) state[k] = MODIFIED;
+          }
+          k++;
+          j++;
+        }
+      }
+      writePrev(baseOut, dir, g, racyNow);
+      let emitted = false;
+      const out = entriesOut;
+      if (out && before) {
+        if (before.n > 0 && matched === 0 && dir !== "" && !keepDirs.has(dir)) {
+          dirState[id] = REPLACED;
+          out.u8(REC_OPAQUE);
+          out.str(dir);
+          counts.opaque++;
+          marks++;
+          emitted = true;
+        } else {
+          for (const j of deleted) {
+            out.u8(REC_WHITEOUT);
+            out.str(before.paths[j]!);
+            counts.deleted++;
+            marks++;
+            emitted = true;
+          }
+        }
+      }
+      // The children in archive order; a subdirectory's contents come where its path plus "/" sorts.
+      // Pending subdirectories, ordered by path plus "/" (not by name: "a-c/" sorts before "a/").
+      const pend: { path: string; key: string; id: number }[] = [];
+      let pi = 0;
+      const queueDir = (path: string, cid: number) => {
+        const key = path + "/";
+        let at = pend.length;
+        while (at > pi && pend[at - 1]!.key > key) at--;
+        pend.splice(at, 0, { path, key, id: cid });
+      };
+      const descend = async (): Promise<void> => {
+        const c = pend[pi++]!;
+        const upcoming: string[] = [];
+        for (let u = pi; u < pend.length && upcoming.length < 127; u++) upcoming.push(pend[u]!.path);
+        const sub = await visit(c.path, c.id, takePrev(c.path), await groupOf(c.path, upcoming));
+        const s = dirState[c.id]!;
+        if (s === ADDED) counts.added++;
+        else if (s) counts.modified++;
+        if (s !== 0 || sub) {
+          dirEmit[c.id] = 1;
+          emitted = true;
+        }
+      };
+      for (let k = 0; k < n; k++) {
+        const e = at(k);
+        const p = paths[e]!;
+        while (pi < pend.length && pend[pi]!.key < p) await descend();
+        if (!out) {
+          if (w.type[e] === FileType.dir) queueDir(p, 0);
+          continue;
+        }
+        const t = w.type[e]!;
+        const s = state[k]!;
+        if (t === FileType.dir) {
+          const cid = dirs++;
+          dirParent = grow(dirParent, dirs, (c) => new Uint32Array(c));
+          dirState = grow(dirState, dirs, (c) => new Uint8Array(c));
+          dirEmit = grow(dirEmit, dirs, (c) => new Uint8Array(c));
+          dirParent[cid] = id;
+          dirState[cid] = s;
+          out.u8(REC_DIR);
+          out.u32(cid);
+          out.str(p);
+          out.u32(w.mode[e]!);
+          out.u32(w.uid[e]!);
+          out.u32(w.gid[e]!);
+          out.i64(g.mt[2 * e]!, g.mt[2 * e + 1]!);
+          queueDir(p, cid);
+          continue;
+        }
+        if (t === FileType.socket) { // never in a layer; a changed one still brings its parents
+          if (s) emitted = true;
+          continue;
+        }
+        const linked = w.nlink[e]! > 1;
+        if (s === 0 && !linked) continue;
+        out.u8(REC_ENTRY);
+        out.u8(s);
+        out.u8(t);
+        out.str(p);
+        out.u32(w.mode[e]!);
+        out.u32(w.uid[e]!);
+        out.u32(w.gid[e]!);
+        out.f64(w.size[e]!);
+        out.i64(g.mt[2 * e]!, g.mt[2 * e + 1]!);
+        out.f64(w.rdev[e]!);
+        out.u32(w.nlink[e]!);
+        out.f64(w.dev[e]!);
+        out.f64(w.ino[e]!);
+        if (t === FileType.symlink) out.str(w.linkTargets?.[e] ?? "");
+        if (s) {
+          emitted = true;
+          if (s === ADDED) counts.added++;
+          else counts.modified++;
+        }
+        if (linked) {
+          const key = `${w.dev[e]}:${w.ino[e]}`;
+          let lg = groups.get(key);
+          if (!lg) {
+            groups.set(
+              key,
+              lg = { changed: false, members: 0, parents: [], size: t === FileType.file ? w.size[e]! : 0 },
+            );
+          }
+          lg.members++;
+          lg.parents.push(id);
+          if (s) lg.changed = true;
+        } else if (s) {
+          plain++;
+          if (t === FileType.file) plainBytes += w.size[e]!;
+        }
+      }
+      while (pi < pend.length) await descend();
+      return emitted;
     }
-    for (const ig of ignore) {
-      for (let d = parentOf(ig); d !== ""; d = parentOf(d)) gone.delete(d);
+
+    try {
+      const top = await groupOf("", []);
+      await visit("", 0, takePrev(""), top);
+    } finally {
+      prev?.close();
     }
-    if (gone.size === 0) return;
-    const had = new Map<string, number>();
-    for (const d of gone.keys()) had.set(d, 0);
-    for (let j = 0; j < prev.count; j++) {
-      const parent = parentOf(pPaths[j]!);
-      const c = had.get(parent);
-      if (c !== undefined) had.set(parent, c + 1);
+    // A changed hardlink group is written whole, with every member's parents.
+    let entryCount = plain + marks;
+    let contentBytes = plainBytes;
+    for (const lg of groups.values()) {
+      if (!lg.changed) continue;
+      entryCount += lg.members;
+      contentBytes += lg.size;
+      for (const d of lg.parents) for (let q = d; q !== 0 && !dirEmit[q]; q = dirParent[q]!) dirEmit[q] = 1;
     }
-    for (const [d, n] of gone) {
-      if (had.get(d) !== n) continue; // some of its children are still there
-      const k = dirIndex().get(d);
-      if (k !== undefined && state[k] !== TYPECHANGED) state[k] = REPLACED;
+    for (let d = 1; d < dirs; d++) entryCount += dirEmit[d]!;
+    return { counts, entryCount, contentBytes, dirState, dirEmit, groups };
+  }
+
+  async function newBaseline(
+    prevPath: string | undefined,
+    withEntries: boolean,
+    io: SnapshotDiffOptions,
+  ) {
+    const nextBase = fresh("base");
+    const nextEntries = withEntries ? fresh("entries") : undefined;
+    const baseOut = createRecordWriter(nextBase);
+    const entriesOut = nextEntries === undefined ? undefined : createRecordWriter(nextEntries);
+    try {
+      const r = await walkTree(baseOut, prevPath, entriesOut, io);
+      baseOut.close();
+      entriesOut?.close();
+      return { ...r, nextBase, nextEntries };
+    } catch (e) {
+      baseOut.abandon();
+      entriesOut?.abandon();
+      drop(nextBase);
+      drop(nextEntries);
+      throw e;
     }
   }
 
-  function buildDiff(
-    cur: WalkResult,
-    /** Path → index of the walk's directories (every parent is one). */
-    dirIndex: () => Map<string, number>,
-    state: Uint8Array,
-    deletedIdx: number[],
+  function makeDiff(
+    file: string,
+    r: Awaited<ReturnType<typeof walkTree>>,
   ): LayerDiff {
-    const n = cur.count;
-    const emit = new Uint8Array(n);
-    const added: string[] = [], modified: string[] = [], opaque: string[] = [], deleted: string[] = [];
-    const cPaths = cur.paths;
-    let any = false;
-    for (let i = 0; i < n; i++) {
-      if (state[i]) {
-        emit[i] = 1;
-        any = true;
-      }
-    }
-    // Everything below a replaced directory or a path that became a directory is new content.
-    const opaqueDirs = new Set<string>();
-    if (any) {
-      for (let i = 0; i < n; i++) {
-        const s = state[i]!;
-        const p = cPaths[i]!;
-        if (opaqueDirs.size > 0 && opaqueDirs.has(parentOf(p))) {
-          emit[i] = 1;
-          if (cur.type[i] === FileType.dir) opaqueDirs.add(p);
-          continue;
+    const { counts, entryCount, contentBytes, dirState, dirEmit, groups } = r;
+    function* changes(): Iterable<SnapshotChange> {
+      const rd = openRecordReader(file);
+      try {
+        while (!rd.done()) {
+          const rec = readRecord(rd);
+          if (rec.kind === REC_WHITEOUT) yield { kind: "deleted", path: rec.path };
+          else if (rec.kind === REC_OPAQUE) yield { kind: "opaque", path: rec.path };
+          else {
+            const s = rec.kind === REC_DIR ? dirState[rec.id]! : rec.state;
+            if (s) yield { kind: s === ADDED ? "added" : "modified", path: rec.path };
+          }
         }
-        if (s === REPLACED) {
-          opaqueDirs.add(p);
-          opaque.push(p);
-        } else if (s === TYPECHANGED && cur.type[i] === FileType.dir) opaqueDirs.add(p);
+      } finally {
+        rd.close();
       }
     }
-    // Whiteouts: the top of each deleted subtree whose parent is still the same directory.
-    const whiteouts: string[] = [];
-    for (const j of deletedIdx) {
-      const p = prev.paths[j]!;
-      const parent = parentOf(p);
-      if (parent !== "") {
-        const k = dirIndex().get(parent);
-        if (k === undefined) continue; // parent deleted too: its whiteout covers this
-        if (cur.type[k] !== FileType.dir) continue; // parent became a non-directory
-        const s = state[k]!;
-        if (s === REPLACED || s === TYPECHANGED || opaqueDirs.has(parent)) continue; // opaque or new dir covers it
-        emit[k] = 1; // parent directory with its real metadata
-      }
-      whiteouts.push(p);
-      deleted.push(p);
-    }
-    // Parent directories of emitted entries.
-    for (let i = 0; i < n; i++) {
-      if (!emit[i]) continue;
-      let parent = parentOf(cPaths[i]!);
-      while (parent !== "") {
-        const k = dirIndex().get(parent);
-        if (k === undefined || emit[k]) break;
-        emit[k] = 1;
-        parent = parentOf(parent);
-      }
-    }
-    // Whole hardlink groups.
-    let groups: Map<string, number[]> | undefined;
-    for (let i = 0; i < n; i++) {
-      if (!emit[i] || cur.type[i] === FileType.dir || cur.nlink[i]! < 2) continue;
-      if (!groups) {
-        groups = new Map();
-        for (let k = 0; k < n; k++) {
-          if (cur.type[k] === FileType.dir || cur.nlink[k]! < 2) continue;
-          const key = `${cur.dev[k]}:${cur.ino[k]}`;
-          const g = groups.get(key);
-          if (g) g.push(k);
-          else groups.set(key, [k]);
-        }
-      }
-      for (const k of groups.get(`${cur.dev[i]}:${cur.ino[i]}`) ?? []) {
-        if (emit[k]) continue;
-        emit[k] = 1;
-        let parent = parentOf(cPaths[k]!);
-        while (parent !== "") {
-          const q = dirIndex().get(parent);
-          if (q === undefined || emit[q]) break;
-          emit[q] = 1;
-          parent = parentOf(parent);
-        }
-      }
-    }
-    // Archive order: entries by path, as indexes into the walk's columns (no object per entry); whiteouts and opaque
-    // markers, kept apart, sort before their siblings ("\0" sorts first; an opaque marker before the whiteouts).
-    let count = 0;
-    for (let i = 0; i < n; i++) if (emit[i] && cur.type[i] !== FileType.socket) count++; // no sockets in layers
-    const order = new Uint32Array(count);
-    for (let i = 0, k = 0; i < n; i++) if (emit[i] && cur.type[i] !== FileType.socket) order[k++] = i;
-    order.sort((a, b) => {
-      const x = cPaths[a]!, y = cPaths[b]!;
-      return x < y ? -1 : x > y ? 1 : 0;
-    });
-    for (let k = 0; k < count; k++) {
-      const i = order[k]!;
-      const s = state[i];
-      if (s === ADDED) added.push(cPaths[i]!);
-      else if (s) modified.push(cPaths[i]!);
-    }
-    const marks: { key: string; wh: string }[] = [];
-    for (const p of opaque) marks.push({ key: `${p}/\u0000`, wh: `${p}/.wh..wh..opq` });
-    for (const p of whiteouts) {
-      const dir = parentOf(p) === "" ? "" : parentOf(p) + "/";
-      marks.push({ key: `${dir}\u0000${baseOf(p)}`, wh: `${dir}.wh.${baseOf(p)}` });
-    }
-    marks.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    deleted.sort();
-    opaque.sort();
-    const entryCount = count + marks.length;
 
     function entries(eo: DiffEntriesOptions = {}): ReadableStream<TarEntry> {
       const fixed = eo.mtime;
@@ -613,119 +856,212 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
         slabAt += n;
         return v;
       };
-      const ctx = { fixed, firstOfInode, signal: eo.signal, pool: eo.pool, small };
-      let r = 0, w = 0;
+      let rd: RecordReader | undefined;
+      const mtime = (rec: EntryRecord) => fixed ?? Number(rec.mtimeNs / 1_000_000_000n);
       return new ReadableStream<TarEntry>({
         pull(controller) {
           try {
             if (eo.signal?.aborted) throw new AbortedError("Snapshot aborted");
-            const mark = marks[w];
-            if (mark !== undefined && (r >= count || mark.key < cPaths[order[r]!]!)) {
-              w++;
-              controller.enqueue({
-                header: { path: mark.wh, type: "file", mode: 0, uid: 0, gid: 0, mtime: fixed ?? 0, size: 0 },
-              });
-            } else if (r < count) controller.enqueue(entryAt(order[r++]!, ctx));
-            else controller.close();
+            rd ??= openRecordReader(file);
+            for (;;) {
+              if (rd.done()) {
+                rd.close();
+                controller.close();
+                return;
+              }
+              const rec = readRecord(rd);
+              if (rec.kind === REC_WHITEOUT || rec.kind === REC_OPAQUE) {
+                const p = rec.path;
+                const wh = rec.kind === REC_OPAQUE
+                  ? `${p}/.wh..wh..opq`
+                  : `${parentOf(p) === "" ? "" : parentOf(p) + "/"}.wh.${baseOf(p)}`;
+                controller.enqueue({
+                  header: { path: wh, type: "file", mode: 0, uid: 0, gid: 0, mtime: fixed ?? 0, size: 0 },
+                });
+                return;
+              }
+              if (rec.kind === REC_DIR) {
+                if (!dirEmit[rec.id]) continue;
+                const header: TarHeader = {
+                  path: rec.path,
+                  type: "dir",
+                  mode: rec.mode,
+                  uid: rec.uid,
+                  gid: rec.gid,
+                  mtime: mtime(rec),
+                  size: 0,
+                };
+                withXattrs(header);
+                controller.enqueue({ header });
+                return;
+              }
+              const linked = rec.nlink > 1;
+              const key = linked ? `${rec.dev}:${rec.ino}` : "";
+              if (linked && !groups.get(key)?.changed) continue;
+              controller.enqueue(entryOf(rec, key, mtime(rec)));
+              return;
+            }
           } catch (e) {
+            rd?.close();
             controller.error(e);
           }
         },
+        cancel() {
+          rd?.close();
+        },
       }, { highWaterMark: 0 });
-    }
 
-    /** The tar entry of walk index `i`: small files carry their bytes (`data`), larger ones a body stream. */
-    function entryAt(
-      i: number,
-      { fixed, firstOfInode, signal, pool, small }: {
-        fixed: number | undefined;
-        firstOfInode: Map<string, string>;
-        signal: AbortSignal | undefined;
-        pool: ChunkPool | undefined;
-        small: (n: number) => Uint8Array;
-      },
-    ): TarEntry {
-      const p = cPaths[i]!;
-      const t = cur.type[i]!;
-      const header: TarHeader = {
-        path: p,
-        type: TAR_TYPE[t] ?? "file",
-        mode: cur.mode[i]!,
-        uid: cur.uid[i]!,
-        gid: cur.gid[i]!,
-        // Whole seconds, as Docker's and buildah's archivers write them: no PAX header per entry.
-        mtime: fixed ?? Number(cur.mtimeNs[i]! / 1_000_000_000n),
-        size: 0,
-      };
-      if (options.xattrReader && t !== FileType.symlink) {
-        const x = options.xattrReader(abs(p));
+      function withXattrs(header: TarHeader): void {
+        if (!options.xattrReader) return;
+        const x = options.xattrReader(abs(header.path));
         if (x && Object.keys(x).length > 0) header.xattrs = x;
       }
-      if (t === FileType.symlink) header.linkname = cur.linkTargets?.[i] ?? "";
-      if (t === FileType.char || t === FileType.block) {
-        const { major, minor } = devNumbers(cur.rdev[i]!);
-        header.devmajor = major;
-        header.devminor = minor;
-      }
-      if (t !== FileType.dir && cur.nlink[i]! > 1) {
-        const key = `${cur.dev[i]}:${cur.ino[i]}`;
-        const first = firstOfInode.get(key);
-        if (first !== undefined) {
-          header.type = "hardlink";
-          header.linkname = first;
-          delete header.xattrs;
-          return { header };
+
+      /** The tar entry of a non-directory: small files carry their bytes (`data`), larger ones a body stream. */
+      function entryOf(rec: EntryRecord, key: string, mtime: number): TarEntry {
+        const p = rec.path, t = rec.type;
+        const header: TarHeader = {
+          path: p,
+          type: TAR_TYPE[t] ?? "file",
+          mode: rec.mode,
+          uid: rec.uid,
+          gid: rec.gid,
+          // Whole seconds, as Docker's and buildah's archivers write them: no PAX header per entry.
+          mtime,
+          size: 0,
+        };
+        if (t !== FileType.symlink) withXattrs(header);
+        if (t === FileType.symlink) header.linkname = rec.link;
+        if (t === FileType.char || t === FileType.block) {
+          const { major, minor } = devNumbers(rec.rdev);
+          header.devmajor = major;
+          header.devminor = minor;
         }
-        firstOfInode.set(key, p);
+        if (key !== "") {
+          const first = firstOfInode.get(key);
+          if (first !== undefined) {
+            header.type = "hardlink";
+            header.linkname = first;
+            delete header.xattrs;
+            return { header };
+          }
+          firstOfInode.set(key, p);
+        }
+        if (t !== FileType.file) return { header };
+        const size = header.size = rec.size;
+        if (size === 0) return { header };
+        if (size <= SMALL_FILE) return { header, data: readSmall(abs(p), small(size)) };
+        return { header, body: fileBody(abs(p), size, eo.signal, eo.pool) };
       }
-      if (t !== FileType.file) return { header };
-      const size = header.size = cur.size[i]!;
-      if (size === 0) return { header };
-      if (size <= SMALL_FILE) return { header, data: readSmall(abs(p), small(size)) };
-      return { header, body: fileBody(abs(p), size, signal, pool) };
     }
 
-    let contentBytes = 0;
-    const seenInodes = new Set<string>();
-    for (let k = 0; k < count; k++) {
-      const i = order[k]!;
-      if (cur.type[i] !== FileType.file) continue;
-      if (cur.nlink[i]! > 1) {
-        const key = `${cur.dev[i]}:${cur.ino[i]}`;
-        if (seenInodes.has(key)) continue;
-        seenInodes.add(key);
-      }
-      contentBytes += cur.size[i]!;
-    }
-    return { empty: entryCount === 0, added, modified, deleted, opaque, entryCount, contentBytes, entries };
+    return { empty: entryCount === 0, counts, entryCount, contentBytes, changes, entries };
   }
 
   return {
     mode,
     async init(io = {}) {
+      drop(entriesPath);
+      entriesPath = undefined;
       if (io.empty) {
-        prev = emptyWalk();
-        prevIndex = new Map();
-        racy = new Map();
+        const next = fresh("base");
+        createRecordWriter(next).close();
+        drop(basePath);
+        basePath = next;
         return;
       }
-      const { cur, startNs } = await walkNow(io.signal);
-      prev = cur;
-      prevIndex = undefined;
-      racy = await collectRacy(cur, startNs, io.signal);
+      const r = await newBaseline(undefined, false, io);
+      drop(basePath);
+      basePath = r.nextBase;
     },
     async diff(io = {}) {
-      const { cur, startNs } = await walkNow(io.signal, io.onProgress);
-      const ctimeOnly = io.ctimeOnly?.length ? new Set(io.ctimeOnly) : undefined;
-      const { state, deleted } = await diffWalks(cur, io.signal, ctimeOnly);
-      let curDirs: Map<string, number> | undefined;
-      const dirIndex = () => curDirs ??= indexOf(cur, FileType.dir);
-      markEmptied(dirIndex, state, deleted);
-      const result = buildDiff(cur, dirIndex, state, deleted);
-      prev = cur;
-      prevIndex = undefined; // built again only when the next walk's order differs
-      racy = await collectRacy(cur, startNs, io.signal);
-      return result;
+      if (basePath === undefined) {
+        const next = fresh("base");
+        createRecordWriter(next).close();
+        basePath = next;
+      }
+      const r = await newBaseline(basePath, true, io);
+      drop(basePath);
+      drop(entriesPath);
+      basePath = r.nextBase;
+      entriesPath = r.nextEntries!;
+      return makeDiff(entriesPath, r);
     },
   };
+}
+
+/** A record of a diff's entry list, as read back. */
+interface EntryRecord {
+  kind: number;
+  /** Directory id (directories). */
+  id: number;
+  state: number;
+  type: number;
+  path: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeNs: bigint;
+  rdev: number;
+  nlink: number;
+  dev: number;
+  ino: number;
+  link: string;
+}
+
+function readI64(r: RecordReader): bigint {
+  const lo = r.u32(), hi = r.u32();
+  return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
+}
+
+function readRecord(r: RecordReader): EntryRecord {
+  const kind = r.u8();
+  const rec: EntryRecord = {
+    kind,
+    id: 0,
+    state: 0,
+    type: FileType.dir,
+    path: "",
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtimeNs: 0n,
+    rdev: 0,
+    nlink: 1,
+    dev: 0,
+    ino: 0,
+    link: "",
+  };
+  if (kind === REC_WHITEOUT || kind === REC_OPAQUE) {
+    rec.path = r.str();
+    return rec;
+  }
+  if (kind === REC_DIR) {
+    rec.id = r.u32();
+    rec.path = r.str();
+    rec.mode = r.u32();
+    rec.uid = r.u32();
+    rec.gid = r.u32();
+    rec.mtimeNs = readI64(r);
+    return rec;
+  }
+  if (kind !== REC_ENTRY) {
+    throw new KilnError("kiln's snapshot state is damaged: was its work dir changed during the build?");
+  }
+  rec.state = r.u8();
+  rec.type = r.u8();
+  rec.path = r.str();
+  rec.mode = r.u32();
+  rec.uid = r.u32();
+  rec.gid = r.u32();
+  rec.size = r.f64();
+  rec.mtimeNs = readI64(r);
+  rec.rdev = r.f64();
+  rec.nlink = r.u32();
+  rec.dev = r.f64();
+  rec.ino = r.f64();
+  if (rec.type === FileType.symlink) rec.link = r.str();
+  return rec;
 }

@@ -78,6 +78,37 @@ export interface WalkOptions {
   onProgress?: (entries: number) => void;
 }
 
+/** Options for {@linkcode Walker.list}. */
+export interface ListOptions {
+  /** Relative paths to leave out, with everything below them (as {@linkcode WalkOptions.ignore}). */
+  ignore?: readonly string[];
+  /** Read symlink targets into `linkTargets`. */
+  readlinks?: boolean;
+  /**
+   * After the requested directories (always listed whole), list directories below them only until about this many
+   * entries are listed in all.
+   */
+  maxEntries: number;
+  /** Cancels the listing. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Directories listed by {@linkcode Walker.list}: the entries of every listed directory, one group per directory.
+ * Group `i` lists directory `dirs[i]` (relative, `""` for the root): entries `starts[i]` up to `starts[i + 1]` of
+ * `walk`, sorted by path (as `<` compares strings; a walker whose order differs in rare cases, e.g. the native one's
+ * byte order for names outside the Basic Multilingual Plane, leaves the caller to check). A directory that vanished
+ * before it was read is an empty group.
+ */
+export interface DirListing {
+  /** The entries of all listed directories. */
+  walk: WalkResult;
+  /** The listed directories, in no particular order. */
+  dirs: string[];
+  /** `dirs.length + 1` offsets into `walk`. */
+  starts: Uint32Array;
+}
+
 /** Walks a directory tree with one lstat per entry. */
 export interface Walker {
   /** `"ts"` or `"native"`. */
@@ -86,6 +117,12 @@ export interface Walker {
   readonly supportsXattrs: boolean;
   /** Walks `root` (an absolute path). */
   walk(root: string, options?: WalkOptions): Promise<WalkResult>;
+  /**
+   * Lists directories `dirs` (relative to `root`) and, while the entry budget lasts, directories below them: the
+   * snapshotter's way of walking a tree piece by piece in path order, so memory holds a budget of entries instead of
+   * the whole tree.
+   */
+  list(root: string, dirs: readonly string[], options: ListOptions): Promise<DirListing>;
 }
 
 /** Hashes file contents (sha256, hex), possibly in parallel threads. */

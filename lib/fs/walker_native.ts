@@ -6,7 +6,7 @@
  */
 import { AbortedError, KilnError } from "../util/mod.ts";
 import type { AddonWalkResult, KilnAddon } from "./_addon.ts";
-import type { FileHasher, Walker, WalkOptions, WalkResult } from "./types.ts";
+import type { DirListing, FileHasher, ListOptions, Walker, WalkOptions, WalkResult } from "./types.ts";
 import { normalizeIgnore } from "./_columns.ts";
 
 /** Options for {@linkcode createNativeWalker} and {@linkcode createNativeHasher}. */
@@ -121,6 +121,34 @@ export function createNativeWalker(addon: KilnAddon, options: NativeOptions = {}
       } finally {
         off();
         if (ticker !== undefined) clearInterval(ticker);
+      }
+    },
+    async list(root: string, dirs: readonly string[], opts: ListOptions): Promise<DirListing> {
+      if (opts.signal?.aborted) throw new AbortedError(`Walk of ${root} aborted`);
+      const cancel = new Int32Array(new ArrayBuffer(4));
+      const off = onAbort(opts.signal, cancel);
+      const readlinks = opts.readlinks === true;
+      const base = root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
+      try {
+        const r = await addon.walk(base, {
+          ignore: [...normalizeIgnore(opts.ignore)],
+          readlinks,
+          xattrs: false,
+          oneFileSystem: false,
+          threads,
+          cancel,
+          roots: [...dirs],
+          maxEntries: opts.maxEntries,
+        });
+        const counts = r.batchCounts ?? new Uint32Array(0);
+        const starts = new Uint32Array(counts.length + 1);
+        for (let i = 0; i < counts.length; i++) starts[i + 1] = starts[i]! + counts[i]!;
+        return { walk: toWalkResult(r, readlinks, false), dirs: splitNul(r.batchDirs ?? "", counts.length), starts };
+      } catch (e) {
+        if (opts.signal?.aborted) throw new AbortedError(`Walk of ${base} aborted`);
+        rethrow(e);
+      } finally {
+        off();
       }
     },
   };

@@ -11,7 +11,14 @@ import { readdirSync, readlinkSync } from "node:fs";
 import { bestLstat, type LstatFn, nodeLstat } from "./_stat.ts";
 import { AbortedError, KilnError } from "../util/mod.ts";
 import { createColumnBuilder, newStatRecord, normalizeIgnore } from "./_columns.ts";
-import { FileType, type Walker, type WalkOptions, type WalkResult } from "./types.ts";
+import {
+  type DirListing,
+  FileType,
+  type ListOptions,
+  type Walker,
+  type WalkOptions,
+  type WalkResult,
+} from "./types.ts";
 
 /** Reads all xattrs of a path without following symlinks (see syscalls.ts). */
 export type XattrReader = (path: string) => Record<string, Uint8Array> | undefined;
@@ -201,6 +208,80 @@ export function createTsWalker(options: TsWalkerOptions = {}): Walker {
       if (readlinks) result.linkTargets = links;
       if (wantXattrs) result.xattrs = xattrs;
       return result;
+    },
+    async list(root: string, dirs: readonly string[], opts: ListOptions): Promise<DirListing> {
+      const signal = opts.signal;
+      const base = root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
+      const ignore = normalizeIgnore(opts.ignore);
+      const hasIgnore = ignore.size > 0;
+      const readlinks = opts.readlinks === true;
+      const st = newStatRecord();
+      const cols = createColumnBuilder(1024);
+      const links: (string | undefined)[] = [];
+      const listed: string[] = [];
+      const starts: number[] = [0];
+      const queue: string[] = [];
+      let n = 0, sinceYield = 0;
+      for (let k = 0; k < dirs.length || (queue.length > 0 && n < opts.maxEntries); k++) {
+        const rel = k < dirs.length ? dirs[k]! : queue.pop()!;
+        if (++sinceYield >= yieldEvery) {
+          sinceYield = 0;
+          await new Promise<void>((r) => setTimeout(r, 0));
+        }
+        if (signal?.aborted) throw new AbortedError(`Walk of ${base} aborted`);
+        const absDir = rel === "" ? base : `${base === "/" ? "" : base}/${rel}`;
+        let names: string[];
+        try {
+          names = listDir(absDir);
+        } catch (e) {
+          if (rel === "" || !vanished(e)) {
+            throw new KilnError(`Cannot read directory ${absDir}: ${errCode(e)}`, { cause: e });
+          }
+          names = []; // removed (or replaced by a non-directory) since its parent was listed: nothing in it
+        }
+        names.sort();
+        const prefix = rel === "" ? "" : rel + "/";
+        const subdirs: string[] = [];
+        for (const name of names) {
+          const relPath = prefix + name;
+          if (hasIgnore && ignore.has(relPath)) continue;
+          const abs = absDir === "/" ? "/" + name : `${absDir}/${name}`;
+          let found: boolean;
+          try {
+            found = lstat(abs, st);
+          } catch (e) {
+            throw new KilnError(`Cannot stat ${abs}: ${errCode(e)}`, { cause: e });
+          }
+          if (!found) {
+            if (name.includes("\uFFFD")) {
+              throw new KilnError(
+                `Cannot walk ${absDir}: a file name there is not valid UTF-8 (use the native walker)`,
+              );
+            }
+            continue;
+          }
+          const t = typeOf(st.mode);
+          let target: string | undefined;
+          if (readlinks && t === FileType.symlink) {
+            try {
+              target = readlinkSync(abs);
+            } catch (e) {
+              if (vanished(e)) continue;
+              throw new KilnError(`Cannot read symlink ${abs}: ${errCode(e)}`, { cause: e });
+            }
+          }
+          cols.push(relPath, t, st);
+          if (readlinks) links.push(target);
+          n++;
+          if (t === FileType.dir) subdirs.push(relPath);
+        }
+        for (let i = subdirs.length - 1; i >= 0; i--) queue.push(subdirs[i]!);
+        listed.push(rel);
+        starts.push(n);
+      }
+      const walk = cols.finish();
+      if (readlinks) walk.linkTargets = links;
+      return { walk, dirs: listed, starts: Uint32Array.from(starts) };
     },
   };
 }

@@ -113,7 +113,9 @@ class WalkWorker : public Napi::AsyncWorker {
     auto* rdev = static_cast<double*>(abRdev.Data());
     auto* mtime = static_cast<int64_t*>(abMtime.Data());
     auto* ctime = static_cast<int64_t*>(abCtime.Data());
-    std::vector<uint32_t> xcount, xlens;
+    std::vector<uint32_t> xcount, xlens, batchCounts;
+    std::string batchDirs;
+    if (job_->listing) batchCounts.reserve(job_->batches.size());
     Napi::ArrayBuffer xvals = Napi::ArrayBuffer::New(env, xvalBytes);
     if (job_->xattrs) {
       xcount.reserve(n);
@@ -121,6 +123,11 @@ class WalkWorker : public Napi::AsyncWorker {
     }
     size_t i = 0, xo = 0;
     for (auto& b : job_->batches) {
+      if (job_->listing) {
+        batchDirs += b->dir;
+        batchDirs.push_back('\0');
+        batchCounts.push_back(static_cast<uint32_t>(b->meta.size()));
+      }
       paths += b->paths;
       links += b->links;
       xnames += b->xnames;
@@ -163,6 +170,10 @@ class WalkWorker : public Napi::AsyncWorker {
     r.Set("nlink", typedArrayOver(env, napi_uint32_array, abNlink, n));
     r.Set("rdev", typedArrayOver(env, napi_float64_array, abRdev, n));
     if (job_->readlinks) r.Set("links", Napi::String::New(env, links.data(), links.size()));
+    if (job_->listing) {
+      r.Set("batchDirs", Napi::String::New(env, batchDirs.data(), batchDirs.size()));
+      r.Set("batchCounts", typedArray(env, napi_uint32_array, batchCounts.data(), batchCounts.size()));
+    }
     if (job_->xattrs) {
       r.Set("xattrCount", typedArray(env, napi_uint32_array, xcount.data(), xcount.size()));
       r.Set("xattrNames", Napi::String::New(env, xnames.data(), xnames.size()));
@@ -193,8 +204,10 @@ class WalkWorker : public Napi::AsyncWorker {
   std::unique_ptr<WalkJob> job_;
 };
 
-// walk(root, {ignore, readlinks, xattrs, oneFileSystem, threads, cancel}) → Promise<columns>; cancel is an
-// Int32Array: [0] set to cancel, [1] (when present) counts the entries listed so far.
+// walk(root, {ignore, readlinks, xattrs, oneFileSystem, threads, cancel, roots?, maxEntries?}) → Promise<columns>;
+// cancel is an Int32Array: [0] set to cancel, [1] (when present) counts the entries listed so far. With `roots` the
+// walk lists those directories and more below them up to `maxEntries`, each in a batch of its own, sorted by name
+// (`batchDirs`, `batchCounts`).
 Napi::Value Walk(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject()) {
@@ -217,6 +230,21 @@ Napi::Value Walk(const Napi::CallbackInfo& info) {
   job->oneFileSystem = o.Get("oneFileSystem").ToBoolean();
   Napi::Value th = o.Get("threads");
   if (th.IsNumber()) job->threads = th.As<Napi::Number>().Int32Value();
+  Napi::Value roots = o.Get("roots");
+  if (roots.IsArray()) {
+    if (job->xattrs) {
+      Napi::TypeError::New(env, "walk: roots and xattrs cannot be combined").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    job->listing = true;
+    Napi::Array a = roots.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      if (v.IsString()) job->roots.push_back(v.As<Napi::String>().Utf8Value());
+    }
+    Napi::Value me = o.Get("maxEntries");
+    if (me.IsNumber()) job->maxEntries = static_cast<size_t>(me.As<Napi::Number>().Int64Value());
+  }
   Napi::ObjectReference keep;
   job->cancel = cancelFlag(o.Get("cancel"), keep);
   {

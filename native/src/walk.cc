@@ -9,7 +9,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 
@@ -114,6 +116,9 @@ struct Walk {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::string> stack;
+  std::vector<std::string> roots;  // listing mode: taken first, in order
+  size_t nextRoot = 0;
+  size_t listedTotal = 0;
   int active = 0;
   bool stop = false;
 
@@ -127,6 +132,9 @@ struct Walk {
   bool listDir(const std::string& rel, Batch& b, std::vector<std::string>& subdirs, Failure& f) {
     std::string absDir = absOf(rel);
     int fd = open(absDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && job.listing && !rel.empty() && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)) {
+      return true;  // removed or replaced since its parent was listed: nothing in it
+    }
     if (fd < 0) {
       f = {"Cannot read directory " + absDir + ": " + errnoName(errno), errnoName(errno)};
       return false;
@@ -197,19 +205,83 @@ struct Walk {
       if (m.type == 2 && (!job.oneFileSystem || dev == rootDev)) subdirs.push_back(relPath);
     }
     closedir(d);
+    if (ok && job.listing) sortBatch(b);
     return ok;
+  }
+
+  // Orders a batch's entries by name (byte order), keeping each entry's metadata and link target with it.
+  static void sortBatch(Batch& b) {
+    size_t n = b.meta.size();
+    if (n < 2) return;
+    std::vector<size_t> off(n), len(n), link(n, SIZE_MAX), linkLen(n, 0);
+    for (size_t i = 0, at = 0, la = 0; i < n; i++) {
+      size_t end = b.paths.find('\0', at);
+      off[i] = at;
+      len[i] = end - at;
+      at = end + 1;
+      if (b.meta[i].type == 3 && la < b.links.size()) {
+        size_t le = b.links.find('\0', la);
+        link[i] = la;
+        linkLen[i] = le - la;
+        la = le + 1;
+      }
+    }
+    std::vector<size_t> order(n);
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    const std::string& p = b.paths;
+    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+      int c = p.compare(off[x], len[x], p, off[y], len[y]);
+      return c < 0;
+    });
+    bool sorted = true;
+    for (size_t i = 0; i < n; i++) {
+      if (order[i] != i) {
+        sorted = false;
+        break;
+      }
+    }
+    if (sorted) return;
+    std::string paths, links;
+    paths.reserve(b.paths.size());
+    links.reserve(b.links.size());
+    std::vector<Meta> meta;
+    meta.reserve(n);
+    for (size_t k = 0; k < n; k++) {
+      size_t i = order[k];
+      paths.append(p, off[i], len[i]);
+      paths.push_back('\0');
+      meta.push_back(b.meta[i]);
+      if (link[i] != SIZE_MAX) {
+        links.append(b.links, link[i], linkLen[i]);
+        links.push_back('\0');
+      }
+    }
+    b.paths.swap(paths);
+    b.links.swap(links);
+    b.meta.swap(meta);
   }
 
   void worker() {
     std::unique_lock<std::mutex> lk(mu);
     for (;;) {
-      while (stack.empty() && active > 0 && !stop) cv.wait(lk);
-      if (stop || (stack.empty() && active == 0)) {
+      bool rootsLeft = nextRoot < roots.size();
+      bool budgetLeft = job.maxEntries == 0 || listedTotal < job.maxEntries;
+      while (!rootsLeft && (stack.empty() || !budgetLeft) && active > 0 && !stop) {
+        cv.wait(lk);
+        rootsLeft = nextRoot < roots.size();
+        budgetLeft = job.maxEntries == 0 || listedTotal < job.maxEntries;
+      }
+      if (stop || (!rootsLeft && (stack.empty() || !budgetLeft) && active == 0)) {
         cv.notify_all();
         return;
       }
-      std::string rel = std::move(stack.back());
-      stack.pop_back();
+      std::string rel;
+      if (rootsLeft) {
+        rel = std::move(roots[nextRoot++]);
+      } else {
+        rel = std::move(stack.back());
+        stack.pop_back();
+      }
       active++;
       lk.unlock();
       auto b = std::make_unique<Batch>();
@@ -230,7 +302,13 @@ struct Walk {
       if (job.progress && !b->meta.empty()) {
         __atomic_fetch_add(job.progress, static_cast<int32_t>(b->meta.size()), __ATOMIC_RELAXED);
       }
-      if (!b->meta.empty()) job.batches.push_back(std::move(b));
+      listedTotal += b->meta.size();
+      if (job.listing) {
+        b->dir = rel;
+        job.batches.push_back(std::move(b));
+      } else if (!b->meta.empty()) {
+        job.batches.push_back(std::move(b));
+      }
       // Push in reverse so the stack pops them in readdir order.
       for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) stack.push_back(std::move(*it));
       if (!subdirs.empty() || active == 0) cv.notify_all();
@@ -258,7 +336,11 @@ void runWalk(WalkJob& job) {
     return;
   }
   w.rootDev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
-  w.stack.push_back("");
+  if (job.listing) {
+    w.roots = job.roots;
+  } else {
+    w.stack.push_back("");
+  }
   int n = job.threads < 1 ? 1 : (job.threads > 16 ? 16 : job.threads);
   std::vector<std::thread> threads;
   for (int i = 1; i < n; i++) threads.emplace_back([&w] { w.worker(); });

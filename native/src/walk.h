@@ -22,6 +22,7 @@ struct Meta {
 };
 
 struct Batch {
+  std::string dir;    // the listed directory (relative; "" for the root)
   std::string paths;  // NUL-terminated relative paths
   std::vector<Meta> meta;
   std::string links;  // NUL-terminated symlink targets (symlinks only)
@@ -38,6 +39,12 @@ struct WalkJob {
   bool xattrs = false;
   bool oneFileSystem = false;
   int threads = 2;
+  // Listing mode (the snapshotter's): list `roots` (relative directories, all of them) and then directories below
+  // them until `maxEntries` entries are listed (0: no limit). Every listed directory gets a batch, an empty one too,
+  // entries sorted by name (bytes); a directory that vanished before it was read is an empty batch.
+  bool listing = false;
+  std::vector<std::string> roots;
+  size_t maxEntries = 0;
   const volatile int32_t* cancel = nullptr;
   // Entries listed so far (the cancel array's second element, when it has one): JS polls it for progress.
   volatile int32_t* progress = nullptr;

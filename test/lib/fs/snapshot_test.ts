@@ -10,6 +10,14 @@ import { TarWriterStream } from "../../../lib/tar/mod.ts";
 import { compressLayer } from "../../../lib/compress/mod.ts";
 import { type ChunkPool, createChunkPool } from "../../../lib/util/mod.ts";
 
+/** The diff's changes as sorted lists of paths per kind. */
+function lists(d: LayerDiff): { added: string[]; modified: string[]; deleted: string[]; opaque: string[] } {
+  const out = { added: [] as string[], modified: [] as string[], deleted: [] as string[], opaque: [] as string[] };
+  for (const c of d.changes()) out[c.kind].push(c.path);
+  for (const l of Object.values(out)) l.sort();
+  return out;
+}
+
 async function headers(diff: LayerDiff, mtime?: number): Promise<TarHeader[]> {
   const out: TarHeader[] = [];
   for await (const e of diff.entries(mtime === undefined ? {} : { mtime })) {
@@ -33,7 +41,7 @@ function tree(): string {
 
 async function snap(mode: SnapshotMode = "full") {
   const root = tree();
-  const s = createSnapshotter({ root, walker: createTsWalker(), mode });
+  const s = createSnapshotter({ stateDir: tempDir("kiln-snapstate-"), root, walker: createTsWalker(), mode });
   await s.init();
   return { root, s };
 }
@@ -42,7 +50,10 @@ Deno.test("Snapshotter.diff() finds nothing after no change", async () => {
   for (const mode of ["full", "redo", "time"] as const) {
     const { root, s } = await snap(mode);
     const d = await s.diff();
-    assert(d.empty, `${mode}: expected empty, got ${JSON.stringify([d.added, d.modified, d.deleted])}`);
+    assert(
+      d.empty,
+      `${mode}: expected empty, got ${JSON.stringify([lists(d).added, lists(d).modified, lists(d).deleted])}`,
+    );
     assertEquals(d.entryCount, 0);
     rmSync(root, { recursive: true });
   }
@@ -58,7 +69,7 @@ Deno.test("Snapshotter.diff() writes additions with their parent directories in 
   assertEquals(h.map((x) => x.path), ["etc", "etc/sub", "etc/sub/c", "opt", "opt/app", "opt/app/z"]);
   assertEquals(h[5]!.size, 2);
   assertEquals(h[4]!.type, "dir");
-  assertEquals(d.added, ["etc/sub/c", "opt", "opt/app", "opt/app/z"]);
+  assertEquals(lists(d).added, ["etc/sub/c", "opt", "opt/app", "opt/app/z"]);
   rmSync(root, { recursive: true });
 });
 
@@ -68,9 +79,9 @@ Deno.test("Snapshotter.diff() sees content, mode and mtime changes; time mode se
     chmodSync(`${root}/etc/sub/a`, 0o4755);
     writeFileSync(`${root}/usr/bin/tool`, "#!/bin/xx\n"); // same size, new mtime
     const d = await s.diff();
-    if (mode === "time") assertEquals(d.modified, ["usr/bin", "usr/bin/tool"].filter((p) => p !== "usr/bin"));
+    if (mode === "time") assertEquals(lists(d).modified, ["usr/bin", "usr/bin/tool"].filter((p) => p !== "usr/bin"));
     else {
-      assertEquals(d.modified, ["etc/sub/a", "usr/bin/tool"]);
+      assertEquals(lists(d).modified, ["etc/sub/a", "usr/bin/tool"]);
       const h = await headers(d);
       assertEquals(h.find((x) => x.path === "etc/sub/a")!.mode, 0o4755);
     }
@@ -85,7 +96,7 @@ Deno.test("Snapshotter.diff() in full mode catches a same-size rewrite that rest
   writeFileSync(f, "root:x:0:0::/root:/bin/XX\n");
   utimesSync(f, st.atime!, st.mtime!);
   const d = await s.diff();
-  assertEquals(d.modified, ["etc/passwd"]);
+  assertEquals(lists(d).modified, ["etc/passwd"]);
   rmSync(root, { recursive: true });
 });
 
@@ -96,7 +107,7 @@ Deno.test("Snapshotter.diff() writes one whiteout per deleted subtree, before si
   const d = await s.diff();
   const h = await headers(d);
   assertEquals(h.map((x) => x.path), ["etc", "etc/.wh.sub", "usr", "usr/bin", "usr/bin/.wh.link"]);
-  assertEquals(d.deleted, ["etc/sub", "usr/bin/link"]);
+  assertEquals(lists(d).deleted, ["etc/sub", "usr/bin/link"]);
   const wh = h[1]!;
   assertEquals([wh.type, wh.size, wh.mode], ["file", 0, 0]);
   rmSync(root, { recursive: true });
@@ -145,7 +156,7 @@ Deno.test("Snapshotter.diff() writes an opaque whiteout for a directory whose ch
     writeFileSync(`${root}/etc/sub/c`, "c");
   });
   assertEquals(emptied.h.map((x) => x.path), ["etc", "etc/sub", "etc/sub/.wh..wh..opq", "etc/sub/c"]);
-  assertEquals(emptied.d.opaque, ["etc/sub"]);
+  assertEquals(lists(emptied.d).opaque, ["etc/sub"]);
   assertEquals(renamed.h, emptied.h);
   assertEquals(recreated.h, emptied.h);
 });
@@ -160,18 +171,23 @@ Deno.test("Snapshotter.diff() writes per-child whiteouts when some of a re-creat
   });
   assertEquals(kept.h.map((x) => x.path), ["etc", "etc/sub", "etc/sub/.wh.b"]);
   assertEquals(replaced.h.map((x) => x.path), ["etc", "etc/sub", "etc/sub/.wh.b", "etc/sub/a"]);
-  assertEquals(replaced.d.opaque, []);
+  assertEquals(lists(replaced.d).opaque, []);
 });
 
 Deno.test("Snapshotter.diff() never makes a directory opaque when an ignored path lies below it", async () => {
   const root = tree();
   mkdirSync(`${root}/etc/sub/mnt`);
-  const s = createSnapshotter({ root, walker: createTsWalker(), ignore: ["etc/sub/mnt"] });
+  const s = createSnapshotter({
+    stateDir: tempDir("kiln-snapstate-"),
+    root,
+    walker: createTsWalker(),
+    ignore: ["etc/sub/mnt"],
+  });
   await s.init();
   rmSync(`${root}/etc/sub/a`);
   rmSync(`${root}/etc/sub/b`);
   const d = await s.diff();
-  assertEquals(d.opaque, []);
+  assertEquals(lists(d).opaque, []);
   assertEquals((await headers(d)).map((x) => x.path), ["etc", "etc/sub", "etc/sub/.wh.a", "etc/sub/.wh.b"]);
   rmSync(root, { recursive: true });
 });
@@ -198,10 +214,20 @@ Deno.test("Snapshotter.diff() keeps hardlink groups as hardlinks", async () => {
 
 Deno.test("Snapshotter.diff() from an empty baseline yields the whole tree, deterministically", async () => {
   const root = tree();
-  const a = createSnapshotter({ root, walker: createTsWalker(), ignore: ["usr/bin"] });
+  const a = createSnapshotter({
+    stateDir: tempDir("kiln-snapstate-"),
+    root,
+    walker: createTsWalker(),
+    ignore: ["usr/bin"],
+  });
   await a.init({ empty: true });
   const ha = await headers(await a.diff(), 0);
-  const b = createSnapshotter({ root, walker: createTsWalker(), ignore: ["usr/bin"] });
+  const b = createSnapshotter({
+    stateDir: tempDir("kiln-snapstate-"),
+    root,
+    walker: createTsWalker(),
+    ignore: ["usr/bin"],
+  });
   await b.init({ empty: true });
   const hb = await headers(await b.diff(), 0);
   assertEquals(ha, hb);
@@ -214,7 +240,12 @@ Deno.test("Snapshotter layers keep a file's own xattrs and leave out the host's 
   const sc = trySyscalls();
   if (!sc) return console.error("SKIP xattr snapshot test: no xattr syscalls");
   const { root } = await snap();
-  const s = createSnapshotter({ root, walker: createTsWalker(), xattrReader: xattrReaderOf(sc) });
+  const s = createSnapshotter({
+    stateDir: tempDir("kiln-snapstate-"),
+    root,
+    walker: createTsWalker(),
+    xattrReader: xattrReaderOf(sc),
+  });
   await s.init();
   writeFileSync(`${root}/etc/x`, "x");
   sc.lsetxattr(`${root}/etc/x`, "user.kept", new TextEncoder().encode("v"));
@@ -240,7 +271,7 @@ Deno.test("Snapshotter layers read through a chunk pool are the same bytes as wi
   linkSync(`${root}/big1`, `${root}/big1.link`);
   for (let i = 0; i < 50; i++) writeFileSync(`${root}/etc/f${i}`, `file ${i}\n`.repeat(i * 100));
   const layer = async (pool?: ChunkPool) => {
-    const s = createSnapshotter({ root, walker: createTsWalker() });
+    const s = createSnapshotter({ stateDir: tempDir("kiln-snapstate-"), root, walker: createTsWalker() });
     await s.init({ empty: true });
     const diff = await s.diff();
     const tar = diff.entries({ mtime: 0, ...(pool ? { pool } : {}) }).pipeThrough(new TarWriterStream());

@@ -15,8 +15,16 @@ import { FileType, type Walker, type WalkResult } from "../../../lib/fs/types.ts
 import { createNativeWalker } from "../../../lib/fs/walker_native.ts";
 import { createTsWalker } from "../../../lib/fs/walker_ts.ts";
 import { loadWalker, xattrReaderOf } from "../../../lib/fs/walker.ts";
-import { createSnapshotter } from "../../../lib/fs/snapshot.ts";
+import { createSnapshotter, type LayerDiff } from "../../../lib/fs/snapshot.ts";
 import { tempDir } from "../../fixtures/temp.ts";
+
+/** The diff's changes as sorted lists of paths per kind. */
+function lists(d: LayerDiff): { added: string[]; modified: string[]; deleted: string[]; opaque: string[] } {
+  const out = { added: [] as string[], modified: [] as string[], deleted: [] as string[], opaque: [] as string[] };
+  for (const c of d.changes()) out[c.kind].push(c.path);
+  for (const l of Object.values(out)) l.sort();
+  return out;
+}
 
 const addon = loadAddon();
 const ffi = trySyscalls({ prefer: "ffi" });
@@ -372,7 +380,9 @@ if (addon.ok) {
     const root = makeTree();
     try {
       const walkers = [createTsWalker(), createNativeWalker(addon.addon)];
-      const snaps = walkers.map((walker) => createSnapshotter({ root, walker, mode: "full" }));
+      const snaps = walkers.map((walker) =>
+        createSnapshotter({ stateDir: tempDir("kiln-snapstate-"), root, walker, mode: "full" })
+      );
       for (const s of snaps) await s.init();
       writeFileSync(`${root}/a.txt`, "changed!");
       rmSync(`${root}/d1/d2`, { recursive: true });
@@ -383,8 +393,16 @@ if (addon.ok) {
       const diffs = [];
       for (const s of snaps) diffs.push(await s.diff());
       const [a, b] = diffs as [(typeof diffs)[0], (typeof diffs)[0]];
-      assertEquals([a.added, a.modified, a.deleted, a.opaque], [b.added, b.modified, b.deleted, b.opaque]);
-      assert(a.added.includes("new/deeper/f") && a.modified.includes("a.txt") && a.deleted.includes("d1/d2"));
+      assertEquals([lists(a).added, lists(a).modified, lists(a).deleted, lists(a).opaque], [
+        lists(b).added,
+        lists(b).modified,
+        lists(b).deleted,
+        lists(b).opaque,
+      ]);
+      assert(
+        lists(a).added.includes("new/deeper/f") && lists(a).modified.includes("a.txt") &&
+          lists(a).deleted.includes("d1/d2"),
+      );
       const headers = async (d: typeof a) => {
         const out = [];
         for await (const e of d.entries({ mtime: 0 })) {
@@ -419,6 +437,7 @@ Deno.test("walkers: an unreadable directory is an error naming it", {
       `import { createTsWalker } from "${REPO_ROOT}/lib/fs/walker_ts.ts";
 import { createNativeWalker } from "${REPO_ROOT}/lib/fs/walker_native.ts";
 import { loadAddon } from "${REPO_ROOT}/lib/fs/_addon.ts";
+
 const a = loadAddon("${ADDON_PATH}");
 const walkers = [createTsWalker(), ...(a.ok ? [createNativeWalker(a.addon)] : [])];
 for (const w of walkers) {
