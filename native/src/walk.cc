@@ -265,11 +265,11 @@ struct Walk {
     std::unique_lock<std::mutex> lk(mu);
     for (;;) {
       bool rootsLeft = nextRoot < roots.size();
-      bool budgetLeft = job.maxEntries == 0 || listedTotal < job.maxEntries;
+      bool budgetLeft = !job.listing || listedTotal < job.maxEntries;
       while (!rootsLeft && (stack.empty() || !budgetLeft) && active > 0 && !stop) {
         cv.wait(lk);
         rootsLeft = nextRoot < roots.size();
-        budgetLeft = job.maxEntries == 0 || listedTotal < job.maxEntries;
+        budgetLeft = !job.listing || listedTotal < job.maxEntries;
       }
       if (stop || (!rootsLeft && (stack.empty() || !budgetLeft) && active == 0)) {
         cv.notify_all();

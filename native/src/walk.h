@@ -40,7 +40,7 @@ struct WalkJob {
   bool oneFileSystem = false;
   int threads = 2;
   // Listing mode (the snapshotter's): list `roots` (relative directories, all of them) and then directories below
-  // them until `maxEntries` entries are listed (0: no limit). Every listed directory gets a batch, an empty one too,
+  // them until `maxEntries` entries are listed. Every listed directory gets a batch, an empty one too,
   // entries sorted by name (bytes); a directory that vanished before it was read is an empty batch.
   bool listing = false;
   std::vector<std::string> roots;

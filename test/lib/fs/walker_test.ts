@@ -252,6 +252,52 @@ for (const { walker, nsTimes } of candidates()) {
     }
   });
 
+  Deno.test(`${w} walker: list() gives each directory whole and sorted, within the budget, as walk() sees them`, async () => {
+    const root = makeTree();
+    for (let i = 0; i < 30; i++) mkdirSync(`${root}/many/s${i}/t`, { recursive: true });
+    const whole = await walker.walk(root, { readlinks: true, ignore: ["pre"] });
+    const byPath = new Map(whole.paths.map((p, i) => [p, i]));
+    // Everything, one call per miss with a budget of 3 entries: every directory is listed exactly once.
+    const listed = new Map<string, string[]>();
+    const todo = [""];
+    let calls = 0;
+    while (todo.length > 0) {
+      const dir = todo.pop()!;
+      if (listed.has(dir)) continue;
+      const l = await walker.list(root, [dir], { readlinks: true, maxEntries: 3, ignore: ["pre"] });
+      calls++;
+      assert(l.dirs.includes(dir), `${dir} was asked for`);
+      assertEquals(l.starts.length, l.dirs.length + 1);
+      for (let g = 0; g < l.dirs.length; g++) {
+        const d = l.dirs[g]!;
+        assert(!listed.has(d), `${d} listed twice`);
+        const paths = l.walk.paths.slice(l.starts[g]!, l.starts[g + 1]!);
+        assertEquals(paths, [...paths].sort(), `${d} is sorted`); // (no names outside the BMP here)
+        listed.set(d, paths);
+        for (let k = l.starts[g]!; k < l.starts[g + 1]!; k++) {
+          const p = l.walk.paths[k]!;
+          const i = byPath.get(p)!;
+          assert(i !== undefined, `${p} is in the walk`);
+          assertEquals(
+            [l.walk.type[k], l.walk.mode[k], l.walk.size[k], l.walk.mtimeNs[k], l.walk.linkTargets?.[k]],
+            [whole.type[i], whole.mode[i], whole.size[i], whole.mtimeNs[i], whole.linkTargets?.[i]],
+          );
+          if (l.walk.type[k] === FileType.dir) todo.push(p);
+        }
+      }
+    }
+    assertEquals([...listed.values()].flat().sort(), [...whole.paths].sort());
+    assert(listed.has("emptydir") && listed.get("emptydir")!.length === 0, "an empty directory is an empty group");
+    assert(!listed.has("pre") && calls > 5, `ignored paths are not listed; ${calls} calls`);
+    // A directory asked for that is gone is an empty group; the root missing is an error naming it.
+    const gone = await walker.list(root, ["d1", "no/such/dir"], { maxEntries: 0 });
+    assertEquals(gone.dirs, ["d1", "no/such/dir"]);
+    assertEquals(gone.starts[2]! - gone.starts[1]!, 0);
+    const e = await assertRejects(() => walker.list(`${root}/missing`, [""], { maxEntries: 10 }), KilnError);
+    assertStringIncludes(e.message, `${root}/missing`);
+    rmSync(root, { recursive: true, force: true });
+  });
+
   Deno.test(`${w} walker: empty root, trailing slash, file root`, async () => {
     const root = tempDir("kiln-walk-");
     try {
