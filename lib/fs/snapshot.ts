@@ -557,17 +557,14 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     const cache = new Map<string, Group>();
     let listed = 0;
     let nextReport = performance.now() + 250;
-    const groupOf = async (dir: string, upcoming: readonly string[]): Promise<Group> => {
+    const groupOf = async (dir: string, upcoming: () => readonly string[]): Promise<Group> => {
       const hit = cache.get(dir);
       if (hit) {
         cache.delete(dir);
         return hit;
       }
       const roots = [dir];
-      for (const u of upcoming) {
-        if (roots.length >= 128) break;
-        if (!cache.has(u)) roots.push(u);
-      }
+      for (const u of upcoming()) if (!cache.has(u)) roots.push(u);
       const l = await walker.list(root, roots, {
         ignore,
         readlinks: true,
@@ -692,8 +689,8 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
       };
       const descend = async (): Promise<void> => {
         const c = pend[pi++]!;
-        const upcoming: string[] = [];
-        for (let u = pi; u < pend.length && upcoming.length < 127; u++) upcoming.push(pend[u]!.path);
+        // On a miss, the next subdirectories are listed in the same call.
+        const upcoming = () => pend.slice(pi, pi + 127).map((u) => u.path);
         const sub = await visit(c.path, c.id, takePrev(c.path), await groupOf(c.path, upcoming));
         const s = dirState[c.id]!;
         if (s === ADDED) counts.added++;
@@ -777,7 +774,7 @@ export function createSnapshotter(options: SnapshotterOptions): Snapshotter {
     }
 
     try {
-      const top = await groupOf("", []);
+      const top = await groupOf("", () => []);
       await visit("", 0, takePrev(""), top);
     } finally {
       prev?.close();
